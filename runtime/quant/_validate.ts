@@ -44,3 +44,16 @@ export function checkOut(out: Float32Array, length: number, layer = ""): void {
     );
   }
 }
+
+/**
+ * Called when a reduction over v[from, to) came out non-finite: throws
+ * {@linkcode NonFiniteError} at the first bad index, or, when every value is
+ * finite (the reduction overflowed), a {@linkcode QuantizationError} saying so.
+ */
+export function throwNonFinite(v: Float32Array, from: number, to: number, layer = ""): never {
+  for (let i = from; i < to; i++) {
+    const x = v[i];
+    if (x - x !== 0) throw new NonFiniteError(layer, i, x);
+  }
+  throw new QuantizationError(layer, `values in [${from}, ${to}) overflow float64 when reduced`);
+}

@@ -1,0 +1,255 @@
+/**
+ * The `layerwise` scheme of QODA: each layer *type* has its own level
+ * sequence 0 = ℓ0 < ℓ1 < … < ℓs = 1 (s = 2^(bits−1) − 1 by default), every
+ * bucket is normalized by its L^q norm, and coordinates are rounded
+ * stochastically between adjacent levels (unbiased). The levels are re-solved
+ * from each type's statistics on a schedule ({@linkcode LevelSchedule}).
+ *
+ * @module
+ */
+import { QuantizationError } from "../errors.ts";
+import type { Rng } from "../rng.ts";
+import {
+  checkLevels,
+  dequantizeSignMagnitude,
+  quantizeSignMagnitude,
+  signMagnitudeVariance,
+} from "./_sign_magnitude.ts";
+import { checkBits, checkPositiveInt, layerName } from "./_validate.ts";
+import { EpsTracker } from "./eps.ts";
+import { LayerTypeMap } from "./layer_types.ts";
+import {
+  DEFAULT_HISTOGRAM_BINS,
+  isAdaptStep,
+  LevelHistogram,
+  type LevelSchedule,
+  solveLevels,
+} from "./levels.ts";
+import { uniformLevels } from "./qsgd.ts";
+import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";
+
+/** Options of {@linkcode LayerwiseQuantizer}. */
+export interface LayerwiseOptions {
+  /** Bits per coordinate, sign included, for every type (2..16). @default {4} */
+  bits?: number;
+  /** Per-type bit widths overriding `bits` (e.g. `{ bias: 8 }`). */
+  bitsByType?: Record<string, number>;
+  /** Coordinates per bucket (one norm each). @default {1024} */
+  bucketSize?: number;
+  /** The norm exponent q ≥ 1 (Infinity for L∞). @default {2} */
+  normQ?: number;
+  /** Maps layers to types. @default {new LayerTypeMap()} */
+  typeMap?: LayerTypeMap;
+  /** Re-solve schedule; `false` keeps the initial levels. @default {{}} (the default schedule) */
+  adapt?: LevelSchedule | false;
+  /** Histogram resolution of the statistics. @default {4096} */
+  histogramBins?: number;
+  /** Initial levels: uniform, or exponential (…, 1/4, 1/2, 1). @default {"uniform"} */
+  initialLevels?: "uniform" | "exponential";
+}
+
+/** A snapshot of every type's levels, with a version bumped on each change. */
+export interface LevelTable {
+  /** Incremented whenever any type's levels change. */
+  version: number;
+  /** Levels per type. */
+  levels: Record<string, number[]>;
+}
+
+/**
+ * QODA's layer-wise quantizer.
+ *
+ * @example Per-type levels, adapted from statistics
+ * ```ts
+ * import { LayerwiseQuantizer } from "./layerwise.ts";
+ * import { Rng } from "../rng.ts";
+ * const q = new LayerwiseQuantizer({ bits: 4, adapt: { warmup: [1], every: 0 } });
+ * const rng = new Rng(3);
+ * const g = new Float32Array(4096).map(() => rng.normal() ** 3);
+ * const layer = { name: "dense/kernel", shape: [64, 64] };
+ * q.quantize(g, rng, layer);
+ * q.maybeAdapt(1);
+ * const back = q.dequantize(q.quantize(g, rng, layer));
+ * if (back.length !== g.length || q.table().version !== 1) throw new Error();
+ * ```
+ */
+export class LayerwiseQuantizer implements Quantizer {
+  readonly scheme = "layerwise" as const;
+  readonly bits: number;
+  readonly unbiased = true;
+  readonly bucketSize: number;
+  readonly normQ: number;
+  readonly typeMap: LayerTypeMap;
+  /** Measured ε_Q per layer type, over every call of `quantize`. */
+  readonly eps: EpsTracker = new EpsTracker();
+  readonly #bitsByType: Record<string, number>;
+  readonly #schedule: LevelSchedule | false;
+  readonly #histBins: number;
+  readonly #initial: "uniform" | "exponential";
+  readonly #levels = new Map<string, Float32Array>();
+  readonly #hist = new Map<string, LevelHistogram>();
+  #version = 0;
+
+  constructor(options: LayerwiseOptions = {}) {
+    const {
+      bits = 4,
+      bitsByType = {},
+      bucketSize = 1024,
+      normQ = 2,
+      typeMap = new LayerTypeMap(),
+      adapt = {},
+      histogramBins = DEFAULT_HISTOGRAM_BINS,
+      initialLevels = "uniform",
+    } = options;
+    checkBits(bits, "", 2);
+    for (const [t, b] of Object.entries(bitsByType)) checkBits(b, `type ${t}`, 2);
+    checkPositiveInt(bucketSize, "bucketSize");
+    checkPositiveInt(histogramBins, "histogramBins");
+    if (!(normQ >= 1)) {
+      throw new QuantizationError("", `layerwise norm exponent q must be ≥ 1, got ${normQ}`);
+    }
+    this.bits = bits;
+    this.bucketSize = bucketSize;
+    this.normQ = normQ;
+    this.typeMap = typeMap;
+    this.#bitsByType = { ...bitsByType };
+    this.#schedule = adapt;
+    this.#histBins = histogramBins;
+    this.#initial = initialLevels;
+  }
+
+  /** The type of a layer under this quantizer's map. */
+  typeOf(layer?: LayerInfo): string {
+    return layer ? this.typeMap.typeOf(layer) : "other";
+  }
+
+  /** Bits used for one type. */
+  bitsOf(type: string): number {
+    return this.#bitsByType[type] ?? this.bits;
+  }
+
+  /** The current levels of a type (created on first use). Do not modify. */
+  levelsOf(type: string): Float32Array {
+    let l = this.#levels.get(type);
+    if (!l) {
+      const bits = this.bitsOf(type);
+      l = this.#initial === "uniform" ? uniformLevels(bits) : exponentialLevels(bits);
+      this.#levels.set(type, l);
+    }
+    return l;
+  }
+
+  /**
+   * Replaces a type's levels (e.g. a table broadcast by the supervisor).
+   * The count must match the type's bit width: 2^(bits−1) levels.
+   */
+  setLevels(type: string, levels: ArrayLike<number>): void {
+    const l = Float32Array.from(levels);
+    checkLevels(l, `type ${type}`);
+    const want = 1 << (this.bitsOf(type) - 1);
+    if (l.length !== want) {
+      throw new QuantizationError(
+        `type ${type}`,
+        `expected ${want} levels for ${this.bitsOf(type)} bits, got ${l.length}`,
+      );
+    }
+    this.#levels.set(type, l);
+    this.#version++;
+  }
+
+  /** Every type's levels and the table version. */
+  table(): LevelTable {
+    const levels: Record<string, number[]> = {};
+    for (const [t, l] of this.#levels) levels[t] = Array.from(l);
+    return { version: this.#version, levels };
+  }
+
+  /** Installs a whole table (from {@linkcode LayerwiseQuantizer.table}). */
+  loadTable(table: LevelTable): void {
+    for (const [t, l] of Object.entries(table.levels)) this.setLevels(t, l);
+    this.#version = table.version;
+  }
+
+  /** The statistics gathered for a type since its last adaptation (or undefined). */
+  histogramOf(type: string): LevelHistogram | undefined {
+    return this.#hist.get(type);
+  }
+
+  quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    const type = this.typeOf(layer);
+    let hist: Float64Array | undefined;
+    if (this.#schedule !== false) {
+      let h = this.#hist.get(type);
+      if (!h) this.#hist.set(type, h = new LevelHistogram(this.#histBins));
+      hist = h.counts;
+    }
+    const s = stats ?? { sqError: 0, sqNorm: 0 };
+    const q = quantizeSignMagnitude(
+      v,
+      {
+        scheme: "layerwise",
+        bits: this.bitsOf(type),
+        bucketSize: this.bucketSize,
+        normQ: this.normQ,
+        levels: this.levelsOf(type),
+        layer: layerName(layer),
+      },
+      rng,
+      s,
+      hist,
+    );
+    this.eps.record(type, s);
+    return q;
+  }
+
+  dequantize(q: Quantized, out?: Float32Array): Float32Array {
+    return dequantizeSignMagnitude(q, "layerwise", "", out);
+  }
+
+  /**
+   * Re-solves the levels of every type that has enough statistics, if `step`
+   * is an adaptation step of the schedule. Returns true when levels changed.
+   */
+  maybeAdapt(step: number): boolean {
+    if (this.#schedule === false || !isAdaptStep(this.#schedule, step)) return false;
+    return this.adaptNow();
+  }
+
+  /** Re-solves the levels of every type with enough statistics, now. */
+  adaptNow(): boolean {
+    let changed = false;
+    for (const [type, h] of this.#hist) {
+      const numLevels = 1 << (this.bitsOf(type) - 1);
+      if (h.total < 4 * numLevels) continue;
+      const l = solveLevels(h.counts, numLevels);
+      this.#levels.set(type, l);
+      h.reset();
+      changed = true;
+    }
+    if (changed) this.#version++;
+    return changed;
+  }
+
+  varianceBound(v: Float32Array, layer?: LayerInfo): number {
+    const levels = this.levelsOf(this.typeOf(layer));
+    return signMagnitudeVariance(v, levels, this.bucketSize, this.normQ, layerName(layer)).bound;
+  }
+
+  expectedVariance(v: Float32Array, layer?: LayerInfo): number {
+    const levels = this.levelsOf(this.typeOf(layer));
+    return signMagnitudeVariance(v, levels, this.bucketSize, this.normQ, layerName(layer))
+      .expected;
+  }
+}
+
+/**
+ * Levels 0, 2^−(s−1), …, 1/4, 1/2, 1 for s = 2^(bits−1) − 1 (NUQSGD-style);
+ * beyond 25 levels the ratio shrinks so the smallest stays above 2^−24.
+ */
+export function exponentialLevels(bits: number): Float32Array {
+  const s = (1 << (bits - 1)) - 1;
+  const k = s > 25 ? 24 / (s - 1) : 1;
+  const l = new Float32Array(s + 1);
+  for (let i = 1; i <= s; i++) l[i] = Math.pow(2, -(s - i) * k);
+  return l;
+}
