@@ -4,6 +4,7 @@ import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
 import { checkOut, throwNonFinite } from "./_validate.ts";
 import { EMPTY_F32, EMPTY_U32 } from "./types.ts";
+import { CHUNK, kernels, MAX_HIST_BINS, MAX_LEVELS } from "../kernels/kernels.ts";
 import type { Quantized, QuantizeStats, SchemeName } from "./types.ts";
 
 const LUT_CACHE = new WeakMap<Float32Array, { lut: Uint16Array; scale: number }>();
@@ -83,10 +84,15 @@ export interface SignMagnitudeParams {
   layer: string;
 }
 
+/** Every this many coordinates of a bucket is added to the level statistics. */
+export const HISTOGRAM_STRIDE = 8;
+
 /**
  * Quantizes v bucket by bucket: u = |x|/‖bucket‖_q, rounded stochastically to
  * the adjacent levels (unbiased), code = (index << 1) | sign (sign 0 for index 0).
- * Optionally adds every u to `hist` (a histogram over [0, 1]).
+ * Optionally adds every {@linkcode HISTOGRAM_STRIDE}-th u to `hist` (a
+ * histogram over [0, 1]). L2 and L∞ norms run in the wasm SIMD kernel; other
+ * norms in TypeScript.
  */
 export function quantizeSignMagnitude(
   v: Float32Array,
@@ -101,6 +107,46 @@ export function quantizeSignMagnitude(
   const meta = new Float32Array(nb);
   const codes = new Uint16Array(n);
   const { lut, scale } = levelLut(levels);
+  const block: Quantized = {
+    scheme: p.scheme,
+    length: n,
+    bits: p.bits,
+    bucketSize,
+    signed: true,
+    normQ,
+    bins: 0,
+    levels,
+    meta,
+    aux: EMPTY_U32,
+    codes,
+    raw: EMPTY_F32,
+  };
+  if (
+    (normQ === 2 || normQ === Infinity) && bucketSize <= CHUNK && levels.length <= MAX_LEVELS &&
+    (!hist || hist.length <= MAX_HIST_BINS)
+  ) {
+    const r = kernels().smQuantize(
+      v,
+      bucketSize,
+      normQ === 2 ? 2 : 0,
+      levels,
+      lut,
+      rng,
+      meta,
+      codes,
+      hist,
+      HISTOGRAM_STRIDE,
+    );
+    if (r.badBucket >= 0) {
+      const from = r.badBucket * bucketSize;
+      throwNonFinite(v, from, Math.min(n, from + bucketSize), p.layer);
+    }
+    if (stats) {
+      stats.sqError = r.sqError;
+      stats.sqNorm = r.sqNorm;
+    }
+    return block;
+  }
   const top = levels.length - 2; // largest lower-level index
   const hb = hist ? hist.length : 0;
   let sqErr = 0, sqNorm = 0;
@@ -129,27 +175,14 @@ export function quantizeSignMagnitude(
       const e = Math.fround(nrm * levels[k]) - ax;
       sqErr += e * e;
       sqNorm += x * x;
-      if (hb) hist![(u * hb) < hb ? (u * hb) | 0 : hb - 1]++;
+      if (hb && (i - from) % HISTOGRAM_STRIDE === 0) hist![u * hb < hb ? (u * hb) | 0 : hb - 1]++;
     }
   }
   if (stats) {
     stats.sqError = sqErr;
     stats.sqNorm = sqNorm;
   }
-  return {
-    scheme: p.scheme,
-    length: n,
-    bits: p.bits,
-    bucketSize,
-    signed: true,
-    normQ,
-    bins: 0,
-    levels,
-    meta,
-    aux: EMPTY_U32,
-    codes,
-    raw: EMPTY_F32,
-  };
+  return block;
 }
 
 /** Reconstructs ±norm·level from sign-magnitude codes, validating the block. */
@@ -178,6 +211,13 @@ export function dequantizeSignMagnitude(
   checkOut(dst, n, layer);
   const levels = q.levels, codes = q.codes, meta = q.meta, bs = q.bucketSize;
   const maxCode = (levels.length << 1) - 1;
+  if (bs <= CHUNK && levels.length <= MAX_LEVELS) {
+    const bad = kernels().smDequantize(codes, bs, meta, levels, dst);
+    if (bad >= 0) {
+      throw new QuantizationError(layer, `code ${codes[bad]} at ${bad} exceeds the level table`);
+    }
+    return dst;
+  }
   for (let b = 0; b < nb; b++) {
     const from = b * bs;
     const to = Math.min(n, from + bs);

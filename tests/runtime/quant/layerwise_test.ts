@@ -121,7 +121,9 @@ Deno.test("measured ε_Q per layer type equals Σ‖Q(v) − v‖² / Σ‖v‖�
   }
   const e = q.eps.get("conv");
   assert.equal(e.count, 5);
-  assert.ok(Math.abs(e.eps - err / norm) < 1e-9 * (err / norm) + 1e-12);
+  // The kernel sums squared errors in float32 within each bucket (≤ 256 terms
+  // per SIMD lane), so agreement is to about 1e-6 relative; 1e-5 is the bound.
+  assert.ok(Math.abs(e.eps - err / norm) < 1e-5 * (err / norm), `${e.eps} vs ${err / norm}`);
   // Uniform 4-bit levels on 1024-buckets: ε_Q ≤ √d/s = 32/7 (the QSGD bound).
   assert.ok(e.eps > 0 && e.eps <= 32 / 7, `eps ${e.eps}`);
   assert.equal(q.eps.get("dense").count, 5);
@@ -166,4 +168,15 @@ Deno.test("exponential levels stay strictly increasing at every width", () => {
     assert.equal(l[l.length - 1], 1);
     for (let i = 1; i < l.length; i++) assert.ok(l[i] > l[i - 1], `bits ${bits} at ${i}`);
   }
+});
+
+Deno.test("layerwise with an L^3 norm (TypeScript path) is unbiased and within its bound", () => {
+  const q = new LayerwiseQuantizer({ bits: 4, bucketSize: 256, normQ: 3, adapt: false });
+  const v = skewed(2000, 77);
+  const s = draw(q, v, 400, new Rng(8), DENSE);
+  assertUnbiased(s, q.expectedVariance(v, DENSE), q.varianceBound(v, DENSE));
+  const b = q.quantize(v, new Rng(1), DENSE);
+  let n3 = 0;
+  for (let i = 0; i < 256; i++) n3 += Math.abs(v[i]) ** 3;
+  assert.ok(Math.abs(b.meta[0] - Math.cbrt(n3)) <= 1e-6 * b.meta[0]);
 });

@@ -1,0 +1,318 @@
+/**
+ * WebAssembly SIMD kernels for the hot loops: sign-magnitude quantize,
+ * dequantize, fused unpack + dequantize, and fixed-width bit packing.
+ *
+ * The module (built from `quant_kernels.c`, embedded as base64) has a fixed
+ * 32 MiB memory that never grows, so views into it are never detached. Large
+ * inputs stream through it in bucket-aligned chunks of {@linkcode CHUNK}
+ * coordinates; results are identical whatever the chunking, because the
+ * random stream is seeded once per call and consumed in coordinate order.
+ *
+ * @module
+ */
+import type { Rng } from "../rng.ts";
+import { QUANT_KERNELS_WASM_BASE64 } from "./quant_kernels_wasm.ts";
+
+/** Coordinates processed per chunk. */
+export const CHUNK = 1 << 20;
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  rng_seed(a: number, b: number): void;
+  sm_quantize(
+    x: number,
+    n: number,
+    bucket: number,
+    kind: number,
+    levels: number,
+    nlev: number,
+    lut: number,
+    lutn: number,
+    norms: number,
+    codes: number,
+    stats: number,
+  ): number;
+  sm_histogram(
+    x: number,
+    n: number,
+    bucket: number,
+    norms: number,
+    stride: number,
+    hist: number,
+    hb: number,
+  ): void;
+  sm_dequantize(
+    codes: number,
+    n: number,
+    bucket: number,
+    norms: number,
+    levels: number,
+    nlev: number,
+    table: number,
+    out: number,
+  ): number;
+  sm_unpack_dequantize(
+    bytes: number,
+    n: number,
+    bits: number,
+    bucket: number,
+    norms: number,
+    levels: number,
+    nlev: number,
+    table: number,
+    out: number,
+  ): number;
+  pack_fixed(codes: number, n: number, bits: number, out: number): void;
+  unpack_fixed(bytes: number, n: number, bits: number, codes: number): void;
+}
+
+/** Largest level table the kernels take (16-bit sign-magnitude codes). */
+export const MAX_LEVELS = 32768;
+/** Largest histogram the kernels take. */
+export const MAX_HIST_BINS = 65536;
+
+/** Result of {@linkcode Kernels.smQuantize}. */
+export interface SmQuantizeResult {
+  /** Σ(Q(v)_i − v_i)², or NaN when a bucket norm was not finite. */
+  sqError: number;
+  /** Σ v_i². */
+  sqNorm: number;
+  /** When sqError is NaN: the index of the bucket whose norm was not finite. */
+  badBucket: number;
+}
+
+/**
+ * The kernel instance. Get it with {@linkcode kernels}.
+ */
+export class Kernels {
+  readonly #e: Exports;
+  readonly #buf: ArrayBuffer;
+  // Byte offsets of the regions in the module's memory.
+  readonly #levels: number;
+  readonly #lut: number;
+  readonly #table: number;
+  readonly #stats: number;
+  readonly #hist: number;
+  readonly #norms: number;
+  readonly #x: number;
+  readonly #codes: number;
+  readonly #bytes: number;
+  readonly #out: number;
+  #levelsLoaded: Float32Array | null = null;
+
+  constructor(exports: Exports) {
+    this.#e = exports;
+    this.#buf = exports.memory.buffer as ArrayBuffer;
+    let p = ((exports.__heap_base.value as number) + 15) & ~15;
+    const take = (bytes: number) => {
+      const at = p;
+      p += (bytes + 15) & ~15;
+      return at;
+    };
+    this.#levels = take(4 * MAX_LEVELS);
+    this.#lut = take(2 * (65536 + 1));
+    this.#table = take(4 * 65536);
+    this.#stats = take(16);
+    this.#hist = take(8 * MAX_HIST_BINS);
+    this.#norms = take(4 * CHUNK);
+    this.#x = take(4 * CHUNK);
+    this.#codes = take(2 * CHUNK);
+    this.#bytes = take(2 * CHUNK);
+    this.#out = take(4 * CHUNK);
+    if (p > this.#buf.byteLength) throw new Error("kernel memory layout exceeds 32 MiB");
+  }
+
+  #f32(at: number, n: number): Float32Array {
+    return new Float32Array(this.#buf, at, n);
+  }
+
+  #loadLevels(levels: Float32Array, lut: Uint16Array | null): void {
+    if (this.#levelsLoaded === levels && !lut) return;
+    this.#f32(this.#levels, levels.length).set(levels);
+    if (lut) new Uint16Array(this.#buf, this.#lut, lut.length).set(lut);
+    this.#levelsLoaded = lut ? null : levels;
+  }
+
+  /**
+   * Sign-magnitude stochastic rounding (see `quant_kernels.c`). `kind` is 2
+   * (L2) or 0 (L∞). Writes `norms` (one per bucket) and `codes`; when `hist`
+   * is given, adds every `histStride`-th normalized coordinate to it.
+   */
+  smQuantize(
+    v: Float32Array,
+    bucket: number,
+    kind: 0 | 2,
+    levels: Float32Array,
+    lut: Uint16Array,
+    rng: Rng,
+    norms: Float32Array,
+    codes: Uint16Array,
+    hist?: Float64Array,
+    histStride = 8,
+  ): SmQuantizeResult {
+    const e = this.#e, n = v.length;
+    const chunk = Math.floor(CHUNK / bucket) * bucket;
+    const nlev = levels.length;
+    this.#loadLevels(levels, nlev > 16 ? lut : null);
+    e.rng_seed(rng.nextU32(), rng.nextU32());
+    const stats = new Float64Array(this.#buf, this.#stats, 2);
+    let hv: Float64Array | undefined;
+    if (hist) {
+      hv = new Float64Array(this.#buf, this.#hist, hist.length);
+      hv.set(hist);
+    }
+    let sqError = 0, sqNorm = 0;
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const nb = Math.ceil(len / bucket);
+      this.#f32(this.#x, len).set(v.subarray(c0, c0 + len));
+      const err = e.sm_quantize(
+        this.#x,
+        len,
+        bucket,
+        kind,
+        this.#levels,
+        nlev,
+        this.#lut,
+        lut.length - 1,
+        this.#norms,
+        this.#codes,
+        this.#stats,
+      );
+      if (err !== err) {
+        return { sqError: NaN, sqNorm: NaN, badBucket: c0 / bucket + stats[1] };
+      }
+      sqError += err;
+      sqNorm += stats[0];
+      const b0 = c0 / bucket;
+      norms.set(this.#f32(this.#norms, nb), b0);
+      codes.set(new Uint16Array(this.#buf, this.#codes, len), c0);
+      if (hv) e.sm_histogram(this.#x, len, bucket, this.#norms, histStride, this.#hist, hv.length);
+    }
+    if (hist && hv) hist.set(hv);
+    return { sqError, sqNorm, badBucket: -1 };
+  }
+
+  /** out[i] = ±norms[bucket]·levels[codes[i] >> 1]. Returns the first invalid code's index or −1. */
+  smDequantize(
+    codes: Uint16Array,
+    bucket: number,
+    norms: Float32Array,
+    levels: Float32Array,
+    out: Float32Array,
+  ): number {
+    const e = this.#e, n = codes.length;
+    const chunk = Math.floor(CHUNK / bucket) * bucket;
+    this.#loadLevels(levels, null);
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
+      new Uint16Array(this.#buf, this.#codes, len).set(codes.subarray(c0, c0 + len));
+      this.#f32(this.#norms, nb).set(norms.subarray(b0, b0 + nb));
+      const bad = e.sm_dequantize(
+        this.#codes,
+        len,
+        bucket,
+        this.#norms,
+        this.#levels,
+        levels.length,
+        this.#table,
+        this.#out,
+      );
+      if (bad >= 0) return c0 + bad;
+      out.set(this.#f32(this.#out, len), c0);
+    }
+    return -1;
+  }
+
+  /**
+   * Fused unpack (fixed width `bits` ∈ {2, 4, 8}, LSB-first) and dequantize.
+   * Returns the first invalid code's index or −1.
+   */
+  smUnpackDequantize(
+    bytes: Uint8Array,
+    n: number,
+    bits: 2 | 4 | 8,
+    bucket: number,
+    norms: Float32Array,
+    levels: Float32Array,
+    out: Float32Array,
+  ): number {
+    const e = this.#e;
+    const unit = bucket * 8;
+    const chunk = Math.floor(CHUNK / unit) * unit; // whole buckets and whole bytes
+    this.#loadLevels(levels, null);
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
+      const byte0 = (c0 * bits) / 8, nbytes = Math.ceil((len * bits) / 8);
+      new Uint8Array(this.#buf, this.#bytes, nbytes).set(bytes.subarray(byte0, byte0 + nbytes));
+      this.#f32(this.#norms, nb).set(norms.subarray(b0, b0 + nb));
+      const bad = e.sm_unpack_dequantize(
+        this.#bytes,
+        len,
+        bits,
+        bucket,
+        this.#norms,
+        this.#levels,
+        levels.length,
+        this.#table,
+        this.#out,
+      );
+      if (bad >= 0) return c0 + bad;
+      out.set(this.#f32(this.#out, len), c0);
+    }
+    return -1;
+  }
+
+  /** Packs codes of `bits` bits (1..16) LSB-first into `out` (⌈n·bits/8⌉ bytes). */
+  packFixed(codes: Uint16Array, bits: number, out: Uint8Array): void {
+    const e = this.#e, n = codes.length;
+    const chunk = CHUNK; // a multiple of 8: chunks start on byte boundaries
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      new Uint16Array(this.#buf, this.#codes, len).set(codes.subarray(c0, c0 + len));
+      e.pack_fixed(this.#codes, len, bits, this.#bytes);
+      const nbytes = Math.ceil((len * bits) / 8);
+      out.set(new Uint8Array(this.#buf, this.#bytes, nbytes), (c0 * bits) / 8);
+    }
+  }
+
+  /** The inverse of {@linkcode Kernels.packFixed}. */
+  unpackFixed(bytes: Uint8Array, n: number, bits: number, codes: Uint16Array): void {
+    const e = this.#e;
+    const chunk = CHUNK;
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const byte0 = (c0 * bits) / 8, nbytes = Math.ceil((len * bits) / 8);
+      new Uint8Array(this.#buf, this.#bytes, nbytes).set(bytes.subarray(byte0, byte0 + nbytes));
+      e.unpack_fixed(this.#bytes, len, bits, this.#codes);
+      codes.set(new Uint16Array(this.#buf, this.#codes, len), c0);
+    }
+  }
+}
+
+let instance: Kernels | null = null;
+
+/**
+ * The kernels of this isolate (compiled on first use, about a millisecond).
+ *
+ * @example
+ * ```ts
+ * import { kernels } from "./kernels.ts";
+ * const codes = new Uint16Array([1, 2, 3, 15]);
+ * const bytes = new Uint8Array(2);
+ * kernels().packFixed(codes, 4, bytes);
+ * if (bytes[0] !== 0x21 || bytes[1] !== 0xf3) throw new Error("LSB-first nibbles");
+ * ```
+ */
+export function kernels(): Kernels {
+  if (!instance) {
+    const bin = Uint8Array.from(atob(QUANT_KERNELS_WASM_BASE64), (c) => c.charCodeAt(0));
+    const mod = new WebAssembly.Module(bin);
+    const inst = new WebAssembly.Instance(mod, {});
+    instance = new Kernels(inst.exports as unknown as Exports);
+  }
+  return instance;
+}
