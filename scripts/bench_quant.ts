@@ -174,7 +174,7 @@ async function main(): Promise<void> {
         }
         const memcpyMs = time(() => dst.set(src), Math.max(5, reps));
         let block: Quantized | undefined;
-        let bytes = new Uint8Array(0);
+        let bytes: Uint8Array = new Uint8Array(0);
         const encMs = time(() => {
           block = q.quantize(v, rng, layer);
           bytes = encode(block, coder);

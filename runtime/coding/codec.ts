@@ -38,6 +38,8 @@ import { FrameError, QuantizationError, UnknownNameError } from "../errors.ts";
 import { EMPTY_F32, EMPTY_U16, EMPTY_U32, SCHEMES } from "../quant/types.ts";
 import type { Quantized, SchemeName } from "../quant/types.ts";
 import { BitReader, BitWriter } from "./bit_stream.ts";
+import { CHUNK, kernels } from "../kernels/kernels.ts";
+import { checkLevels } from "../quant/_sign_magnitude.ts";
 import {
   eliasGammaLength,
   eliasOmegaLength,
@@ -588,6 +590,37 @@ function readElias(
  * ```
  */
 export function decode(bytes: Uint8Array): Quantized {
+  const f = parseFrame(bytes);
+  const { scheme, length, bits, signed, coderId, payload, view, at } = f;
+  let codes: Uint16Array = EMPTY_U16;
+  let raw: Float32Array = EMPTY_F32;
+  if (scheme === "none") {
+    raw = readF32s(bytes, view, at, length);
+  } else if (length > 0) {
+    codes = new Uint16Array(length);
+    if (isElias(coderId)) readElias(payload, coderId, bits, signed, codes);
+    else unpackFixed(payload, bits, codes);
+  } else {
+    codes = new Uint16Array(0);
+  }
+  return { ...f.block, codes, raw };
+}
+
+/** A validated frame: every field but the payload decoded. */
+interface ParsedFrame {
+  block: Omit<Quantized, "codes" | "raw">;
+  scheme: SchemeName;
+  length: number;
+  bits: number;
+  signed: boolean;
+  coderId: number;
+  payload: Uint8Array;
+  view: DataView;
+  at: number;
+}
+
+/** Validates a frame's header and sections (see {@linkcode decode}); leaves the payload coded. */
+function parseFrame(bytes: Uint8Array): ParsedFrame {
   if (!(bytes instanceof Uint8Array)) throw new FrameError("frame must be a Uint8Array");
   const total = bytes.length;
   if (total < HEADER_BYTES) {
@@ -670,29 +703,79 @@ export function decode(bytes: Uint8Array): Quantized {
   const meta = readF32s(bytes, view, HEADER_BYTES + 4 * nLevels, nMeta);
   const aux = readU32s(bytes, view, HEADER_BYTES + 4 * (nLevels + nMeta), nAux);
   const payload = bytes.subarray(at);
-  let codes: Uint16Array = EMPTY_U16;
-  let raw: Float32Array = EMPTY_F32;
-  if (scheme === "none") {
-    raw = readF32s(bytes, view, at, length);
-  } else if (length > 0) {
-    codes = new Uint16Array(length);
-    if (isElias(coderId)) readElias(payload, coderId, bits, signed, codes);
-    else unpackFixed(payload, bits, codes);
-  } else {
-    codes = new Uint16Array(0);
-  }
   return {
+    block: { scheme, length, bits, bucketSize, signed, normQ, bins, levels, meta, aux },
     scheme,
     length,
     bits,
-    bucketSize,
     signed,
-    normQ,
-    bins,
-    levels,
-    meta,
-    aux,
-    codes,
-    raw,
+    coderId,
+    payload,
+    view,
+    at,
   };
+}
+
+/** Anything that can turn a decoded block back into values (every `Quantizer` can). */
+export interface Dequantizer {
+  /** Reconstructs the values of `q` into `out` (or a new array). */
+  dequantize(q: Quantized, out?: Float32Array): Float32Array;
+}
+
+/**
+ * Decodes a frame and dequantizes it into `out` in one step, the receive path
+ * of a collective. Fixed-width sign-magnitude frames (`qsgd`, `layerwise`) of
+ * 2, 4 or 8 bits go through a fused WebAssembly unpack + dequantize without
+ * materializing the codes; every other frame is {@linkcode decode}d and handed
+ * to `dequantizer`. Malformed frames raise {@linkcode FrameError}.
+ *
+ * @param bytes An encoded frame.
+ * @param dequantizer The scheme's quantizer (used for the general path).
+ * @param out Destination of the frame's length; a new array when omitted.
+ * @returns `out` holding the dequantized values.
+ *
+ * @example
+ * ```ts
+ * import { decodeInto, encode } from "./codec.ts";
+ * import { QsgdQuantizer } from "../quant/qsgd.ts";
+ * import { Rng } from "../rng.ts";
+ * const q = new QsgdQuantizer({ bits: 4 });
+ * const block = q.quantize(new Float32Array([1, -2, 3]), new Rng(1));
+ * const a = decodeInto(encode(block), q);
+ * const b = q.dequantize(block);
+ * if (a.join() !== b.join()) throw new Error("fused path differs");
+ * ```
+ */
+export function decodeInto(
+  bytes: Uint8Array,
+  dequantizer: Dequantizer,
+  out?: Float32Array,
+): Float32Array {
+  const f = parseFrame(bytes);
+  const { length, bits, signed, coderId, payload } = f;
+  const { bucketSize, levels, meta } = f.block;
+  if (out && out.length !== length) {
+    throw new QuantizationError("", `output buffer has length ${out.length}, frame has ${length}`);
+  }
+  const fusable = signed && !isElias(coderId) && (bits === 2 || bits === 4 || bits === 8) &&
+    bucketSize >= 1 && bucketSize <= CHUNK && levels.length >= 2 &&
+    levels.length <= 1 << (bits - 1) && meta.length === Math.ceil(length / bucketSize);
+  if (!fusable || length === 0) return dequantizer.dequantize(decode(bytes), out);
+  checkLevels(levels, "");
+  const tailBits = (length * bits) & 7;
+  if (tailBits && payload[payload.length - 1] >>> tailBits) throw paddingError();
+  const dst = out ?? new Float32Array(length);
+  const bad = kernels().smUnpackDequantize(
+    payload,
+    length,
+    bits,
+    bucketSize,
+    meta,
+    levels,
+    dst,
+  );
+  if (bad >= 0) {
+    throw new FrameError(`payload: code at index ${bad} exceeds the ${levels.length}-level table`);
+  }
+  return dst;
 }
