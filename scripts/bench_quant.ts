@@ -9,7 +9,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type CoderName, CODERS, decode, encode } from "../runtime/coding/codec.ts";
+import { type CoderName, CODERS, decodeInto, encode } from "../runtime/coding/codec.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
           bytes = encode(block, coder);
         }, reps);
         const decMs = time(() => {
-          q.dequantize(decode(bytes), out);
+          decodeInto(bytes, q, out);
         }, reps);
         let err = 0;
         for (let i = 0; i < n; i++) err += (out[i] - v[i]) ** 2;

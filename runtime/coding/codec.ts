@@ -229,9 +229,13 @@ function codeRangeError(code: number, i: number, bits: number): QuantizationErro
   );
 }
 
+/** Below this many codes the TypeScript packer is used (no copy into the kernel). */
+const KERNEL_PACK_MIN = 4096;
+
 /** Packs `codes` at `bits` bits each into `out[at..]`. Returns the OR of all codes. */
 function packFixed(codes: Uint16Array, bits: number, out: Uint8Array, at: number): number {
   const n = codes.length;
+  if (n >= KERNEL_PACK_MIN && bits !== 16) return kernels().packFixed(codes, bits, out, at);
   let all = 0;
   if (bits === 8) {
     for (let i = 0; i < n; i++) all |= codes[i];

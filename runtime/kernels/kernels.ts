@@ -63,7 +63,7 @@ interface Exports {
     table: number,
     out: number,
   ): number;
-  pack_fixed(codes: number, n: number, bits: number, out: number): void;
+  pack_fixed(codes: number, n: number, bits: number, out: number): number;
   unpack_fixed(bytes: number, n: number, bits: number, codes: number): void;
 }
 
@@ -266,17 +266,23 @@ export class Kernels {
     return -1;
   }
 
-  /** Packs codes of `bits` bits (1..16) LSB-first into `out` (⌈n·bits/8⌉ bytes). */
-  packFixed(codes: Uint16Array, bits: number, out: Uint8Array): void {
+  /**
+   * Packs codes of `bits` bits (1..16) LSB-first into `out` from byte `at`
+   * (⌈n·bits/8⌉ bytes). Returns the OR of all codes (the caller checks that
+   * it fits in `bits` bits; a code that does not is masked, never spills).
+   */
+  packFixed(codes: Uint16Array, bits: number, out: Uint8Array, at = 0): number {
     const e = this.#e, n = codes.length;
     const chunk = CHUNK; // a multiple of 8: chunks start on byte boundaries
+    let all = 0;
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       new Uint16Array(this.#buf, this.#codes, len).set(codes.subarray(c0, c0 + len));
-      e.pack_fixed(this.#codes, len, bits, this.#bytes);
+      all |= e.pack_fixed(this.#codes, len, bits, this.#bytes);
       const nbytes = Math.ceil((len * bits) / 8);
-      out.set(new Uint8Array(this.#buf, this.#bytes, nbytes), (c0 * bits) / 8);
+      out.set(new Uint8Array(this.#buf, this.#bytes, nbytes), at + (c0 * bits) / 8);
     }
+    return all;
   }
 
   /** The inverse of {@linkcode Kernels.packFixed}. */

@@ -288,30 +288,44 @@ int sm_unpack_dequantize(const uint8_t* bytes, int n, int bits, int bucket, cons
 
 // ---------------------------------------------------------------- packing
 // Fixed-width LSB-first packing of n codes of `bits` bits (1..16) into `out`
-// (ceil(n·bits/8) bytes).
+// (ceil(n·bits/8) bytes). Returns the OR of all codes, so the caller can check
+// that every code fits in `bits` bits.
 EXPORT(pack_fixed)
-void pack_fixed(const uint16_t* codes, int n, int bits, uint8_t* out) {
+uint32_t pack_fixed(const uint16_t* codes, int n, int bits, uint8_t* out) {
+  uint32_t all = 0;
   int i = 0;
   if (bits == 4) {
-    for (; i + 2 <= n; i += 2) out[i >> 1] = (uint8_t)(codes[i] | (codes[i + 1] << 4));
-    if (i < n) out[i >> 1] = (uint8_t)codes[i];
-    return;
+    for (; i + 2 <= n; i += 2) {
+      uint32_t a = codes[i], b = codes[i + 1];
+      all |= a | b;
+      out[i >> 1] = (uint8_t)(a | (b << 4));
+    }
+    if (i < n) {
+      all |= codes[i];
+      out[i >> 1] = (uint8_t)(codes[i] & 15);
+    }
+    return all;
   }
   if (bits == 8) {
-    for (; i < n; i++) out[i] = (uint8_t)codes[i];
-    return;
+    for (; i < n; i++) {
+      all |= codes[i];
+      out[i] = (uint8_t)codes[i];
+    }
+    return all;
   }
   if (bits == 16) {
     for (; i < n; i++) {
       out[2 * i] = (uint8_t)codes[i];
       out[2 * i + 1] = (uint8_t)(codes[i] >> 8);
     }
-    return;
+    return 0;
   }
+  const uint32_t mask = (1u << bits) - 1;
   uint64_t acc = 0;
   int have = 0, o = 0;
   for (; i < n; i++) {
-    acc |= (uint64_t)codes[i] << have;
+    all |= codes[i];
+    acc |= (uint64_t)(codes[i] & mask) << have;
     have += bits;
     while (have >= 8) {
       out[o++] = (uint8_t)acc;
@@ -320,6 +334,7 @@ void pack_fixed(const uint16_t* codes, int n, int bits, uint8_t* out) {
     }
   }
   if (have > 0) out[o] = (uint8_t)acc;
+  return all;
 }
 
 // The inverse of pack_fixed.
