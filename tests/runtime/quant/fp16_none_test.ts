@@ -3,7 +3,7 @@ import { Fp16Quantizer } from "../../../runtime/quant/fp16.ts";
 import { NoneQuantizer } from "../../../runtime/quant/none.ts";
 import { NonFiniteError, QuantizationError } from "../../../runtime/errors.ts";
 import { Rng } from "../../../runtime/rng.ts";
-import { assertUnbiased, biasRatio, draw } from "../../_support/stats.ts";
+import { assertUnbiased, draw } from "../../_support/stats.ts";
 
 function values(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);

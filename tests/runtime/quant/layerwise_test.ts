@@ -3,7 +3,7 @@ import { exponentialLevels, LayerwiseQuantizer } from "../../../runtime/quant/la
 import { LayerTypeMap } from "../../../runtime/quant/layer_types.ts";
 import { NonFiniteError, QuantizationError } from "../../../runtime/errors.ts";
 import { Rng } from "../../../runtime/rng.ts";
-import { assertUnbiased, biasRatio, draw } from "../../_support/stats.ts";
+import { assertUnbiased, draw } from "../../_support/stats.ts";
 
 const DENSE = { name: "dense_1/kernel", shape: [64, 64] };
 const CONV = { name: "conv2d_1/kernel", shape: [3, 3, 8, 16] };
