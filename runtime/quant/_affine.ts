@@ -2,7 +2,7 @@
 // Internal: not re-exported from mod.ts.
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
-import { checkFinite, checkOut, layerName } from "./_validate.ts";
+import { checkBits, checkFinite, checkOut, checkPositiveInt, layerName } from "./_validate.ts";
 import { EMPTY_F32, EMPTY_U32 } from "./types.ts";
 import type { LayerInfo, Quantized, QuantizeStats, SchemeName } from "./types.ts";
 const F32_MAX = 3.4028234663852886e38;
@@ -376,4 +376,23 @@ export function resolveRowLength(n: number, rowLength?: number, layer?: LayerInf
     );
   }
   return d;
+}
+
+/** Validated options of the row-wise schemes (psq, bhq). */
+export interface RowSchemeConfig {
+  bits: number;
+  bins: number;
+  rowLength: number | undefined;
+}
+
+/** Validates `{ bits, bins?, rowLength? }`: bits 1..16, bins default 2^bits − 1. */
+export function rowSchemeConfig(
+  options: { bits: number; bins?: number; rowLength?: number },
+): RowSchemeConfig {
+  const { bits, rowLength } = options;
+  checkBits(bits);
+  const bins = options.bins ?? 2 ** bits - 1;
+  checkBins(bins);
+  if (rowLength !== undefined) checkPositiveInt(rowLength, "rowLength");
+  return { bits, bins, rowLength };
 }

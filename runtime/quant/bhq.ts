@@ -21,15 +21,15 @@
  */
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
-import { checkBits, checkFinite, checkPositiveInt, layerName } from "./_validate.ts";
+import { checkFinite, layerName } from "./_validate.ts";
 import { householderApply, householderEntry, householderMaxAbs } from "./householder.ts";
 import {
   affineBucketVariance,
   affineDequantize,
   affineQuantize,
-  checkBins,
   codeBits,
   resolveRowLength,
+  rowSchemeConfig,
 } from "./_affine.ts";
 import { EMPTY_F32 } from "./types.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";
@@ -216,14 +216,7 @@ export class BhqQuantizer implements Quantizer {
 
   /** @param options See {@linkcode BhqOptions}. */
   constructor(options: BhqOptions) {
-    const { bits, rowLength } = options;
-    checkBits(bits);
-    const bins = options.bins ?? 2 ** bits - 1;
-    checkBins(bins);
-    if (rowLength !== undefined) checkPositiveInt(rowLength, "rowLength");
-    this.bits = bits;
-    this.bins = bins;
-    this.rowLength = rowLength;
+    ({ bits: this.bits, bins: this.bins, rowLength: this.rowLength } = rowSchemeConfig(options));
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {

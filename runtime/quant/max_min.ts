@@ -20,6 +20,7 @@ import {
   checkRounding,
   quantizeAffine,
   resolveRowLength,
+  rowSchemeConfig,
 } from "./_affine.ts";
 
 /** Rounding of the affine schemes. */
@@ -203,14 +204,7 @@ export class PsqQuantizer implements Quantizer {
 
   /** @param options See {@linkcode PsqOptions}. */
   constructor(options: PsqOptions) {
-    const { bits, rowLength } = options;
-    checkBits(bits);
-    const bins = options.bins ?? 2 ** bits - 1;
-    checkBins(bins);
-    if (rowLength !== undefined) checkPositiveInt(rowLength, "rowLength");
-    this.bits = bits;
-    this.bins = bins;
-    this.rowLength = rowLength;
+    ({ bits: this.bits, bins: this.bins, rowLength: this.rowLength } = rowSchemeConfig(options));
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
