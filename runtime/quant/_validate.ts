@@ -57,3 +57,29 @@ export function throwNonFinite(v: Float32Array, from: number, to: number, layer 
   }
   throw new QuantizationError(layer, `values in [${from}, ${to}) overflow float64 when reduced`);
 }
+
+/**
+ * The layer's name for messages, after checking that its declared shape (if
+ * any) holds exactly `v.length` values; throws {@linkcode QuantizationError}
+ * naming the layer, the shape and the length otherwise.
+ */
+export function checkLayer(v: Float32Array, layer?: LayerInfo): string {
+  const name = layer?.name ?? "";
+  const shape = layer?.shape;
+  if (shape) {
+    let size = 1;
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) {
+        throw new QuantizationError(name, `shape [${shape.join(", ")}] has a bad dimension ${d}`);
+      }
+      size *= d;
+    }
+    if (size !== v.length) {
+      throw new QuantizationError(
+        name,
+        `shape [${shape.join(", ")}] holds ${size} values but the tensor has ${v.length}`,
+      );
+    }
+  }
+  return name;
+}

@@ -21,7 +21,7 @@
  */
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
-import { checkFinite, layerName } from "./_validate.ts";
+import { checkFinite, checkLayer, layerName } from "./_validate.ts";
 import { householderApply, householderEntry, householderMaxAbs } from "./householder.ts";
 import {
   affineBucketVariance,
@@ -220,6 +220,7 @@ export class BhqQuantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     const name = layerName(layer);
     const n = v.length;
     const D = resolveRowLength(n, this.rowLength, layer);

@@ -6,7 +6,7 @@
  */
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
-import { checkFinite, checkOut, layerName } from "./_validate.ts";
+import { checkFinite, checkLayer, checkOut, layerName } from "./_validate.ts";
 import { EMPTY_F32, EMPTY_U32 } from "./types.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";
 
@@ -61,6 +61,7 @@ export class Fp16Quantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     const name = layerName(layer);
     const n = v.length;
     const half = new Float16Array(n);

@@ -15,7 +15,7 @@ import {
   quantizeSignMagnitude,
   signMagnitudeVariance,
 } from "./_sign_magnitude.ts";
-import { checkBits, checkPositiveInt, layerName } from "./_validate.ts";
+import { checkBits, checkLayer, checkPositiveInt, layerName } from "./_validate.ts";
 import { EpsTracker } from "./eps.ts";
 import { LayerTypeMap } from "./layer_types.ts";
 import {
@@ -176,6 +176,7 @@ export class LayerwiseQuantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     const type = this.typeOf(layer);
     let hist: Float64Array | undefined;
     if (this.#schedule !== false) {

@@ -11,7 +11,7 @@
  */
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
-import { checkBits, checkPositiveInt, layerName } from "./_validate.ts";
+import { checkBits, checkLayer, checkPositiveInt, layerName } from "./_validate.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";
 import {
   affineDequantize,
@@ -75,6 +75,7 @@ export class MaxMinQuantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     const stochastic = this.rounding === "stochastic";
     return quantizeAffine(
       "maxmin",
@@ -147,6 +148,7 @@ export class PtqQuantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     const stochastic = this.rounding === "stochastic";
     const bs = Math.max(1, v.length);
     return quantizeAffine("ptq", v, bs, this.bins, stochastic, rng, layerName(layer), stats);
@@ -208,6 +210,7 @@ export class PsqQuantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     const d = resolveRowLength(v.length, this.rowLength, layer);
     return quantizeAffine("psq", v, d, this.bins, true, rng, layerName(layer), stats);
   }

@@ -6,7 +6,7 @@
  */
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
-import { checkFinite, checkOut, layerName } from "./_validate.ts";
+import { checkFinite, checkLayer, checkOut, layerName } from "./_validate.ts";
 import { EMPTY_F32, EMPTY_U16, EMPTY_U32 } from "./types.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";
 
@@ -30,6 +30,7 @@ export class NoneQuantizer implements Quantizer {
   readonly unbiased = true;
 
   quantize(v: Float32Array, _rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     checkFinite(v, layerName(layer));
     if (stats) {
       let s = 0;

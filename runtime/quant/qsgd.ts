@@ -11,7 +11,7 @@ import {
   quantizeSignMagnitude,
   signMagnitudeVariance,
 } from "./_sign_magnitude.ts";
-import { checkBits, checkPositiveInt, layerName } from "./_validate.ts";
+import { checkBits, checkLayer, checkPositiveInt, layerName } from "./_validate.ts";
 import { QuantizationError } from "../errors.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";
 
@@ -69,6 +69,7 @@ export class QsgdQuantizer implements Quantizer {
   }
 
   quantize(v: Float32Array, rng: Rng, layer?: LayerInfo, stats?: QuantizeStats): Quantized {
+    checkLayer(v, layer);
     return quantizeSignMagnitude(
       v,
       {

@@ -12,7 +12,7 @@ function data(n: number, seed: number): Float32Array {
 }
 
 Deno.test("decodeInto() equals decode() + dequantize() on every path", () => {
-  const layer = { name: "d/kernel", shape: [10, 10] };
+  const layer = { name: "d/kernel", type: "dense" };
   for (const bits of [2, 3, 4, 8]) {
     for (const n of [1, 7, 1000, 1023, 1025, 5000]) {
       const v = data(n, bits * 100 + n);

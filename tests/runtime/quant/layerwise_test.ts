@@ -5,9 +5,10 @@ import { NonFiniteError, QuantizationError } from "../../../runtime/errors.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import { assertUnbiased, draw } from "../../_support/stats.ts";
 
-const DENSE = { name: "dense_1/kernel", shape: [64, 64] };
-const CONV = { name: "conv2d_1/kernel", shape: [3, 3, 8, 16] };
-const BIAS = { name: "dense_1/bias", shape: [64] };
+// Explicit types: the test vectors' lengths vary, so no fixed shape would fit.
+const DENSE = { name: "dense_1/kernel", type: "dense" };
+const CONV = { name: "conv2d_1/kernel", type: "conv" };
+const BIAS = { name: "dense_1/bias", type: "bias" };
 
 /** Heavy-tailed (cube of a normal) with a few large rows: mass near u = 0. */
 function skewed(n: number, seed: number): Float32Array {
@@ -179,4 +180,21 @@ Deno.test("layerwise with an L^3 norm (TypeScript path) is unbiased and within i
   let n3 = 0;
   for (let i = 0; i < 256; i++) n3 += Math.abs(v[i]) ** 3;
   assert.ok(Math.abs(b.meta[0] - Math.cbrt(n3)) <= 1e-6 * b.meta[0]);
+});
+
+Deno.test("layerwise infers types from shapes and rejects a shape that does not fit", () => {
+  const q = new LayerwiseQuantizer({ bits: 3, adapt: false });
+  const rng = new Rng(1);
+  q.quantize(gaussian(12, 1), rng, { name: "k", shape: [3, 4] });
+  q.quantize(gaussian(72, 2), rng, { name: "c", shape: [3, 3, 2, 4] });
+  q.quantize(gaussian(4, 3), rng, { name: "b", shape: [4] });
+  assert.deepEqual(Object.keys(q.eps.snapshot()).sort(), ["bias", "conv", "dense"]);
+  assert.throws(
+    () => q.quantize(gaussian(100, 4), rng, { name: "dense_2/kernel", shape: [64, 64] }),
+    /dense_2\/kernel.*shape \[64, 64\] holds 4096 values but the tensor has 100/,
+  );
+  assert.throws(
+    () => q.quantize(gaussian(4, 4), rng, { name: "x", shape: [2, -2] }),
+    /bad dimension/,
+  );
 });

@@ -31,3 +31,17 @@ Deno.test("createQuantizer() names the valid schemes for an unknown one", () => 
   assert.throws(() => createQuantizer({ scheme: "maxmin", bits: 17 }), QuantizationError);
   assert.throws(() => createQuantizer({ scheme: "layerwise", bits: 1 }), QuantizationError);
 });
+
+Deno.test("every scheme rejects a layer shape that does not match the tensor", () => {
+  const v = new Float32Array(30).fill(1);
+  for (const scheme of SCHEMES) {
+    const q = createQuantizer({ scheme, bits: 4, rowLength: 10 });
+    assert.throws(
+      () => q.quantize(v, new Rng(1), { name: "fc/kernel", shape: [4, 8] }),
+      (e: unknown) =>
+        e instanceof QuantizationError && e.layer === "fc/kernel" &&
+        /holds 32 values/.test(e.message),
+      scheme,
+    );
+  }
+});
