@@ -21,7 +21,7 @@ const u32Box = new Uint32Array(f32Box.buffer);
  *
  * @example
  * ```ts
- * import { affineUnit } from "./max_min.ts";
+ * import { affineUnit } from "./_affine.ts";
  * if (affineUnit(100, 2) !== 50) throw new Error("100/2 is exact");
  * if (affineUnit(1, 3) * 3 < 1) throw new Error("must be rounded up");
  * ```
@@ -88,7 +88,7 @@ export function checkRounding(rounding: string, scheme: string): void {
  *
  * @example
  * ```ts
- * import { affineQuantize } from "./max_min.ts";
+ * import { affineQuantize } from "./_affine.ts";
  * import { Rng } from "../rng.ts";
  * const codes = new Uint16Array(3), meta = new Float32Array(2);
  * affineQuantize(new Float32Array([0, 50, 100]), 3, 2, true, new Rng(1), codes, meta);
@@ -159,7 +159,7 @@ export function affineQuantize(
  *
  * @example
  * ```ts
- * import { affineBucketVariance } from "./max_min.ts";
+ * import { affineBucketVariance } from "./_affine.ts";
  * const res = new Float64Array(2);
  * affineBucketVariance(new Float32Array([0, 0.5, 1, 0, 50, 100]), 0, 6, 2, true, res);
  * if (Math.abs(res[0] - 73.75) > 1e-9) throw new Error("known answer is 73.75");
@@ -221,7 +221,8 @@ export function affineBucketVariance(
  *
  * @example
  * ```ts
- * import { affineDequantize, PtqQuantizer } from "./max_min.ts";
+ * import { affineDequantize } from "./_affine.ts";
+ * import { PtqQuantizer } from "./max_min.ts";
  * import { Rng } from "../rng.ts";
  * const q = new PtqQuantizer({ bits: 2 });
  * const back = affineDequantize(q.quantize(new Float32Array([0, 3]), new Rng(1)), "ptq");
@@ -346,7 +347,7 @@ export function affineVariance(
  *
  * @example
  * ```ts
- * import { resolveRowLength } from "./max_min.ts";
+ * import { resolveRowLength } from "./_affine.ts";
  * const d = resolveRowLength(12, undefined, { name: "fc", shape: [3, 2, 2] });
  * if (d !== 4) throw new Error("D = 2·2");
  * ```

@@ -194,7 +194,7 @@ function checkAux(aux: Uint32Array, N: number): void {
  * @example One heavy row, many light rows
  * ```ts
  * import { BhqQuantizer } from "./bhq.ts";
- * import { PsqQuantizer } from "./_affine.ts";
+ * import { PsqQuantizer } from "./max_min.ts";
  * import { Rng } from "../rng.ts";
  * const rng = new Rng(3), N = 8, D = 64;
  * const v = new Float32Array(N * D).map((_, i) => rng.normal() * (i < D ? 100 : 0.01));
