@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type CoderName, decode, encode } from "../coding/codec.ts";
+import { type CoderName, decodeInto, encode } from "../coding/codec.ts";
 import { QodaError } from "../errors.ts";
 import type { EpsTracker } from "../quant/eps.ts";
 import { defaultLayerType } from "../quant/layer_types.ts";
@@ -186,8 +186,8 @@ export function compressedAllGatherMean(
     for (let l = 0; l < numLayers; l++) {
       const sum = acc[l], tmp = scratch[l];
       for (let w = 0; w < k; w++) {
-        const block = receivers === "all" && w === r ? own[w][l] : decode(messages[w][l]);
-        quantizer.dequantize(block, tmp);
+        if (receivers === "all" && w === r) quantizer.dequantize(own[w][l], tmp);
+        else decodeInto(messages[w][l], quantizer, tmp);
         for (let i = 0; i < tmp.length; i++) sum[i] += tmp[i];
       }
       for (let i = 0; i < sum.length; i++) sum[i] /= k;
