@@ -32,3 +32,6 @@ export * from "./runtime/rng.ts";
 export * from "./runtime/quant/mod.ts";
 export * from "./runtime/coding/mod.ts";
 export * from "./runtime/backend/mod.ts";
+export * from "./runtime/collective/mod.ts";
+export * from "./runtime/transport/link.ts";
+export * from "./runtime/transport/memory.ts";

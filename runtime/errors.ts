@@ -97,3 +97,97 @@ export class BackendError extends QodaError {
     this.name = "BackendError";
   }
 }
+
+/**
+ * A collective operation failed. Every rank of the ring gets one for the
+ * same operation; `culprit` names the rank held responsible (−1 if unknown).
+ */
+export class CollectiveError extends QodaError {
+  /** Machine-readable kind: "peer-closed", "io", "timeout", "mismatch", "protocol", … */
+  readonly code: string;
+  /** The rank held responsible, or −1. */
+  readonly culprit: number;
+  /**
+   * @param code Machine-readable kind.
+   * @param culprit The rank held responsible, or −1.
+   * @param message What happened.
+   * @param options Standard `ErrorOptions`.
+   */
+  constructor(code: string, culprit: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CollectiveError";
+    this.code = code;
+    this.culprit = culprit;
+  }
+}
+
+/** The connection to a peer closed or failed (`culprit` is that peer). */
+export class LinkError extends CollectiveError {
+  /**
+   * @param code "peer-closed" or "io".
+   * @param peer The peer's rank.
+   * @param message What happened.
+   * @param options Standard `ErrorOptions`.
+   */
+  constructor(code: string, peer: number, message: string, options?: ErrorOptions) {
+    super(code, peer, message, options);
+    this.name = "LinkError";
+  }
+}
+
+/** An operation passed its deadline (`culprit`: the rank it was waiting for). */
+export class CollectiveTimeoutError extends CollectiveError {
+  /** The deadline that passed, in ms. */
+  readonly timeoutMs: number;
+  /**
+   * @param waitingFor The rank whose data did not arrive.
+   * @param timeoutMs The deadline in ms.
+   * @param message What was being waited for.
+   */
+  constructor(waitingFor: number, timeoutMs: number, message: string) {
+    super("timeout", waitingFor, message);
+    this.name = "CollectiveTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** Ranks disagree on an operation (lengths, quantizer headers, op ids). */
+export class MismatchError extends CollectiveError {
+  /**
+   * @param peer The rank whose frame disagreed.
+   * @param message Both sides' values.
+   */
+  constructor(peer: number, message: string) {
+    super("mismatch", peer, message);
+    this.name = "MismatchError";
+  }
+}
+
+/** Another rank failed the operation and told us (`reporter` saw it first). */
+export class RemoteFailureError extends CollectiveError {
+  /** The rank that reported the failure. */
+  readonly reporter: number;
+  /**
+   * @param code The reporter's error code.
+   * @param culprit The rank held responsible, or −1.
+   * @param reporter The rank that reported it.
+   * @param message The reporter's message.
+   */
+  constructor(code: string, culprit: number, reporter: number, message: string) {
+    super(code, culprit, `rank ${reporter} reported: ${message}`);
+    this.name = "RemoteFailureError";
+    this.reporter = reporter;
+  }
+}
+
+/** A connection failed the handshake (bad version, ring, rank or secret). */
+export class HandshakeError extends QodaError {
+  /**
+   * @param message Why the peer was refused.
+   * @param options Standard `ErrorOptions`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HandshakeError";
+  }
+}

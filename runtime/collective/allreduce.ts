@@ -1,0 +1,539 @@
+/**
+ * Ring all-reduce over a {@linkcode RingContext}: reduce-scatter then
+ * all-gather, as Gloo and NCCL do it, in float32 or compressed.
+ *
+ * Terms (as in Gloo's allreduce): the flat buffer of n elements is cut into
+ * one **chunk** per rank (chunk c is [⌊c·n/N⌋, ⌊(c+1)·n/N⌋)); each chunk is
+ * cut into **segments**, at layer boundaries and at most `maxSegmentElements`
+ * long. Segments are the unit of transfer and are pipelined: a rank sends
+ * segment g of a step as soon as it has it, while it receives and reduces
+ * other segments, so sending, receiving and reducing overlap.
+ *
+ * Reduce-scatter: at hop s (0 .. N−2) rank r sends chunk (r − s) and receives
+ * chunk (r − s − 1), adding it in; afterwards rank r owns the reduced chunk
+ * (r + 1). All-gather: at hop s rank r sends chunk (r + 1 − s) and receives
+ * chunk (r − s), replacing its copy.
+ *
+ * Modes:
+ * - float32 (no compression): results equal the exact sum up to float32
+ *   rounding, and every rank ends with identical bytes (the owner's).
+ * - `ring` compression, as CGX does it: each reduce-scatter hop quantizes the
+ *   running partial sum with the segment's layer quantizer, the receiver
+ *   decodes and adds; the owner quantizes its finished chunk and decodes its
+ *   own copy; the all-gather forwards those bytes unchanged. Every rank ends
+ *   bit-identical; the partial sums are re-quantized N − 1 times.
+ * - `allgather` compression, the setting QODA's analysis assumes: each rank
+ *   quantizes its whole buffer once, the messages travel around the ring
+ *   unchanged, and every rank decodes all N exactly once and sums them in
+ *   rank order: unbiased, bit-identical, (N − 1)·C bytes received per rank.
+ *
+ * @module
+ */
+import { type CoderName, decodeInto, encode } from "../coding/codec.ts";
+import { CollectiveError, MismatchError } from "../errors.ts";
+import type { Quantizer } from "../quant/types.ts";
+import type { LayerInfo } from "../quant/types.ts";
+import type { Rng } from "../rng.ts";
+import type { ChunkMessage, Phase } from "../wire/messages.ts";
+import type { ReceivedChunk, RingContext } from "./context.ts";
+
+/** A layer's place in the flat buffer. */
+export interface LayerSpan extends LayerInfo {
+  /** First element. */
+  offset: number;
+  /** Number of elements. */
+  length: number;
+}
+
+/** Compression settings of {@linkcode allreduce}. */
+export interface CompressionOptions {
+  /** `ring` (CGX: re-quantize partial sums) or `allgather` (decode each rank's message once). */
+  mode: "ring" | "allgather";
+  /** The quantizer of each layer; `null` sends that layer in float32. */
+  quantizerFor: (layer: LayerSpan) => Quantizer | null;
+  /** This rank's randomness for stochastic rounding. */
+  rng: Rng;
+  /** Coder of the quantized segments. @default {"fixed"} */
+  coder?: CoderName;
+}
+
+/** Options of {@linkcode allreduce}. */
+export interface AllreduceOptions {
+  /** Sum, or mean (the sum divided by the world size). @default {"sum"} */
+  op?: "sum" | "mean";
+  /** Layers of the flat buffer, in order, covering it; one layer when omitted. */
+  layout?: LayerSpan[];
+  /** Compress as described in the module doc; float32 when omitted. */
+  compression?: CompressionOptions;
+  /** Largest segment, in elements. @default {262144} (1 MiB of float32) */
+  maxSegmentElements?: number;
+}
+
+/** What one all-reduce did. */
+export interface AllreduceStats {
+  /** The operation's id. */
+  opId: number;
+  /** Payload bytes this rank sent. */
+  bytesSent: number;
+  /** Payload bytes this rank received. */
+  bytesReceived: number;
+  /** Milliseconds quantizing and encoding. */
+  encodeMs: number;
+  /** Milliseconds decoding and reducing. */
+  reduceMs: number;
+  /** Wall-clock milliseconds. */
+  totalMs: number;
+}
+
+/** One unit of transfer. */
+export interface Segment {
+  /** Index in the operation's plan (the same on every rank). */
+  index: number;
+  /** The chunk (owner rank − 1) it belongs to. */
+  chunk: number;
+  /** First element. */
+  offset: number;
+  /** Number of elements. */
+  count: number;
+  /** Index of its layer in the layout. */
+  layer: number;
+}
+
+/**
+ * The segment plan: for each chunk, its segments, cut at layer boundaries
+ * and at `maxSegment` elements. Deterministic in (n, size, layout, maxSegment).
+ */
+export function planSegments(
+  n: number,
+  size: number,
+  layout: LayerSpan[],
+  maxSegment: number,
+): Segment[][] {
+  const plan: Segment[][] = [];
+  let index = 0, layer = 0;
+  for (let c = 0; c < size; c++) {
+    const segs: Segment[] = [];
+    let at = Math.floor((c * n) / size);
+    const end = Math.floor(((c + 1) * n) / size);
+    while (at < end) {
+      while (layout[layer].offset + layout[layer].length <= at) layer++;
+      const stop = Math.min(end, layout[layer].offset + layout[layer].length, at + maxSegment);
+      segs.push({ index: index++, chunk: c, offset: at, count: stop - at, layer });
+      at = stop;
+    }
+    plan.push(segs);
+  }
+  return plan;
+}
+
+function checkLayout(layout: LayerSpan[], n: number): void {
+  let at = 0;
+  for (const l of layout) {
+    if (l.offset !== at || !Number.isInteger(l.length) || l.length < 0) {
+      throw new RangeError(
+        `layout: layer '${l.name}' at offset ${l.offset} (length ${l.length}) ` +
+          `does not continue at element ${at}`,
+      );
+    }
+    at += l.length;
+  }
+  if (at !== n) throw new RangeError(`layout covers ${at} elements, the buffer has ${n}`);
+}
+
+/** A promise with its resolver, for the pipeline's readiness signals. */
+class Signal {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  constructor() {
+    this.promise = new Promise((r) => this.resolve = r);
+    this.promise.catch(() => {});
+  }
+}
+
+const mod = (a: number, n: number) => ((a % n) + n) % n;
+
+function f32Bytes(buf: Float32Array, offset: number, count: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + 4 * offset, 4 * count);
+}
+
+/** A float32 view of a received payload (copied once if misaligned). */
+function payloadF32(p: Uint8Array): Float32Array {
+  if (p.byteOffset % 4 === 0) return new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4);
+  return new Float32Array(p.slice().buffer);
+}
+
+/**
+ * All-reduces `buf` in place across the ring. Every rank must call it with
+ * the same length, layout, options and order of operations. On any failure
+ * every rank's call rejects with a {@linkcode CollectiveError} naming the
+ * rank held responsible, and the ring is unusable afterwards.
+ *
+ * @example Sum across three in-process ranks
+ * ```ts
+ * import { allreduce, memoryRing, RingContext } from "../../mod.ts";
+ * const ctxs = memoryRing(3).map((l, rank) => new RingContext({ rank, size: 3, ...l }));
+ * const bufs = ctxs.map((c) => new Float32Array(5).fill(c.rank + 1));
+ * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r], { op: "mean" })));
+ * if (bufs.some((b) => b.some((x) => x !== 2))) throw new Error("mean of 1, 2, 3 is 2");
+ * ctxs.forEach((c) => c.close());
+ * ```
+ */
+export async function allreduce(
+  ctx: RingContext,
+  buf: Float32Array,
+  options: AllreduceOptions = {},
+): Promise<AllreduceStats> {
+  const { op = "sum", compression, maxSegmentElements = 262_144 } = options;
+  const n = buf.length;
+  const layout = options.layout ?? [{ name: "buffer", offset: 0, length: n }];
+  checkLayout(layout, n);
+  if (!Number.isInteger(maxSegmentElements) || maxSegmentElements < 1) {
+    throw new RangeError(
+      `maxSegmentElements must be a positive integer, got ${maxSegmentElements}`,
+    );
+  }
+  if (compression && compression.mode !== "ring" && compression.mode !== "allgather") {
+    throw new RangeError(`compression mode must be ring or allgather, got ${compression.mode}`);
+  }
+  const opId = ctx.beginOp();
+  const t0 = performance.now();
+  const stats: AllreduceStats = {
+    opId,
+    bytesSent: 0,
+    bytesReceived: 0,
+    encodeMs: 0,
+    reduceMs: 0,
+    totalMs: 0,
+  };
+  try {
+    const quantizers = layout.map((l) => compression?.quantizerFor(l) ?? null);
+    const plan = planSegments(n, ctx.size, layout, maxSegmentElements);
+    const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
+    await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId);
+  } finally {
+    ctx.endOp();
+    stats.totalMs = performance.now() - t0;
+  }
+  return stats;
+}
+
+interface Codec {
+  scheme: string;
+  bits: number;
+  quantizer: Quantizer | null;
+}
+
+function codecOf(q: Quantizer | null): Codec {
+  return q
+    ? { scheme: q.scheme, bits: q.bits, quantizer: q }
+    : { scheme: "fp32", bits: 32, quantizer: null };
+}
+
+/** Builds the chunk message every rank expects for (phase, hop, segment). */
+function chunkMessage(
+  ctx: RingContext,
+  opId: number,
+  phase: Phase,
+  hop: number,
+  seg: Segment,
+  n: number,
+  codec: Codec,
+  payload: Uint8Array,
+): ChunkMessage {
+  return {
+    type: "chunk",
+    ringId: ctx.ringId,
+    epoch: ctx.epoch,
+    opId,
+    phase,
+    hop,
+    segment: seg.index,
+    totalLength: n,
+    offset: seg.offset,
+    count: seg.count,
+    scheme: codec.scheme,
+    bits: codec.bits,
+    payload,
+  };
+}
+
+/** Receives the expected chunk, or fails the ring naming what disagreed. */
+async function expectChunk(
+  ctx: RingContext,
+  want: ChunkMessage,
+  deadline: number,
+): Promise<ReceivedChunk> {
+  const got = await ctx.recvChunk(
+    deadline,
+    () => `${want.phase} hop ${want.hop} segment ${want.segment} of operation ${want.opId}`,
+  );
+  const m = got.msg;
+  const fields = [
+    "opId",
+    "phase",
+    "hop",
+    "segment",
+    "totalLength",
+    "offset",
+    "count",
+    "scheme",
+    "bits",
+  ] as const;
+  for (const f of fields) {
+    if (m[f] !== want[f]) {
+      got.release();
+      const what = f === "totalLength" ? "buffer length" : f;
+      throw ctx.fail(
+        new MismatchError(
+          ctx.leftRank,
+          `rank ${ctx.leftRank} sent ${what} ${String(m[f])} where rank ${ctx.rank} expects ` +
+            `${String(want[f])} (operation ${want.opId}, ${want.phase} hop ${want.hop}, ` +
+            `segment ${want.segment})`,
+        ),
+      );
+    }
+  }
+  if (want.scheme === "fp32" && m.payload.byteLength !== 4 * want.count) {
+    got.release();
+    throw ctx.fail(
+      new MismatchError(
+        ctx.leftRank,
+        `rank ${ctx.leftRank} sent ${m.payload.byteLength} payload bytes for ${want.count} float32 values`,
+      ),
+    );
+  }
+  return got;
+}
+
+/** Runs `f`, turning any non-collective error into a ring failure. */
+function guard<T>(ctx: RingContext, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof CollectiveError) throw e;
+    const err = new CollectiveError(
+      "decode",
+      ctx.leftRank,
+      `rank ${ctx.rank} could not use data from rank ${ctx.leftRank}: ${(e as Error).message}`,
+      { cause: e },
+    );
+    throw ctx.fail(err);
+  }
+}
+
+async function ringMode(
+  ctx: RingContext,
+  buf: Float32Array,
+  op: "sum" | "mean",
+  layout: LayerSpan[],
+  quantizers: (Quantizer | null)[],
+  plan: Segment[][],
+  compression: CompressionOptions | undefined,
+  stats: AllreduceStats,
+  opId: number,
+): Promise<void> {
+  const N = ctx.size, r = ctx.rank, n = buf.length;
+  const coder = compression?.coder ?? "fixed";
+  const rng = compression?.rng;
+  const codecs = quantizers.map(codecOf);
+  const scale = op === "mean" ? N : 1;
+  const scratch = new Float32Array(
+    Math.min(n, plan.flat().reduce((m, s) => Math.max(m, s.count), 0)),
+  );
+
+  const quantizeSeg = (seg: Segment): Uint8Array => {
+    const codec = codecs[seg.layer];
+    const view = buf.subarray(seg.offset, seg.offset + seg.count);
+    const t = performance.now();
+    const q = codec.quantizer!.quantize(view, rng!, layout[seg.layer]);
+    const bytes = encode(q, coder);
+    stats.encodeMs += performance.now() - t;
+    return bytes;
+  };
+  /** The owner's final step: scale for a mean, then (compressed) quantize and decode its own copy. */
+  const finalize = (seg: Segment): Uint8Array | null => {
+    const view = buf.subarray(seg.offset, seg.offset + seg.count);
+    if (scale !== 1) { for (let i = 0; i < view.length; i++) view[i] /= scale; }
+    const codec = codecs[seg.layer];
+    if (!codec.quantizer) return null;
+    const bytes = quantizeSeg(seg);
+    decodeInto(bytes, codec.quantizer, view);
+    return bytes;
+  };
+
+  if (N === 1) {
+    for (const seg of plan[0]) finalize(seg);
+    return;
+  }
+
+  const deadline = performance.now() + ctx.timeoutMs;
+  // ready[k][g]: segment g may be sent at step k (0 .. 2N−3; RS hops then AG hops).
+  const steps = 2 * (N - 1);
+  const ready: Signal[][] = Array.from({ length: steps }, () => []);
+  const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
+  // Compressed bytes of the all-gather, by segment: the owner's, then forwarded.
+  const gathered: (Uint8Array | null)[] = [];
+
+  const sendLoop = async () => {
+    for (let k = 0; k < steps; k++) {
+      const rs = k < N - 1;
+      const hop = rs ? k : k - (N - 1);
+      const chunk = rs ? mod(r - hop, N) : mod(r + 1 - hop, N);
+      for (const seg of plan[chunk]) {
+        if (k > 0) await signal(k, seg.index).promise;
+        ctx.throwIfFailed();
+        const codec = codecs[seg.layer];
+        let payload: Uint8Array;
+        if (!codec.quantizer) payload = f32Bytes(buf, seg.offset, seg.count);
+        else if (rs) payload = guard(ctx, () => quantizeSeg(seg));
+        else payload = gathered[seg.index]!;
+        stats.bytesSent += payload.byteLength;
+        await ctx.sendChunk(
+          chunkMessage(ctx, opId, rs ? "reduceScatter" : "allGather", hop, seg, n, codec, payload),
+        );
+      }
+    }
+  };
+
+  const recvLoop = async () => {
+    for (let k = 0; k < steps; k++) {
+      const rs = k < N - 1;
+      const hop = rs ? k : k - (N - 1);
+      const chunk = rs ? mod(r - hop - 1, N) : mod(r - hop, N);
+      for (const seg of plan[chunk]) {
+        const codec = codecs[seg.layer];
+        const want = chunkMessage(
+          ctx,
+          opId,
+          rs ? "reduceScatter" : "allGather",
+          hop,
+          seg,
+          n,
+          codec,
+          new Uint8Array(0),
+        );
+        const got = await expectChunk(ctx, want, deadline);
+        const t = performance.now();
+        try {
+          const p = got.msg.payload;
+          stats.bytesReceived += p.byteLength;
+          const view = buf.subarray(seg.offset, seg.offset + seg.count);
+          guard(ctx, () => {
+            if (rs) {
+              if (!codec.quantizer) {
+                const x = payloadF32(p);
+                for (let i = 0; i < x.length; i++) view[i] += x[i];
+              } else {
+                const tmp = scratch.subarray(0, seg.count);
+                decodeInto(p, codec.quantizer, tmp);
+                for (let i = 0; i < tmp.length; i++) view[i] += tmp[i];
+              }
+            } else if (!codec.quantizer) {
+              view.set(payloadF32(p));
+            } else {
+              decodeInto(p, codec.quantizer, view);
+              gathered[seg.index] = p.slice(); // forwarded unchanged at the next hop
+            }
+            if (rs && hop === N - 2) gathered[seg.index] = finalize(seg);
+          });
+        } finally {
+          got.release();
+        }
+        stats.reduceMs += performance.now() - t;
+        if (k + 1 < steps) signal(k + 1, seg.index).resolve();
+      }
+    }
+  };
+
+  await Promise.all([sendLoop(), recvLoop()]);
+}
+
+async function allgatherMode(
+  ctx: RingContext,
+  buf: Float32Array,
+  op: "sum" | "mean",
+  layout: LayerSpan[],
+  quantizers: (Quantizer | null)[],
+  plan: Segment[][],
+  compression: CompressionOptions | undefined,
+  stats: AllreduceStats,
+  opId: number,
+): Promise<void> {
+  const N = ctx.size, r = ctx.rank, n = buf.length;
+  const coder = compression?.coder ?? "fixed";
+  const codecs = quantizers.map(codecOf);
+  const segs = plan.flat();
+  // messages[k][g]: rank k's bytes for segment g.
+  const messages: Uint8Array[][] = Array.from({ length: N }, () => []);
+  const t = performance.now();
+  for (const seg of segs) {
+    const codec = codecs[seg.layer];
+    const view = buf.subarray(seg.offset, seg.offset + seg.count);
+    messages[r][seg.index] = codec.quantizer
+      ? encode(codec.quantizer.quantize(view, compression!.rng, layout[seg.layer]), coder)
+      : f32Bytes(buf, seg.offset, seg.count).slice();
+  }
+  stats.encodeMs += performance.now() - t;
+
+  if (N > 1) {
+    const deadline = performance.now() + ctx.timeoutMs;
+    const ready: Signal[][] = Array.from({ length: N - 1 }, () => []);
+    const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
+    const sendLoop = async () => {
+      for (let hop = 0; hop < N - 1; hop++) {
+        const origin = mod(r - hop, N);
+        for (const seg of segs) {
+          if (hop > 0) await signal(hop, seg.index).promise;
+          ctx.throwIfFailed();
+          const payload = messages[origin][seg.index];
+          stats.bytesSent += payload.byteLength;
+          await ctx.sendChunk(
+            chunkMessage(ctx, opId, "allGather", hop, seg, n, codecs[seg.layer], payload),
+          );
+        }
+      }
+    };
+    const recvLoop = async () => {
+      for (let hop = 0; hop < N - 1; hop++) {
+        const origin = mod(r - hop - 1, N);
+        for (const seg of segs) {
+          const want = chunkMessage(
+            ctx,
+            opId,
+            "allGather",
+            hop,
+            seg,
+            n,
+            codecs[seg.layer],
+            new Uint8Array(0),
+          );
+          const got = await expectChunk(ctx, want, deadline);
+          stats.bytesReceived += got.msg.payload.byteLength;
+          messages[origin][seg.index] = got.msg.payload.slice();
+          got.release();
+          if (hop + 1 < N - 1) signal(hop + 1, seg.index).resolve();
+        }
+      }
+    };
+    await Promise.all([sendLoop(), recvLoop()]);
+  }
+
+  // Decode every rank's message exactly once and sum in rank order: identical on every rank.
+  const t1 = performance.now();
+  const tmp = new Float32Array(segs.reduce((m, s) => Math.max(m, s.count), 0));
+  for (const seg of segs) {
+    const codec = codecs[seg.layer];
+    const view = buf.subarray(seg.offset, seg.offset + seg.count);
+    view.fill(0);
+    for (let k = 0; k < N; k++) {
+      const part = tmp.subarray(0, seg.count);
+      guard(ctx, () => {
+        if (codec.quantizer) decodeInto(messages[k][seg.index], codec.quantizer, part);
+        else part.set(payloadF32(messages[k][seg.index]));
+      });
+      for (let i = 0; i < part.length; i++) view[i] += part[i];
+    }
+    if (op === "mean") { for (let i = 0; i < view.length; i++) view[i] /= N; }
+  }
+  stats.reduceMs += performance.now() - t1;
+}

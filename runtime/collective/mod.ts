@@ -1,0 +1,18 @@
+/**
+ * Collective operations over a ring of links: the ring context (membership,
+ * deadlines, all-for-one failure) and the float32 / compressed all-reduce.
+ *
+ * @example
+ * ```ts
+ * import { allreduce, memoryRing, RingContext } from "../../mod.ts";
+ * const ctxs = memoryRing(2).map((l, rank) => new RingContext({ rank, size: 2, ...l }));
+ * const bufs = [new Float32Array([1, 2]), new Float32Array([3, 4])];
+ * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r])));
+ * if (bufs[0][1] !== 6 || bufs[1][0] !== 4) throw new Error("wrong sum");
+ * ctxs.forEach((c) => c.close());
+ * ```
+ *
+ * @module
+ */
+export * from "./context.ts";
+export * from "./allreduce.ts";
