@@ -86,6 +86,7 @@ export class RingContext {
   #waiter: { resolve: (c: ReceivedChunk) => void; reject: (e: Error) => void } | null = null;
   #failure: CollectiveError | null = null;
   #closing = false;
+  readonly #pumps: Promise<void>[] = [];
   #opId = 0;
   #currentOp = -1;
 
@@ -106,8 +107,8 @@ export class RingContext {
     this.#left = left;
     this.#right = right;
     this.#log = options.log ?? (() => {});
-    if (left) this.#pump(left, "left");
-    if (right) this.#pump(right, "right");
+    if (left) this.#pumps.push(this.#pump(left, "left"));
+    if (right) this.#pumps.push(this.#pump(right, "right"));
   }
 
   /** Rank of the left neighbour (which sends to this rank). */
@@ -217,7 +218,33 @@ export class RingContext {
     return error;
   }
 
-  /** Closes both links (tell the neighbours first). Idempotent. */
+  /**
+   * Leaves the ring cleanly: tells both neighbours (a shutdown, after any
+   * failure report already queued), half-closes, and keeps draining until
+   * both neighbours have hung up or `lingerMs` passes, then closes. Closing
+   * with unread data would make TCP reset the connection and could overtake
+   * the failure report, so a failed rank should leave this way.
+   */
+  async closeGracefully(reason = "closed", lingerMs = 2000): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.reject(new CollectiveError("closed", -1, "the ring context is closed"));
+    const links = [this.#left, this.#right].filter((l): l is Link => l !== null);
+    const bye: WireMessage = { type: "shutdown", epoch: this.epoch, reason };
+    await Promise.allSettled(links.map((l) => l.send(bye)));
+    links.forEach((l) => l.closeWrite());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled(this.#pumps),
+      new Promise((r) => timer = setTimeout(r, lingerMs)),
+    ]);
+    clearTimeout(timer);
+    links.forEach((l) => l.close());
+  }
+
+  /** Closes both links at once (tell the neighbours first). Idempotent. */
   close(reason = "closed"): void {
     if (this.#closing) return;
     this.#closing = true;

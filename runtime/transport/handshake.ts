@@ -95,6 +95,10 @@ async function next(link: Link, deadline: number, step: string): Promise<WireMes
     const r = await Promise.race([link.receive(), timeout]);
     if (r === null) throw new HandshakeError(`the peer closed the connection before its ${step}`);
     const msg = r.msg;
+    if (msg.type === "error") {
+      r.release();
+      throw new HandshakeError(`rank ${msg.reporter} refused this connection: ${msg.message}`);
+    }
     // Handshake messages are small; copy what we keep and free the buffer.
     const copy = msg.type === "hello"
       ? { ...msg, nonce: msg.nonce.slice(), mac: msg.mac.slice() }
@@ -143,11 +147,60 @@ function hello(p: HandshakeParams, n: Uint8Array, mac: Uint8Array): HelloMessage
   };
 }
 
+/** Runs one side's handshake; a refusal is also reported to the peer before it is thrown. */
+async function reporting(
+  link: Link,
+  p: HandshakeParams,
+  peerRank: number,
+  side: () => Promise<void>,
+): Promise<void> {
+  try {
+    await side();
+  } catch (e) {
+    const refused = e instanceof HandshakeError && !/refused this connection|closed the connection/
+      .test(e.message);
+    if (refused) {
+      await link.send({
+        type: "error",
+        epoch: p.epoch,
+        opId: -1,
+        reporter: p.rank,
+        culprit: peerRank,
+        code: "handshake",
+        message: (e as Error).message,
+      }).catch(() => {});
+    }
+    throw e;
+  }
+}
+
 /**
  * The connecting side (rank r connecting to its right neighbour r + 1).
- * Throws {@linkcode HandshakeError} saying why the peer was refused.
+ * Throws {@linkcode HandshakeError} saying why the peer was refused (and
+ * tells the peer).
  */
-export async function connectorHandshake(
+export function connectorHandshake(
+  link: Link,
+  p: HandshakeParams,
+  acceptorRank: number,
+): Promise<void> {
+  return reporting(link, p, acceptorRank, () => connectorSide(link, p, acceptorRank));
+}
+
+/**
+ * The accepting side (rank r accepting its left neighbour r − 1). Returns
+ * once the connector has proven itself; throws {@linkcode HandshakeError}
+ * saying why it was refused (and tells the connector).
+ */
+export function acceptorHandshake(
+  link: Link,
+  p: HandshakeParams,
+  connectorRank: number,
+): Promise<void> {
+  return reporting(link, p, connectorRank, () => acceptorSide(link, p, connectorRank));
+}
+
+async function connectorSide(
   link: Link,
   p: HandshakeParams,
   acceptorRank: number,
@@ -178,12 +231,7 @@ export async function connectorHandshake(
   }
 }
 
-/**
- * The accepting side (rank r accepting its left neighbour r − 1). Returns
- * once the connector has proven itself; throws {@linkcode HandshakeError}
- * saying why it was refused.
- */
-export async function acceptorHandshake(
+async function acceptorSide(
   link: Link,
   p: HandshakeParams,
   connectorRank: number,

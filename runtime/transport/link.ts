@@ -31,6 +31,11 @@ export interface Link {
    * caller at a time.
    */
   receive(): Promise<Received | null>;
+  /**
+   * Stops sending (a half-close: the peer reads end-of-stream) while
+   * receiving goes on, so this side can drain what the peer still sends.
+   */
+  closeWrite(): void;
   /** Closes the link; pending and later calls fail. Idempotent. */
   close(): void;
 }

@@ -18,13 +18,14 @@ class MemoryLink implements Link {
   readonly #queue: (Received | null)[] = [];
   #waiter: ((r: Received | null) => void) | null = null;
   #closed = false;
+  #writeClosed = false;
 
   constructor(peer: number) {
     this.peer = peer;
   }
 
   send(msg: WireMessage): Promise<void> {
-    if (this.#closed || this.other.#closed) {
+    if (this.#closed || this.#writeClosed || this.other.#closed) {
       return Promise.reject(
         new LinkError("peer-closed", this.peer, `link to rank ${this.peer} is closed`),
       );
@@ -39,11 +40,17 @@ class MemoryLink implements Link {
     return new Promise((resolve) => this.#waiter = resolve);
   }
 
+  closeWrite(): void {
+    if (this.#writeClosed || this.#closed) return;
+    this.#writeClosed = true;
+    this.other.#deliver(null);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#deliver(null);
-    this.other.#deliver(null);
+    if (!this.#writeClosed) this.other.#deliver(null);
   }
 
   #deliver(r: Received | null): void {
