@@ -138,13 +138,15 @@ async function main(): Promise<number> {
           : undefined,
       };
       const times: number[] = [];
-      let sent = 0;
+      let sent = 0, reduceMs = 0, encodeMs = 0;
       for (let it = 0; it < warmup + iters; it++) {
         buf.set(data);
         const st = await allreduce(ctx, buf, opts);
         if (it >= warmup) {
           times.push(st.totalMs);
           sent = st.bytesSent;
+          reduceMs += st.reduceMs / iters;
+          encodeMs += st.encodeMs / iters;
         }
       }
       times.sort((x, y) => x - y);
@@ -166,6 +168,8 @@ async function main(): Promise<number> {
         algbw_gbps: algbw,
         busbw_gbps: size > 1 ? (algbw * 2 * (size - 1)) / size : algbw,
         bytes_sent: sent,
+        reduce_ms: reduceMs,
+        encode_ms: encodeMs,
         checksum: checksum(buf),
       };
       if (a.check) {

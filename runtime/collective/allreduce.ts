@@ -421,7 +421,10 @@ async function ringMode(
           guard(ctx, () => {
             if (rs) {
               if (!codec.quantizer) {
-                const x = payloadF32(p);
+                // Received views can live on resizable buffers, where V8's element
+                // access is several times slower: one bulk copy, then the adds.
+                const x = scratch.subarray(0, seg.count);
+                x.set(payloadF32(p));
                 for (let i = 0; i < x.length; i++) view[i] += x[i];
               } else {
                 const tmp = scratch.subarray(0, seg.count);

@@ -14,12 +14,15 @@
  * @module
  */
 import { CollectiveError, HandshakeError, LinkError, QodaError } from "../errors.ts";
-import { decodeFrame, encodeFrame } from "../wire/codec.ts";
+import { decodeFrame, encodeChunkFrameParts, encodeFrame } from "../wire/codec.ts";
 import { FrameReader, writeAll } from "../wire/framing.ts";
 import type { WireMessage } from "../wire/messages.ts";
 import { RingContext } from "../collective/context.ts";
 import { acceptorHandshake, connectorHandshake, type HandshakeParams } from "./handshake.ts";
 import type { Link, Received } from "./link.ts";
+
+/** Chunk payloads from this size on are written from the caller's buffer. */
+const ZERO_COPY_MIN_BYTES = 16 * 1024;
 
 /** A {@linkcode Link} over a TCP connection. */
 export class TcpLink implements Link {
@@ -47,14 +50,21 @@ export class TcpLink implements Link {
         new LinkError("peer-closed", this.peer, `link to rank ${this.peer} is closed`),
       );
     }
-    let frame: Uint8Array;
+    // Large chunks go out as header + the caller's payload bytes (no copy);
+    // everything else as one encoded frame.
+    let parts: Uint8Array[];
     try {
-      frame = encodeFrame(msg);
+      if (msg.type === "chunk" && msg.payload.byteLength >= ZERO_COPY_MIN_BYTES) {
+        const { head, padding } = encodeChunkFrameParts(msg);
+        parts = padding ? [head, msg.payload, new Uint8Array(padding)] : [head, msg.payload];
+      } else parts = [encodeFrame(msg)];
     } catch (e) {
       return Promise.reject(e);
     }
     // Writes are chained so frames never interleave.
-    const done = this.#writing.then(() => writeAll(this.#conn, frame)).catch((e) => {
+    const done = this.#writing.then(async () => {
+      for (const p of parts) await writeAll(this.#conn, p);
+    }).catch((e) => {
       throw this.#ioError(e, "write");
     });
     this.#writing = done.catch(() => {});

@@ -18,7 +18,7 @@
 import { type Data, Message } from "capnp-es";
 import { FrameError } from "../errors.ts";
 import { Frame, Frame_Which, Phase as CapnpPhase } from "./ring_capnp.ts";
-import type { Phase, WireMessage } from "./messages.ts";
+import type { ChunkMessage, Phase, WireMessage } from "./messages.ts";
 
 /** Bytes of the little-endian u32 length prefix in front of every frame body. */
 export const FRAME_PREFIX_BYTES = 4;
@@ -236,6 +236,100 @@ export function encodeFrame(msg: WireMessage): Uint8Array {
   new DataView(frame.buffer).setUint32(0, n, true);
   frame.set(new Uint8Array(s.buffer, 0, n), FRAME_PREFIX_BYTES);
   return frame;
+}
+
+/** A chunk frame split for a zero-copy send: write `head`, the payload, then `padding` zero bytes. */
+export interface ChunkFrameParts {
+  /** Length prefix and every word of the message before the payload bytes. */
+  head: Uint8Array;
+  /** Zero bytes after the payload (to the next 8-byte word), 0..7. */
+  padding: number;
+}
+
+const textEncoder = new TextEncoder();
+
+/** A struct pointer word: offset (words from the pointer's end), data and pointer section sizes. */
+function structPointer(view: DataView, at: number, offset: number, data: number, ptrs: number) {
+  view.setUint32(at, (offset << 2) >>> 0, true);
+  view.setUint16(at + 4, data, true);
+  view.setUint16(at + 6, ptrs, true);
+}
+
+/** A list pointer word to a byte list (element size 2) of `count` elements. */
+function byteListPointer(view: DataView, at: number, offset: number, count: number) {
+  view.setUint32(at, ((offset << 2) | 1) >>> 0, true);
+  view.setUint32(at + 4, ((count << 3) | 2) >>> 0, true);
+}
+
+/**
+ * The frame of a chunk message without its payload bytes, for sending the
+ * payload straight from the caller's buffer (no copy, no allocation of its
+ * size). The bytes on the wire are an ordinary single-segment frame, exactly
+ * what {@linkcode decodeFrame} reads: root pointer → `Frame` (union tag 2) →
+ * `Chunk` (7 data words, 2 pointers) → scheme text → payload (laid out last).
+ * Fields are validated as {@linkcode encodeFrame} does.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, encodeChunkFrameParts, FRAME_PREFIX_BYTES } from "./codec.ts";
+ * const msg = {
+ *   type: "chunk", ringId: 1n, epoch: 0, opId: 2, phase: "allGather", hop: 1, segment: 3,
+ *   totalLength: 10, offset: 4, count: 1, scheme: "fp32", bits: 32,
+ *   payload: new Uint8Array([1, 2, 3, 4]),
+ * } as const;
+ * const { head, padding } = encodeChunkFrameParts(msg);
+ * const frame = new Uint8Array(head.length + 4 + padding);
+ * frame.set(head);
+ * frame.set(msg.payload, head.length);
+ * const back = decodeFrame(frame.slice(FRAME_PREFIX_BYTES));
+ * if (back.type !== "chunk" || back.payload[3] !== 4 || back.segment !== 3) throw new Error();
+ * ```
+ */
+export function encodeChunkFrameParts(msg: ChunkMessage): ChunkFrameParts {
+  const payload = bytes("chunk.payload", msg.payload);
+  const ringId = u64("chunk.ringId", msg.ringId);
+  const epoch = u32("chunk.epoch", msg.epoch);
+  const opId = u64n("chunk.opId", msg.opId);
+  const phase = phaseToWire(msg.phase);
+  const hop = u32("chunk.hop", msg.hop);
+  const segment = u32("chunk.segment", msg.segment);
+  const totalLength = u64n("chunk.totalLength", msg.totalLength);
+  const offset = u64n("chunk.offset", msg.offset);
+  const count = u64n("chunk.count", msg.count);
+  const scheme = textEncoder.encode(text("chunk.scheme", msg.scheme));
+  const bits = u8("chunk.bits", msg.bits);
+  // Words: 0 root ptr, 1 Frame data, 2 Frame ptr, 3..9 Chunk data, 10..11 Chunk ptrs,
+  // 12.. scheme text (with NUL), then the payload.
+  const textWords = Math.ceil((scheme.length + 1) / 8);
+  const payloadWords = Math.ceil(payload.length / 8);
+  const headWords = 12 + textWords;
+  const bodyBytes = 8 * (headWords + payloadWords);
+  if (bodyBytes > MAX_FRAME_BYTES) {
+    throw new FrameError(
+      `a chunk message of ${bodyBytes} bytes exceeds the frame limit of ${MAX_FRAME_BYTES} bytes`,
+    );
+  }
+  const head = new Uint8Array(FRAME_PREFIX_BYTES + 8 * headWords);
+  const v = new DataView(head.buffer);
+  const w = (i: number) => FRAME_PREFIX_BYTES + 8 * i; // byte position of word i
+  v.setUint32(0, bodyBytes, true);
+  structPointer(v, w(0), 0, 1, 1); // root → Frame at word 1
+  v.setUint16(w(1), Frame_Which.CHUNK, true); // union tag
+  structPointer(v, w(2), 0, 7, 2); // Frame.chunk → Chunk at word 3
+  v.setBigUint64(w(3), ringId, true);
+  v.setUint32(w(4), epoch, true);
+  v.setUint16(w(4) + 4, phase, true);
+  v.setUint8(w(4) + 6, bits);
+  v.setBigUint64(w(5), opId, true);
+  v.setUint32(w(6), hop, true);
+  v.setUint32(w(6) + 4, segment, true);
+  v.setBigUint64(w(7), totalLength, true);
+  v.setBigUint64(w(8), offset, true);
+  v.setBigUint64(w(9), count, true);
+  byteListPointer(v, w(10), 12 - 11, scheme.length + 1); // scheme at word 12
+  byteListPointer(v, w(11), headWords - 12, payload.length); // payload after the text
+  head.set(scheme, w(12));
+  return { head, padding: 8 * payloadWords - payload.length };
 }
 
 // ─── decoding ────────────────────────────────────────────────────────────────
