@@ -36,6 +36,7 @@ Options:
   --timeout-ms N     per-operation deadline (default 30000)
   --check            verify the result against the exact sum
   --link NAME        label for the link in the output (default loopback)
+  --segment-kib N    largest segment in KiB (default 1024)
   --help`;
 
 function die(message: string, code = 2): never {
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
         "timeout-ms": { type: "string", default: "30000" },
         check: { type: "boolean", default: false },
         link: { type: "string", default: "loopback" },
+        "segment-kib": { type: "string", default: "1024" },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -133,6 +135,7 @@ async function main(): Promise<number> {
       const buf = new Float32Array(n);
       const opts: AllreduceOptions = {
         op: a.op as "sum" | "mean",
+        maxSegmentElements: Math.max(1, Math.floor((Number(a["segment-kib"]) * 1024) / 4)),
         compression: quantizer
           ? { mode: mode as "ring" | "allgather", rng, quantizerFor: () => quantizer }
           : undefined,

@@ -157,6 +157,42 @@ Deno.test("an impostor with a wrong secret is refused and logged; the real ring 
   assert.equal(results(runs[0])[0].checksum, results(runs[1])[0].checksum);
 });
 
+Deno.test("garbage, oversized and truncated frames at a listener are dropped; the rank survives", async () => {
+  const peers = freePorts(2).map((p) => `127.0.0.1:${p}`);
+  const args = ["--timeout-ms", "10000", "--elements", "5000", "--check"];
+  const t0 = performance.now();
+  const rank1 = spawnRank(1, peers, args);
+  const port1 = Number(peers[1].split(":")[1]);
+  const connect = async () => {
+    for (let i = 0; i < 100; i++) {
+      try {
+        return await Deno.connect({ hostname: "127.0.0.1", port: port1 });
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error("rank 1 never listened");
+  };
+  const rng = crypto.getRandomValues(new Uint8Array(4096));
+  const attacks: Uint8Array[] = [
+    rng, // random bytes
+    new Uint8Array([0xff, 0xff, 0xff, 0x7f, 1, 2, 3]), // a 2 GiB length prefix
+    new Uint8Array([0, 0, 0, 0]), // a zero length prefix
+    new Uint8Array([64, 0, 0, 0, 1, 2, 3]), // a frame cut short, then EOF
+  ];
+  for (const bytes of attacks) {
+    const conn = await connect();
+    await conn.write(bytes).catch(() => {});
+    conn.close();
+  }
+  const runs = await Promise.all([collect(spawnRank(0, peers, args), t0), collect(rank1, t0)]);
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  const refusals = runs[1].stderr.match(/rank 1: refused a connection/g) ?? [];
+  assert.equal(refusals.length, attacks.length, runs[1].stderr);
+  assert.match(runs[1].stderr, /exceeds|limit|length/);
+  assert.equal(results(runs[0])[0].checksum, results(runs[1])[0].checksum);
+});
+
 Deno.test("a ring member with the wrong secret makes formation fail on every rank", async () => {
   const runs = await ringRun(3, (r) => [
     "--secret",
