@@ -10,6 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { freeLoopbackPorts } from "./_ports.ts";
 
 const HELP = `deno task bench:allreduce [options]
 
@@ -89,13 +90,6 @@ async function runCommand(cmd: string[], env?: Record<string, string>): Promise<
   return text;
 }
 
-function freePorts(n: number): number[] {
-  const ls = Array.from({ length: n }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
-  const ports = ls.map((l) => (l.addr as Deno.NetAddr).port);
-  ls.forEach((l) => l.close());
-  return ports;
-}
-
 function jsonLines(text: string): Record<string, unknown>[] {
   return text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
@@ -109,7 +103,7 @@ async function qodaLoopback(
   iters: number,
   warmup: number,
 ): Promise<Record<string, unknown>[]> {
-  const peers = freePorts(ranks).map((p) => `127.0.0.1:${p}`);
+  const peers = freeLoopbackPorts(ranks).map((p) => `127.0.0.1:${p}`);
   const { scheme, bits } = modeArgs(mode);
   const args = (r: number) => [
     "run",

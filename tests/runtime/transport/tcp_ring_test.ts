@@ -4,16 +4,9 @@ import assert from "node:assert/strict";
 import { HandshakeError } from "../../../runtime/errors.ts";
 import { connectorHandshake } from "../../../runtime/transport/handshake.ts";
 import { TcpLink } from "../../../runtime/transport/tcp.ts";
+import { freeLoopbackPorts } from "../../../scripts/_ports.ts";
 
 const SCRIPT = new URL("../../../scripts/ring_rank.ts", import.meta.url).pathname;
-
-/** Ports free right now (listeners opened on port 0, then closed). */
-function freePorts(n: number): number[] {
-  const ls = Array.from({ length: n }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
-  const ports = ls.map((l) => (l.addr as Deno.NetAddr).port);
-  ls.forEach((l) => l.close());
-  return ports;
-}
 
 interface RankRun {
   code: number;
@@ -52,7 +45,7 @@ async function ringRun(
   size: number,
   args: (rank: number) => string[],
 ): Promise<RankRun[]> {
-  const peers = freePorts(size).map((p) => `127.0.0.1:${p}`);
+  const peers = freeLoopbackPorts(size).map((p) => `127.0.0.1:${p}`);
   const t0 = performance.now();
   const procs = Array.from({ length: size }, (_, r) => spawnRank(r, peers, args(r)));
   return await Promise.all(procs.map((p) => collect(p, t0)));
@@ -115,7 +108,7 @@ for (const mode of ["ring", "allgather"]) {
 }
 
 Deno.test("an impostor with a wrong secret is refused and logged; the real ring still forms", async () => {
-  const peers = freePorts(2).map((p) => `127.0.0.1:${p}`);
+  const peers = freeLoopbackPorts(2).map((p) => `127.0.0.1:${p}`);
   const args = ["--secret", "right", "--timeout-ms", "10000", "--elements", "1000", "--check"];
   const t0 = performance.now();
   const rank1 = spawnRank(1, peers, args);
@@ -158,7 +151,7 @@ Deno.test("an impostor with a wrong secret is refused and logged; the real ring 
 });
 
 Deno.test("garbage, oversized and truncated frames at a listener are dropped; the rank survives", async () => {
-  const peers = freePorts(2).map((p) => `127.0.0.1:${p}`);
+  const peers = freeLoopbackPorts(2).map((p) => `127.0.0.1:${p}`);
   const args = ["--timeout-ms", "10000", "--elements", "5000", "--check"];
   const t0 = performance.now();
   const rank1 = spawnRank(1, peers, args);
@@ -230,7 +223,7 @@ Deno.test("listening off loopback without a secret is refused before any traffic
 
 Deno.test("kill -9 of a rank mid-operation fails every other rank within the deadline, naming it", async () => {
   const size = 4, timeoutMs = 4000;
-  const peers = freePorts(size).map((p) => `127.0.0.1:${p}`);
+  const peers = freeLoopbackPorts(size).map((p) => `127.0.0.1:${p}`);
   const t0 = performance.now();
   const procs = Array.from({ length: size }, (_, r) =>
     spawnRank(r, peers, [
