@@ -1,0 +1,340 @@
+/**
+ * QODA: quantized optimistic dual averaging, one collective per iteration.
+ *
+ * ```
+ * X_{t+1/2} = X_t − γ_t V̄_{t−1/2}              (optimistic: reuses last round's average)
+ * V̄_{t+1/2} = collective(V_k(X_{t+1/2}))        (the only communication)
+ * Y_{t+1}   = Y_t − V̄_{t+1/2}
+ * X_{t+1}   = X_1 + η_{t+1} Y_{t+1}              (dual averaging, anchored at X_1)
+ * ```
+ *
+ * Adaptive step sizes (notes/qoda.md §1, after LIONS `DualOpt`):
+ * γ_t = lrGamma·(1 + S_{t−1})^{−exponentGamma}, η_{t+1} = lrEta·(1 + S_t)^{−exponentEta},
+ * S_t = Σ_{s≤t} ‖V̄_{s+1/2} − V̄_{s−1/2}‖².
+ *
+ * Initialisation: Y_1 = 0, S_0 = 0 and V̄_{1/2} := 0 (no extra uncompressed
+ * exchange), so X_{3/2} = X_1, γ_1 = lrGamma, and the first S term is
+ * ‖V̄_{3/2}‖².
+ *
+ * @module
+ */
+import {
+  checkArray,
+  checkCount,
+  checkParams,
+  checkPolicy,
+  checkPositive,
+  firstNonFinite,
+  nonFiniteInfo,
+  sqDist,
+  sqNorm,
+  StepGuard,
+} from "./_util.ts";
+import {
+  type MeanCollective,
+  type NonFinitePolicy,
+  NonFiniteStepError,
+  type Optimizer,
+  type Oracle,
+  type QodaState,
+  type StepInfo,
+} from "./types.ts";
+
+/** Options of {@linkcode Qoda}. */
+export interface QodaOptions {
+  /** Base learning rate; the default of `lrGamma` and `lrEta`. */
+  lr: number;
+  /** Base of γ_t (the extrapolation step). @default {lr} */
+  lrGamma?: number;
+  /** Base of η_t (the dual-averaging weight). @default {lr} */
+  lrEta?: number;
+  /** γ_t = lrGamma·(1 + S)^{−exponentGamma}; 0 gives a constant γ. @default {0.5} */
+  exponentGamma?: number;
+  /** η_t = lrEta·(1 + S)^{−exponentEta}; 0 gives a constant η. @default {0.5} */
+  exponentEta?: number;
+  /**
+   * A non-finite averaged sample: `"skip"` reports `nonFinite: true` and
+   * changes nothing but the counters; `"throw"` rejects with
+   * {@linkcode NonFiniteStepError} (state likewise unchanged). @default {"skip"}
+   */
+  onNonFinite?: NonFinitePolicy;
+}
+
+/**
+ * Externally decided step sizes for one step (the supervisor's schedule).
+ * A field left out uses the adaptive rule. S is accumulated either way, and
+ * the step's `sqDiff` is reported so that the owner of the schedule can keep
+ * its own sum.
+ */
+export interface QodaStepSizes {
+  /** γ_t for this step's extrapolation. */
+  gamma?: number;
+  /**
+   * η_{t+1}, or a function of this step's ‖V̄_{t+1/2} − V̄_{t−1/2}‖² and the
+   * updated S that returns it (η_{t+1} depends on this step's sample).
+   */
+  eta?: number | ((sqDiff: number, sumSq: number) => number);
+}
+
+/**
+ * QODA replica of one worker. Call {@linkcode Qoda.step} on every worker in
+ * lockstep with the same collective.
+ *
+ * `params` is X_t. A write to it between steps (e.g. a projection) moves the
+ * point of the next extrapolation X_{t+1/2} = X_t − γ_t V̄_{t−1/2}; X_{t+1}
+ * is then recomputed from X_1 and Y as usual ("lazy" projection).
+ *
+ * @example Solve a 2-D bilinear game x·y on one worker
+ * ```ts
+ * import { Qoda } from "./qoda.ts";
+ * const opt = new Qoda(new Float32Array([1, 0]), { lr: 0.5 });
+ * // F(x, y) = (y, −x); the solution is (0, 0).
+ * const oracle = (z: Float32Array, out: Float32Array) => {
+ *   out[0] = z[1];
+ *   out[1] = -z[0];
+ * };
+ * const single = async (_v: Float32Array) => {}; // one worker: the mean is v itself
+ * for (let i = 0; i < 2000; i++) await opt.step(oracle, single);
+ * if (!(Math.hypot(opt.params[0], opt.params[1]) < 0.01)) throw new Error("no convergence");
+ * if (opt.collectiveCalls !== 2000) throw new Error("one collective per step");
+ * ```
+ */
+export class Qoda implements Optimizer {
+  /** Always `"qoda"`. */
+  readonly name = "qoda" as const;
+  /** QODA exchanges once per iteration. */
+  readonly collectivesPerStep = 1;
+  /** X_t (updated in place). */
+  readonly params: Float32Array;
+
+  readonly #lrGamma: number;
+  readonly #lrEta: number;
+  readonly #expGamma: number;
+  readonly #expEta: number;
+  readonly #policy: NonFinitePolicy;
+  readonly #x1: Float32Array;
+  readonly #y: Float64Array;
+  readonly #vPrev: Float32Array;
+  readonly #xh: Float32Array;
+  readonly #v: Float32Array;
+  readonly #guard = new StepGuard("qoda");
+  #t = 0;
+  #skipped = 0;
+  #calls = 0;
+  #sumSq = 0;
+  #gamma: number;
+  #eta: number;
+
+  /**
+   * Creates a QODA replica at `x0`.
+   *
+   * @param x0 The starting point X_1 (copied).
+   * @param options Learning rates and exponents; see {@linkcode QodaOptions}.
+   */
+  constructor(x0: Float32Array, options: QodaOptions) {
+    checkParams("qoda: x0", x0);
+    const {
+      lr,
+      lrGamma = lr,
+      lrEta = lr,
+      exponentGamma = 0.5,
+      exponentEta = 0.5,
+      onNonFinite = "skip",
+    } = options;
+    checkPositive("qoda: lr", lr);
+    checkPositive("qoda: lrGamma", lrGamma);
+    checkPositive("qoda: lrEta", lrEta);
+    checkPositive("qoda: exponentGamma", exponentGamma, true);
+    checkPositive("qoda: exponentEta", exponentEta, true);
+    checkPolicy(onNonFinite);
+    this.#lrGamma = lrGamma;
+    this.#lrEta = lrEta;
+    this.#expGamma = exponentGamma;
+    this.#expEta = exponentEta;
+    this.#policy = onNonFinite;
+    const n = x0.length;
+    this.params = x0.slice();
+    this.#x1 = x0.slice();
+    this.#y = new Float64Array(n);
+    this.#vPrev = new Float32Array(n);
+    this.#xh = new Float32Array(n);
+    this.#v = new Float32Array(n);
+    this.#gamma = lrGamma;
+    this.#eta = lrEta;
+  }
+
+  /** Completed iterations. */
+  get t(): number {
+    return this.#t;
+  }
+  /** Collectives issued so far. */
+  get collectiveCalls(): number {
+    return this.#calls;
+  }
+  /** Skipped steps so far. */
+  get skipped(): number {
+    return this.#skipped;
+  }
+  /** S = Σ ‖V̄_{s+1/2} − V̄_{s−1/2}‖² over completed iterations. */
+  get sumSq(): number {
+    return this.#sumSq;
+  }
+  /** The adaptive γ the next step would use. */
+  get nextGamma(): number {
+    return this.#lrGamma * (1 + this.#sumSq) ** -this.#expGamma;
+  }
+
+  /**
+   * One QODA iteration: extrapolate, one oracle call at X_{t+1/2}, one
+   * collective, dual update.
+   *
+   * @param oracle This worker's V_k.
+   * @param collective The mean over workers (in place).
+   * @param sizes Externally decided γ_t and/or η_{t+1}; omit for the adaptive rule.
+   * @returns What the step did; `nonFinite: true` means nothing changed but the counters.
+   * @throws {NonFiniteStepError} With `onNonFinite: "throw"` on a non-finite average.
+   */
+  async step(
+    oracle: Oracle,
+    collective: MeanCollective,
+    sizes?: QodaStepSizes,
+  ): Promise<StepInfo> {
+    this.#guard.enter();
+    try {
+      return await this.#step(oracle, collective, sizes);
+    } finally {
+      this.#guard.leave();
+    }
+  }
+
+  /** Counts a skipped step; throws in "throw" mode, else returns the report. */
+  #reject(
+    t: number,
+    gamma: number,
+    a: Float32Array,
+    bad: number,
+    what: string,
+    k: number,
+  ): StepInfo {
+    this.#skipped++;
+    if (this.#policy === "throw") {
+      throw new NonFiniteStepError("qoda", t, bad, a[bad], what);
+    }
+    return nonFiniteInfo(t, gamma, k);
+  }
+
+  async #step(
+    oracle: Oracle,
+    collective: MeanCollective,
+    sizes?: QodaStepSizes,
+  ): Promise<StepInfo> {
+    const t = this.#t + 1;
+    const gamma = sizes?.gamma ?? this.nextGamma;
+    checkPositive(`qoda step ${t}: gamma`, gamma, true);
+    const x = this.params, xh = this.#xh, vPrev = this.#vPrev, v = this.#v;
+    const n = x.length;
+    for (let i = 0; i < n; i++) xh[i] = x[i] - gamma * vPrev[i];
+    // X_{t+1/2} is a function of the replicated state, so every worker agrees
+    // here too and skips the collective together.
+    let bad = firstNonFinite(xh);
+    if (bad >= 0) return this.#reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
+    v.fill(0);
+    oracle(xh, v);
+    this.#calls++;
+    await collective(v);
+
+    bad = firstNonFinite(v);
+    if (bad >= 0) return this.#reject(t, gamma, v, bad, "averaged sample", 1);
+    const sqDiff = sqDist(v, vPrev); // finite: float32 inputs cannot overflow float64 here
+    const norm = sqNorm(v);
+
+    const sumSq = this.#sumSq + sqDiff;
+    const e = sizes?.eta;
+    const eta = e === undefined
+      ? this.#lrEta * (1 + sumSq) ** -this.#expEta
+      : typeof e === "number"
+      ? e
+      : e(sqDiff, sumSq);
+    checkPositive(`qoda step ${t}: eta`, eta, true);
+
+    // X_{t+1} into scratch first: a float32 overflow must not corrupt X or Y.
+    const y = this.#y, x1 = this.#x1, xn = this.#xh;
+    for (let i = 0; i < n; i++) xn[i] = x1[i] + eta * (y[i] - v[i]);
+    bad = firstNonFinite(xn);
+    if (bad >= 0) return this.#reject(t, gamma, xn, bad, "update X_{t+1}", 1);
+    for (let i = 0; i < n; i++) y[i] -= v[i];
+    x.set(xn);
+    vPrev.set(v);
+    this.#sumSq = sumSq;
+    this.#gamma = gamma;
+    this.#eta = eta;
+    this.#t = t;
+    return { t, gamma, eta, sqDiff, sqNorm: norm, collectives: 1, nonFinite: false };
+  }
+
+  /** An agreed skip (e.g. another worker saw NaN): only `skipped` grows. */
+  skipStep(): void {
+    this.#guard.check("skipStep()");
+    this.#skipped++;
+  }
+
+  /** A plain-data snapshot (copies of every array). */
+  state(): QodaState {
+    return {
+      name: "qoda",
+      lrGamma: this.#lrGamma,
+      lrEta: this.#lrEta,
+      exponentGamma: this.#expGamma,
+      exponentEta: this.#expEta,
+      onNonFinite: this.#policy,
+      t: this.#t,
+      skipped: this.#skipped,
+      collectiveCalls: this.#calls,
+      x1: this.#x1.slice(),
+      x: this.params.slice(),
+      y: this.#y.slice(),
+      vPrev: this.#vPrev.slice(),
+      sumSq: this.#sumSq,
+      gamma: this.#gamma,
+      eta: this.#eta,
+    };
+  }
+
+  /**
+   * Rebuilds a replica from {@linkcode Qoda.state} output; it continues
+   * bit-exactly as the original would have. The arrays are copied.
+   *
+   * @param s A snapshot.
+   * @returns The restored optimiser.
+   */
+  static restore(s: QodaState): Qoda {
+    if (s?.name !== "qoda") throw new TypeError(`not a qoda state: name ${s?.name}`);
+    const n = s.x1?.length;
+    checkArray("qoda state: x1", s.x1, Float32Array, n);
+    checkArray("qoda state: x", s.x, Float32Array, n);
+    checkArray("qoda state: y", s.y, Float64Array, n);
+    checkArray("qoda state: vPrev", s.vPrev, Float32Array, n);
+    checkCount("qoda state: t", s.t);
+    checkCount("qoda state: skipped", s.skipped);
+    checkCount("qoda state: collectiveCalls", s.collectiveCalls);
+    checkPositive("qoda state: sumSq", s.sumSq, true);
+    const o = new Qoda(s.x1, {
+      lr: s.lrGamma,
+      lrGamma: s.lrGamma,
+      lrEta: s.lrEta,
+      exponentGamma: s.exponentGamma,
+      exponentEta: s.exponentEta,
+      onNonFinite: s.onNonFinite,
+    });
+    o.params.set(s.x);
+    o.#y.set(s.y);
+    o.#vPrev.set(s.vPrev);
+    o.#t = s.t;
+    o.#skipped = s.skipped;
+    o.#calls = s.collectiveCalls;
+    o.#sumSq = s.sumSq;
+    o.#gamma = s.gamma;
+    o.#eta = s.eta;
+    return o;
+  }
+}

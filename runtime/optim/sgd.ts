@@ -1,0 +1,188 @@
+/**
+ * Compressed SGD: x ← x − lr·collective(g), one collective per step.
+ *
+ * @module
+ */
+import {
+  checkArray,
+  checkCount,
+  checkParams,
+  checkPolicy,
+  checkPositive,
+  firstNonFinite,
+  nonFiniteInfo,
+  sqNorm,
+  StepGuard,
+} from "./_util.ts";
+import {
+  type MeanCollective,
+  type NonFinitePolicy,
+  NonFiniteStepError,
+  type Optimizer,
+  type Oracle,
+  type SgdState,
+  type StepInfo,
+} from "./types.ts";
+
+/** Options of {@linkcode Sgd}. */
+export interface SgdOptions {
+  /** Learning rate. */
+  lr: number;
+  /** See `QodaOptions.onNonFinite`. @default {"skip"} */
+  onNonFinite?: NonFinitePolicy;
+}
+
+/** An externally decided learning rate for one step. */
+export interface SgdStepSizes {
+  /** The learning rate of this step. */
+  lr?: number;
+}
+
+/**
+ * SGD on the averaged (possibly quantized) gradient. `params` is updated as
+ * x − lr·ḡ in float64 and rounded to float32; a write to it between steps is
+ * taken as the new x.
+ *
+ * @example Minimise ½‖x − c‖² on one worker
+ * ```ts
+ * import { Sgd } from "./sgd.ts";
+ * const c = [3, -1];
+ * const opt = new Sgd(new Float32Array(2), { lr: 0.1 });
+ * const grad = (x: Float32Array, g: Float32Array) => {
+ *   for (let i = 0; i < 2; i++) g[i] = x[i] - c[i];
+ * };
+ * for (let i = 0; i < 100; i++) await opt.step(grad, async () => {});
+ * if (!(Math.abs(opt.params[0] - 3) < 1e-3)) throw new Error("no convergence");
+ * ```
+ */
+export class Sgd implements Optimizer {
+  /** Always `"sgd"`. */
+  readonly name = "sgd" as const;
+  /** One exchange per step. */
+  readonly collectivesPerStep = 1;
+  /** x (updated in place). */
+  readonly params: Float32Array;
+
+  readonly #lr: number;
+  readonly #policy: NonFinitePolicy;
+  readonly #g: Float32Array;
+  readonly #xn: Float32Array;
+  readonly #guard = new StepGuard("sgd");
+  #t = 0;
+  #skipped = 0;
+  #calls = 0;
+
+  /**
+   * Creates a SGD replica at `x0`.
+   *
+   * @param x0 The starting point (copied).
+   * @param options See {@linkcode SgdOptions}.
+   */
+  constructor(x0: Float32Array, options: SgdOptions) {
+    checkParams("sgd: x0", x0);
+    const { lr, onNonFinite = "skip" } = options;
+    checkPositive("sgd: lr", lr);
+    checkPolicy(onNonFinite);
+    this.#lr = lr;
+    this.#policy = onNonFinite;
+    this.params = x0.slice();
+    this.#g = new Float32Array(x0.length);
+    this.#xn = new Float32Array(x0.length);
+  }
+
+  /** Completed iterations. */
+  get t(): number {
+    return this.#t;
+  }
+  /** Collectives issued so far. */
+  get collectiveCalls(): number {
+    return this.#calls;
+  }
+  /** Skipped steps so far. */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /**
+   * One step: oracle, one collective, x −= lr·ḡ.
+   *
+   * @param oracle This worker's gradient sample.
+   * @param collective The mean over workers (in place).
+   * @param sizes An externally decided learning rate.
+   * @returns What the step did.
+   * @throws {NonFiniteStepError} With `onNonFinite: "throw"` on a non-finite average.
+   */
+  async step(oracle: Oracle, collective: MeanCollective, sizes?: SgdStepSizes): Promise<StepInfo> {
+    this.#guard.enter();
+    try {
+      const t = this.#t + 1;
+      const lr = sizes?.lr ?? this.#lr;
+      checkPositive(`sgd step ${t}: lr`, lr, true);
+      const x = this.params, g = this.#g;
+      g.fill(0);
+      oracle(x, g);
+      this.#calls++;
+      await collective(g);
+      let bad = firstNonFinite(g);
+      if (bad >= 0) return this.#reject(t, lr, g, bad, "averaged gradient");
+      const norm = sqNorm(g);
+      // The update into scratch first: a float32 overflow must not corrupt x.
+      const xn = this.#xn;
+      for (let i = 0; i < x.length; i++) xn[i] = x[i] - lr * g[i];
+      bad = firstNonFinite(xn);
+      if (bad >= 0) return this.#reject(t, lr, xn, bad, "update of x");
+      x.set(xn);
+      this.#t = t;
+      return { t, gamma: lr, eta: lr, sqDiff: 0, sqNorm: norm, collectives: 1, nonFinite: false };
+    } finally {
+      this.#guard.leave();
+    }
+  }
+
+  /** Counts a skipped step; throws in "throw" mode, else returns the report. */
+  #reject(t: number, lr: number, a: Float32Array, bad: number, what: string): StepInfo {
+    this.#skipped++;
+    if (this.#policy === "throw") {
+      throw new NonFiniteStepError("sgd", t, bad, a[bad], what);
+    }
+    return nonFiniteInfo(t, lr, 1);
+  }
+
+  /** An agreed skip: only `skipped` grows. */
+  skipStep(): void {
+    this.#guard.check("skipStep()");
+    this.#skipped++;
+  }
+
+  /** A plain-data snapshot (copies). */
+  state(): SgdState {
+    return {
+      name: "sgd",
+      lr: this.#lr,
+      onNonFinite: this.#policy,
+      t: this.#t,
+      skipped: this.#skipped,
+      collectiveCalls: this.#calls,
+      x: this.params.slice(),
+    };
+  }
+
+  /**
+   * Rebuilds a replica from {@linkcode Sgd.state} output (bit-exact).
+   *
+   * @param s A snapshot.
+   * @returns The restored optimiser.
+   */
+  static restore(s: SgdState): Sgd {
+    if (s?.name !== "sgd") throw new TypeError(`not an sgd state: name ${s?.name}`);
+    checkArray("sgd state: x", s.x, Float32Array, s.x?.length);
+    checkCount("sgd state: t", s.t);
+    checkCount("sgd state: skipped", s.skipped);
+    checkCount("sgd state: collectiveCalls", s.collectiveCalls);
+    const o = new Sgd(s.x, { lr: s.lr, onNonFinite: s.onNonFinite });
+    o.#t = s.t;
+    o.#skipped = s.skipped;
+    o.#calls = s.collectiveCalls;
+    return o;
+  }
+}
