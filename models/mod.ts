@@ -22,3 +22,4 @@ export * from "./mnist_data.ts";
 export * from "./classifier.ts";
 export * from "./mnist_mlp.ts";
 export * from "./mnist_cnn.ts";
+export * from "./games.ts";

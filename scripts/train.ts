@@ -20,6 +20,7 @@ import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
 import { compressedAllGatherMean } from "../runtime/train/allgather.ts";
 import { parseTrainArgs, type TrainConfig, usage, UsageError } from "../runtime/train/_cli.ts";
+import { main as gameMain } from "./train_game.ts";
 import {
   type Classifier,
   evaluate,
@@ -337,6 +338,9 @@ export async function train(cfg: TrainConfig): Promise<Record<string, unknown>> 
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
+  if (args.some((a) => a === "--problem" || a.startsWith("--problem="))) {
+    return await gameMain(args); // monotone games: scripts/train_game.ts
+  }
   let cfg: TrainConfig | "help";
   try {
     cfg = parseTrainArgs(args);

@@ -135,6 +135,9 @@ export function usage(): string {
     ...rows,
     "",
     "Writes <out>/config.json and <out>/metrics.jsonl (one JSON object per evaluation).",
+    "",
+    "Monotone games instead of MNIST: deno task train --problem bilinear|quadratic|linear|kelly",
+    "(QODA, Q-GenX, SGD or Adam; see deno task train --problem bilinear --help).",
     "Exit codes: 0 success, 1 runtime error, 2 bad command line.",
   ].join("\n");
 }
