@@ -13,23 +13,19 @@
 import {
   checkArray,
   checkCount,
-  checkParams,
-  checkPolicy,
   checkPositive,
   checkUnit,
   firstNonFinite,
-  nonFiniteInfo,
   sqNorm,
-  StepGuard,
 } from "./_util.ts";
-import {
-  type AdamState,
-  type MeanCollective,
-  type NonFinitePolicy,
-  NonFiniteStepError,
-  type Optimizer,
-  type Oracle,
-  type StepInfo,
+import { OptimizerBase } from "./_base.ts";
+import type {
+  AdamState,
+  MeanCollective,
+  NonFinitePolicy,
+  Optimizer,
+  Oracle,
+  StepInfo,
 } from "./types.ts";
 
 /** Options of {@linkcode Adam}. */
@@ -68,27 +64,20 @@ export interface AdamStepSizes {
  * if (!(Math.abs(opt.params[0] - 3) < 1e-2)) throw new Error("no convergence");
  * ```
  */
-export class Adam implements Optimizer {
+export class Adam extends OptimizerBase implements Optimizer {
   /** Always `"adam"`. */
   readonly name = "adam" as const;
   /** One exchange per step. */
   readonly collectivesPerStep = 1;
-  /** x (updated in place). */
-  readonly params: Float32Array;
 
   readonly #lr: number;
   readonly #b1: number;
   readonly #b2: number;
   readonly #eps: number;
-  readonly #policy: NonFinitePolicy;
   readonly #m: Float64Array;
   readonly #v: Float64Array;
   readonly #g: Float32Array;
   readonly #xn: Float32Array;
-  readonly #guard = new StepGuard("adam");
-  #t = 0;
-  #skipped = 0;
-  #calls = 0;
 
   /**
    * Creates a Adam replica at `x0`.
@@ -97,37 +86,21 @@ export class Adam implements Optimizer {
    * @param options See {@linkcode AdamOptions}.
    */
   constructor(x0: Float32Array, options: AdamOptions) {
-    checkParams("adam: x0", x0);
-    const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, onNonFinite = "skip" } = options;
+    super("adam", x0, options.onNonFinite ?? "skip");
+    const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = options;
     checkPositive("adam: lr", lr);
     checkUnit("adam: beta1", beta1);
     checkUnit("adam: beta2", beta2);
     checkPositive("adam: eps", eps);
-    checkPolicy(onNonFinite);
     this.#lr = lr;
     this.#b1 = beta1;
     this.#b2 = beta2;
     this.#eps = eps;
-    this.#policy = onNonFinite;
     const n = x0.length;
-    this.params = x0.slice();
     this.#m = new Float64Array(n);
     this.#v = new Float64Array(n);
     this.#g = new Float32Array(n);
     this.#xn = new Float32Array(n);
-  }
-
-  /** Completed iterations. */
-  get t(): number {
-    return this.#t;
-  }
-  /** Collectives issued so far. */
-  get collectiveCalls(): number {
-    return this.#calls;
-  }
-  /** Skipped steps so far. */
-  get skipped(): number {
-    return this.#skipped;
   }
 
   /**
@@ -139,19 +112,18 @@ export class Adam implements Optimizer {
    * @returns What the step did.
    * @throws {NonFiniteStepError} With `onNonFinite: "throw"` on a non-finite average.
    */
-  async step(oracle: Oracle, collective: MeanCollective, sizes?: AdamStepSizes): Promise<StepInfo> {
-    this.#guard.enter();
-    try {
-      const t = this.#t + 1;
+  step(oracle: Oracle, collective: MeanCollective, sizes?: AdamStepSizes): Promise<StepInfo> {
+    return this.guarded(async () => {
+      const t = this.steps + 1;
       const lr = sizes?.lr ?? this.#lr;
       checkPositive(`adam step ${t}: lr`, lr, true);
       const x = this.params, g = this.#g, m = this.#m, v = this.#v;
       g.fill(0);
       oracle(x, g);
-      this.#calls++;
+      this.calls++;
       await collective(g);
       let bad = firstNonFinite(g);
-      if (bad >= 0) return this.#reject(t, lr, g, bad, "averaged gradient");
+      if (bad >= 0) return this.reject(t, lr, g, bad, "averaged gradient", 1);
       const norm = sqNorm(g);
       const b1 = this.#b1, b2 = this.#b2, eps = this.#eps;
       const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
@@ -164,33 +136,16 @@ export class Adam implements Optimizer {
         xn[i] = x[i] - lr * (mi / c1) / (Math.sqrt(vi / c2) + eps);
       }
       bad = firstNonFinite(xn);
-      if (bad >= 0) return this.#reject(t, lr, xn, bad, "update of x");
+      if (bad >= 0) return this.reject(t, lr, xn, bad, "update of x", 1);
       for (let i = 0; i < x.length; i++) {
         const gi = g[i];
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
       }
       x.set(xn);
-      this.#t = t;
+      this.steps = t;
       return { t, gamma: lr, eta: lr, sqDiff: 0, sqNorm: norm, collectives: 1, nonFinite: false };
-    } finally {
-      this.#guard.leave();
-    }
-  }
-
-  /** Counts a skipped step; throws in "throw" mode, else returns the report. */
-  #reject(t: number, lr: number, a: Float32Array, bad: number, what: string): StepInfo {
-    this.#skipped++;
-    if (this.#policy === "throw") {
-      throw new NonFiniteStepError("adam", t, bad, a[bad], what);
-    }
-    return nonFiniteInfo(t, lr, 1);
-  }
-
-  /** An agreed skip: only `skipped` grows. */
-  skipStep(): void {
-    this.#guard.check("skipStep()");
-    this.#skipped++;
+    });
   }
 
   /** A plain-data snapshot (copies). */
@@ -201,10 +156,10 @@ export class Adam implements Optimizer {
       beta1: this.#b1,
       beta2: this.#b2,
       eps: this.#eps,
-      onNonFinite: this.#policy,
-      t: this.#t,
-      skipped: this.#skipped,
-      collectiveCalls: this.#calls,
+      onNonFinite: this.policy,
+      t: this.steps,
+      skipped: this.skips,
+      collectiveCalls: this.calls,
       x: this.params.slice(),
       m: this.#m.slice(),
       v: this.#v.slice(),
@@ -235,9 +190,9 @@ export class Adam implements Optimizer {
     });
     o.#m.set(s.m);
     o.#v.set(s.v);
-    o.#t = s.t;
-    o.#skipped = s.skipped;
-    o.#calls = s.collectiveCalls;
+    o.steps = s.t;
+    o.skips = s.skipped;
+    o.calls = s.collectiveCalls;
     return o;
   }
 }

@@ -12,26 +12,15 @@
  *
  * @module
  */
-import {
-  checkArray,
-  checkCount,
-  checkParams,
-  checkPolicy,
-  checkPositive,
-  firstNonFinite,
-  nonFiniteInfo,
-  sqDist,
-  sqNorm,
-  StepGuard,
-} from "./_util.ts";
-import {
-  type MeanCollective,
-  type NonFinitePolicy,
-  NonFiniteStepError,
-  type Optimizer,
-  type Oracle,
-  type QGenXState,
-  type StepInfo,
+import { checkArray, checkCount, checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
+import { OptimizerBase } from "./_base.ts";
+import type {
+  MeanCollective,
+  NonFinitePolicy,
+  Optimizer,
+  Oracle,
+  QGenXState,
+  StepInfo,
 } from "./types.ts";
 
 /** Options of {@linkcode QGenX}. */
@@ -73,24 +62,17 @@ export interface QGenXStepSizes {
  * if (opt.collectiveCalls !== 1000) throw new Error("two collectives per step");
  * ```
  */
-export class QGenX implements Optimizer {
+export class QGenX extends OptimizerBase implements Optimizer {
   /** Always `"qgenx"`. */
   readonly name = "qgenx" as const;
   /** Extra-gradient exchanges twice per iteration. */
   readonly collectivesPerStep = 2;
-  /** X_t (updated in place). */
-  readonly params: Float32Array;
 
   readonly #lr: number;
   readonly #exp: number;
-  readonly #policy: NonFinitePolicy;
   readonly #g1: Float32Array;
   readonly #g2: Float32Array;
   readonly #xh: Float32Array;
-  readonly #guard = new StepGuard("qgenx");
-  #t = 0;
-  #skipped = 0;
-  #calls = 0;
   #sumSq = 0;
   #gamma: number;
 
@@ -101,34 +83,19 @@ export class QGenX implements Optimizer {
    * @param options Learning rate and exponent; see {@linkcode QGenXOptions}.
    */
   constructor(x0: Float32Array, options: QGenXOptions) {
-    checkParams("qgenx: x0", x0);
-    const { lr, exponent = 0.5, onNonFinite = "skip" } = options;
+    super("qgenx", x0, options.onNonFinite ?? "skip");
+    const { lr, exponent = 0.5 } = options;
     checkPositive("qgenx: lr", lr);
     checkPositive("qgenx: exponent", exponent, true);
-    checkPolicy(onNonFinite);
     this.#lr = lr;
     this.#exp = exponent;
-    this.#policy = onNonFinite;
     const n = x0.length;
-    this.params = x0.slice();
     this.#g1 = new Float32Array(n);
     this.#g2 = new Float32Array(n);
     this.#xh = new Float32Array(n);
     this.#gamma = lr;
   }
 
-  /** Completed iterations. */
-  get t(): number {
-    return this.#t;
-  }
-  /** Collectives issued so far. */
-  get collectiveCalls(): number {
-    return this.#calls;
-  }
-  /** Skipped steps so far. */
-  get skipped(): number {
-    return this.#skipped;
-  }
   /** S = Σ ‖ḡ2_s − ḡ1_s‖² over completed iterations. */
   get sumSq(): number {
     return this.#sumSq;
@@ -147,33 +114,12 @@ export class QGenX implements Optimizer {
    * @returns What the step did.
    * @throws {NonFiniteStepError} With `onNonFinite: "throw"` on a non-finite average.
    */
-  async step(
+  step(
     oracle: Oracle,
     collective: MeanCollective,
     sizes?: QGenXStepSizes,
   ): Promise<StepInfo> {
-    this.#guard.enter();
-    try {
-      return await this.#step(oracle, collective, sizes);
-    } finally {
-      this.#guard.leave();
-    }
-  }
-
-  /** Counts a skipped step; throws in "throw" mode, else returns the report. */
-  #reject(
-    t: number,
-    gamma: number,
-    a: Float32Array,
-    bad: number,
-    what: string,
-    k: number,
-  ): StepInfo {
-    this.#skipped++;
-    if (this.#policy === "throw") {
-      throw new NonFiniteStepError("qgenx", t, bad, a[bad], what);
-    }
-    return nonFiniteInfo(t, gamma, k);
+    return this.guarded(() => this.#step(oracle, collective, sizes));
   }
 
   async #step(
@@ -181,7 +127,7 @@ export class QGenX implements Optimizer {
     collective: MeanCollective,
     sizes?: QGenXStepSizes,
   ): Promise<StepInfo> {
-    const t = this.#t + 1;
+    const t = this.steps + 1;
     const gamma = sizes?.gamma ?? this.nextGamma;
     checkPositive(`qgenx step ${t}: gamma`, gamma, true);
     const x = this.params, g1 = this.#g1, g2 = this.#g2, xh = this.#xh;
@@ -189,38 +135,32 @@ export class QGenX implements Optimizer {
 
     g1.fill(0);
     oracle(x, g1);
-    this.#calls++;
+    this.calls++;
     await collective(g1);
     let bad = firstNonFinite(g1);
-    if (bad >= 0) return this.#reject(t, gamma, g1, bad, "first averaged sample (ḡ1)", 1);
+    if (bad >= 0) return this.reject(t, gamma, g1, bad, "first averaged sample (ḡ1)", 1);
 
     for (let i = 0; i < n; i++) xh[i] = x[i] - gamma * g1[i];
     bad = firstNonFinite(xh);
-    if (bad >= 0) return this.#reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 1);
+    if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 1);
     g2.fill(0);
     oracle(xh, g2);
-    this.#calls++;
+    this.calls++;
     await collective(g2);
     bad = firstNonFinite(g2);
-    if (bad >= 0) return this.#reject(t, gamma, g2, bad, "second averaged sample (ḡ2)", 2);
+    if (bad >= 0) return this.reject(t, gamma, g2, bad, "second averaged sample (ḡ2)", 2);
     const sqDiff = sqDist(g2, g1);
     const norm = sqNorm(g2);
 
     // X_{t+1} into scratch first: a float32 overflow must not corrupt X.
     for (let i = 0; i < n; i++) xh[i] = x[i] - gamma * g2[i];
     bad = firstNonFinite(xh);
-    if (bad >= 0) return this.#reject(t, gamma, xh, bad, "update X_{t+1}", 2);
+    if (bad >= 0) return this.reject(t, gamma, xh, bad, "update X_{t+1}", 2);
     x.set(xh);
     this.#sumSq += sqDiff;
     this.#gamma = gamma;
-    this.#t = t;
+    this.steps = t;
     return { t, gamma, eta: gamma, sqDiff, sqNorm: norm, collectives: 2, nonFinite: false };
-  }
-
-  /** An agreed skip: only `skipped` grows. */
-  skipStep(): void {
-    this.#guard.check("skipStep()");
-    this.#skipped++;
   }
 
   /** A plain-data snapshot (copies). */
@@ -229,10 +169,10 @@ export class QGenX implements Optimizer {
       name: "qgenx",
       lr: this.#lr,
       exponent: this.#exp,
-      onNonFinite: this.#policy,
-      t: this.#t,
-      skipped: this.#skipped,
-      collectiveCalls: this.#calls,
+      onNonFinite: this.policy,
+      t: this.steps,
+      skipped: this.skips,
+      collectiveCalls: this.calls,
       x: this.params.slice(),
       sumSq: this.#sumSq,
       gamma: this.#gamma,
@@ -253,9 +193,9 @@ export class QGenX implements Optimizer {
     checkCount("qgenx state: collectiveCalls", s.collectiveCalls);
     checkPositive("qgenx state: sumSq", s.sumSq, true);
     const o = new QGenX(s.x, { lr: s.lr, exponent: s.exponent, onNonFinite: s.onNonFinite });
-    o.#t = s.t;
-    o.#skipped = s.skipped;
-    o.#calls = s.collectiveCalls;
+    o.steps = s.t;
+    o.skips = s.skipped;
+    o.calls = s.collectiveCalls;
     o.#sumSq = s.sumSq;
     o.#gamma = s.gamma;
     return o;

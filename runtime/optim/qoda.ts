@@ -18,26 +18,15 @@
  *
  * @module
  */
-import {
-  checkArray,
-  checkCount,
-  checkParams,
-  checkPolicy,
-  checkPositive,
-  firstNonFinite,
-  nonFiniteInfo,
-  sqDist,
-  sqNorm,
-  StepGuard,
-} from "./_util.ts";
-import {
-  type MeanCollective,
-  type NonFinitePolicy,
-  NonFiniteStepError,
-  type Optimizer,
-  type Oracle,
-  type QodaState,
-  type StepInfo,
+import { checkArray, checkCount, checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
+import { OptimizerBase } from "./_base.ts";
+import type {
+  MeanCollective,
+  NonFinitePolicy,
+  Optimizer,
+  Oracle,
+  QodaState,
+  StepInfo,
 } from "./types.ts";
 
 /** Options of {@linkcode Qoda}. */
@@ -99,28 +88,21 @@ export interface QodaStepSizes {
  * if (opt.collectiveCalls !== 2000) throw new Error("one collective per step");
  * ```
  */
-export class Qoda implements Optimizer {
+export class Qoda extends OptimizerBase implements Optimizer {
   /** Always `"qoda"`. */
   readonly name = "qoda" as const;
   /** QODA exchanges once per iteration. */
   readonly collectivesPerStep = 1;
-  /** X_t (updated in place). */
-  readonly params: Float32Array;
 
   readonly #lrGamma: number;
   readonly #lrEta: number;
   readonly #expGamma: number;
   readonly #expEta: number;
-  readonly #policy: NonFinitePolicy;
   readonly #x1: Float32Array;
   readonly #y: Float64Array;
   readonly #vPrev: Float32Array;
   readonly #xh: Float32Array;
   readonly #v: Float32Array;
-  readonly #guard = new StepGuard("qoda");
-  #t = 0;
-  #skipped = 0;
-  #calls = 0;
   #sumSq = 0;
   #gamma: number;
   #eta: number;
@@ -132,28 +114,24 @@ export class Qoda implements Optimizer {
    * @param options Learning rates and exponents; see {@linkcode QodaOptions}.
    */
   constructor(x0: Float32Array, options: QodaOptions) {
-    checkParams("qoda: x0", x0);
+    super("qoda", x0, options.onNonFinite ?? "skip");
     const {
       lr,
       lrGamma = lr,
       lrEta = lr,
       exponentGamma = 0.5,
       exponentEta = 0.5,
-      onNonFinite = "skip",
     } = options;
     checkPositive("qoda: lr", lr);
     checkPositive("qoda: lrGamma", lrGamma);
     checkPositive("qoda: lrEta", lrEta);
     checkPositive("qoda: exponentGamma", exponentGamma, true);
     checkPositive("qoda: exponentEta", exponentEta, true);
-    checkPolicy(onNonFinite);
     this.#lrGamma = lrGamma;
     this.#lrEta = lrEta;
     this.#expGamma = exponentGamma;
     this.#expEta = exponentEta;
-    this.#policy = onNonFinite;
     const n = x0.length;
-    this.params = x0.slice();
     this.#x1 = x0.slice();
     this.#y = new Float64Array(n);
     this.#vPrev = new Float32Array(n);
@@ -163,18 +141,6 @@ export class Qoda implements Optimizer {
     this.#eta = lrEta;
   }
 
-  /** Completed iterations. */
-  get t(): number {
-    return this.#t;
-  }
-  /** Collectives issued so far. */
-  get collectiveCalls(): number {
-    return this.#calls;
-  }
-  /** Skipped steps so far. */
-  get skipped(): number {
-    return this.#skipped;
-  }
   /** S = Σ ‖V̄_{s+1/2} − V̄_{s−1/2}‖² over completed iterations. */
   get sumSq(): number {
     return this.#sumSq;
@@ -194,33 +160,12 @@ export class Qoda implements Optimizer {
    * @returns What the step did; `nonFinite: true` means nothing changed but the counters.
    * @throws {NonFiniteStepError} With `onNonFinite: "throw"` on a non-finite average.
    */
-  async step(
+  step(
     oracle: Oracle,
     collective: MeanCollective,
     sizes?: QodaStepSizes,
   ): Promise<StepInfo> {
-    this.#guard.enter();
-    try {
-      return await this.#step(oracle, collective, sizes);
-    } finally {
-      this.#guard.leave();
-    }
-  }
-
-  /** Counts a skipped step; throws in "throw" mode, else returns the report. */
-  #reject(
-    t: number,
-    gamma: number,
-    a: Float32Array,
-    bad: number,
-    what: string,
-    k: number,
-  ): StepInfo {
-    this.#skipped++;
-    if (this.#policy === "throw") {
-      throw new NonFiniteStepError("qoda", t, bad, a[bad], what);
-    }
-    return nonFiniteInfo(t, gamma, k);
+    return this.guarded(() => this.#step(oracle, collective, sizes));
   }
 
   async #step(
@@ -228,7 +173,7 @@ export class Qoda implements Optimizer {
     collective: MeanCollective,
     sizes?: QodaStepSizes,
   ): Promise<StepInfo> {
-    const t = this.#t + 1;
+    const t = this.steps + 1;
     const gamma = sizes?.gamma ?? this.nextGamma;
     checkPositive(`qoda step ${t}: gamma`, gamma, true);
     const x = this.params, xh = this.#xh, vPrev = this.#vPrev, v = this.#v;
@@ -237,14 +182,14 @@ export class Qoda implements Optimizer {
     // X_{t+1/2} is a function of the replicated state, so every worker agrees
     // here too and skips the collective together.
     let bad = firstNonFinite(xh);
-    if (bad >= 0) return this.#reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
+    if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
     v.fill(0);
     oracle(xh, v);
-    this.#calls++;
+    this.calls++;
     await collective(v);
 
     bad = firstNonFinite(v);
-    if (bad >= 0) return this.#reject(t, gamma, v, bad, "averaged sample", 1);
+    if (bad >= 0) return this.reject(t, gamma, v, bad, "averaged sample", 1);
     const sqDiff = sqDist(v, vPrev); // finite: float32 inputs cannot overflow float64 here
     const norm = sqNorm(v);
 
@@ -261,21 +206,15 @@ export class Qoda implements Optimizer {
     const y = this.#y, x1 = this.#x1, xn = this.#xh;
     for (let i = 0; i < n; i++) xn[i] = x1[i] + eta * (y[i] - v[i]);
     bad = firstNonFinite(xn);
-    if (bad >= 0) return this.#reject(t, gamma, xn, bad, "update X_{t+1}", 1);
+    if (bad >= 0) return this.reject(t, gamma, xn, bad, "update X_{t+1}", 1);
     for (let i = 0; i < n; i++) y[i] -= v[i];
     x.set(xn);
     vPrev.set(v);
     this.#sumSq = sumSq;
     this.#gamma = gamma;
     this.#eta = eta;
-    this.#t = t;
+    this.steps = t;
     return { t, gamma, eta, sqDiff, sqNorm: norm, collectives: 1, nonFinite: false };
-  }
-
-  /** An agreed skip (e.g. another worker saw NaN): only `skipped` grows. */
-  skipStep(): void {
-    this.#guard.check("skipStep()");
-    this.#skipped++;
   }
 
   /** A plain-data snapshot (copies of every array). */
@@ -286,10 +225,10 @@ export class Qoda implements Optimizer {
       lrEta: this.#lrEta,
       exponentGamma: this.#expGamma,
       exponentEta: this.#expEta,
-      onNonFinite: this.#policy,
-      t: this.#t,
-      skipped: this.#skipped,
-      collectiveCalls: this.#calls,
+      onNonFinite: this.policy,
+      t: this.steps,
+      skipped: this.skips,
+      collectiveCalls: this.calls,
       x1: this.#x1.slice(),
       x: this.params.slice(),
       y: this.#y.slice(),
@@ -329,9 +268,9 @@ export class Qoda implements Optimizer {
     o.params.set(s.x);
     o.#y.set(s.y);
     o.#vPrev.set(s.vPrev);
-    o.#t = s.t;
-    o.#skipped = s.skipped;
-    o.#calls = s.collectiveCalls;
+    o.steps = s.t;
+    o.skips = s.skipped;
+    o.calls = s.collectiveCalls;
     o.#sumSq = s.sumSq;
     o.#gamma = s.gamma;
     o.#eta = s.eta;

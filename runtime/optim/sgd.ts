@@ -3,25 +3,15 @@
  *
  * @module
  */
-import {
-  checkArray,
-  checkCount,
-  checkParams,
-  checkPolicy,
-  checkPositive,
-  firstNonFinite,
-  nonFiniteInfo,
-  sqNorm,
-  StepGuard,
-} from "./_util.ts";
-import {
-  type MeanCollective,
-  type NonFinitePolicy,
-  NonFiniteStepError,
-  type Optimizer,
-  type Oracle,
-  type SgdState,
-  type StepInfo,
+import { checkArray, checkCount, checkPositive, firstNonFinite, sqNorm } from "./_util.ts";
+import { OptimizerBase } from "./_base.ts";
+import type {
+  MeanCollective,
+  NonFinitePolicy,
+  Optimizer,
+  Oracle,
+  SgdState,
+  StepInfo,
 } from "./types.ts";
 
 /** Options of {@linkcode Sgd}. */
@@ -55,22 +45,15 @@ export interface SgdStepSizes {
  * if (!(Math.abs(opt.params[0] - 3) < 1e-3)) throw new Error("no convergence");
  * ```
  */
-export class Sgd implements Optimizer {
+export class Sgd extends OptimizerBase implements Optimizer {
   /** Always `"sgd"`. */
   readonly name = "sgd" as const;
   /** One exchange per step. */
   readonly collectivesPerStep = 1;
-  /** x (updated in place). */
-  readonly params: Float32Array;
 
   readonly #lr: number;
-  readonly #policy: NonFinitePolicy;
   readonly #g: Float32Array;
   readonly #xn: Float32Array;
-  readonly #guard = new StepGuard("sgd");
-  #t = 0;
-  #skipped = 0;
-  #calls = 0;
 
   /**
    * Creates a SGD replica at `x0`.
@@ -79,28 +62,12 @@ export class Sgd implements Optimizer {
    * @param options See {@linkcode SgdOptions}.
    */
   constructor(x0: Float32Array, options: SgdOptions) {
-    checkParams("sgd: x0", x0);
-    const { lr, onNonFinite = "skip" } = options;
+    super("sgd", x0, options.onNonFinite ?? "skip");
+    const { lr } = options;
     checkPositive("sgd: lr", lr);
-    checkPolicy(onNonFinite);
     this.#lr = lr;
-    this.#policy = onNonFinite;
-    this.params = x0.slice();
     this.#g = new Float32Array(x0.length);
     this.#xn = new Float32Array(x0.length);
-  }
-
-  /** Completed iterations. */
-  get t(): number {
-    return this.#t;
-  }
-  /** Collectives issued so far. */
-  get collectiveCalls(): number {
-    return this.#calls;
-  }
-  /** Skipped steps so far. */
-  get skipped(): number {
-    return this.#skipped;
   }
 
   /**
@@ -112,46 +79,28 @@ export class Sgd implements Optimizer {
    * @returns What the step did.
    * @throws {NonFiniteStepError} With `onNonFinite: "throw"` on a non-finite average.
    */
-  async step(oracle: Oracle, collective: MeanCollective, sizes?: SgdStepSizes): Promise<StepInfo> {
-    this.#guard.enter();
-    try {
-      const t = this.#t + 1;
+  step(oracle: Oracle, collective: MeanCollective, sizes?: SgdStepSizes): Promise<StepInfo> {
+    return this.guarded(async () => {
+      const t = this.steps + 1;
       const lr = sizes?.lr ?? this.#lr;
       checkPositive(`sgd step ${t}: lr`, lr, true);
       const x = this.params, g = this.#g;
       g.fill(0);
       oracle(x, g);
-      this.#calls++;
+      this.calls++;
       await collective(g);
       let bad = firstNonFinite(g);
-      if (bad >= 0) return this.#reject(t, lr, g, bad, "averaged gradient");
+      if (bad >= 0) return this.reject(t, lr, g, bad, "averaged gradient", 1);
       const norm = sqNorm(g);
       // The update into scratch first: a float32 overflow must not corrupt x.
       const xn = this.#xn;
       for (let i = 0; i < x.length; i++) xn[i] = x[i] - lr * g[i];
       bad = firstNonFinite(xn);
-      if (bad >= 0) return this.#reject(t, lr, xn, bad, "update of x");
+      if (bad >= 0) return this.reject(t, lr, xn, bad, "update of x", 1);
       x.set(xn);
-      this.#t = t;
+      this.steps = t;
       return { t, gamma: lr, eta: lr, sqDiff: 0, sqNorm: norm, collectives: 1, nonFinite: false };
-    } finally {
-      this.#guard.leave();
-    }
-  }
-
-  /** Counts a skipped step; throws in "throw" mode, else returns the report. */
-  #reject(t: number, lr: number, a: Float32Array, bad: number, what: string): StepInfo {
-    this.#skipped++;
-    if (this.#policy === "throw") {
-      throw new NonFiniteStepError("sgd", t, bad, a[bad], what);
-    }
-    return nonFiniteInfo(t, lr, 1);
-  }
-
-  /** An agreed skip: only `skipped` grows. */
-  skipStep(): void {
-    this.#guard.check("skipStep()");
-    this.#skipped++;
+    });
   }
 
   /** A plain-data snapshot (copies). */
@@ -159,10 +108,10 @@ export class Sgd implements Optimizer {
     return {
       name: "sgd",
       lr: this.#lr,
-      onNonFinite: this.#policy,
-      t: this.#t,
-      skipped: this.#skipped,
-      collectiveCalls: this.#calls,
+      onNonFinite: this.policy,
+      t: this.steps,
+      skipped: this.skips,
+      collectiveCalls: this.calls,
       x: this.params.slice(),
     };
   }
@@ -180,9 +129,9 @@ export class Sgd implements Optimizer {
     checkCount("sgd state: skipped", s.skipped);
     checkCount("sgd state: collectiveCalls", s.collectiveCalls);
     const o = new Sgd(s.x, { lr: s.lr, onNonFinite: s.onNonFinite });
-    o.#t = s.t;
-    o.#skipped = s.skipped;
-    o.#calls = s.collectiveCalls;
+    o.steps = s.t;
+    o.skips = s.skipped;
+    o.calls = s.collectiveCalls;
     return o;
   }
 }
