@@ -35,3 +35,5 @@ export * from "./runtime/backend/mod.ts";
 export * from "./runtime/collective/mod.ts";
 export * from "./runtime/transport/link.ts";
 export * from "./runtime/transport/memory.ts";
+export * from "./actors/mod.ts";
+export * from "./runtime/optim/mod.ts";
