@@ -36,7 +36,9 @@ flags:
   --dim N             problem dimension where it applies (default: the problem's own)
   --seed N            seed of data, noise and rounding (default 0)
   --eval-every N      progress every N steps (default steps/10)
-  --out DIR           write DIR/config.json and DIR/metrics.jsonl
+  --out DIR           write DIR/config.json and DIR/metrics.jsonl (and commits)
+  --commit-every N    write DIR/commit.json (atomically) every N steps; needs --out
+  --resume DIR        continue bit-exactly from DIR/commit.json (same flags required)
   --json              print a final JSON line (problem, optimizer, quant, steps, dist0, dist,
                       gap, collectives, bytes_sent, …)
   --quiet             no progress lines
@@ -93,6 +95,8 @@ export async function main(args: string[]): Promise<number> {
         seed: { type: "string", default: "0" },
         "eval-every": { type: "string" },
         out: { type: "string" },
+        "commit-every": { type: "string", default: "0" },
+        resume: { type: "string" },
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -103,6 +107,9 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (a.problem === undefined) throw new Usage(`--problem is required: ${PROBLEMS.join(", ")}`);
+    if (Number(a["commit-every"]) > 0 && a.out === undefined) {
+      throw new Usage("--commit-every needs --out DIR (where commit.json is written)");
+    }
     cfg = {
       problem: choice("--problem", a.problem, PROBLEMS),
       workers: num("--workers", a.workers!, { int: true, min: 1 }),
@@ -121,6 +128,8 @@ export async function main(args: string[]): Promise<number> {
         ? undefined
         : num("--eval-every", a["eval-every"], { int: true, min: 1 }),
       out: a.out,
+      commitEvery: num("--commit-every", a["commit-every"]!, { int: true, min: 0 }),
+      resumeFrom: a.resume,
       json: a.json!,
       quiet: a.quiet!,
     };
@@ -142,6 +151,7 @@ export async function main(args: string[]): Promise<number> {
     const lines: string[] = [];
     const result = await runGame({
       ...cfg,
+      commitDir: cfg.out,
       onEval: (e) => {
         lines.push(JSON.stringify(e));
         say(

@@ -48,6 +48,12 @@ export interface LayerwiseOptions {
   initialLevels?: "uniform" | "exponential";
 }
 
+/** {@linkcode LevelTable} plus the statistics gathered since the last re-solve. */
+export interface LayerwiseSnapshot extends LevelTable {
+  /** Histogram counts per type. */
+  histograms: Record<string, number[]>;
+}
+
 /** A snapshot of every type's levels, with a version bumped on each change. */
 export interface LevelTable {
   /** Incremented whenever any type's levels change. */
@@ -168,6 +174,36 @@ export class LayerwiseQuantizer implements Quantizer {
   loadTable(table: LevelTable): void {
     for (const [t, l] of Object.entries(table.levels)) this.setLevels(t, l);
     this.#version = table.version;
+  }
+
+  /**
+   * Everything that decides future codes (levels, table version, statistics
+   * gathered since the last re-solve), as plain data: restoring it into a
+   * quantizer built with the same options continues bit-exactly.
+   */
+  snapshot(): LayerwiseSnapshot {
+    const histograms: Record<string, number[]> = {};
+    for (const [t, h] of this.#hist) histograms[t] = Array.from(h.counts);
+    return { ...this.table(), histograms };
+  }
+
+  /** Restores a {@linkcode LayerwiseQuantizer.snapshot}. */
+  restore(snapshot: LayerwiseSnapshot): void {
+    this.#levels.clear();
+    for (const [t, l] of Object.entries(snapshot.levels)) this.setLevels(t, l);
+    this.#version = snapshot.version;
+    this.#hist.clear();
+    for (const [t, counts] of Object.entries(snapshot.histograms)) {
+      if (counts.length !== this.#histBins) {
+        throw new QuantizationError(
+          `type ${t}`,
+          `snapshot histogram has ${counts.length} bins, this quantizer ${this.#histBins}`,
+        );
+      }
+      const h = new LevelHistogram(this.#histBins);
+      h.counts.set(counts);
+      this.#hist.set(t, h);
+    }
   }
 
   /** The statistics gathered for a type since its last adaptation (or undefined). */

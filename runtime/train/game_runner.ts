@@ -13,7 +13,15 @@
 import { allreduce } from "../collective/allreduce.ts";
 import { RingContext } from "../collective/context.ts";
 import { createGame, type Game, noisyOracle } from "../../models/games.ts";
-import { createOptimizer, type Optimizer } from "../optim/mod.ts";
+import {
+  createOptimizer,
+  type Optimizer,
+  type OptimizerState,
+  restoreOptimizer,
+} from "../optim/mod.ts";
+import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../quant/layerwise.ts";
+import { readCommit, writeCommit } from "./commit.ts";
+import type { RngState } from "../rng.ts";
 import { createQuantizer } from "../quant/registry.ts";
 import type { Quantizer } from "../quant/types.ts";
 import { Rng } from "../rng.ts";
@@ -51,6 +59,28 @@ export interface GameRunOptions {
   onEval?: (e: GameEval) => void;
   /** @default {steps / 10} */
   evalEvery?: number;
+  /** Write a commit every this many steps (0: never). @default {0} */
+  commitEvery?: number;
+  /** Where commits go (`DIR/commit.json`); required with `commitEvery`. */
+  commitDir?: string;
+  /** Resume from `DIR/commit.json` (same configuration required). */
+  resumeFrom?: string;
+}
+
+/** What a commit holds: enough to continue bit-exactly. */
+interface GameCommit {
+  format: 1;
+  config: Record<string, unknown>;
+  step: number;
+  bytesSent: number;
+  collectives: number;
+  skipped: number;
+  replicas: {
+    opt: OptimizerState;
+    rng: RngState;
+    oracleRng: RngState;
+    quant: LayerwiseSnapshot | null;
+  }[];
 }
 
 /** Figures at one evaluation. */
@@ -89,6 +119,8 @@ export interface GameRunResult {
   skipped: number;
   /** True when every replica ended with bit-identical parameters. */
   replicas_agree: boolean;
+  /** FNV-1a of the final parameters' bytes (equal runs have equal checksums). */
+  checksum: string;
   seconds: number;
 }
 
@@ -96,6 +128,12 @@ function distance(z: Float32Array, s: Float64Array): number {
   let d = 0;
   for (let i = 0; i < z.length; i++) d += (z[i] - s[i]) ** 2;
   return Math.sqrt(d);
+}
+
+function fnv1a(b: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, "0");
 }
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {
@@ -136,20 +174,62 @@ export async function runGame(options: GameRunOptions): Promise<GameRunResult> {
   const root = new Rng(seed);
   const z0 = game.initial(root.fork());
   const dist0 = distance(z0, game.solution);
+  const config = {
+    problem,
+    workers,
+    optimizer,
+    quant,
+    bits,
+    bucket,
+    collective,
+    lr,
+    sigmaAbs,
+    sigmaRel,
+    dim: options.dim ?? null,
+    seed,
+  };
+  const commitEvery = options.commitEvery ?? 0;
+  if (commitEvery > 0 && !options.commitDir) throw new RangeError("commitEvery needs a commitDir");
+  let resumed: GameCommit | undefined;
+  if (options.resumeFrom) {
+    resumed = await readCommit(options.resumeFrom) as GameCommit;
+    if (resumed?.format !== 1 || !Array.isArray(resumed.replicas)) {
+      throw new RangeError(`${options.resumeFrom}/commit.json is not a game commit`);
+    }
+    const diff = Object.entries(config).filter(([k, v]) => resumed!.config[k] !== v);
+    if (diff.length) {
+      throw new RangeError(
+        `cannot resume: the commit was made with ${
+          diff.map(([k]) => `${k} ${JSON.stringify(resumed!.config[k])}`).join(", ")
+        }, this run has ${diff.map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ")}`,
+      );
+    }
+  }
   const ctxs = memoryRing(workers).map((l, rank) => new RingContext({ rank, size: workers, ...l }));
-  let bytesSent = 0;
-  let collectives = 0; // all-reduce calls made by worker 0, counted where they happen
+  let bytesSent = resumed?.bytesSent ?? 0;
+  let collectives = resumed?.collectives ?? 0; // all-reduce calls of worker 0, counted where made
   const layer = { name: `${problem}/z`, type: "dense", offset: 0, length: game.dim };
   const replicas = ctxs.map((ctx, rank) => {
     const q: Quantizer | null = quant === "none"
       ? null
       : createQuantizer({ scheme: quant, bits, bucketSize: bucket, rowLength: game.dim });
-    const rng = new Rng(seed * 1_000_003 + 17 + rank);
-    const oracle = noisyOracle(game, { sigmaAbs, sigmaRel, rng: rng.fork() });
-    const opt: Optimizer = createOptimizer(optimizer, z0.slice(), { lr });
+    let rng = new Rng(seed * 1_000_003 + 17 + rank);
+    let oracleRng = rng.fork();
+    let opt: Optimizer = createOptimizer(optimizer, z0.slice(), { lr });
+    const saved = resumed?.replicas[rank];
+    if (saved) {
+      opt = restoreOptimizer(saved.opt);
+      rng = Rng.fromState(saved.rng);
+      oracleRng = Rng.fromState(saved.oracleRng);
+      if (saved.quant && q instanceof LayerwiseQuantizer) q.restore(saved.quant);
+    }
+    const oracle = noisyOracle(game, { sigmaAbs, sigmaRel, rng: oracleRng });
     const project = game.project?.bind(game);
     return {
       opt,
+      q,
+      rngState: () => rng.state(),
+      oracleRngState: () => oracleRng.state(),
       oracle: (x: Float32Array, out: Float32Array) => {
         oracle(x, out);
       },
@@ -166,12 +246,34 @@ export async function runGame(options: GameRunOptions): Promise<GameRunResult> {
     };
   });
 
-  let skipped = 0;
+  let skipped = resumed?.skipped ?? 0;
   try {
-    for (let step = 1; step <= steps; step++) {
+    for (let step = (resumed?.step ?? 0) + 1; step <= steps; step++) {
       const infos = await Promise.all(replicas.map((r) => r.opt.step(r.oracle, r.collective)));
       if (infos.some((i) => (i as { nonFinite?: boolean }).nonFinite)) skipped++;
-      for (const r of replicas) r.project?.(r.opt.params);
+      for (const r of replicas) {
+        r.project?.(r.opt.params);
+        // Each worker re-solves its layer-wise levels from its own statistics on the
+        // quantizer's schedule (frames carry their levels, so workers may differ).
+        if (r.q instanceof LayerwiseQuantizer) r.q.maybeAdapt(step);
+      }
+      if (commitEvery > 0 && step % commitEvery === 0) {
+        const commit: GameCommit = {
+          format: 1,
+          config,
+          step,
+          bytesSent,
+          collectives,
+          skipped,
+          replicas: replicas.map((r) => ({
+            opt: r.opt.state(),
+            rng: r.rngState(),
+            oracleRng: r.oracleRngState(),
+            quant: r.q instanceof LayerwiseQuantizer ? r.q.snapshot() : null,
+          })),
+        };
+        await writeCommit(options.commitDir!, commit);
+      }
       if (options.onEval && (step % evalEvery === 0 || step === steps)) {
         const z = replicas[0].opt.params;
         options.onEval({
@@ -202,6 +304,7 @@ export async function runGame(options: GameRunOptions): Promise<GameRunResult> {
     bytes_sent: bytesSent,
     skipped,
     replicas_agree: replicas.every((r) => sameBits(r.opt.params, z)),
+    checksum: fnv1a(new Uint8Array(z.buffer, z.byteOffset, z.byteLength)),
     seconds: (performance.now() - t0) / 1000,
   };
 }
