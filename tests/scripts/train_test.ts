@@ -45,7 +45,7 @@ Deno.test("train.ts learns MNIST with 4-bit layer-wise gradients at ≤ 4.2 bits
     );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^backend: /m);
-    assert.match(r.stdout, /TCP ring comes later/);
+    assert.match(r.stdout, /processes over the TCP ring come with the actor runtime/);
     assert.match(
       r.stdout,
       /step 30\/60 .*steps\/s .*loss .*test acc .*bits\/coord .*x vs fp32 .*eps_Q dense=/,
