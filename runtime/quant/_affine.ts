@@ -109,19 +109,11 @@ export function affineQuantize(
 ): void {
   const n = src.length;
   let sqErr = 0, sqNorm = 0;
+  const range = new Float64Array(2);
   for (let from = 0, b = 0; from < n; from += bucketSize, b++) {
     const to = Math.min(n, from + bucketSize);
-    let mn = Infinity, mx = -Infinity, bad = 0;
-    for (let i = from; i < to; i++) {
-      const x = src[i];
-      bad += x * 0;
-      if (x < mn) mn = x;
-      if (x > mx) mx = x;
-    }
-    if (bad !== 0) {
-      if (onNonFinite) onNonFinite();
-      checkFinite(src, layer);
-    }
+    bucketRange(src, from, to, layer, onNonFinite, range);
+    const mn = range[0], mx = range[1];
     const unit = affineUnit(mx - mn, bins, layer);
     meta[2 * b] = unit;
     meta[2 * b + 1] = mn;
@@ -175,17 +167,9 @@ export function affineBucketVariance(
   layer = "",
   onNonFinite?: () => never,
 ): void {
-  let mn = Infinity, mx = -Infinity, bad = 0;
-  for (let i = from; i < to; i++) {
-    const x = src[i];
-    bad += x * 0;
-    if (x < mn) mn = x;
-    if (x > mx) mx = x;
-  }
-  if (bad !== 0) {
-    if (onNonFinite) onNonFinite();
-    checkFinite(src, layer);
-  }
+  const range = new Float64Array(2);
+  bucketRange(src, from, to, layer, onNonFinite, range);
+  const mn = range[0], mx = range[1];
   const unit = affineUnit(mx - mn, bins, layer);
   res[0] = 0;
   res[1] = 0;
@@ -396,4 +380,31 @@ export function rowSchemeConfig(
   checkBins(bins);
   if (rowLength !== undefined) checkPositiveInt(rowLength, "rowLength");
   return { bits, bins, rowLength };
+}
+
+/**
+ * Writes min and max of src[from, to) to `out`; on a NaN or ±Infinity calls
+ * `onNonFinite` (if given), then throws the NonFiniteError naming the index.
+ */
+function bucketRange(
+  src: Float32Array,
+  from: number,
+  to: number,
+  layer: string,
+  onNonFinite: (() => never) | undefined,
+  out: Float64Array,
+): void {
+  let mn = Infinity, mx = -Infinity, bad = 0;
+  for (let i = from; i < to; i++) {
+    const x = src[i];
+    bad += x * 0;
+    if (x < mn) mn = x;
+    if (x > mx) mx = x;
+  }
+  if (bad !== 0) {
+    if (onNonFinite) onNonFinite();
+    checkFinite(src, layer);
+  }
+  out[0] = mn;
+  out[1] = mx;
 }
