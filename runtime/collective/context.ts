@@ -197,9 +197,7 @@ export class RingContext {
     if (this.#failure) return this.#failure;
     this.#failure = error;
     this.#log(`rank ${this.rank}: ring failed: ${error.message}`);
-    const w = this.#waiter;
-    this.#waiter = null;
-    w?.reject(error);
+    this.#rejectWaiter(error);
     for (const c of this.#chunks.splice(0)) c.release();
     const report: WireMessage = {
       type: "error",
@@ -228,9 +226,7 @@ export class RingContext {
   async closeGracefully(reason = "closed", lingerMs = 2000): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    const w = this.#waiter;
-    this.#waiter = null;
-    w?.reject(new CollectiveError("closed", -1, "the ring context is closed"));
+    this.#rejectWaiter(new CollectiveError("closed", -1, "the ring context is closed"));
     const links = [this.#left, this.#right].filter((l): l is Link => l !== null);
     const bye: WireMessage = { type: "shutdown", epoch: this.epoch, reason };
     await Promise.allSettled(links.map((l) => l.send(bye)));
@@ -253,9 +249,14 @@ export class RingContext {
       if (!link) continue;
       link.send(bye).catch(() => {}).finally(() => link.close());
     }
+    this.#rejectWaiter(new CollectiveError("closed", -1, "the ring context is closed"));
+  }
+
+  /** Fails the pending receive, if any. */
+  #rejectWaiter(error: Error): void {
     const w = this.#waiter;
     this.#waiter = null;
-    w?.reject(new CollectiveError("closed", -1, "the ring context is closed"));
+    w?.reject(error);
   }
 
   async #pump(link: Link, side: "left" | "right"): Promise<void> {

@@ -36,6 +36,9 @@ export interface HandshakeParams {
 
 const encoder = new TextEncoder();
 
+/** The peer ended the handshake (closed, or refused us): nothing to report back. */
+class PeerEndedHandshake extends HandshakeError {}
+
 async function hmac(secret: Uint8Array, parts: Uint8Array[]): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey(
     "raw",
@@ -93,11 +96,13 @@ async function next(link: Link, deadline: number, step: string): Promise<WireMes
   });
   try {
     const r = await Promise.race([link.receive(), timeout]);
-    if (r === null) throw new HandshakeError(`the peer closed the connection before its ${step}`);
+    if (r === null) {
+      throw new PeerEndedHandshake(`the peer closed the connection before its ${step}`);
+    }
     const msg = r.msg;
     if (msg.type === "error") {
       r.release();
-      throw new HandshakeError(`rank ${msg.reporter} refused this connection: ${msg.message}`);
+      throw new PeerEndedHandshake(`rank ${msg.reporter} refused this connection: ${msg.message}`);
     }
     // Handshake messages are small; copy what we keep and free the buffer.
     const copy = msg.type === "hello"
@@ -157,8 +162,7 @@ async function reporting(
   try {
     await side();
   } catch (e) {
-    const refused = e instanceof HandshakeError && !/refused this connection|closed the connection/
-      .test(e.message);
+    const refused = e instanceof HandshakeError && !(e instanceof PeerEndedHandshake);
     if (refused) {
       await link.send({
         type: "error",
