@@ -134,6 +134,22 @@ async function qodaLoopback(
   return jsonLines(outs[0]).filter((e) => e.event === "result");
 }
 
+/** Runs the shell command `inner` on N netlab hosts at `rate`; returns host 0's JSON lines. */
+async function netlabHost0(
+  ranks: number,
+  rate: string,
+  delay: string | undefined,
+  inner: string,
+): Promise<Record<string, unknown>[]> {
+  const cmd = ["bash", "scripts/netlab", "--hosts", String(ranks), "--rate", rate];
+  if (delay) cmd.push("--delay", delay);
+  cmd.push("--", "bash", "-c", inner);
+  const text = await runCommand(cmd);
+  // netlab prefixes each host's lines with "[hostK] ".
+  const host0 = text.split("\n").filter((l) => l.startsWith("[host0] ")).map((l) => l.slice(8));
+  return jsonLines(host0.join("\n"));
+}
+
 /** qoda-ring inside netlab: N namespaces at `rate`. */
 async function qodaNetlab(
   ranks: number,
@@ -155,13 +171,8 @@ async function qodaNetlab(
     ` --scheme ${scheme === "fp32" ? "layerwise" : scheme} --bits ${bits} --iters ${iters}` +
     ` --warmup ${warmup} --timeout-ms 600000 --link ${rate}`,
   ].join("; ");
-  const cmd = ["bash", "scripts/netlab", "--hosts", String(ranks), "--rate", rate];
-  if (delay) cmd.push("--delay", delay);
-  cmd.push("--", "bash", "-c", inner);
-  const text = await runCommand(cmd);
-  // netlab prefixes each host's lines with "[hostK] ".
-  const rank0 = text.split("\n").filter((l) => l.startsWith("[host0] ")).map((l) => l.slice(8));
-  return jsonLines(rank0.join("\n")).filter((e) => e.event === "result");
+  const rows = await netlabHost0(ranks, rate, delay, inner);
+  return rows.filter((e) => e.event === "result");
 }
 
 async function glooLoopback(
@@ -198,12 +209,7 @@ async function glooNetlab(
     `MASTER=$(echo "$NETLAB_PEERS" | cut -d, -f1); exec python3 scripts/gloo_allreduce.py` +
     ` --rank "$NETLAB_RANK" --world ${ranks} --master "$MASTER:29651" --mib ${mibs.join(",")}` +
     ` --iters ${iters} --warmup ${warmup} --json`;
-  const cmd = ["bash", "scripts/netlab", "--hosts", String(ranks), "--rate", rate];
-  if (delay) cmd.push("--delay", delay);
-  cmd.push("--", "bash", "-c", inner);
-  const text = await runCommand(cmd);
-  const rank0 = text.split("\n").filter((l) => l.startsWith("[host0] ")).map((l) => l.slice(8));
-  return jsonLines(rank0.join("\n"));
+  return await netlabHost0(ranks, rate, delay, inner);
 }
 
 async function main(): Promise<void> {

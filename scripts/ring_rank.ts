@@ -60,6 +60,19 @@ function input(rank: number, n: number, seed: number): Float32Array {
   return v;
 }
 
+/** The error event: what failed, and for collective errors the rank held responsible. */
+function emitError(e: unknown, rank?: number): void {
+  const err = e as Error;
+  emit({
+    event: "error",
+    ...(rank === undefined ? {} : { rank }),
+    name: err.name,
+    code: e instanceof CollectiveError ? e.code : "",
+    culprit: e instanceof CollectiveError ? e.culprit : -1,
+    message: err.message,
+  });
+}
+
 function emit(o: Record<string, unknown>): void {
   console.log(JSON.stringify(o, (_, v) => (typeof v === "bigint" ? v.toString() : v)));
 }
@@ -195,15 +208,7 @@ async function main(): Promise<number> {
       emit(result);
     }
   } catch (e) {
-    const err = e as Error;
-    emit({
-      event: "error",
-      rank,
-      name: err.name,
-      code: e instanceof CollectiveError ? e.code : "",
-      culprit: e instanceof CollectiveError ? e.culprit : -1,
-      message: err.message,
-    });
+    emitError(e, rank);
     await ctx.closeGracefully("error");
     return 1;
   }
@@ -223,14 +228,7 @@ if (import.meta.main) {
   try {
     Deno.exit(await main());
   } catch (e) {
-    const err = e as Error;
-    emit({
-      event: "error",
-      name: err.name,
-      code: e instanceof CollectiveError ? e.code : "",
-      culprit: e instanceof CollectiveError ? e.culprit : -1,
-      message: err.message,
-    });
+    emitError(e);
     Deno.exit(1);
   }
 }
