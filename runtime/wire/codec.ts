@@ -184,6 +184,14 @@ function fillFrame(root: Frame, msg: WireMessage): void {
       s.reason = text("shutdown.reason", msg.reason);
       return;
     }
+    case "control": {
+      const blob = bytes("control.blob", msg.blob);
+      const s = root._initControl();
+      s.kind = text("control.kind", msg.kind);
+      s.json = text("control.json", msg.json);
+      initBytes((n) => s._initBlob(n), blob);
+      return;
+    }
     default: {
       const t = (msg as { type?: unknown }).type;
       throw new TypeError(`unknown wire message type ${JSON.stringify(t)}`);
@@ -375,6 +383,7 @@ const BYTE_FIELDS: Record<number, readonly (readonly [string, boolean])[]> = {
   [Frame_Which.HEARTBEAT]: [],
   [Frame_Which.ERROR]: [["error.code", true], ["error.message", true]],
   [Frame_Which.SHUTDOWN]: [["shutdown.reason", true]],
+  [Frame_Which.CONTROL]: [["control.kind", true], ["control.json", true], ["control.blob", false]],
 };
 const ARM_NAMES = [
   "hello",
@@ -386,6 +395,7 @@ const ARM_NAMES = [
   "heartbeat",
   "error",
   "shutdown",
+  "control",
 ];
 
 interface StructRef {
@@ -565,6 +575,16 @@ function readFrame(root: Frame, empty: Uint8Array): WireMessage {
       if (!root._hasShutdown()) missing("shutdown");
       const s = root.shutdown;
       return { type: "shutdown", epoch: s.epoch, reason: s.reason };
+    }
+    case Frame_Which.CONTROL: {
+      if (!root._hasControl()) missing("control");
+      const s = root.control;
+      return {
+        type: "control",
+        kind: s.kind,
+        json: s.json,
+        blob: readBytes(s._hasBlob(), () => s.blob, empty),
+      };
     }
     default:
       throw new FrameError(`unknown message tag ${tag as number}`);

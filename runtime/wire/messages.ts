@@ -135,6 +135,21 @@ export interface ShutdownMessage {
   reason: string;
 }
 
+/**
+ * A control-plane message between the supervisor and a worker: rendezvous,
+ * ring assignments, level tables, commit parts. `kind` names it, `json` holds
+ * its fields, `blob` bulk bytes (a view, valid until the frame is released).
+ */
+export interface ControlMessage {
+  type: "control";
+  /** What it is, e.g. "join", "assign", "levels", "commitPart". */
+  kind: string;
+  /** Its fields, as JSON text. */
+  json: string;
+  /** Bulk bytes (may be empty). */
+  blob: Uint8Array;
+}
+
 /** Every message type. */
 export type WireMessage =
   | HelloMessage
@@ -145,4 +160,5 @@ export type WireMessage =
   | StepCommandMessage
   | HeartbeatMessage
   | ErrorMessage
-  | ShutdownMessage;
+  | ShutdownMessage
+  | ControlMessage;

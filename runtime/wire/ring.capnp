@@ -95,6 +95,15 @@ struct Shutdown {
   reason @1 :Text;
 }
 
+# Control-plane message between the supervisor and a worker (rendezvous,
+# ring assignment, level tables, commit parts): `kind` names it, `json`
+# holds its fields, `blob` any bulk bytes (parameters, histograms).
+struct Control {
+  kind @0 :Text;
+  json @1 :Text;
+  blob @2 :Data;
+}
+
 struct Frame {
   union {
     hello @0 :Hello;
@@ -106,5 +115,6 @@ struct Frame {
     heartbeat @6 :Heartbeat;
     error @7 :ErrorReport;
     shutdown @8 :Shutdown;
+    control @9 :Control;
   }
 }

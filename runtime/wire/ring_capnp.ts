@@ -449,6 +449,46 @@ export class Shutdown extends $.Struct {
     return "Shutdown_" + super.toString();
   }
 }
+export class Control extends $.Struct {
+  static readonly _capnp = {
+    displayName: "Control",
+    id: "8525a512c75964aa",
+    size: new $.ObjectSize(0, 3),
+  };
+  get kind(): string {
+    return $.utils.getText(0, this);
+  }
+  set kind(value: string) {
+    $.utils.setText(0, value, this);
+  }
+  get json(): string {
+    return $.utils.getText(1, this);
+  }
+  set json(value: string) {
+    $.utils.setText(1, value, this);
+  }
+  _adoptBlob(value: $.Orphan<$.Data>): void {
+    $.utils.adopt(value, $.utils.getPointer(2, this));
+  }
+  _disownBlob(): $.Orphan<$.Data> {
+    return $.utils.disown(this.blob);
+  }
+  get blob(): $.Data {
+    return $.utils.getData(2, this);
+  }
+  _hasBlob(): boolean {
+    return !$.utils.isNull($.utils.getPointer(2, this));
+  }
+  _initBlob(length: number): $.Data {
+    return $.utils.initData(2, length, this);
+  }
+  set blob(value: $.Data) {
+    $.utils.copyFrom(value, $.utils.getPointer(2, this));
+  }
+  toString(): string {
+    return "Control_" + super.toString();
+  }
+}
 export const Frame_Which = {
   HELLO: 0,
   AUTH: 1,
@@ -459,6 +499,7 @@ export const Frame_Which = {
   HEARTBEAT: 6,
   ERROR: 7,
   SHUTDOWN: 8,
+  CONTROL: 9,
 } as const;
 export type Frame_Which = (typeof Frame_Which)[keyof typeof Frame_Which];
 export class Frame extends $.Struct {
@@ -471,6 +512,7 @@ export class Frame extends $.Struct {
   static readonly HEARTBEAT = Frame_Which.HEARTBEAT;
   static readonly ERROR = Frame_Which.ERROR;
   static readonly SHUTDOWN = Frame_Which.SHUTDOWN;
+  static readonly CONTROL = Frame_Which.CONTROL;
   static readonly _capnp = {
     displayName: "Frame",
     id: "a2af7f4c4d74c353",
@@ -699,6 +741,31 @@ export class Frame extends $.Struct {
   }
   set shutdown(value: Shutdown) {
     $.utils.setUint16(0, 8, this);
+    $.utils.copyFrom(value, $.utils.getPointer(0, this));
+  }
+  _adoptControl(value: $.Orphan<Control>): void {
+    $.utils.setUint16(0, 9, this);
+    $.utils.adopt(value, $.utils.getPointer(0, this));
+  }
+  _disownControl(): $.Orphan<Control> {
+    return $.utils.disown(this.control);
+  }
+  get control(): Control {
+    $.utils.testWhich("control", $.utils.getUint16(0, this), 9, this);
+    return $.utils.getStruct(0, Control, this);
+  }
+  _hasControl(): boolean {
+    return !$.utils.isNull($.utils.getPointer(0, this));
+  }
+  _initControl(): Control {
+    $.utils.setUint16(0, 9, this);
+    return $.utils.initStructAt(0, Control, this);
+  }
+  get _isControl(): boolean {
+    return $.utils.getUint16(0, this) === 9;
+  }
+  set control(value: Control) {
+    $.utils.setUint16(0, 9, this);
     $.utils.copyFrom(value, $.utils.getPointer(0, this));
   }
   toString(): string {

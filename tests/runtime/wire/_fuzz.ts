@@ -43,6 +43,7 @@ export function runDecodeFuzz(seed: number): FuzzResult {
     "heartbeat",
     "error",
     "shutdown",
+    "control",
   ]);
 
   function attempt(kind: string, body: Uint8Array, mustReject: boolean): void {

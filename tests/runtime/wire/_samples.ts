@@ -171,6 +171,18 @@ export function sampleMessages(rng: Rng): WireMessage[] {
     },
     { type: "shutdown", epoch: 7, reason: "training finished" },
     { type: "shutdown", epoch: 0, reason: "" },
+    {
+      type: "control",
+      kind: "assign",
+      json: '{"rank":2,"peers":["127.0.0.1:9"]}',
+      blob: new Uint8Array(0),
+    },
+    {
+      type: "control",
+      kind: "levels",
+      json: "{}",
+      blob: new Uint8Array(4099).map((_, i) => i * 7),
+    },
   ];
 }
 

@@ -48,7 +48,7 @@ function forge(build: (root: Frame) => void): Uint8Array {
 Deno.test("encodeFrame()/decodeFrame() round-trip every message type", () => {
   const msgs = sampleMessages(new Rng(1));
   const types = new Set(msgs.map((m) => m.type));
-  assert.equal(types.size, 9, "samples cover all 9 message types");
+  assert.equal(types.size, 10, "samples cover all 10 message types");
   for (const msg of msgs) {
     const frame = encodeFrame(msg);
     const len = new DataView(frame.buffer).getUint32(0, true);
@@ -209,7 +209,7 @@ Deno.test("decodeFrame() rejects out-of-range enums and unsafe integers", () => 
 
 Deno.test("decodeFrame() rejects wrong pointer kinds, null arms and unknown tags", () => {
   const cases: [string, Uint8Array, RegExp][] = [
-    ["unknown tag", forge((r) => utils.setUint16(0, 9, r)), /unknown message tag 9/],
+    ["unknown tag", forge((r) => utils.setUint16(0, 10, r)), /unknown message tag 10/],
     ["null arm", forge((r) => utils.setUint16(0, Frame.CHUNK, r)), /null body pointer/],
     [
       "arm is a list",
