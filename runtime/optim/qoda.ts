@@ -60,9 +60,11 @@ export interface QodaStepSizes {
   gamma?: number;
   /**
    * η_{t+1}, or a function of this step's ‖V̄_{t+1/2} − V̄_{t−1/2}‖² and the
-   * updated S that returns it (η_{t+1} depends on this step's sample).
+   * updated S that returns it (η_{t+1} depends on this step's sample). The
+   * function may be async (a supervisor's answer); if it throws, the step
+   * changes nothing but `collectiveCalls` and the error propagates.
    */
-  eta?: number | ((sqDiff: number, sumSq: number) => number);
+  eta?: number | ((sqDiff: number, sumSq: number) => number | Promise<number>);
 }
 
 /**
@@ -199,7 +201,7 @@ export class Qoda extends OptimizerBase implements Optimizer {
       ? this.#lrEta * (1 + sumSq) ** -this.#expEta
       : typeof e === "number"
       ? e
-      : e(sqDiff, sumSq);
+      : await e(sqDiff, sumSq);
     checkPositive(`qoda step ${t}: eta`, eta, true);
 
     // X_{t+1} into scratch first: a float32 overflow must not corrupt X or Y.

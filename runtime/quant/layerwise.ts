@@ -206,6 +206,30 @@ export class LayerwiseQuantizer implements Quantizer {
     }
   }
 
+  /**
+   * Copies of the statistics gathered per type since each type's last
+   * re-solve: what a worker sends the supervisor, which merges every rank's
+   * with {@linkcode solveLevelTable} and broadcasts the result.
+   */
+  statistics(): Record<string, Float64Array> {
+    const out: Record<string, Float64Array> = {};
+    for (const [t, h] of this.#hist) out[t] = h.counts.slice();
+    return out;
+  }
+
+  /**
+   * Installs a table re-solved elsewhere (the supervisor's): the listed
+   * types get their new levels and their statistics restart, as after
+   * {@linkcode LayerwiseQuantizer.adaptNow}; the version becomes the table's.
+   */
+  adopt(table: LevelTable): void {
+    for (const [t, l] of Object.entries(table.levels)) {
+      this.setLevels(t, l);
+      this.#hist.get(t)?.reset();
+    }
+    this.#version = table.version;
+  }
+
   /** The statistics gathered for a type since its last adaptation (or undefined). */
   histogramOf(type: string): LevelHistogram | undefined {
     return this.#hist.get(type);
@@ -289,4 +313,56 @@ export function exponentialLevels(bits: number): Float32Array {
   const l = new Float32Array(s + 1);
   for (let i = 1; i <= s; i++) l[i] = Math.pow(2, -(s - i) * k);
   return l;
+}
+
+/**
+ * Re-solves levels from several ranks' statistics: per type, the histograms
+ * are summed and, where the sum holds at least 4 samples per level (the rule
+ * of {@linkcode LayerwiseQuantizer.adaptNow}), the levels are solved. Returns
+ * the types that changed under `version + 1`, or null when none did.
+ *
+ * @param stats Each rank's {@linkcode LayerwiseQuantizer.statistics}.
+ * @param bitsOf Bits of a type.
+ * @param version The current table version.
+ * @returns A table for {@linkcode LayerwiseQuantizer.adopt}, or null.
+ *
+ * @example Two ranks' statistics, one table
+ * ```ts
+ * import { LayerwiseQuantizer, solveLevelTable } from "./layerwise.ts";
+ * import { Rng } from "../rng.ts";
+ * const rng = new Rng(1);
+ * const qs = [0, 1].map(() => new LayerwiseQuantizer({ bits: 3, adapt: { warmup: [], every: 0 } }));
+ * for (const q of qs) q.quantize(new Float32Array(2048).map(() => rng.normal()), rng);
+ * const table = solveLevelTable(qs.map((q) => q.statistics()), (t) => qs[0].bitsOf(t), 0);
+ * if (!table || table.version !== 1 || table.levels.other.length !== 4) throw new Error();
+ * for (const q of qs) q.adopt(table);
+ * ```
+ */
+export function solveLevelTable(
+  stats: readonly Record<string, Float64Array>[],
+  bitsOf: (type: string) => number,
+  version: number,
+): LevelTable | null {
+  const sums = new Map<string, Float64Array>();
+  for (const rank of stats) {
+    for (const [t, counts] of Object.entries(rank)) {
+      const s = sums.get(t);
+      if (!s) sums.set(t, counts.slice());
+      else if (s.length !== counts.length) {
+        throw new QuantizationError(
+          `type ${t}`,
+          `statistics have ${counts.length} bins on one rank and ${s.length} on another`,
+        );
+      } else for (let i = 0; i < s.length; i++) s[i] += counts[i];
+    }
+  }
+  const levels: Record<string, number[]> = {};
+  for (const [t, counts] of sums) {
+    const numLevels = 1 << (bitsOf(t) - 1);
+    let total = 0;
+    for (let i = 0; i < counts.length; i++) total += counts[i];
+    if (total < 4 * numLevels) continue;
+    levels[t] = Array.from(solveLevels(counts, numLevels));
+  }
+  return Object.keys(levels).length ? { version: version + 1, levels } : null;
 }

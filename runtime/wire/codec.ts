@@ -148,6 +148,10 @@ function fillFrame(root: Frame, msg: WireMessage): void {
       s.quantizeMs = f64("stepReport.quantizeMs", msg.quantizeMs);
       s.communicateMs = f64("stepReport.communicateMs", msg.communicateMs);
       s.checksum = u64("stepReport.checksum", msg.checksum);
+      s.optimizerMs = f64("stepReport.optimizerMs", msg.optimizerMs);
+      s.controlMs = f64("stepReport.controlMs", msg.controlMs);
+      s.collectives = u32("stepReport.collectives", msg.collectives);
+      s.bytesSent = u64n("stepReport.bytesSent", msg.bytesSent);
       return;
     }
     case "stepCommand": {
@@ -537,6 +541,10 @@ function readFrame(root: Frame, empty: Uint8Array): WireMessage {
         quantizeMs: s.quantizeMs,
         communicateMs: s.communicateMs,
         checksum: s.checksum,
+        optimizerMs: s.optimizerMs,
+        controlMs: s.controlMs,
+        collectives: s.collectives,
+        bytesSent: safeNumber("stepReport.bytesSent", s.bytesSent),
       };
     }
     case Frame_Which.STEP_COMMAND: {

@@ -87,6 +87,14 @@ export interface StepReportMessage {
   communicateMs: number;
   /** Parameter checksum, or 0n when not computed this step. */
   checksum: bigint;
+  /** Milliseconds of the optimiser's own arithmetic. */
+  optimizerMs: number;
+  /** The previous step's wait for the supervisor's command, in ms. */
+  controlMs: number;
+  /** Collectives this step issued. */
+  collectives: number;
+  /** Payload bytes this rank sent this step. */
+  bytesSent: number;
 }
 
 /** The supervisor's answer to the step reports (issue 4). */

@@ -63,6 +63,10 @@ struct StepReport {
   quantizeMs @6 :Float64;
   communicateMs @7 :Float64;
   checksum @8 :UInt64;
+  optimizerMs @9 :Float64;
+  controlMs @10 :Float64;    # the previous step's wait for the supervisor's command
+  collectives @11 :UInt32;   # collectives this step issued
+  bytesSent @12 :UInt64;     # payload bytes this rank sent this step
 }
 
 struct StepCommand {

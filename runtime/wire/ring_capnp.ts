@@ -235,7 +235,7 @@ export class StepReport extends $.Struct {
   static readonly _capnp = {
     displayName: "StepReport",
     id: "e186b014600f36bb",
-    size: new $.ObjectSize(64, 0),
+    size: new $.ObjectSize(88, 0),
   };
   get epoch(): number {
     return $.utils.getUint32(0, this);
@@ -290,6 +290,39 @@ export class StepReport extends $.Struct {
   }
   set checksum(value: bigint) {
     $.utils.setUint64(56, value, this);
+  }
+  get optimizerMs(): number {
+    return $.utils.getFloat64(64, this);
+  }
+  set optimizerMs(value: number) {
+    $.utils.setFloat64(64, value, this);
+  }
+  /**
+   * the previous step's wait for the supervisor's command
+   */
+  get controlMs(): number {
+    return $.utils.getFloat64(72, this);
+  }
+  set controlMs(value: number) {
+    $.utils.setFloat64(72, value, this);
+  }
+  /**
+   * collectives this step issued
+   */
+  get collectives(): number {
+    return $.utils.getUint32(28, this);
+  }
+  set collectives(value: number) {
+    $.utils.setUint32(28, value, this);
+  }
+  /**
+   * payload bytes this rank sent this step
+   */
+  get bytesSent(): bigint {
+    return $.utils.getUint64(80, this);
+  }
+  set bytesSent(value: bigint) {
+    $.utils.setUint64(80, value, this);
   }
   toString(): string {
     return "StepReport_" + super.toString();

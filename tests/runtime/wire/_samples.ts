@@ -107,6 +107,10 @@ export function sampleMessages(rng: Rng): WireMessage[] {
       quantizeMs: 1.25,
       communicateMs: 3.75,
       checksum: 0n,
+      optimizerMs: 0.5,
+      controlMs: 0.25,
+      collectives: 2,
+      bytesSent: 123_456,
     },
     {
       type: "stepReport",
@@ -119,6 +123,10 @@ export function sampleMessages(rng: Rng): WireMessage[] {
       quantizeMs: Number.MIN_VALUE,
       communicateMs: Infinity,
       checksum: U64_MAX,
+      optimizerMs: NaN,
+      controlMs: 0,
+      collectives: 0xffff_ffff,
+      bytesSent: Number.MAX_SAFE_INTEGER,
     },
     {
       type: "stepCommand",
