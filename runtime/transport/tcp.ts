@@ -139,10 +139,13 @@ export function isLoopback(hostname: string): boolean {
 }
 
 /** Splits "host:port" (or "[v6]:port"). */
-export function parseAddress(addr: string): { hostname: string; port: number } {
+export function parseAddress(
+  addr: string,
+  allowPortZero = false,
+): { hostname: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) {
+  if (!m || !((port > 0 || (allowPortZero && port === 0)) && port < 65536)) {
     throw new RangeError(`'${addr}' is not a host:port address`);
   }
   return { hostname: m[1].replace(/^\[|\]$/g, ""), port };

@@ -1,0 +1,897 @@
+/**
+ * The supervisor actor of the process runtime. It
+ *
+ * - listens on a control address and accepts workers (local processes it
+ *   spawned with `--workers N`, or remote ones started with
+ *   `deno task worker --join host:port --secret …`), authenticated by the
+ *   ring's HMAC handshake;
+ * - forms the ring: ranks, every rank's ring address, an epoch number;
+ * - owns QODA's state: the step counter, the step-size accumulator and the
+ *   step sizes ({@linkcode StepSchedule}), the layer-wise level tables
+ *   (re-solved from every rank's statistics, then broadcast) and the commits;
+ * - answers every step's reports with one command (η, γ, skip, level-table
+ *   version, commit);
+ * - watches heartbeats, connections and child processes, and on a failure
+ *   resets the ring to a new epoch all-for-one: it restarts the dead worker
+ *   (or, with `elastic`, goes on with fewer), restores the last commit and
+ *   carries on, within the restart budget of its supervision policy.
+ *
+ * @module
+ */
+import { decide as decidePolicy, type SupervisionPolicy } from "../../actors/supervision.ts";
+import { deserializeError } from "../../actors/protocol.ts";
+import { MismatchError, QodaError } from "../errors.ts";
+import { LayerwiseQuantizer, type LevelTable, solveLevelTable } from "../quant/layerwise.ts";
+import { isAdaptStep } from "../quant/levels.ts";
+import { isLoopback, parseAddress } from "../transport/tcp.ts";
+import type { StepReportMessage } from "../wire/messages.ts";
+import { decodeCommit, encodeCommit, readCommit, writeCommit } from "./commit.ts";
+import { acceptControl, type ControlChannel, type ControlEvent, secretBytes } from "./control.ts";
+import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
+import type { TrainProblem } from "./problem.ts";
+import { type ScheduleState, StepSchedule } from "./schedule.ts";
+import type { Assignment, CommitPart } from "./worker.ts";
+
+/** Options of {@linkcode Supervisor}. */
+export interface SupervisorOptions {
+  /** The job every worker runs. */
+  job: JobConfig;
+  /** Ring size to form. */
+  workers: number;
+  /**
+   * Command that starts one local worker; the supervisor appends
+   * `--join HOST:PORT` (and passes the secret in QODA_RING_SECRET). Null:
+   * spawn nothing and wait for remote workers to join.
+   */
+  spawn?: string[] | null;
+  /** Control address to listen on. @default {"127.0.0.1:0"} */
+  listen?: string;
+  /** Shared secret (or QODA_RING_SECRET); required off loopback. */
+  secret?: string | null;
+  /** Go on with fewer workers instead of replacing a dead one. @default {false} */
+  elastic?: boolean;
+  /** Restart budget and backoff (all-for-one). @default {3 restarts in 10 min, 200 ms backoff} */
+  policy?: SupervisionPolicy;
+  /** A worker silent for this long is dead, ms. @default {10000} */
+  heartbeatTimeoutMs?: number;
+  /** Waiting for workers to join or get ready, ms. @default {120000} */
+  joinTimeoutMs?: number;
+  /** Evaluate rank 0's parameters every this many steps (0: only at the end). */
+  evalEvery?: number;
+  /** Commit every this many steps (0: never). */
+  commitEvery?: number;
+  /** Directory of `commit.json` (a commit is kept in memory for recovery anyway). */
+  commitDir?: string;
+  /** Resume from `DIR/commit.json`. */
+  resumeFrom?: string;
+  /** Called with each evaluation. */
+  onEval?: (e: SupervisedEval) => void;
+  /** Called after each decided step. */
+  onStep?: (s: StepSummary) => void;
+  /** Called when the ring is reset. */
+  onRecovery?: (r: RecoveryEvent) => void;
+  /** One line per notable event. */
+  log?: (line: string) => void;
+}
+
+/** One decided step, as the supervisor saw it. */
+export interface StepSummary {
+  step: number;
+  epoch: number;
+  skip: boolean;
+  nonFiniteRanks: number[];
+  gamma: number;
+  eta: number;
+  /** Means over ranks, ms. */
+  computeMs: number;
+  quantizeMs: number;
+  communicateMs: number;
+  optimizerMs: number;
+  /** Mean wait of the previous step for this supervisor's command, ms. */
+  controlMs: number;
+  /** Payload bytes all ranks sent this step. */
+  bytesSent: number;
+  /** Collectives per rank this step. */
+  collectives: number;
+  /** Level table version in force after the step. */
+  levelVersion: number;
+}
+
+/** An evaluation of rank 0's parameters. */
+export interface SupervisedEval {
+  step: number;
+  metrics: Record<string, number>;
+  /** Rank 0's last oracle scalars (losses). */
+  scalars: Record<string, number>;
+}
+
+/** A ring reset. */
+export interface RecoveryEvent {
+  /** The epoch that failed. */
+  epoch: number;
+  /** What failed. */
+  reason: string;
+  /** Workers found dead. */
+  dead: string[];
+  /** The step the next epoch resumes after. */
+  resumeStep: number;
+  /** Ring size of the next epoch. */
+  size: number;
+  /** ms from the failure's detection to the next epoch being ready. */
+  recoveryMs?: number;
+}
+
+/** What a supervised run returns. */
+export interface SupervisedResult {
+  steps: number;
+  workers: number;
+  /** Final quality figures of the problem (at rank 0's parameters). */
+  metrics: Record<string, number>;
+  /** Collectives per rank over the committed history. */
+  collectives: number;
+  /** Payload bytes all ranks sent over the committed history. */
+  bytes_sent: number;
+  /** Skipped steps (agreed non-finite). */
+  skipped: number;
+  /** Every rank's final parameters had the same checksum. */
+  replicas_agree: boolean;
+  /** FNV-1a of the final parameters. */
+  checksum: string;
+  /** Ring resets. */
+  recoveries: RecoveryEvent[];
+  /** Epochs run. */
+  epochs: number;
+  /** Mean step figures over the run (ms). */
+  step_ms: number;
+  compute_ms: number;
+  quantize_ms: number;
+  communicate_ms: number;
+  optimizer_ms: number;
+  control_ms: number;
+  /** controlMs / step time: the supervisor's per-step overhead. */
+  control_overhead: number;
+  /** The final parameters. */
+  params: Float32Array;
+  seconds: number;
+}
+
+/** The supervisor gave up: restart budget spent, nobody left, or a fatal error. */
+export class SupervisorError extends QodaError {
+  /** @param message What happened. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SupervisorError";
+  }
+}
+
+/** A connected worker. */
+interface Member {
+  ch: ControlChannel;
+  name: string;
+  address: string;
+  pid: number;
+  child: Deno.ChildProcess | null;
+  lastSeen: number;
+  dead: string | null;
+  rank: number;
+}
+
+/** The state an epoch starts from: a commit (or the beginning). */
+interface Restart {
+  step: number;
+  schedule: ScheduleState;
+  levels: LevelTable | null;
+  parts: CommitPart[] | null;
+}
+
+/** The commit file. */
+interface SupervisorCommit extends Restart {
+  format: 2;
+  job: JobConfig;
+}
+
+const DEFAULT_POLICY: SupervisionPolicy = {
+  strategy: "all-for-one",
+  maxRestarts: 3,
+  withinMs: 600_000,
+  backoff: { initialMs: 200, factor: 2, maxMs: 5_000 },
+};
+
+class EpochFailed extends Error {}
+
+/**
+ * Runs a job on a ring of worker processes.
+ *
+ * @example Two local worker processes on the bilinear game
+ * ```ts ignore
+ * import { Supervisor } from "./supervisor.ts";
+ * const sup = new Supervisor({
+ *   job: { problem: "bilinear", problemOptions: {}, optimizer: "qoda", lr: 0.5, quant: "layerwise",
+ *     bits: 4, bucket: 1024, collective: "allgather", steps: 500, seed: 0,
+ *     adapt: { warmup: [20, 100], every: 0 }, checksumEvery: 50, timeoutMs: 30_000 },
+ *   workers: 2,
+ *   spawn: [Deno.execPath(), "run", "-A", "scripts/worker.ts"],
+ * });
+ * const r = await sup.run();
+ * console.log(r.metrics.dist, r.replicas_agree);
+ * ```
+ */
+export class Supervisor {
+  readonly #o: SupervisorOptions;
+  readonly #log: (line: string) => void;
+  readonly #joined: Member[] = [];
+  readonly #children = new Set<Deno.ChildProcess>();
+  /** Spawned processes that have not joined yet. */
+  readonly #pendingChildren: Deno.ChildProcess[] = [];
+  #listener: Deno.TcpListener | null = null;
+  #address = "";
+  #wake: (() => void)[] = [];
+  #failure: string | null = null;
+  #failedAt = 0;
+  #active: Member[] = [];
+  #epoch = 0;
+  #stopping = false;
+  // Per-epoch inboxes, filled by the readers.
+  #reports = new Map<number, StepReportMessage[]>();
+  #stats = new Map<number, Record<string, Float64Array>[]>();
+  #ready = new Set<number>();
+  #parts = new Map<number, CommitPart[]>();
+  #finals: { body: Record<string, unknown>; blob: Uint8Array }[] = [];
+  #evals: Promise<void>[] = [];
+  #evalProblem: Promise<TrainProblem> | null = null;
+
+  /** @param options See {@linkcode SupervisorOptions}. */
+  constructor(options: SupervisorOptions) {
+    if (!(Number.isInteger(options.workers) && options.workers >= 1)) {
+      throw new RangeError(`workers must be an integer ≥ 1, got ${options.workers}`);
+    }
+    this.#o = options;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** The control address workers join ("host:port"), once `run()` listens. */
+  get address(): string {
+    return this.#address;
+  }
+
+  /** PIDs of the local worker processes alive now (for tests and Ctrl-C). */
+  get workerPids(): number[] {
+    return this.#active.filter((m) => m.child && !m.dead).map((m) => m.pid);
+  }
+
+  /** Stops everything: tells workers to shut down and kills local ones. */
+  async stop(reason = "stopped"): Promise<void> {
+    this.#stopping = true;
+    this.#failure ??= reason;
+    this.#notify();
+    for (const m of this.#joined) {
+      await m.ch.sendWire({ type: "shutdown", epoch: this.#epoch, reason }).catch(() => {});
+    }
+    await this.#reap(2_000);
+  }
+
+  /** Runs the job to its end (recovering from failures) and returns the figures. */
+  async run(): Promise<SupervisedResult> {
+    const o = this.#o, t0 = performance.now();
+    const job = o.job;
+    const secret = secretBytes(o.secret);
+    const { hostname: host, port } = parseAddress(o.listen ?? "127.0.0.1:0", true);
+    if (!isLoopback(host) && !secret) {
+      throw new SupervisorError(
+        `refusing to listen on ${host}, which is not loopback, without a secret: pass --secret or set QODA_RING_SECRET`,
+      );
+    }
+    this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    this.#address = `${host}:${(this.#listener.addr as Deno.NetAddr).port}`;
+    this.#log(`supervisor: listening on ${this.#address}`);
+    this.#acceptLoop(secret);
+    const watchdog = setInterval(() => this.#watch(), 200);
+    try {
+      let size = o.workers;
+      for (let i = 0; i < size; i++) this.#spawn(secret);
+      let restart: Restart = o.resumeFrom ? await this.#loadCommit(o.resumeFrom) : {
+        step: 0,
+        schedule: { t: 0, sumSq: 0, skipped: 0 },
+        levels: null,
+        parts: null,
+      };
+      let lastCommit: Restart = restart;
+      const history: number[] = [];
+      const recoveries: RecoveryEvent[] = [];
+      const totals = { step: 0, compute: 0, quantize: 0, comm: 0, opt: 0, control: 0, n: 0 };
+      for (;;) {
+        if (this.#stopping) throw new SupervisorError(this.#failure ?? "stopped");
+        await this.#until(
+          () => this.#alive().length >= size,
+          o.joinTimeoutMs ?? 120_000,
+          () => `only ${this.#alive().length} of ${size} workers joined`,
+          false,
+        );
+        const members = this.#alive().slice(0, size);
+        try {
+          const out = await this.#runEpoch(
+            members,
+            restart,
+            (c) => (lastCommit = c),
+            totals,
+            () => {
+              const last = recoveries.at(-1);
+              if (last && last.recoveryMs === undefined) {
+                last.recoveryMs = performance.now() - this.#failedAt;
+              }
+            },
+          );
+          const steps = job.steps;
+          const stepMs = totals.n ? totals.step / totals.n : 0;
+          return {
+            steps,
+            workers: size,
+            ...out,
+            recoveries,
+            epochs: this.#epoch,
+            step_ms: stepMs,
+            compute_ms: totals.n ? totals.compute / totals.n : 0,
+            quantize_ms: totals.n ? totals.quantize / totals.n : 0,
+            communicate_ms: totals.n ? totals.comm / totals.n : 0,
+            optimizer_ms: totals.n ? totals.opt / totals.n : 0,
+            control_ms: totals.n ? totals.control / totals.n : 0,
+            control_overhead: stepMs > 0 ? totals.control / totals.n / stepMs : 0,
+            seconds: (performance.now() - t0) / 1000,
+          };
+        } catch (e) {
+          if (!(e instanceof EpochFailed)) throw e;
+          const reason = this.#failure ?? e.message;
+          // Give the real culprit's exit or end of stream a moment to show.
+          await new Promise((r) => setTimeout(r, 300));
+          const dead = members.filter((m) => m.dead !== null);
+          this.#log(
+            `supervisor: epoch ${this.#epoch} failed: ${reason}` +
+              (dead.length ? `; dead: ${dead.map((m) => `${m.name} (${m.dead})`).join(", ")}` : ""),
+          );
+          const d = decidePolicy(o.policy ?? DEFAULT_POLICY, history, performance.now());
+          if (d.action === "escalate") {
+            throw new SupervisorError(
+              `giving up after epoch ${this.#epoch} failed (${reason}): ${d.reason}`,
+            );
+          }
+          history.push(performance.now());
+          for (const m of members) {
+            if (!m.dead) m.ch.send("abort", { epoch: this.#epoch }).catch(() => {});
+          }
+          for (const m of dead) this.#drop(m);
+          if (o.elastic) size -= dead.length;
+          else for (const m of dead) if (m.child) this.#spawn(secret);
+          if (size < 1) throw new SupervisorError(`no workers left after epoch ${this.#epoch}`);
+          restart = lastCommit;
+          const ev: RecoveryEvent = {
+            epoch: this.#epoch,
+            reason,
+            dead: dead.map((m) => m.name),
+            resumeStep: restart.step,
+            size,
+          };
+          recoveries.push(ev);
+          o.onRecovery?.(ev);
+          this.#failure = null;
+          await new Promise((r) => setTimeout(r, d.delayMs));
+        }
+      }
+    } finally {
+      clearInterval(watchdog);
+      await this.stop("finished").catch(() => {});
+      this.#listener?.close();
+      await Promise.allSettled(this.#evals);
+      (await this.#evalProblem?.catch(() => null))?.dispose?.();
+    }
+  }
+
+  // ── one epoch ──────────────────────────────────────────────────────────────
+
+  async #runEpoch(
+    members: Member[],
+    start: Restart,
+    setCommit: (c: Restart) => void,
+    totals: {
+      step: number;
+      compute: number;
+      quantize: number;
+      comm: number;
+      opt: number;
+      control: number;
+      n: number;
+    },
+    onReady: () => void,
+  ): Promise<
+    Omit<
+      SupervisedResult,
+      | "recoveries"
+      | "epochs"
+      | "steps"
+      | "workers"
+      | `${string}_ms`
+      | "control_overhead"
+      | "seconds"
+    >
+  > {
+    const o = this.#o, job = o.job;
+    const epoch = ++this.#epoch;
+    const size = members.length;
+    this.#active = members;
+    this.#reports.clear();
+    this.#stats.clear();
+    this.#ready.clear();
+    this.#parts.clear();
+    this.#finals = [];
+    members.forEach((m, r) => (m.rank = r));
+    const schedule = new StepSchedule({
+      lrGamma: job.lrGamma ?? job.lr,
+      lrEta: job.lrEta ?? job.lr,
+    });
+    schedule.restore(start.schedule);
+    let levels: LevelTable | null = start.levels ? structuredClone(start.levels) : null;
+    const problem = await this.#problem();
+    const q = createJobQuantizer(job, problem);
+    const bitsOf = (t: string) => (q instanceof LayerwiseQuantizer ? q.bitsOf(t) : job.bits);
+    const evalEvery = o.evalEvery ?? 0, commitEvery = o.commitEvery ?? 0;
+    const peers = members.map((m) => m.address);
+    for (const m of members) {
+      const a: Assignment = {
+        epoch,
+        rank: m.rank,
+        size,
+        peers,
+        job,
+        startStep: start.step,
+        gamma: schedule.gamma,
+        levels,
+        evalEvery,
+        commitEvery,
+      };
+      const part = start.parts
+        ? { ...start.parts[m.rank], rank: m.rank, opt: start.parts[0].opt }
+        : null;
+      if (part && !start.parts![m.rank]) {
+        // Elastic runs never grow, so every rank has a part; guard anyway.
+        throw new SupervisorError(`the commit has no part for rank ${m.rank}`);
+      }
+      await m.ch.send(
+        "assign",
+        a as unknown as Record<string, unknown>,
+        part ? utf8(encodeCommit(part)) : undefined,
+      )
+        .catch(() => {});
+    }
+    await this.#until(
+      () => this.#ready.size === size,
+      o.joinTimeoutMs ?? 120_000,
+      () => `only ${this.#ready.size} of ${size} ranks formed the ring`,
+    );
+    onReady();
+    this.#log(`supervisor: epoch ${epoch}: ring of ${size} formed, from step ${start.step}`);
+
+    let prevDecided = performance.now();
+    for (let t = start.step + 1; t <= job.steps; t++) {
+      await this.#until(
+        () => (this.#reports.get(t)?.filter(Boolean).length ?? 0) === size,
+        (o.heartbeatTimeoutMs ?? 10_000) + job.timeoutMs,
+        () =>
+          `step ${t}: reports from ${
+            this.#reports.get(t)?.filter(Boolean).length ?? 0
+          } of ${size} ranks`,
+      );
+      const reports = this.#reports.get(t)!;
+      this.#reports.delete(t);
+      let d;
+      try {
+        d = schedule.decide(reports);
+        const sums = reports.filter((r) => r.checksum !== 0n);
+        if (sums.length && sums.some((r) => r.checksum !== sums[0].checksum)) {
+          throw new MismatchError(
+            -1,
+            `step ${t}: replica checksums differ: ${
+              sums.map((r) => r.checksum.toString(16)).join(", ")
+            }`,
+          );
+        }
+      } catch (e) {
+        this.#fail(`step ${t}: ${(e as Error).message}`);
+        throw new EpochFailed(String(e));
+      }
+      if (d.skip) {
+        this.#log(
+          `supervisor: step ${t} skipped: rank(s) ${
+            d.nonFiniteRanks.join(", ")
+          } had non-finite values`,
+        );
+      }
+      const stats = this.#stats.get(t);
+      this.#stats.delete(t);
+      if (job.adapt && isAdaptStep(job.adapt, t) && stats && stats.length === size) {
+        const table = solveLevelTable(stats, bitsOf, levels?.version ?? 0);
+        if (table) {
+          levels = {
+            version: table.version,
+            levels: { ...(levels?.levels ?? {}), ...table.levels },
+          };
+          for (const m of members) {
+            await m.ch.send("levels", table as unknown as Record<string, unknown>).catch(() => {});
+          }
+        }
+      }
+      const commit = commitEvery > 0 && t % commitEvery === 0;
+      if (commit) {
+        const snap = {
+          step: t,
+          schedule: schedule.state(),
+          levels: levels ? structuredClone(levels) : null,
+        };
+        this.#parts.set(t, []);
+        this.#awaitCommit(snap, size, setCommit);
+      }
+      if (evalEvery > 0 && t % evalEvery === 0 && t !== job.steps) {
+        await members[0].ch.send("evalRequest", { epoch, step: t }).catch(() => {});
+      }
+      for (const m of members) {
+        await m.ch.sendWire({
+          type: "stepCommand",
+          epoch,
+          step: t,
+          gamma: d.gamma,
+          eta: d.eta,
+          skip: d.skip,
+          levelTableVersion: levels?.version ?? 0,
+          commit,
+        }).catch(() => {});
+      }
+      const now = performance.now();
+      const mean = (f: (r: StepReportMessage) => number) =>
+        reports.reduce((s, r) => s + f(r), 0) / size;
+      const summary: StepSummary = {
+        step: t,
+        epoch,
+        skip: d.skip,
+        nonFiniteRanks: d.nonFiniteRanks,
+        gamma: d.gamma,
+        eta: d.eta,
+        computeMs: mean((r) => r.computeMs),
+        quantizeMs: mean((r) => r.quantizeMs),
+        communicateMs: mean((r) => r.communicateMs),
+        optimizerMs: mean((r) => r.optimizerMs),
+        controlMs: mean((r) => r.controlMs),
+        bytesSent: reports.reduce((s, r) => s + r.bytesSent, 0),
+        collectives: reports[0].collectives,
+        levelVersion: levels?.version ?? 0,
+      };
+      if (t > start.step + 1) {
+        totals.step += now - prevDecided;
+        totals.compute += summary.computeMs;
+        totals.quantize += summary.quantizeMs;
+        totals.comm += summary.communicateMs;
+        totals.opt += summary.optimizerMs;
+        totals.control += summary.controlMs;
+        totals.n++;
+      }
+      prevDecided = now;
+      o.onStep?.(summary);
+    }
+    await this.#until(
+      () => this.#finals.length === size,
+      (o.heartbeatTimeoutMs ?? 10_000) + job.timeoutMs,
+      () => `final parameters from ${this.#finals.length} of ${size} ranks`,
+    );
+    const f0 = this.#finals.find((f) => f.body.rank === 0)!;
+    const params = new Float32Array(f0.blob.slice().buffer);
+    const metrics = await problem.evaluate(params);
+    const sums = this.#finals.map((f) => f.body.checksum);
+    return {
+      metrics,
+      collectives: f0.body.collectiveCalls as number,
+      bytes_sent: this.#finals.reduce((s, f) => s + (f.body.bytesSent as number), 0),
+      skipped: f0.body.skipped as number,
+      replicas_agree: sums.every((c) => c === sums[0]),
+      checksum: f0.body.checksum as string,
+      params,
+    };
+  }
+
+  #awaitCommit(
+    snap: Omit<Restart, "parts">,
+    size: number,
+    setCommit: (c: Restart) => void,
+  ): void {
+    const epoch = this.#epoch;
+    const p = this.#until(
+      () => (this.#parts.get(snap.step)?.filter(Boolean).length ?? 0) === size,
+      60_000,
+      () => `commit ${snap.step}: parts from ${this.#parts.get(snap.step)?.length ?? 0} of ${size}`,
+    ).then(async () => {
+      const parts = this.#parts.get(snap.step)!;
+      this.#parts.delete(snap.step);
+      const c: Restart = { ...snap, parts };
+      if (epoch !== this.#epoch) return;
+      setCommit(c);
+      if (this.#o.commitDir) {
+        const file: SupervisorCommit = { format: 2, job: this.#o.job, ...c };
+        await writeCommit(this.#o.commitDir, file);
+      }
+    }).catch(() => {}); // a failed epoch abandons its pending commit
+    this.#evals.push(p);
+  }
+
+  async #loadCommit(dir: string): Promise<Restart> {
+    const c = await readCommit(dir) as SupervisorCommit;
+    if (c?.format !== 2 || !Array.isArray(c.parts)) {
+      throw new SupervisorError(`${dir}/commit.json is not a supervisor commit`);
+    }
+    const diff = Object.keys(this.#o.job).filter((k) =>
+      k !== "steps" &&
+      JSON.stringify((c.job as unknown as Record<string, unknown>)[k]) !==
+        JSON.stringify((this.#o.job as unknown as Record<string, unknown>)[k])
+    );
+    if (diff.length) {
+      throw new SupervisorError(
+        `cannot resume from ${dir}: the commit was made with different ${diff.join(", ")}`,
+      );
+    }
+    if (c.parts.length !== this.#o.workers) {
+      throw new SupervisorError(
+        `cannot resume from ${dir}: it has ${c.parts.length} ranks, this run ${this.#o.workers}`,
+      );
+    }
+    return { step: c.step, schedule: c.schedule, levels: c.levels, parts: c.parts };
+  }
+
+  #problem(): Promise<TrainProblem> {
+    return this.#evalProblem ??= createProblem(this.#o.job);
+  }
+
+  // ── members ────────────────────────────────────────────────────────────────
+
+  #alive(): Member[] {
+    return this.#joined.filter((m) => m.dead === null);
+  }
+
+  #spawn(secret: Uint8Array | null): void {
+    const cmd = this.#o.spawn;
+    if (!cmd) return;
+    const env: Record<string, string> = {};
+    if (secret) env.QODA_RING_SECRET = new TextDecoder().decode(secret);
+    const child = new Deno.Command(cmd[0], {
+      args: [...cmd.slice(1), "--join", this.#address],
+      env,
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    this.#children.add(child);
+    this.#log(`supervisor: started worker process ${child.pid}`);
+    child.status.then((s) => {
+      this.#children.delete(child);
+      const m = this.#joined.find((j) => j.child === child);
+      const why = s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`;
+      if (m) this.#markDead(m, `process ${child.pid} ${why}`);
+      else if (!this.#stopping) this.#fail(`worker process ${child.pid} ${why} before joining`);
+    });
+    this.#pendingChildren.push(child);
+  }
+
+  async #acceptLoop(secret: Uint8Array | null): Promise<void> {
+    const listener = this.#listener!;
+    for (;;) {
+      let ch: ControlChannel;
+      try {
+        ch = await acceptControl(listener, secret);
+      } catch (e) {
+        if (this.#stopping || e instanceof Deno.errors.BadResource) return;
+        this.#log(`supervisor: refused a connection: ${(e as Error).message}`);
+        continue;
+      }
+      this.#greet(ch);
+    }
+  }
+
+  async #greet(ch: ControlChannel): Promise<void> {
+    const first = await Promise.race([
+      ch.next().catch(() => null),
+      new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
+    ]);
+    if (first?.type !== "control" || first.kind !== "join") {
+      this.#log(`supervisor: ${ch.remote} did not send join; dropped`);
+      ch.close();
+      return;
+    }
+    const b = first.body as { name?: string; address?: string; pid?: number };
+    if (typeof b.address !== "string" || typeof b.name !== "string") {
+      this.#log(`supervisor: ${ch.remote} sent a join without name/address; dropped`);
+      ch.close();
+      return;
+    }
+    const pid = Number(b.pid ?? -1);
+    const child = this.#pendingChildren.find((c) => c.pid === pid) ?? null;
+    if (child) this.#pendingChildren.splice(this.#pendingChildren.indexOf(child), 1);
+    const m: Member = {
+      ch,
+      name: b.name,
+      address: b.address,
+      pid,
+      child,
+      lastSeen: performance.now(),
+      dead: null,
+      rank: -1,
+    };
+    this.#joined.push(m);
+    this.#log(`supervisor: ${m.name} joined from ${ch.remote} (ring address ${m.address})`);
+    this.#notify();
+    for (;;) {
+      let msg: ControlEvent | null;
+      try {
+        msg = await ch.next();
+      } catch (e) {
+        this.#markDead(m, `control connection failed: ${(e as Error).message}`);
+        return;
+      }
+      if (msg === null) {
+        this.#markDead(m, "control connection closed");
+        return;
+      }
+      m.lastSeen = performance.now();
+      this.#dispatch(m, msg);
+    }
+  }
+
+  #dispatch(m: Member, msg: ControlEvent): void {
+    const epoch = this.#epoch;
+    if (!this.#active.includes(m)) return;
+    if (msg.type === "stepReport") {
+      if (msg.epoch !== epoch) return;
+      let a = this.#reports.get(msg.step);
+      if (!a) this.#reports.set(msg.step, a = []);
+      a[m.rank] = { ...msg, rank: m.rank };
+    } else if (msg.type === "control") {
+      const b = msg.body as Record<string, unknown>;
+      if (b.epoch !== epoch) return;
+      switch (msg.kind) {
+        case "ready":
+          this.#ready.add(m.rank);
+          break;
+        case "stats": {
+          const types = b.types as string[], bins = b.bins as number;
+          const flat = new Float64Array(msg.blob.slice().buffer);
+          const rec: Record<string, Float64Array> = {};
+          types.forEach((ty, i) => (rec[ty] = flat.slice(i * bins, (i + 1) * bins)));
+          let a = this.#stats.get(b.step as number);
+          if (!a) this.#stats.set(b.step as number, a = []);
+          a[m.rank] = rec;
+          break;
+        }
+        case "commitPart": {
+          const a = this.#parts.get(b.step as number);
+          if (a) a[m.rank] = decodeCommit(new TextDecoder().decode(msg.blob)) as CommitPart;
+          break;
+        }
+        case "params": {
+          const step = b.step as number;
+          if (step === this.#o.job.steps) this.#finals.push({ body: b, blob: msg.blob });
+          else if (m.rank === 0) {
+            this.#evaluate(step, msg.blob, b.scalars as Record<string, number>);
+          }
+          break;
+        }
+        case "failed": {
+          const err = deserializeError(b.error as never);
+          this.#fail(`${m.name} (rank ${m.rank}) failed: ${err.message}`);
+          break;
+        }
+      }
+    }
+    this.#notify();
+  }
+
+  #evaluate(step: number, blob: Uint8Array, scalars: Record<string, number>): void {
+    const x = new Float32Array(blob.slice().buffer);
+    const p = this.#problem().then(async (problem) => {
+      const metrics = await problem.evaluate(x);
+      this.#o.onEval?.({ step, metrics, scalars: scalars ?? {} });
+    }).catch((e) => this.#log(`supervisor: evaluation at step ${step} failed: ${e.message}`));
+    this.#evals.push(p);
+  }
+
+  #markDead(m: Member, why: string): void {
+    if (m.dead !== null) return;
+    m.dead = why;
+    if (this.#active.includes(m) && !this.#stopping) {
+      this.#fail(`${m.name} (rank ${m.rank}): ${why}`);
+    }
+    this.#notify();
+  }
+
+  #drop(m: Member): void {
+    m.ch.close();
+    try {
+      m.child?.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    this.#joined.splice(this.#joined.indexOf(m), 1);
+  }
+
+  #watch(): void {
+    const limit = this.#o.heartbeatTimeoutMs ?? 10_000;
+    const now = performance.now();
+    for (const m of this.#active) {
+      if (m.dead === null && now - m.lastSeen > limit) {
+        this.#markDead(
+          m,
+          `silent for ${Math.round(now - m.lastSeen)} ms (heartbeat timeout ${limit} ms)`,
+        );
+        try {
+          m.child?.kill("SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+
+  #fail(reason: string): void {
+    if (this.#failure === null) this.#failedAt = performance.now();
+    this.#failure ??= reason;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = [];
+    for (const f of w) f();
+  }
+
+  /** Waits until `pred()`; rejects on a failure of this epoch or after `timeoutMs`. */
+  async #until(
+    pred: () => boolean,
+    timeoutMs: number,
+    what: () => string,
+    failOnFailure = true,
+  ): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    const epoch = this.#epoch;
+    while (!pred()) {
+      if (this.#stopping) throw new EpochFailed(this.#failure ?? "stopped");
+      if (failOnFailure && this.#failure !== null && epoch === this.#epoch) {
+        throw new EpochFailed(this.#failure);
+      }
+      if (performance.now() > deadline) {
+        const msg = `timed out after ${timeoutMs} ms: ${what()}`;
+        if (!failOnFailure) throw new SupervisorError(msg);
+        this.#fail(msg);
+        throw new EpochFailed(msg);
+      }
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 100);
+        this.#wake.push(() => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    }
+  }
+
+  async #reap(graceMs: number): Promise<void> {
+    const kids = [...this.#children];
+    const all = Promise.allSettled(kids.map((c) => c.status));
+    const timer = new Promise((r) => setTimeout(r, graceMs));
+    await Promise.race([all, timer]);
+    for (const c of this.#children) {
+      try {
+        c.kill("SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    await all;
+    for (const m of this.#joined) m.ch.close();
+  }
+}
+
+function utf8(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}

@@ -1,0 +1,433 @@
+/**
+ * The worker actor of the process runtime: one process per device. It joins
+ * a supervisor over the control plane, and for every assignment (an epoch of
+ * the ring) builds its replica (problem, optimiser, quantizer), forms the TCP
+ * ring with its peers and runs steps in lockstep:
+ *
+ * 1. oracle V_k at the extrapolated point (compute);
+ * 2. the compressed all-reduce (quantize → encode → ring → decode), with one
+ *    extra float32 slot per rank that flags a local NaN/Inf: a rank with a
+ *    non-finite sample sends zeros and raises its flag, so the collective
+ *    itself never sees a bad value and every rank learns who was bad;
+ * 3. a `stepReport` to the supervisor (‖V̄_{t+1/2} − V̄_{t−1/2}‖², the flag,
+ *    timings, a checksum every k steps) and wait for its `stepCommand`
+ *    (η_{t+1}, γ_{t+2}, skip, level-table version, commit);
+ * 4. apply: the dual update with the supervisor's η, or an agreed skip.
+ *
+ * A ring failure (a dead peer, a deadline) ends the epoch: the worker tells
+ * the supervisor and waits for the next assignment, which restores the last
+ * commit. An `abort` from the supervisor closes the ring at once, even in the
+ * middle of a collective. The worker exits when the supervisor says
+ * `shutdown` or its connection ends.
+ *
+ * @module
+ */
+import { allreduce, type LayerSpan } from "../collective/allreduce.ts";
+import type { RingContext } from "../collective/context.ts";
+import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../quant/layerwise.ts";
+import type { LevelTable } from "../quant/layerwise.ts";
+import { isAdaptStep } from "../quant/levels.ts";
+import type { Quantizer } from "../quant/types.ts";
+import { Rng, type RngState } from "../rng.ts";
+import { connectTcpRing } from "../transport/tcp.ts";
+import { type Optimizer, type OptimizerState, restoreOptimizer } from "../optim/mod.ts";
+import type { Qoda } from "../optim/qoda.ts";
+import type { StepCommandMessage } from "../wire/messages.ts";
+import { decodeCommit, encodeCommit } from "./commit.ts";
+import { type ControlChannel, type ControlEvent, joinControl, secretBytes } from "./control.ts";
+import {
+  createJobOptimizer,
+  createJobQuantizer,
+  createProblem,
+  fnv1a,
+  type JobConfig,
+} from "./job.ts";
+import type { ProblemWorker, TrainProblem } from "./problem.ts";
+import { serializeError } from "../../actors/protocol.ts";
+
+/** Options of {@linkcode runWorker}. */
+export interface WorkerOptions {
+  /** The supervisor's control address, "host:port". */
+  join: string;
+  /** Shared secret (or QODA_RING_SECRET); required off loopback. */
+  secret?: string | null;
+  /** Host this worker's ring listener binds (peers connect to it). @default {"127.0.0.1"} */
+  listenHost?: string;
+  /** A name for logs. @default {`worker-${pid}`} */
+  name?: string;
+  /** Heartbeat period, ms. @default {1000} */
+  heartbeatMs?: number;
+  /** One line per notable event. */
+  log?: (line: string) => void;
+}
+
+/** What a rank contributes to a commit. */
+export interface CommitPart {
+  /** Its rank. */
+  rank: number;
+  /** The step after which it was taken. */
+  step: number;
+  /** The problem worker's random state (batches, noise). */
+  worker: unknown;
+  /** Its stochastic-rounding stream. */
+  rng: RngState;
+  /** Its layer-wise quantizer (levels and pending statistics), if any. */
+  quant: LayerwiseSnapshot | null;
+  /** Payload bytes it sent so far. */
+  bytesSent: number;
+  /** The optimiser replica (rank 0 only: every replica is identical). */
+  opt?: OptimizerState;
+}
+
+/** The assignment for one epoch (the body of control `assign`). */
+export interface Assignment {
+  epoch: number;
+  rank: number;
+  size: number;
+  /** Ring listener address of every rank, by rank. */
+  peers: string[];
+  job: JobConfig;
+  /** The step the epoch starts after (0: from scratch). */
+  startStep: number;
+  /** γ of the first step of the epoch. */
+  gamma: number;
+  /** The level table in force (null: the quantizer's initial levels). */
+  levels: LevelTable | null;
+  /** Send parameters for evaluation every this many steps (0: never). */
+  evalEvery: number;
+  /** Write commit parts every this many steps (0: never). */
+  commitEvery: number;
+}
+
+/** The supervisor ended the epoch (or the run) while this worker was in it. */
+class Interrupted extends Error {
+  constructor(readonly kind: "abort" | "shutdown" | "gone", message: string) {
+    super(message);
+  }
+}
+
+/** Every rank skips this step (thrown out of the optimiser: its state stays). */
+class AgreedSkip extends Error {}
+
+/** Seed of rank `rank`'s stochastic rounding (the root of its private streams). */
+export function roundingSeed(seed: number, rank: number): number {
+  return seed * 1_000_003 + 17 + rank;
+}
+
+/**
+ * Runs a worker until the supervisor shuts it down. Resolves to the exit
+ * code: 0 after `shutdown`, 1 when the supervisor went away.
+ */
+export async function runWorker(options: WorkerOptions): Promise<number> {
+  const log = options.log ?? (() => {});
+  const host = options.listenHost ?? "127.0.0.1";
+  const secret = secretBytes(options.secret);
+  const ch = await joinControl(options.join, secret);
+  const listener = Deno.listen({ hostname: host, port: 0, transport: "tcp" });
+  const address = `${host}:${(listener.addr as Deno.NetAddr).port}`;
+  const name = options.name ?? `worker-${Deno.pid}`;
+  let epoch = 0, rank = -1;
+  let ring: RingContext | null = null;
+  ch.onMessage = (m) => {
+    // Leave a blocked collective at once; the step loop then sees the abort.
+    if ((m.type === "control" && m.kind === "abort") || m.type === "shutdown") {
+      ring?.close(`aborted by the supervisor`);
+    }
+  };
+  const beat = setInterval(() => {
+    ch.sendWire({ type: "heartbeat", epoch, rank: Math.max(rank, 0), timeMs: Date.now() })
+      .catch(() => {});
+  }, options.heartbeatMs ?? 1000);
+  let problem: TrainProblem | null = null, problemKey = "";
+  let pending: ControlEvent | null = null;
+  try {
+    await ch.send("join", { name, address, pid: Deno.pid, device: "cpu" });
+    for (;;) {
+      const m = pending ?? await ch.next().catch(() => null);
+      pending = null;
+      if (m === null) {
+        log(`${name}: the supervisor closed the connection; exiting`);
+        return 1;
+      }
+      if (m.type === "shutdown") return 0;
+      if (m.type !== "control" || m.kind !== "assign") continue; // stale
+      const a = m.body as unknown as Assignment;
+      epoch = a.epoch;
+      rank = a.rank;
+      const key = JSON.stringify(a.job);
+      if (key !== problemKey) {
+        problem?.dispose?.();
+        problem = await createProblem(a.job);
+        problemKey = key;
+      }
+      try {
+        pending = await runEpoch(ch, listener, secret, a, problem!, m.blob, (r) => (ring = r));
+      } catch (e) {
+        (ring as RingContext | null)?.close("failed");
+        if (e instanceof Interrupted) {
+          if (e.kind === "shutdown") return 0;
+          if (e.kind === "gone") return 1;
+          log(`${name}: epoch ${a.epoch} aborted by the supervisor`);
+          continue;
+        }
+        log(`${name}: epoch ${a.epoch} failed: ${(e as Error).message}`);
+        await ch.send("failed", { epoch: a.epoch, rank: a.rank, error: serializeError(e) })
+          .catch(() => {});
+      } finally {
+        ring = null;
+      }
+    }
+  } finally {
+    clearInterval(beat);
+    listener.close();
+    problem?.dispose?.();
+    ch.close();
+  }
+}
+
+/** One epoch: build the replica, form the ring, run steps to the end. */
+async function runEpoch(
+  ch: ControlChannel,
+  listener: Deno.TcpListener,
+  secret: Uint8Array | null,
+  a: Assignment,
+  problem: TrainProblem,
+  blob: Uint8Array,
+  setRing: (r: RingContext) => void,
+): Promise<ControlEvent> {
+  const { job, rank, size } = a;
+  const part = blob.length ? decodeCommit(new TextDecoder().decode(blob)) as CommitPart : null;
+  const opt: Optimizer = part?.opt
+    ? restoreOptimizer(part.opt)
+    : createJobOptimizer(job, problem.initial());
+  if (opt.t !== a.startStep) {
+    throw new RangeError(`assignment starts after step ${a.startStep}, the state is at ${opt.t}`);
+  }
+  const pw: ProblemWorker = problem.worker(rank, size);
+  let rng = new Rng(roundingSeed(job.seed, rank));
+  rng.fork(); // the first fork is the problem's own stream (see game_problem.ts)
+  const q: Quantizer | null = createJobQuantizer(job, problem);
+  const layerwise = q instanceof LayerwiseQuantizer ? q : null;
+  if (a.levels && layerwise) layerwise.loadTable(a.levels);
+  let bytesSent = 0;
+  if (part) {
+    if (part.rank !== rank) {
+      throw new RangeError(`commit part of rank ${part.rank} sent to ${rank}`);
+    }
+    pw.restore(part.worker);
+    rng = Rng.fromState(part.rng);
+    if (part.quant && layerwise) layerwise.restore(part.quant);
+    bytesSent = part.bytesSent;
+  }
+
+  const ctx = await connectTcpRing({
+    rank,
+    peers: a.peers,
+    secret,
+    ringId: BigInt(a.epoch) + 1n,
+    epoch: a.epoch,
+    listener,
+    timeoutMs: job.timeoutMs,
+  });
+  setRing(ctx);
+  await ch.send("ready", { epoch: a.epoch, rank });
+
+  const dim = problem.dim;
+  const layout: LayerSpan[] = [
+    ...problem.layers,
+    { name: "nonfinite-flags", type: "flags", offset: dim, length: size },
+  ];
+  const buf = new Float32Array(dim + size);
+  const compression = q
+    ? {
+      mode: job.collective,
+      rng,
+      quantizerFor: (l: LayerSpan) => (l.offset >= dim ? null : q),
+    }
+    : undefined;
+  const isQoda = opt.name === "qoda";
+  let gamma = a.gamma;
+  let pendingTable: LevelTable | null = null;
+  let evalNow = false;
+  let lastControlMs = 0;
+
+  try {
+    for (let t = a.startStep + 1; t <= job.steps; t++) {
+      const tm = { compute: 0, encode: 0, comm: 0, bytes: 0, collectives: 0 };
+      let reported = false;
+      const stepStart = performance.now();
+
+      const report = async (sqDiff: number, nonFinite: boolean): Promise<StepCommandMessage> => {
+        reported = true;
+        if (layerwise && job.adapt && isAdaptStep(job.adapt, t)) {
+          const stats = layerwise.statistics();
+          const types = Object.keys(stats);
+          const bins = types.length ? stats[types[0]].length : 0;
+          const flat = new Float64Array(types.length * bins);
+          types.forEach((ty, i) => flat.set(stats[ty], i * bins));
+          await ch.send("stats", { epoch: a.epoch, step: t, rank, types, bins }, bytesOf(flat));
+        }
+        const checksum = job.checksumEvery > 0 && t % job.checksumEvery === 0
+          ? BigInt("0x" + fnv1a(opt.params)) + 1n
+          : 0n;
+        const sent = performance.now();
+        await ch.sendWire({
+          type: "stepReport",
+          epoch: a.epoch,
+          step: t,
+          rank,
+          sqDiff,
+          nonFinite,
+          computeMs: tm.compute,
+          quantizeMs: tm.encode,
+          communicateMs: tm.comm,
+          checksum,
+          optimizerMs: Math.max(0, sent - stepStart - tm.compute - tm.encode - tm.comm),
+          controlMs: lastControlMs,
+          collectives: tm.collectives,
+          bytesSent: tm.bytes,
+        });
+        for (;;) {
+          const m = await ch.next().catch(() => null);
+          if (m === null) throw new Interrupted("gone", "the supervisor went away");
+          if (m.type === "shutdown") throw new Interrupted("shutdown", m.reason);
+          if (m.type === "control") {
+            if (m.kind === "abort") throw new Interrupted("abort", "aborted");
+            if (m.kind === "levels") pendingTable = m.body as unknown as LevelTable;
+            if (m.kind === "evalRequest") evalNow = true;
+            continue;
+          }
+          if (m.type === "stepCommand" && m.epoch === a.epoch && m.step === t) {
+            lastControlMs = performance.now() - sent;
+            return m;
+          }
+        }
+      };
+
+      const oracle = (x: Float32Array, out: Float32Array) => {
+        const c0 = performance.now();
+        pw.operator(x, out);
+        tm.compute += performance.now() - c0;
+      };
+      const collective = async (v: Float32Array) => {
+        tm.collectives++;
+        buf.set(v);
+        buf.fill(0, dim);
+        let bad = false;
+        for (let i = 0; i < dim; i++) {
+          if (!Number.isFinite(v[i])) {
+            bad = true;
+            break;
+          }
+        }
+        if (bad) {
+          buf.fill(0, 0, dim);
+          buf[dim + rank] = 1;
+        }
+        const st = await allreduce(ctx, buf, { op: "mean", layout, compression });
+        tm.encode += st.encodeMs;
+        tm.comm += st.totalMs - st.encodeMs;
+        tm.bytes += st.bytesSent;
+        bytesSent += st.bytesSent;
+        v.set(buf.subarray(0, dim));
+        let anyBad = false;
+        for (let r = 0; r < size; r++) if (buf[dim + r] !== 0) anyBad = true;
+        if (anyBad) {
+          const cmd = await report(NaN, true);
+          if (!cmd.skip) throw new RangeError(`step ${t}: the supervisor did not skip a NaN step`);
+          throw new AgreedSkip();
+        }
+        if (!isQoda && tm.collectives === opt.collectivesPerStep) {
+          const cmd = await report(0, false);
+          if (cmd.skip) throw new AgreedSkip();
+        }
+      };
+
+      let cmd: StepCommandMessage | null = null;
+      try {
+        const info = isQoda
+          ? await (opt as Qoda).step(oracle, collective, {
+            gamma,
+            eta: async (sqDiff: number) => {
+              cmd = await report(sqDiff, false);
+              if (cmd.skip) throw new AgreedSkip();
+              return cmd.eta;
+            },
+          })
+          : await opt.step(oracle, collective);
+        if (!reported) cmd = await report(NaN, true); // overflow inside the optimiser
+        else if (info.nonFinite && cmd && !(cmd as StepCommandMessage).skip) {
+          throw new RangeError(`step ${t}: the update overflowed but the supervisor did not skip`);
+        }
+      } catch (e) {
+        if (!(e instanceof AgreedSkip)) throw e;
+        opt.skipStep();
+      }
+      const c = cmd as StepCommandMessage | null;
+      if (c) {
+        if (isQoda) gamma = c.gamma;
+        const table = pendingTable as LevelTable | null;
+        if (table && layerwise && c.levelTableVersion === table.version) {
+          layerwise.adopt(table);
+          pendingTable = null;
+        }
+      }
+      problem.project?.(opt.params);
+      if (c?.commit) {
+        const p: CommitPart = {
+          rank,
+          step: t,
+          worker: pw.state(),
+          rng: rng.state(),
+          quant: layerwise ? layerwise.snapshot() : null,
+          bytesSent,
+          ...(rank === 0 ? { opt: opt.state() } : {}),
+        };
+        await ch.send("commitPart", { epoch: a.epoch, step: t, rank }, utf8(encodeCommit(p)));
+      }
+      if (evalNow || t === job.steps) {
+        evalNow = false;
+        if (rank === 0 || t === job.steps) {
+          await ch.send(
+            "params",
+            {
+              epoch: a.epoch,
+              step: t,
+              rank,
+              checksum: fnv1a(opt.params),
+              bytesSent,
+              collectiveCalls: opt.collectiveCalls,
+              skipped: opt.skipped,
+              scalars: pw.scalars(),
+            },
+            rank === 0 ? bytesOf(opt.params) : undefined,
+          );
+        }
+      }
+    }
+  } finally {
+    pw.dispose?.();
+  }
+  // Stay in the ring until the supervisor releases everyone (a peer may still
+  // drain); hand back the message that ends the epoch.
+  for (;;) {
+    const m = await ch.next().catch(() => null);
+    if (m === null) throw new Interrupted("gone", "the supervisor went away");
+    if (m.type === "shutdown") {
+      await ctx.closeGracefully("finished", 500);
+      return m;
+    }
+    if (m.type === "control" && (m.kind === "abort" || m.kind === "assign")) {
+      ctx.close("finished");
+      return m;
+    }
+  }
+}
+
+function bytesOf(a: Float32Array | Float64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function utf8(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
