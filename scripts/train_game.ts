@@ -8,17 +8,26 @@
 import { parseArgs } from "node:util";
 import { runGame } from "../runtime/train/game_runner.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
+import { gameProblem } from "../models/game_problem.ts";
+import {
+  localWorkerCommand,
+  PROCESS_FLAG_OPTIONS,
+  PROCESS_FLAGS_HELP,
+  supervise,
+} from "../runtime/train/launch.ts";
 
 const PROBLEMS = ["bilinear", "quadratic", "linear", "kelly"] as const;
 const OPTIMIZERS = ["qoda", "qgenx", "sgd", "adam"] as const;
 const COLLECTIVES = ["allgather", "ring"] as const;
+const RUNTIMES = ["process", "inprocess"] as const;
 
 const HELP = `usage: deno task train --problem ${PROBLEMS.join("|")} [flags]
 
 Solves a monotone variational inequality with known solution data-parallel: every worker
-draws its own stochastic operator samples, they are quantized, exchanged through the ring
-all-reduce (workers simulated in one process over an in-memory ring), and every replica
-applies the same optimiser step. Prints progress, and with --json a final JSON line.
+(one process each, by default) draws its own stochastic operator samples, they are quantized
+and exchanged through the TCP ring all-reduce, and every replica applies the same optimiser
+step; a supervisor in this process owns QODA's step sizes, level tables and commits, and
+restarts a worker that dies. Prints progress, and with --json a final JSON line.
 
 flags:
   --problem P         ${PROBLEMS.join(" | ")} (required)
@@ -38,7 +47,11 @@ flags:
   --eval-every N      progress every N steps (default steps/10)
   --out DIR           write DIR/config.json and DIR/metrics.jsonl (and commits)
   --commit-every N    write DIR/commit.json (atomically) every N steps; needs --out
-  --resume DIR        continue bit-exactly from DIR/commit.json (same flags required)
+  --resume DIR        continue bit-exactly from DIR/commit.json (same flags required;
+                      --steps may grow)
+  --inject-nan R:K    testing aid: worker R returns NaN in its K-th oracle call (the step is
+                      skipped by every rank, agreed through the supervisor)
+${PROCESS_FLAGS_HELP}
   --json              print a final JSON line (problem, optimizer, quant, steps, dist0, dist,
                       gap, collectives, bytes_sent, …)
   --quiet             no progress lines
@@ -97,6 +110,8 @@ export async function main(args: string[]): Promise<number> {
         out: { type: "string" },
         "commit-every": { type: "string", default: "0" },
         resume: { type: "string" },
+        "inject-nan": { type: "string" },
+        ...PROCESS_FLAG_OPTIONS,
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -107,6 +122,9 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (a.problem === undefined) throw new Usage(`--problem is required: ${PROBLEMS.join(", ")}`);
+    if (a.runtime === "inprocess" && (a["remote-workers"] || a.elastic || a["inject-nan"])) {
+      throw new Usage("--remote-workers, --elastic and --inject-nan need --runtime process");
+    }
     if (Number(a["commit-every"]) > 0 && a.out === undefined) {
       throw new Usage("--commit-every needs --out DIR (where commit.json is written)");
     }
@@ -130,6 +148,13 @@ export async function main(args: string[]): Promise<number> {
       out: a.out,
       commitEvery: num("--commit-every", a["commit-every"]!, { int: true, min: 0 }),
       resumeFrom: a.resume,
+      nanAt: a["inject-nan"] === undefined ? undefined : nanSpec(a["inject-nan"]),
+      runtime: choice("--runtime", a.runtime!, RUNTIMES),
+      listen: a.listen!,
+      secret: a.secret,
+      remoteWorkers: a["remote-workers"]!,
+      elastic: a.elastic!,
+      heartbeatMs: num("--heartbeat-ms", a["heartbeat-ms"]!, { int: true, min: 100 }),
       json: a.json!,
       quiet: a.quiet!,
     };
@@ -142,6 +167,7 @@ export async function main(args: string[]): Promise<number> {
   const say = (line: string) => {
     if (!cfg.quiet) console.log(line);
   };
+  if (cfg.runtime === "process") return await runProcesses(cfg, say);
   try {
     say(
       `${cfg.problem}: ${cfg.workers} workers (in one process), ${cfg.optimizer}, ` +
@@ -173,6 +199,162 @@ export async function main(args: string[]): Promise<number> {
         `(${(result.dist0 / Math.max(result.dist, 1e-300)).toPrecision(3)}× closer), gap ` +
         `${result.gap.toExponential(3)}, ${result.collectives} collectives, ` +
         `${(result.bytes_sent / 1e6).toFixed(2)} MB sent, replicas agree: ${result.replicas_agree}`,
+    );
+    if (cfg.json) console.log(JSON.stringify(result));
+    return 0;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function nanSpec(v: string): { rank: number; call: number } {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) < 1) {
+    throw new Usage(`--inject-nan: expected RANK:CALL (e.g. 1:50), got '${v}'`);
+  }
+  return { rank: Number(m[1]), call: Number(m[2]) };
+}
+
+type GameCli = {
+  problem: string;
+  workers: number;
+  optimizer: (typeof OPTIMIZERS)[number];
+  quant: string;
+  bits: number;
+  bucket: number;
+  collective: (typeof COLLECTIVES)[number];
+  steps: number;
+  lr: number;
+  sigmaAbs: number;
+  sigmaRel: number;
+  dim?: number;
+  seed: number;
+  evalEvery?: number;
+  out?: string;
+  commitEvery: number;
+  resumeFrom?: string;
+  nanAt?: { rank: number; call: number };
+  runtime: (typeof RUNTIMES)[number];
+  quiet: boolean;
+  listen: string;
+  secret?: string;
+  remoteWorkers: boolean;
+  elastic: boolean;
+  heartbeatMs: number;
+  json: boolean;
+};
+
+/** The game on worker processes under a supervisor. */
+async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<number> {
+  const problemOptions: Record<string, unknown> = {
+    sigmaAbs: cfg.sigmaAbs,
+    sigmaRel: cfg.sigmaRel,
+  };
+  if (cfg.dim !== undefined) problemOptions.dim = cfg.dim;
+  if (cfg.nanAt) problemOptions.nanAt = cfg.nanAt;
+  const job = {
+    problem: cfg.problem,
+    problemOptions,
+    optimizer: cfg.optimizer,
+    lr: cfg.lr,
+    quant: cfg.quant,
+    bits: cfg.bits,
+    bucket: cfg.bucket,
+    collective: cfg.collective,
+    steps: cfg.steps,
+    seed: cfg.seed,
+    adapt: { warmup: [20, 100, 500], every: 2000 },
+    checksumEvery: 100,
+    timeoutMs: 30_000,
+  };
+  const evalEvery = cfg.evalEvery ?? Math.max(1, Math.floor(cfg.steps / 10));
+  const lines: string[] = [];
+  let bytes = 0, collectives = 0;
+  try {
+    say(
+      `${cfg.problem}: ${cfg.workers} worker processes, ${cfg.optimizer}, ` +
+        `${cfg.quant}${cfg.quant === "none" ? "" : ` ${cfg.bits}-bit`} via ${cfg.collective}, ` +
+        `${cfg.steps} steps, lr ${cfg.lr}, noise abs ${cfg.sigmaAbs} rel ${cfg.sigmaRel}`,
+    );
+    const r = await supervise({
+      job,
+      workers: cfg.workers,
+      spawn: cfg.remoteWorkers ? null : localWorkerCommand(),
+      listen: cfg.listen,
+      secret: cfg.secret ?? null,
+      elastic: cfg.elastic,
+      heartbeatTimeoutMs: cfg.heartbeatMs,
+      evalEvery,
+      commitEvery: cfg.commitEvery,
+      commitDir: cfg.out,
+      resumeFrom: cfg.resumeFrom,
+      log: (l) => say(l),
+      onStep: (s) => {
+        bytes += s.bytesSent;
+        collectives += s.collectives;
+        if (s.skip) {
+          say(`step ${s.step}: skipped by every rank (non-finite on rank ${s.nonFiniteRanks})`);
+        }
+      },
+      onEval: (e) => {
+        const rec = { step: e.step, ...e.metrics, bytesSent: bytes, collectives };
+        lines.push(JSON.stringify(rec));
+        say(
+          `step ${String(e.step).padStart(String(cfg.steps).length)}  dist ${
+            e.metrics.dist.toExponential(3)
+          }  gap ${e.metrics.gap.toExponential(3)}`,
+        );
+      },
+      onRecovery: (ev) =>
+        say(
+          `recovery: epoch ${ev.epoch} failed (${ev.reason}); resuming after step ${ev.resumeStep} with ${ev.size} workers`,
+        ),
+    }, (address) => {
+      if (cfg.remoteWorkers) {
+        say(
+          `waiting for ${cfg.workers} workers: deno task worker --join ${address}${
+            cfg.secret ? " --secret …" : ""
+          }`,
+        );
+      }
+    });
+    const dist0 = gameProblem({ problem: cfg.problem, dim: cfg.dim, seed: cfg.seed }).dist0;
+    if (cfg.out) {
+      await Deno.mkdir(cfg.out, { recursive: true });
+      await Deno.writeTextFile(
+        `${cfg.out}/config.json`,
+        JSON.stringify({ ...cfg, job }, null, 2) + "\n",
+      );
+      await Deno.writeTextFile(`${cfg.out}/metrics.jsonl`, lines.join("\n") + "\n");
+    }
+    const result = {
+      problem: cfg.problem,
+      optimizer: cfg.optimizer,
+      quant: cfg.quant,
+      bits: cfg.quant === "none" ? 32 : cfg.bits,
+      collective: cfg.collective,
+      workers: r.workers,
+      steps: r.steps,
+      dist0,
+      dist: r.metrics.dist,
+      gap: r.metrics.gap,
+      collectives: r.collectives,
+      bytes_sent: r.bytes_sent,
+      skipped: r.skipped,
+      replicas_agree: r.replicas_agree,
+      checksum: r.checksum,
+      recoveries: r.recoveries.length,
+      step_ms: r.step_ms,
+      control_ms: r.control_ms,
+      control_overhead: r.control_overhead,
+      seconds: r.seconds,
+    };
+    say(
+      `done: ‖z − z*‖ ${dist0.toExponential(3)} → ${result.dist.toExponential(3)}, gap ` +
+        `${result.gap.toExponential(3)}, ${result.collectives} collectives, ` +
+        `${(result.bytes_sent / 1e6).toFixed(2)} MB sent, skipped ${result.skipped}, ` +
+        `replicas agree: ${result.replicas_agree}, recoveries ${result.recoveries}`,
     );
     if (cfg.json) console.log(JSON.stringify(result));
     return 0;

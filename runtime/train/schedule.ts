@@ -38,7 +38,7 @@ export interface ScheduleState {
 export interface StepDecision {
   /** The step decided. */
   step: number;
-  /** Every rank skips the step (someone saw NaN/Inf). */
+  /** Every rank skips the step (some rank saw NaN/Inf in its own sample). */
   skip: boolean;
   /** Ranks that reported non-finite values. */
   nonFiniteRanks: number[];

@@ -340,6 +340,7 @@ export class Supervisor {
           };
         } catch (e) {
           if (!(e instanceof EpochFailed)) throw e;
+          if (this.#stopping) throw new SupervisorError(`stopped: ${this.#failure ?? e.message}`);
           const reason = this.#failure ?? e.message;
           // Give the real culprit's exit or end of stream a moment to show.
           await new Promise((r) => setTimeout(r, 300));

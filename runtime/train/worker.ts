@@ -333,7 +333,8 @@ async function runEpoch(
         let anyBad = false;
         for (let r = 0; r < size; r++) if (buf[dim + r] !== 0) anyBad = true;
         if (anyBad) {
-          const cmd = await report(NaN, true);
+          // Each rank reports its own finding; the supervisor's skip is the agreement.
+          const cmd = await report(NaN, bad);
           if (!cmd.skip) throw new RangeError(`step ${t}: the supervisor did not skip a NaN step`);
           throw new AgreedSkip();
         }
