@@ -37,3 +37,4 @@ export * from "./runtime/transport/link.ts";
 export * from "./runtime/transport/memory.ts";
 export * from "./actors/mod.ts";
 export * from "./runtime/optim/mod.ts";
+export * from "./runtime/train/mod.ts";

@@ -172,7 +172,7 @@ export class ControlChannel {
 }
 
 /**
- * Supervisor side: accepts one connection and authenticates it. A peer that
+ * TrainingSupervisor side: accepts one connection and authenticates it. A peer that
  * fails the handshake is closed and the error thrown (the caller logs it and
  * accepts the next one).
  *

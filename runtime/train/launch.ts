@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { type SupervisedResult, Supervisor, type SupervisorOptions } from "./supervisor.ts";
+import {
+  type SupervisedResult,
+  TrainingSupervisor,
+  type TrainingSupervisorOptions,
+} from "./supervisor.ts";
 
 /** The command that starts one local worker process (`scripts/worker.ts`). */
 export function localWorkerCommand(quiet = true): string[] {
@@ -52,10 +56,10 @@ export const PROCESS_FLAG_OPTIONS = {
  * @param announce Called once the control address is known (for remote workers).
  */
 export async function supervise(
-  options: SupervisorOptions,
+  options: TrainingSupervisorOptions,
   announce?: (address: string) => void,
 ): Promise<SupervisedResult> {
-  const sup = new Supervisor(options);
+  const sup = new TrainingSupervisor(options);
   const stop = () => {
     console.error("interrupted: stopping every worker process");
     sup.stop("interrupted").catch(() => {});

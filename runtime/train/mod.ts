@@ -1,6 +1,7 @@
 /**
- * Training-side helpers that need no tensor library: the compressed all-gather average of
- * per-worker gradients (quantize → encode → decode → average) with its byte and time counts.
+ * Training: the problem interface, the process runtime (supervisor and worker actors, the
+ * control plane, the supervisor's QODA step schedule, jobs, commits) and the compressed
+ * all-gather average of per-worker gradients used by the MNIST classifier demo.
  *
  * @example Average two workers' 4-bit layer-wise gradients
  * ```ts
@@ -18,3 +19,12 @@
  * @module
  */
 export * from "./allgather.ts";
+export * from "./problem.ts";
+export * from "./job.ts";
+export * from "./schedule.ts";
+export * from "./control.ts";
+export * from "./commit.ts";
+export * from "./worker.ts";
+export * from "./supervisor.ts";
+export * from "./launch.ts";
+export * from "./game_runner.ts";

@@ -32,8 +32,8 @@ import type { TrainProblem } from "./problem.ts";
 import { type ScheduleState, StepSchedule } from "./schedule.ts";
 import type { Assignment, CommitPart } from "./worker.ts";
 
-/** Options of {@linkcode Supervisor}. */
-export interface SupervisorOptions {
+/** Options of {@linkcode TrainingSupervisor}. */
+export interface TrainingSupervisorOptions {
   /** The job every worker runs. */
   job: JobConfig;
   /** Ring size to form. */
@@ -204,8 +204,8 @@ class EpochFailed extends Error {}
  *
  * @example Two local worker processes on the bilinear game
  * ```ts ignore
- * import { Supervisor } from "./supervisor.ts";
- * const sup = new Supervisor({
+ * import { TrainingSupervisor } from "./supervisor.ts";
+ * const sup = new TrainingSupervisor({
  *   job: { problem: "bilinear", problemOptions: {}, optimizer: "qoda", lr: 0.5, quant: "layerwise",
  *     bits: 4, bucket: 1024, collective: "allgather", steps: 500, seed: 0,
  *     adapt: { warmup: [20, 100], every: 0 }, checksumEvery: 50, timeoutMs: 30_000 },
@@ -216,8 +216,8 @@ class EpochFailed extends Error {}
  * console.log(r.metrics.dist, r.replicas_agree);
  * ```
  */
-export class Supervisor {
-  readonly #o: SupervisorOptions;
+export class TrainingSupervisor {
+  readonly #o: TrainingSupervisorOptions;
   readonly #log: (line: string) => void;
   readonly #joined: Member[] = [];
   readonly #children = new Set<Deno.ChildProcess>();
@@ -240,8 +240,8 @@ export class Supervisor {
   #evals: Promise<void>[] = [];
   #evalProblem: Promise<TrainProblem> | null = null;
 
-  /** @param options See {@linkcode SupervisorOptions}. */
-  constructor(options: SupervisorOptions) {
+  /** @param options See {@linkcode TrainingSupervisorOptions}. */
+  constructor(options: TrainingSupervisorOptions) {
     if (!(Number.isInteger(options.workers) && options.workers >= 1)) {
       throw new RangeError(`workers must be an integer ≥ 1, got ${options.workers}`);
     }

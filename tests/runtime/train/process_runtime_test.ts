@@ -2,7 +2,10 @@
 // real `deno` processes over TCP. Recovery, agreed NaN skips, elastic
 // shrinking, remote workers with a secret, and Ctrl-C.
 import assert from "node:assert/strict";
-import { Supervisor, type SupervisorOptions } from "../../../runtime/train/supervisor.ts";
+import {
+  TrainingSupervisor,
+  type TrainingSupervisorOptions,
+} from "../../../runtime/train/supervisor.ts";
 import type { JobConfig } from "../../../runtime/train/job.ts";
 import { localWorkerCommand } from "../../../runtime/train/launch.ts";
 
@@ -25,8 +28,8 @@ function job(over: Partial<JobConfig> = {}): JobConfig {
   };
 }
 
-function run(options: Partial<SupervisorOptions> & { job: JobConfig }) {
-  return new Supervisor({ workers: 3, spawn: localWorkerCommand(), ...options }).run();
+function run(options: Partial<TrainingSupervisorOptions> & { job: JobConfig }) {
+  return new TrainingSupervisor({ workers: 3, spawn: localWorkerCommand(), ...options }).run();
 }
 
 function alive(pid: number): boolean {
@@ -54,7 +57,7 @@ Deno.test("kill -9 of a worker: the supervisor restarts it, restores the last co
   const j = job({ steps: 400 });
   const base = await run({ job: j, commitEvery: 50 });
   let victim = -1;
-  const sup: Supervisor = new Supervisor({
+  const sup: TrainingSupervisor = new TrainingSupervisor({
     job: j,
     workers: 3,
     spawn: localWorkerCommand(),
@@ -84,7 +87,7 @@ Deno.test("kill -9 of a worker: the supervisor restarts it, restores the last co
 
 Deno.test("--elastic: after kill -9 the ring goes on with fewer workers and still converges", async () => {
   let victim = -1;
-  const sup: Supervisor = new Supervisor({
+  const sup: TrainingSupervisor = new TrainingSupervisor({
     job: job({ steps: 400, problemOptions: {} }),
     workers: 3,
     spawn: localWorkerCommand(),
@@ -120,7 +123,7 @@ Deno.test("a NaN on one rank: every rank skips that step, agreed through the sup
 
 Deno.test("remote workers join with the secret; one with a wrong secret is refused", async () => {
   const secret = "s3cret-for-test";
-  const sup = new Supervisor({
+  const sup = new TrainingSupervisor({
     job: job({ steps: 100 }),
     workers: 2,
     spawn: null,
