@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { freeLoopbackPorts } from "./_ports.ts";
+import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 
 const HELP = `deno task bench:allreduce [options]
 
@@ -54,7 +55,6 @@ function fail(msg: string): never {
   Deno.exit(2);
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
 
 function parseRate(link: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(k|m|g)bit$/i.exec(link);
@@ -69,29 +69,6 @@ function modeArgs(mode: string): { scheme: string; bits: number } {
   const m = /^([a-z]+?)(\d+)$/.exec(mode);
   if (!m) fail(`--modes: '${mode}' is not fp32, fp16 or a scheme followed by bits (layerwise4)`);
   return { scheme: m[1], bits: Number(m[2]) };
-}
-
-async function runCommand(cmd: string[], env?: Record<string, string>): Promise<string> {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-    cwd: ROOT,
-    env,
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (out.code !== 0) {
-    throw new Error(
-      `${cmd.join(" ").slice(0, 200)} failed (exit ${out.code}):\n${
-        new TextDecoder().decode(out.stderr).slice(-2000)
-      }`,
-    );
-  }
-  return text;
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
 
 /** qoda-ring on loopback: N processes. Returns rank 0's result events. */
@@ -132,22 +109,6 @@ async function qodaLoopback(
     Array.from({ length: ranks }, (_, r) => runCommand([Deno.execPath(), ...args(r)])),
   );
   return jsonLines(outs[0]).filter((e) => e.event === "result");
-}
-
-/** Runs the shell command `inner` on N netlab hosts at `rate`; returns host 0's JSON lines. */
-async function netlabHost0(
-  ranks: number,
-  rate: string,
-  delay: string | undefined,
-  inner: string,
-): Promise<Record<string, unknown>[]> {
-  const cmd = ["bash", "scripts/netlab", "--hosts", String(ranks), "--rate", rate];
-  if (delay) cmd.push("--delay", delay);
-  cmd.push("--", "bash", "-c", inner);
-  const text = await runCommand(cmd);
-  // netlab prefixes each host's lines with "[hostK] ".
-  const host0 = text.split("\n").filter((l) => l.startsWith("[host0] ")).map((l) => l.slice(8));
-  return jsonLines(host0.join("\n"));
 }
 
 /** qoda-ring inside netlab: N namespaces at `rate`. */
