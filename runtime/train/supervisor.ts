@@ -103,6 +103,12 @@ export interface SupervisedEval {
   metrics: Record<string, number>;
   /** Rank 0's last oracle scalars (losses). */
   scalars: Record<string, number>;
+  /** Rank 0's measured ε_Q per layer type since the previous evaluation. */
+  eps: Record<string, number>;
+  /** The level table in force (null: initial levels or no layer-wise quantizer). */
+  levels: LevelTable | null;
+  /** Rank 0's parameters (for checkpoints and samples). */
+  params: Float32Array;
 }
 
 /** A ring reset. */
@@ -228,6 +234,7 @@ export class TrainingSupervisor {
   #wake: (() => void)[] = [];
   #failure: string | null = null;
   #failedAt = 0;
+  #levels: LevelTable | null = null;
   #active: Member[] = [];
   #epoch = 0;
   #stopping = false;
@@ -430,6 +437,7 @@ export class TrainingSupervisor {
     });
     schedule.restore(start.schedule);
     let levels: LevelTable | null = start.levels ? structuredClone(start.levels) : null;
+    this.#levels = levels;
     const problem = await this.#problem();
     const q = createJobQuantizer(job, problem);
     const bitsOf = (t: string) => (q instanceof LayerwiseQuantizer ? q.bitsOf(t) : job.bits);
@@ -514,6 +522,7 @@ export class TrainingSupervisor {
             version: table.version,
             levels: { ...(levels?.levels ?? {}), ...table.levels },
           };
+          this.#levels = levels;
           for (const m of members) {
             await m.ch.send("levels", table as unknown as Record<string, unknown>).catch(() => {});
           }
@@ -774,7 +783,7 @@ export class TrainingSupervisor {
           const step = b.step as number;
           if (step === this.#o.job.steps) this.#finals.push({ body: b, blob: msg.blob });
           else if (m.rank === 0) {
-            this.#evaluate(step, msg.blob, b.scalars as Record<string, number>);
+            this.#evaluate(step, msg.blob, b);
           }
           break;
         }
@@ -788,11 +797,19 @@ export class TrainingSupervisor {
     this.#notify();
   }
 
-  #evaluate(step: number, blob: Uint8Array, scalars: Record<string, number>): void {
+  #evaluate(step: number, blob: Uint8Array, body: Record<string, unknown>): void {
     const x = new Float32Array(blob.slice().buffer);
+    const levels = this.#levels ? structuredClone(this.#levels) : null;
     const p = this.#problem().then(async (problem) => {
       const metrics = await problem.evaluate(x);
-      this.#o.onEval?.({ step, metrics, scalars: scalars ?? {} });
+      this.#o.onEval?.({
+        step,
+        metrics,
+        scalars: (body.scalars ?? {}) as Record<string, number>,
+        eps: (body.eps ?? {}) as Record<string, number>,
+        levels,
+        params: x,
+      });
     }).catch((e) => this.#log(`supervisor: evaluation at step ${step} failed: ${e.message}`));
     this.#evals.push(p);
   }

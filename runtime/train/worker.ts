@@ -400,6 +400,7 @@ async function runEpoch(
               collectiveCalls: opt.collectiveCalls,
               skipped: opt.skipped,
               scalars: pw.scalars(),
+              eps: windowEps(layerwise),
             },
             rank === 0 ? bytesOf(opt.params) : undefined,
           );
@@ -423,6 +424,15 @@ async function runEpoch(
       return m;
     }
   }
+}
+
+/** ε_Q per layer type since the last call (the tracker restarts). */
+function windowEps(q: LayerwiseQuantizer | null): Record<string, number> {
+  if (!q) return {};
+  const out: Record<string, number> = {};
+  for (const [t, e] of Object.entries(q.eps.snapshot())) out[t] = e.eps;
+  q.eps.reset();
+  return out;
 }
 
 function bytesOf(a: Float32Array | Float64Array): Uint8Array {
