@@ -269,7 +269,7 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
     timeoutMs: 30_000,
   };
   const evalEvery = cfg.evalEvery ?? Math.max(1, Math.floor(cfg.steps / 10));
-  const lines: string[] = [];
+  const records: Record<string, number>[] = [];
   let bytes = 0, collectives = 0;
   try {
     say(
@@ -299,7 +299,7 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
       },
       onEval: (e) => {
         const rec = { step: e.step, ...e.metrics, bytesSent: bytes, collectives };
-        lines.push(JSON.stringify(rec));
+        records.push(rec);
         say(
           `step ${String(e.step).padStart(String(cfg.steps).length)}  dist ${
             e.metrics.dist.toExponential(3)
@@ -320,13 +320,23 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
       }
     });
     const dist0 = gameProblem({ problem: cfg.problem, dim: cfg.dim, seed: cfg.seed }).dist0;
+    records.push({
+      step: r.steps,
+      ...r.metrics,
+      bytesSent: r.bytes_sent,
+      collectives: r.collectives,
+    });
+    records.sort((a, b) => a.step - b.step);
     if (cfg.out) {
       await Deno.mkdir(cfg.out, { recursive: true });
       await Deno.writeTextFile(
         `${cfg.out}/config.json`,
         JSON.stringify({ ...cfg, job }, null, 2) + "\n",
       );
-      await Deno.writeTextFile(`${cfg.out}/metrics.jsonl`, lines.join("\n") + "\n");
+      await Deno.writeTextFile(
+        `${cfg.out}/metrics.jsonl`,
+        records.map((x) => JSON.stringify(x)).join("\n") + "\n",
+      );
     }
     const result = {
       problem: cfg.problem,

@@ -79,6 +79,15 @@ Deno.test("train --problem rejects bad flags and values, naming them", async () 
       "--seed",
       "--out",
       "--json",
+      "--runtime",
+      "--listen",
+      "--secret",
+      "--remote-workers",
+      "--elastic",
+      "--heartbeat-ms",
+      "--inject-nan",
+      "--commit-every",
+      "--resume",
     ]
   ) {
     assert.ok(h.stdout.includes(f), `--help lacks ${f}`);
