@@ -33,6 +33,7 @@ import { type CoderName, decodeInto, encode } from "../coding/codec.ts";
 import { CollectiveError, MismatchError } from "../errors.ts";
 import type { Quantizer } from "../quant/types.ts";
 import type { LayerInfo } from "../quant/types.ts";
+import { defaultLayerType } from "../quant/layer_types.ts";
 import type { Rng } from "../rng.ts";
 import type { ChunkMessage, Phase } from "../wire/messages.ts";
 import type { ReceivedChunk, RingContext } from "./context.ts";
@@ -124,6 +125,18 @@ export function planSegments(
     plan.push(segs);
   }
   return plan;
+}
+
+/**
+ * What the quantizer is told about a segment: its layer when the segment is
+ * the whole layer; for a piece (cut at a chunk boundary or at the segment
+ * size limit) the layer's name and type without its shape, which the piece
+ * does not have.
+ */
+function segmentLayer(layout: LayerSpan[], seg: Segment): LayerInfo {
+  const l = layout[seg.layer];
+  if (seg.count === l.length) return l;
+  return { name: l.name, type: l.type ?? defaultLayerType(l) };
 }
 
 function checkLayout(layout: LayerSpan[], n: number): void {
@@ -345,7 +358,7 @@ async function ringMode(
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     const t = performance.now();
-    const q = codec.quantizer!.quantize(view, rng!, layout[seg.layer]);
+    const q = codec.quantizer!.quantize(view, rng!, segmentLayer(layout, seg));
     const bytes = encode(q, coder);
     stats.encodeMs += performance.now() - t;
     return bytes;
@@ -473,7 +486,7 @@ async function allgatherMode(
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     messages[r][seg.index] = codec.quantizer
-      ? encode(codec.quantizer.quantize(view, compression!.rng, layout[seg.layer]), coder)
+      ? encode(codec.quantizer.quantize(view, compression!.rng, segmentLayer(layout, seg)), coder)
       : f32Bytes(buf, seg.offset, seg.count).slice();
   }
   stats.encodeMs += performance.now() - t;

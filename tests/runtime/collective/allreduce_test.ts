@@ -110,6 +110,29 @@ for (const mode of ["ring", "allgather"] as const) {
     }
   });
 
+  Deno.test(`compressed ${mode} mode: layers with shapes cut into pieces keep their type`, async () => {
+    const shaped = [
+      { name: "gen/dense1/kernel", shape: [100, 40], offset: 0, length: 4000 },
+      { name: "gen/dense1/bias", shape: [10], offset: 4000, length: 10 },
+    ];
+    for (let size = 2; size <= 4; size++) {
+      const bufs = inputs(size, 4010, 3 * size);
+      const ctxs = ring(size);
+      const qs = ctxs.map(() =>
+        new LayerwiseQuantizer({ bits: 4, bucketSize: 128, adapt: { warmup: [], every: 0 } })
+      );
+      const res = await run(ctxs, bufs, (r) => ({
+        layout: shaped,
+        maxSegmentElements: 300,
+        compression: { mode, rng: new Rng(r), quantizerFor: () => qs[r] },
+      }));
+      assert.ok(res.every((x) => x.status === "fulfilled"), `${mode} N ${size}`);
+      assertIdentical(bufs, `${mode} N ${size}`);
+      for (const q of qs) assert.deepEqual(Object.keys(q.statistics()).sort(), ["bias", "dense"]);
+      ctxs.forEach((c) => c.close());
+    }
+  });
+
   // Unbiasedness: average the compressed result over S independent seeds and
   // compare with the exact sum. For S runs the squared distance of the average
   // shrinks like 1/S when unbiased; we compare S = 200 with a 5-σ-style bound
