@@ -6,6 +6,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { LinearOps } from "../runtime/fqt/layers.ts";
 import { Rng } from "../runtime/rng.ts";
 import { type Classifier, makeParam, type Tfjs } from "./classifier.ts";
 import { MNIST_CLASSES } from "./mnist_data.ts";
@@ -18,6 +19,11 @@ export interface CnnOptions {
   filters2?: number;
   /** Seed of the initial weights. @default {0} */
   seed?: number;
+  /**
+   * The linear ops, e.g. `new FqtOps(tf, …)` for fully quantized training (quantized backward
+   * signal). @default plain float `conv2d`/`matMul` + bias
+   */
+  ops?: LinearOps;
 }
 
 /**
@@ -41,7 +47,7 @@ export interface CnnOptions {
  * ```
  */
 export function createCnn(tf: Tfjs, options?: CnnOptions): Classifier {
-  const { filters1 = 8, filters2 = 16, seed = 0 } = options ?? {};
+  const { filters1 = 8, filters2 = 16, seed = 0, ops } = options ?? {};
   const rng = new Rng(seed);
   const k1 = makeParam(tf, "conv1/kernel", [3, 3, 1, filters1], rng);
   const c1 = makeParam(tf, "conv1/bias", [filters1]);
@@ -56,15 +62,28 @@ export function createCnn(tf: Tfjs, options?: CnnOptions): Classifier {
     logits(x: tfjs.Tensor2D): tfjs.Tensor2D {
       const n = x.shape[0];
       const img = tf.reshape(x, [n, 28, 28, 1]) as tfjs.Tensor4D;
+      const conv = (
+        input: tfjs.Tensor4D,
+        k: tfjs.Tensor4D,
+        c: tfjs.Tensor1D,
+        s: number,
+        name: string,
+      ) =>
+        ops !== undefined
+          ? ops.conv2d(input, k, c, s, "same", name)
+          : tf.add(tf.conv2d(input, k, s, "same"), c) as tfjs.Tensor4D;
       const h1 = tf.relu(
-        tf.add(tf.conv2d(img, k1.variable as tfjs.Tensor4D, 1, "same"), c1.variable),
-      ) as tfjs.Tensor4D;
+        conv(img, k1.variable as tfjs.Tensor4D, c1.variable as tfjs.Tensor1D, 1, "conv1"),
+      );
       const p1 = tf.maxPool(h1, 2, 2, "valid");
       const h2 = tf.relu(
-        tf.add(tf.conv2d(p1, k2.variable as tfjs.Tensor4D, 2, "same"), c2.variable),
+        conv(p1, k2.variable as tfjs.Tensor4D, c2.variable as tfjs.Tensor1D, 2, "conv2"),
       );
       const flat = tf.reshape(h2, [n, 7 * 7 * filters2]) as tfjs.Tensor2D;
-      return tf.add(tf.matMul(flat, w.variable as tfjs.Tensor2D), b.variable) as tfjs.Tensor2D;
+      const kernel = w.variable as tfjs.Tensor2D, bias = b.variable as tfjs.Tensor1D;
+      return ops !== undefined
+        ? ops.dense(flat, kernel, bias, "dense")
+        : tf.add(tf.matMul(flat, kernel), bias) as tfjs.Tensor2D;
     },
     dispose() {
       for (const p of params) p.variable.dispose();

@@ -4,6 +4,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { LinearOps } from "../runtime/fqt/layers.ts";
 import { Rng } from "../runtime/rng.ts";
 import { type Classifier, makeParam, type Tfjs } from "./classifier.ts";
 import { MNIST_CLASSES, MNIST_PIXELS } from "./mnist_data.ts";
@@ -14,6 +15,11 @@ export interface MlpOptions {
   hidden?: number;
   /** Seed of the initial weights. @default {0} */
   seed?: number;
+  /**
+   * The linear ops, e.g. `new FqtOps(tf, …)` for fully quantized training (quantized backward
+   * signal). @default plain float `matMul` + bias
+   */
+  ops?: LinearOps;
 }
 
 /**
@@ -38,7 +44,7 @@ export interface MlpOptions {
  * ```
  */
 export function createMlp(tf: Tfjs, options?: MlpOptions): Classifier {
-  const { hidden = 128, seed = 0 } = options ?? {};
+  const { hidden = 128, seed = 0, ops } = options ?? {};
   const rng = new Rng(seed);
   const w1 = makeParam(tf, "dense1/kernel", [MNIST_PIXELS, hidden], rng);
   const b1 = makeParam(tf, "dense1/bias", [hidden]);
@@ -49,8 +55,13 @@ export function createMlp(tf: Tfjs, options?: MlpOptions): Classifier {
     kind: "mlp",
     params,
     logits(x: tfjs.Tensor2D): tfjs.Tensor2D {
-      const h = tf.relu(tf.add(tf.matMul(x, w1.variable as tfjs.Tensor2D), b1.variable));
-      return tf.add(tf.matMul(h, w2.variable as tfjs.Tensor2D), b2.variable) as tfjs.Tensor2D;
+      const k1 = w1.variable as tfjs.Tensor2D, c1 = b1.variable as tfjs.Tensor1D;
+      const k2 = w2.variable as tfjs.Tensor2D, c2 = b2.variable as tfjs.Tensor1D;
+      if (ops !== undefined) {
+        return ops.dense(tf.relu(ops.dense(x, k1, c1, "dense1")), k2, c2, "dense2");
+      }
+      const h = tf.relu(tf.add(tf.matMul(x, k1), c1));
+      return tf.add(tf.matMul(h, k2), c2) as tfjs.Tensor2D;
     },
     dispose() {
       for (const p of params) p.variable.dispose();

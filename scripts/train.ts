@@ -14,6 +14,7 @@
  * @module
  */
 import { describeBackend, initBackend } from "../runtime/backend/backend.ts";
+import { FqtOps } from "../runtime/fqt/layers.ts";
 import { EpsTracker } from "../runtime/quant/eps.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
@@ -102,10 +103,11 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function createModel(tf: Tfjs, cfg: TrainConfig): Classifier {
+function createModel(tf: Tfjs, cfg: TrainConfig, fqt: FqtOps | undefined): Classifier {
+  const ops = fqt === undefined ? {} : { ops: fqt };
   return cfg.model === "cnn"
-    ? createCnn(tf, { seed: cfg.seed })
-    : createMlp(tf, { seed: cfg.seed });
+    ? createCnn(tf, { seed: cfg.seed, ...ops })
+    : createMlp(tf, { seed: cfg.seed, ...ops });
 }
 
 /**
@@ -146,10 +148,15 @@ export async function train(cfg: TrainConfig): Promise<Record<string, unknown>> 
   const master = new Rng(cfg.seed);
   const batchers = shards.map((s) => new Batcher(s, cfg.batch, master.fork()));
   const quantRngs = shards.map(() => master.fork());
+  // Fully quantized training: one stream for the backward-signal rounding (forked last, so the
+  // other streams are the same with and without --fqt).
+  const fqt = cfg.fqt === undefined
+    ? undefined
+    : new FqtOps(tf, { scheme: cfg.fqt, bits: cfg.fqtBits ?? 8, rng: master.fork() });
 
   // Every replica starts from the same weights and applies the same averaged gradient with the
   // same optimizer state, so the K replicas stay identical: one model copy stands for all.
-  const model = createModel(tf, cfg);
+  const model = createModel(tf, cfg, fqt);
   const optimizer = cfg.optimizer === "adam" ? tf.train.adam(cfg.lr) : tf.train.sgd(cfg.lr);
   const coords = paramCount(model);
 
@@ -188,6 +195,12 @@ export async function train(cfg: TrainConfig): Promise<Record<string, unknown>> 
       `${cfg.optimizer} lr ${cfg.lr}; quant ${cfg.quant} ${quantizer.bits}-bit, bucket ` +
       `${cfg.bucket}, coder ${cfg.coder}; ${cfg.steps} steps`,
   );
+  if (fqt !== undefined) {
+    say(
+      `fully quantized training: backward signal ${fqt.scheme} ${fqt.bits}-bit, quantized twice ` +
+        `per layer (∇W and ∇X paths, independent stochastic rounding)`,
+    );
+  }
 
   const epsWindow = new EpsTracker();
   const epsTotal = new EpsTracker();
@@ -295,6 +308,7 @@ export async function train(cfg: TrainConfig): Promise<Record<string, unknown>> 
     workers: cfg.workers,
     steps: cfg.steps,
     model: cfg.model,
+    ...(fqt === undefined ? {} : { fqt: fqt.scheme, fqt_bits: fqt.bits, fqt_eps_q: fqt.epsQ() }),
     optimizer: cfg.optimizer,
     lr: cfg.lr,
     batch: cfg.batch,

@@ -4,9 +4,15 @@ import { parseArgs } from "node:util";
 import { type BackendName, BACKENDS } from "../backend/backend.ts";
 import { type CoderName, CODERS } from "../coding/codec.ts";
 import { type SchemeName, SCHEMES } from "../quant/types.ts";
+import { FQT_SCHEMES } from "../fqt/signal.ts";
 
 /** Models `--model` accepts. */
 export const MODELS = ["mlp", "cnn"] as const;
+/** Values `--fqt` accepts: off, or the backward-signal quantizer of fully quantized training. */
+export const FQT_CHOICES = ["none", ...FQT_SCHEMES] as const;
+/** Default `--fqt-bits`. */
+export const DEFAULT_FQT_BITS = 8;
+
 /** Optimizers `--optimizer` accepts. */
 export const OPTIMIZERS = ["adam", "sgd"] as const;
 
@@ -35,6 +41,10 @@ export interface TrainConfig {
   coder: CoderName;
   /** Model architecture. */
   model: typeof MODELS[number];
+  /** Fully quantized training: the backward-signal quantizer (absent: off, `--fqt none`). */
+  fqt?: typeof FQT_SCHEMES[number];
+  /** Bits of the FQT backward signal (present with `fqt`). */
+  fqtBits?: number;
   /** tfjs backend. */
   backend: BackendName;
   /** Seed of everything random (split, shards, batches, init, rounding). */
@@ -92,6 +102,18 @@ const FLAGS: Record<string, FlagDoc> = {
     type: "string",
     value: MODELS.join("|"),
     help: "784-128-10 MLP, or a small CNN (default mlp)",
+  },
+  fqt: {
+    type: "string",
+    value: FQT_CHOICES.join("|"),
+    help: "fully quantized training: quantize each layer's backward signal, twice and " +
+      "independently (∇W, ∇X), per tensor (ptq), per sample (psq) or block Householder (bhq) " +
+      "(default none)",
+  },
+  "fqt-bits": {
+    type: "string",
+    value: "b",
+    help: `bits of the FQT backward signal, 1..16 (default ${DEFAULT_FQT_BITS}; needs --fqt)`,
   },
   backend: { type: "string", value: BACKENDS.join("|"), help: "tfjs backend (default auto)" },
   seed: {
@@ -230,6 +252,13 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
   const lr = number("lr", v.lr) ?? (optimizer === "adam" ? 0.001 : 0.1);
   if (!(lr > 0)) throw new UsageError(`--lr: expected a positive number, got '${v.lr}'`);
   const bits = number("bits", v.bits) ?? 4;
+  const fqt = choice("fqt", v.fqt, FQT_CHOICES, "none");
+  if (v["fqt-bits"] !== undefined && fqt === "none") {
+    throw new UsageError(
+      `--fqt-bits needs --fqt with one of: ${FQT_SCHEMES.join(", ")} (got --fqt ${fqt})`,
+    );
+  }
+  const fqtBits = integer("fqt-bits", v["fqt-bits"], DEFAULT_FQT_BITS, 1, 16);
   if (v.out !== undefined && v.out.trim() === "") {
     throw new UsageError("--out: expected a folder name, got ''");
   }
@@ -244,6 +273,7 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
     bucket: integer("bucket", v.bucket, 1024, 1),
     coder: choice("coder", v.coder, CODERS, "fixed"),
     model: choice("model", v.model, MODELS, "mlp"),
+    ...(fqt === "none" ? {} : { fqt, fqtBits }),
     backend: choice("backend", v.backend, BACKENDS, "auto"),
     seed: integer("seed", v.seed, 0, 0, Number.MAX_SAFE_INTEGER),
     evalEvery: integer("eval-every", v["eval-every"], 250, 1),

@@ -1,0 +1,551 @@
+/**
+ * `deno task quantize`: post-training quantization of a TF.js layers model with GPFQ or
+ * round-to-nearest, at one or more bit widths, reporting the model's quality for each.
+ *
+ * Models:
+ * - `mnist-mlp`, `mnist-cnn`: the built-in classifiers (`models/weights/`, trained by
+ *   `scripts/train_mnist_models.ts`). Calibration draws from the 8,000 training digits, the
+ *   metric is accuracy on the 2,000 held-out digits (`splitTrainTest` seed 0).
+ * - a folder holding `model.json` (or `generator/model.json`, as a GAN training run writes):
+ *   a classifier of `[N, 784]` digits into 10 classes is scored as above; any other model (a
+ *   GAN generator) is calibrated on standard-normal inputs of its input shape and scored by
+ *   `mse`, the mean squared difference between the quantized and the float outputs on 256
+ *   fixed standard-normal inputs (seed 12345); its float metric is 0. No sample-quality
+ *   measure is used for generators.
+ *
+ * Run `deno task quantize --help` for the flags.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type * as tfjs from "@tensorflow/tfjs";
+import { BACKENDS, describeBackend, initBackend, type Tfjs } from "../runtime/backend/backend.ts";
+import { MAX_BITS, MIN_BITS } from "../runtime/gpfq/alphabet.ts";
+import {
+  DEFAULT_SCALAR,
+  exportQuantizedModel,
+  type Form,
+  FORMS,
+  type LayerPrecision,
+  type Method,
+  METHODS,
+  quantizeLayersModel,
+} from "../runtime/gpfq/layers.ts";
+import { Rng } from "../runtime/rng.ts";
+import { loadLayersModel, MODEL_JSON } from "../runtime/tfjs_io.ts";
+import { isPretrainedName, loadPretrained, PRETRAINED } from "../models/pretrained.ts";
+import {
+  type Dataset,
+  loadMnist,
+  MNIST_CLASSES,
+  MNIST_PIXELS,
+  splitTrainTest,
+} from "../models/mnist_data.ts";
+
+/** A bad command line (exit code 2). */
+export class UsageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong, naming the flag.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Everything a quantize run is configured with. */
+export interface QuantizeConfig {
+  /** A built-in name or a folder. */
+  model: string;
+  /** Bit widths, in order. */
+  bits: number[];
+  /** Methods, in order. */
+  methods: Method[];
+  /** Alphabet scalar C (undefined: the per-bits default). */
+  scalar: number | undefined;
+  /** Calibration samples per layer. */
+  samples: number;
+  /** Conv2D: fraction of patch positions kept per image. */
+  patchFraction: number;
+  /** GPFQ form. */
+  form: Form;
+  /** Bias correction for GPFQ. */
+  biasCorrection: boolean;
+  /** Mixed precision: bits or "float" per layer name. */
+  layerPrecision: Record<string, LayerPrecision>;
+  /** Seed of calibration draws. */
+  seed: number;
+  /** tfjs backend. */
+  backend: string;
+  /** Export folder. */
+  out: string | undefined;
+  /** One JSON object per line instead of a table. */
+  json: boolean;
+}
+
+interface FlagDoc {
+  type: "string" | "boolean";
+  value?: string;
+  help: string;
+}
+
+const FLAGS: Record<string, FlagDoc> = {
+  model: {
+    type: "string",
+    value: `${PRETRAINED.join("|")}|DIR`,
+    help: "built-in model, or a folder with model.json or generator/model.json (required)",
+  },
+  bits: {
+    type: "string",
+    value: "b[,b…]",
+    help: `bit widths ${MIN_BITS}..${MAX_BITS} (default 4)`,
+  },
+  method: {
+    type: "string",
+    value: "m[,m…]",
+    help: `methods: ${METHODS.join(", ")} (default gpfq,rtn)`,
+  },
+  scalar: {
+    type: "string",
+    value: "C",
+    help: `alphabet scalar: δ = C·mean_i max|W_i|/2^(b−1) (default ${DEFAULT_SCALAR})`,
+  },
+  samples: {
+    type: "string",
+    value: "N",
+    help: "GPFQ calibration samples per layer (default 1024)",
+  },
+  "patch-fraction": {
+    type: "string",
+    value: "f",
+    help: "conv layers: fraction of patches per image used (default 0.25)",
+  },
+  form: { type: "string", value: FORMS.join("|"), help: "GPFQ computation (default gram)" },
+  "no-bias-correction": { type: "boolean", help: "GPFQ without the bias correction" },
+  "layer-bits": {
+    type: "string",
+    value: "L=b|float,…",
+    help: "mixed precision: bits or float for named layers (e.g. logits=8,conv1=float)",
+  },
+  seed: { type: "string", value: "S", help: "seed of the calibration draws (default 0)" },
+  backend: { type: "string", value: BACKENDS.join("|"), help: "tfjs backend (default auto)" },
+  out: {
+    type: "string",
+    value: "DIR",
+    help: "export the quantized model(s) as TF.js models with uint8 weights (DIR, or " +
+      "DIR/<method>-<bits>bit when several)",
+  },
+  json: { type: "boolean", help: "one JSON object per line (model, method, bits, metric, …)" },
+  help: { type: "boolean", help: "print this help and exit" },
+};
+
+/** The `--help` text. */
+export function usage(): string {
+  const rows = Object.entries(FLAGS).map(([name, d]) => {
+    const left = `  --${name}${d.value ? ` ${d.value}` : ""}`;
+    return left.length < 30 ? `${left.padEnd(30)}${d.help}` : `${left}\n${"".padEnd(30)}${d.help}`;
+  });
+  return [
+    "usage: deno task quantize --model NAME|DIR [flags]",
+    "",
+    "Post-training weight quantization (GPFQ or round-to-nearest onto ±kδ, k = 0..2^(b−1)) of",
+    "the Dense and Conv2D kernels of a TF.js layers model; prints the model's quality for each",
+    "method and bit width. Classifiers of MNIST digits: accuracy on the 2,000 held-out digits;",
+    "other models (GAN generators): mse of the outputs against the float model on fixed",
+    "standard-normal inputs.",
+    "",
+    "flags:",
+    ...rows,
+    "",
+    "Exit codes: 0 success, 1 runtime error, 2 bad command line.",
+  ].join("\n");
+}
+
+function list<T>(flag: string, raw: string, parse: (item: string) => T): T[] {
+  const items = raw.split(",").map((s) => s.trim());
+  if (items.some((s) => s === "")) throw new UsageError(`--${flag}: empty item in '${raw}'`);
+  return items.map(parse);
+}
+
+function bitsValue(flag: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < MIN_BITS || n > MAX_BITS) {
+    throw new UsageError(
+      `--${flag}: bits must be integers in ${MIN_BITS}..${MAX_BITS}, got '${s}'`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses the command line (strict: unknown flags and positional arguments are errors).
+ *
+ * @param args The arguments.
+ * @returns The configuration, or `"help"`.
+ * @throws {UsageError} Naming the flag and listing the valid choices.
+ */
+export function parseQuantizeArgs(args: string[]): QuantizeConfig | "help" {
+  let v: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type }]),
+    ) as Record<string, { type: "string" | "boolean" }>;
+    v = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const msg = String(e.message ?? err);
+    const flag = /'(-[^' ]*)/.exec(msg)?.[1] ?? msg;
+    const valid = `valid flags: ${Object.keys(FLAGS).map((f) => `--${f}`).join(", ")}`;
+    switch (e.code) {
+      case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+        throw new UsageError(`unknown flag '${flag}'; ${valid}`);
+      case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+        throw new UsageError(`unexpected argument in '${msg}' (this command takes only flags)`);
+      case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+        throw new UsageError(
+          msg.includes("does not take")
+            ? `${flag} is a switch and takes no value`
+            : msg.includes("ambiguous")
+            ? `${flag}: a value starting with '-' must be written as ${flag}=<value>`
+            : `${flag} needs a value`,
+        );
+      default:
+        throw new UsageError(`${msg}; ${valid}`);
+    }
+  }
+  if (v.help) return "help";
+  const s = (name: string) => v[name] as string | undefined;
+  const model = s("model");
+  if (model === undefined || model.trim() === "") {
+    throw new UsageError(`--model is required: one of ${PRETRAINED.join(", ")}, or a folder`);
+  }
+  const bits = list("bits", s("bits") ?? "4", (x) => bitsValue("bits", x));
+  const methods = list("method", s("method") ?? "gpfq,rtn", (x) => {
+    if (!(METHODS as readonly string[]).includes(x)) {
+      throw new UsageError(`--method: unknown method '${x}'; valid: ${METHODS.join(", ")}`);
+    }
+    return x as Method;
+  });
+  let scalar: number | undefined;
+  if (s("scalar") !== undefined) {
+    scalar = Number(s("scalar"));
+    if (!(scalar > 0) || !Number.isFinite(scalar)) {
+      throw new UsageError(`--scalar: expected a number > 0, got '${s("scalar")}'`);
+    }
+  }
+  const samples = Number(s("samples") ?? "1024");
+  if (!Number.isInteger(samples) || samples < 1) {
+    throw new UsageError(`--samples: expected an integer ≥ 1, got '${s("samples")}'`);
+  }
+  const patchFraction = Number(s("patch-fraction") ?? "0.25");
+  if (!(patchFraction > 0 && patchFraction <= 1)) {
+    throw new UsageError(
+      `--patch-fraction: expected a number in (0, 1], got '${s("patch-fraction")}'`,
+    );
+  }
+  const form = (s("form") ?? "gram") as Form;
+  if (!(FORMS as readonly string[]).includes(form)) {
+    throw new UsageError(`--form: unknown form '${form}'; valid: ${FORMS.join(", ")}`);
+  }
+  const layerPrecision: Record<string, LayerPrecision> = {};
+  if (s("layer-bits") !== undefined) {
+    for (const item of list("layer-bits", s("layer-bits")!, (x) => x)) {
+      const eq = item.indexOf("=");
+      if (eq <= 0) {
+        throw new UsageError(`--layer-bits: expected NAME=BITS or NAME=float, got '${item}'`);
+      }
+      const name = item.slice(0, eq), value = item.slice(eq + 1);
+      layerPrecision[name] = value === "float" ? "float" : bitsValue("layer-bits", value);
+    }
+  }
+  const seed = Number(s("seed") ?? "0");
+  if (!Number.isInteger(seed) || seed < 0) {
+    throw new UsageError(`--seed: expected an integer ≥ 0, got '${s("seed")}'`);
+  }
+  const backend = s("backend") ?? "auto";
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new UsageError(`--backend: unknown backend '${backend}'; valid: ${BACKENDS.join(", ")}`);
+  }
+  const out = s("out");
+  if (out !== undefined && out.trim() === "") throw new UsageError("--out: expected a folder");
+  return {
+    model,
+    bits,
+    methods,
+    scalar,
+    samples,
+    patchFraction,
+    form,
+    biasCorrection: v["no-bias-correction"] !== true,
+    layerPrecision,
+    seed,
+    backend,
+    out,
+    json: v.json === true,
+  };
+}
+
+/** How a model is scored. */
+interface Evaluator {
+  /** `"accuracy"` (fraction) or `"mse"`. */
+  name: "accuracy" | "mse";
+  /** Calibration inputs. */
+  calibration: (count: number, rng: Rng) => tfjs.Tensor;
+  /** The metric of a model. */
+  score: (model: tfjs.LayersModel) => number;
+  /** Frees what the evaluator holds. */
+  dispose: () => void;
+}
+
+/** Resolves `--model` to a folder holding model.json (for folders) and loads it. */
+async function loadModel(tf: Tfjs, spec: string): Promise<tfjs.LayersModel> {
+  if (isPretrainedName(spec)) return await loadPretrained(tf, spec);
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(spec);
+  } catch {
+    throw new Error(
+      `--model '${spec}' is neither a built-in model (${PRETRAINED.join(", ")}) nor an ` +
+        "existing folder",
+    );
+  }
+  if (!stat.isDirectory) throw new Error(`--model '${spec}' is a file; give its folder`);
+  for (const dir of [spec, `${spec}/generator`]) {
+    try {
+      await Deno.stat(`${dir}/${MODEL_JSON}`);
+      return await loadLayersModel(tf, dir);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  throw new Error(
+    `--model '${spec}': no ${MODEL_JSON} in the folder nor in its generator/ subfolder`,
+  );
+}
+
+function isDigitClassifier(model: tfjs.LayersModel): boolean {
+  const inShape = model.inputs[0]?.shape ?? [];
+  const outShape = (model.outputs[0]?.shape ?? []) as (number | null)[];
+  return model.inputs.length === 1 && inShape.length === 2 && inShape[1] === MNIST_PIXELS &&
+    outShape.length === 2 && outShape[1] === MNIST_CLASSES;
+}
+
+function randomImages(tf: Tfjs, data: Dataset, count: number, rng: Rng): tfjs.Tensor {
+  const out = new Float32Array(count * MNIST_PIXELS);
+  for (let i = 0; i < count; i++) {
+    const src = Math.floor(rng.nextFloat() * data.count);
+    out.set(data.images.subarray(src * MNIST_PIXELS, (src + 1) * MNIST_PIXELS), i * MNIST_PIXELS);
+  }
+  return tf.tensor2d(out, [count, MNIST_PIXELS]);
+}
+
+async function makeEvaluator(tf: Tfjs, model: tfjs.LayersModel): Promise<Evaluator> {
+  if (isDigitClassifier(model)) {
+    const { train, test } = splitTrainTest(await loadMnist(), { testSize: 2000, seed: 0 });
+    const x = tf.tensor2d(test.images, [test.count, MNIST_PIXELS]);
+    return {
+      name: "accuracy",
+      calibration: (count, rng) => randomImages(tf, train, count, rng),
+      score: (m) => {
+        const pred = tf.tidy(() => (m.predict(x) as tfjs.Tensor).argMax(1));
+        const labels = pred.dataSync();
+        pred.dispose();
+        let hit = 0;
+        for (let i = 0; i < test.count; i++) if (labels[i] === test.labels[i]) hit++;
+        return hit / test.count;
+      },
+      dispose: () => x.dispose(),
+    };
+  }
+  if (model.inputs.length !== 1) {
+    throw new Error(`model '${model.name}' has ${model.inputs.length} inputs; one is supported`);
+  }
+  const inShape = model.inputs[0].shape.slice(1);
+  if (inShape.some((d) => d === null)) {
+    throw new Error(`model input shape [${model.inputs[0].shape}] has unknown dimensions`);
+  }
+  const dims = inShape as number[];
+  const normal = (count: number, rng: Rng) => {
+    const size = count * dims.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(size);
+    for (let i = 0; i < size; i++) v[i] = rng.normal();
+    return tf.tensor(v, [count, ...dims]);
+  };
+  const z = normal(256, new Rng(12345));
+  const reference = model.predict(z) as tfjs.Tensor;
+  return {
+    name: "mse",
+    calibration: normal,
+    score: (m) =>
+      tf.tidy(() => tf.mean(tf.squaredDifference(m.predict(z) as tfjs.Tensor, reference)))
+        .dataSync()[0],
+    dispose: () => {
+      z.dispose();
+      reference.dispose();
+    },
+  };
+}
+
+/** One result line. */
+export interface QuantizeRecord {
+  /** `--model` as given. */
+  model: string;
+  /** Method. */
+  method: Method;
+  /** Bits. */
+  bits: number;
+  /** `"accuracy"` (fraction of the held-out digits) or `"mse"`. */
+  metric_name: string;
+  /** The quantized model's metric. */
+  metric: number;
+  /** The float model's metric. */
+  float_metric: number;
+  /** Seconds to quantize (calibration included, evaluation excluded). */
+  seconds: number;
+  /** Alphabet scalar C. */
+  scalar: number;
+  /** GPFQ calibration samples per layer (0 for rtn). */
+  samples: number;
+  /** GPFQ form. */
+  form: string;
+  /** Whether GPFQ corrected the biases. */
+  bias_correction: boolean;
+  /** Per layer: name, precision, δ, levels used, calibration rows. */
+  layers: {
+    name: string;
+    precision: LayerPrecision;
+    delta: number;
+    levels: number;
+    rows: number;
+  }[];
+  /** Export folder, when exported. */
+  out?: string;
+  /** tfjs backend. */
+  backend: string;
+}
+
+/**
+ * Runs every method × bit width and returns the records (printing them as it goes).
+ *
+ * @param cfg The parsed command line.
+ * @param print Where lines go.
+ * @returns One record per method and bit width.
+ */
+export async function quantizeCommand(
+  cfg: QuantizeConfig,
+  print: (line: string) => void = console.log,
+): Promise<QuantizeRecord[]> {
+  const backend = await initBackend(cfg.backend);
+  const tf = backend.tf;
+  if (!cfg.json) print(describeBackend(backend));
+  const model = await loadModel(tf, cfg.model);
+  const evaluator = await makeEvaluator(tf, model);
+  const records: QuantizeRecord[] = [];
+  try {
+    const floatMetric = evaluator.score(model);
+    const fmt = (x: number) =>
+      evaluator.name === "accuracy" ? `${(100 * x).toFixed(2)}%` : x.toExponential(3);
+    if (!cfg.json) print(`${cfg.model}: float ${evaluator.name} ${fmt(floatMetric)}`);
+    const several = cfg.methods.length * cfg.bits.length > 1;
+    for (const bits of cfg.bits) {
+      for (const method of cfg.methods) {
+        const result = await quantizeLayersModel(tf, model, {
+          method,
+          bits,
+          calibration: evaluator.calibration,
+          samples: cfg.samples,
+          patchFraction: cfg.patchFraction,
+          scalar: cfg.scalar ?? DEFAULT_SCALAR,
+          form: cfg.form,
+          biasCorrection: cfg.biasCorrection,
+          layerPrecision: cfg.layerPrecision,
+          seed: cfg.seed,
+        });
+        try {
+          const metric = evaluator.score(result.model);
+          let out: string | undefined;
+          if (cfg.out !== undefined) {
+            out = several ? `${cfg.out}/${method}-${bits}bit` : cfg.out;
+            await exportQuantizedModel(result, out);
+          }
+          const rec: QuantizeRecord = {
+            model: cfg.model,
+            method,
+            bits,
+            metric_name: evaluator.name,
+            metric,
+            float_metric: floatMetric,
+            seconds: result.seconds,
+            scalar: result.options.scalar,
+            samples: result.options.samples,
+            form: method === "gpfq" ? result.options.form : "-",
+            bias_correction: result.options.biasCorrection,
+            layers: result.layers.map((l) => ({
+              name: l.name,
+              precision: l.precision,
+              delta: l.delta,
+              levels: l.levelsUsed,
+              rows: l.rows,
+            })),
+            ...(out !== undefined ? { out } : {}),
+            backend: backend.name,
+          };
+          records.push(rec);
+          if (cfg.json) {
+            print(JSON.stringify(rec));
+          } else {
+            const diff = evaluator.name === "accuracy"
+              ? ` (${(100 * (metric - floatMetric)).toFixed(2)} points vs float)`
+              : "";
+            print(
+              `${method.padEnd(4)} ${String(bits).padStart(2)}-bit: ${evaluator.name} ` +
+                `${fmt(metric)}${diff}, quantized in ${result.seconds.toFixed(2)} s` +
+                (out ? `, exported to ${out}` : ""),
+            );
+          }
+        } finally {
+          result.model.dispose();
+        }
+      }
+    }
+  } finally {
+    evaluator.dispose();
+    model.dispose();
+  }
+  return records;
+}
+
+/**
+ * The command: returns the exit code (0 success, 1 runtime error, 2 bad command line).
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let cfg: QuantizeConfig | "help";
+  try {
+    cfg = parseQuantizeArgs(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`error: ${err.message}`);
+    console.error("run `deno task quantize --help` for every flag");
+    return 2;
+  }
+  if (cfg === "help") {
+    console.log(usage());
+    return 0;
+  }
+  try {
+    await quantizeCommand(cfg);
+    return 0;
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
