@@ -38,3 +38,26 @@ export * from "./runtime/transport/memory.ts";
 export * from "./actors/mod.ts";
 export * from "./runtime/optim/mod.ts";
 export * from "./runtime/train/mod.ts";
+export * from "./runtime/gpfq/mod.ts";
+export * from "./runtime/fqt/mod.ts";
+export {
+  affineQuantize,
+  captureArtifacts,
+  cloneLayersModel,
+  dequantizeCode,
+  dequantizeCodes,
+  loadLayersModel,
+  MODEL_JSON,
+  ModelFileError,
+  readModelArtifacts,
+  saveLayersModel,
+  WEIGHTS_BIN,
+  writeModelFiles,
+} from "./runtime/tfjs_io.ts";
+export type {
+  AffineCodes,
+  ModelFiles,
+  ModelJson,
+  ModelJsonHead,
+  SaveLayersModelOptions,
+} from "./runtime/tfjs_io.ts";
