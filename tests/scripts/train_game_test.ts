@@ -58,7 +58,7 @@ Deno.test("train --problem rejects bad flags and values, naming them", async () 
   assert.equal(a.code, 2);
   assert.match(
     a.stderr,
-    /--problem: invalid value 'chess'; valid choices: bilinear, quadratic, linear, kelly/,
+    /--problem: invalid value 'chess'; valid choices: wgan, mnist, bilinear, quadratic, linear, kelly/,
   );
   const b = await run(["--problem", "bilinear", "--optimizer", "rmsprop"]);
   assert.equal(b.code, 2);

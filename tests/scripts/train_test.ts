@@ -1,7 +1,7 @@
-// End-to-end tests of scripts/train.ts, run as a child process like `deno task train`.
+// End-to-end tests of scripts/train_mnist.ts (deno task train --problem mnist), run as a child process like `deno task train`.
 import assert from "node:assert/strict";
 
-const SCRIPT = new URL("../../scripts/train.ts", import.meta.url).pathname;
+const SCRIPT = new URL("../../scripts/train_mnist.ts", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 interface Run {

@@ -9,7 +9,7 @@ import {
   UsageError,
 } from "../../../runtime/train/_cli.ts";
 
-const SCRIPT = new URL("../../../scripts/train.ts", import.meta.url).pathname;
+const SCRIPT = new URL("../../../scripts/train_mnist.ts", import.meta.url).pathname;
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
 Deno.test("parseTrainArgs() reads --fqt and --fqt-bits; FQT is off by default", () => {
