@@ -54,12 +54,15 @@ export const PROCESS_FLAG_OPTIONS = {
  *
  * @param options The supervisor's options.
  * @param announce Called once the control address is known (for remote workers).
+ * @param created Called with the supervisor right after it is made.
  */
 export async function supervise(
   options: TrainingSupervisorOptions,
   announce?: (address: string) => void,
+  created?: (sup: TrainingSupervisor) => void,
 ): Promise<SupervisedResult> {
   const sup = new TrainingSupervisor(options);
+  created?.(sup);
   const stop = () => {
     console.error("interrupted: stopping every worker process");
     sup.stop("interrupted").catch(() => {});

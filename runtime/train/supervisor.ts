@@ -651,6 +651,14 @@ export class TrainingSupervisor {
     return { step: c.step, schedule: c.schedule, levels: c.levels, parts: c.parts };
   }
 
+  /**
+   * The supervisor's own instance of the job's problem (built on first use),
+   * for evaluations, samples and checkpoints.
+   */
+  problem(): Promise<TrainProblem> {
+    return this.#problem();
+  }
+
   #problem(): Promise<TrainProblem> {
     return this.#evalProblem ??= createProblem(this.#o.job);
   }
