@@ -357,6 +357,7 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
       recoveries: r.recoveries.length,
       step_ms: r.step_ms,
       control_ms: r.control_ms,
+      control_critical_ms: r.control_critical_ms,
       control_overhead: r.control_overhead,
       seconds: r.seconds,
     };

@@ -89,6 +89,8 @@ export interface StepSummary {
   optimizerMs: number;
   /** Mean wait of the previous step for this supervisor's command, ms. */
   controlMs: number;
+  /** The shortest such wait of any rank (round trip and decision, no skew), ms. */
+  controlCriticalMs: number;
   /** Payload bytes all ranks sent this step. */
   bytesSent: number;
   /** Collectives per rank this step. */
@@ -154,7 +156,14 @@ export interface SupervisedResult {
   communicate_ms: number;
   optimizer_ms: number;
   control_ms: number;
-  /** controlMs / step time: the supervisor's per-step overhead. */
+  /**
+   * Mean over steps of the shortest wait any rank had for its command (the
+   * last rank to report waits only for the round trip and the decision; the
+   * others' longer waits are skew they would otherwise spend in the next
+   * collective): the supervisor's added latency per step, in ms.
+   */
+  control_critical_ms: number;
+  /** control_critical_ms / step time: the supervisor's per-step overhead. */
   control_overhead: number;
   /** The final parameters. */
   params: Float32Array;
@@ -246,6 +255,12 @@ export class TrainingSupervisor {
   #finals: { body: Record<string, unknown>; blob: Uint8Array }[] = [];
   #evals: Promise<void>[] = [];
   #evalProblem: Promise<TrainProblem> | null = null;
+  #evaluator: Worker | null = null;
+  #evalId = 0;
+  readonly #evalWaiters = new Map<
+    number,
+    { resolve: (m: Record<string, number>) => void; reject: (e: Error) => void }
+  >();
 
   /** @param options See {@linkcode TrainingSupervisorOptions}. */
   constructor(options: TrainingSupervisorOptions) {
@@ -305,7 +320,16 @@ export class TrainingSupervisor {
       let lastCommit: Restart = restart;
       const history: number[] = [];
       const recoveries: RecoveryEvent[] = [];
-      const totals = { step: 0, compute: 0, quantize: 0, comm: 0, opt: 0, control: 0, n: 0 };
+      const totals = {
+        step: 0,
+        compute: 0,
+        quantize: 0,
+        comm: 0,
+        opt: 0,
+        control: 0,
+        critical: 0,
+        n: 0,
+      };
       for (;;) {
         if (this.#stopping) throw new SupervisorError(this.#failure ?? "stopped");
         await this.#until(
@@ -342,7 +366,8 @@ export class TrainingSupervisor {
             communicate_ms: totals.n ? totals.comm / totals.n : 0,
             optimizer_ms: totals.n ? totals.opt / totals.n : 0,
             control_ms: totals.n ? totals.control / totals.n : 0,
-            control_overhead: stepMs > 0 ? totals.control / totals.n / stepMs : 0,
+            control_critical_ms: totals.n ? totals.critical / totals.n : 0,
+            control_overhead: stepMs > 0 ? totals.critical / totals.n / stepMs : 0,
             seconds: (performance.now() - t0) / 1000,
           };
         } catch (e) {
@@ -389,6 +414,7 @@ export class TrainingSupervisor {
       await this.stop("finished").catch(() => {});
       this.#listener?.close();
       await Promise.allSettled(this.#evals);
+      this.#evaluator?.terminate();
       (await this.#evalProblem?.catch(() => null))?.dispose?.();
     }
   }
@@ -406,6 +432,7 @@ export class TrainingSupervisor {
       comm: number;
       opt: number;
       control: number;
+      critical: number;
       n: number;
     },
     onReady: () => void,
@@ -541,18 +568,18 @@ export class TrainingSupervisor {
       if (evalEvery > 0 && t % evalEvery === 0 && t !== job.steps) {
         await members[0].ch.send("evalRequest", { epoch, step: t }).catch(() => {});
       }
-      for (const m of members) {
-        await m.ch.sendWire({
-          type: "stepCommand",
-          epoch,
-          step: t,
-          gamma: d.gamma,
-          eta: d.eta,
-          skip: d.skip,
-          levelTableVersion: levels?.version ?? 0,
-          commit,
-        }).catch(() => {});
-      }
+      const command = {
+        type: "stepCommand" as const,
+        epoch,
+        step: t,
+        gamma: d.gamma,
+        eta: d.eta,
+        skip: d.skip,
+        levelTableVersion: levels?.version ?? 0,
+        commit,
+      };
+      // Every link writes at once; a dead link's failure surfaces through its reader.
+      await Promise.all(members.map((m) => m.ch.sendWire(command).catch(() => {})));
       const now = performance.now();
       const mean = (f: (r: StepReportMessage) => number) =>
         reports.reduce((s, r) => s + f(r), 0) / size;
@@ -568,6 +595,7 @@ export class TrainingSupervisor {
         communicateMs: mean((r) => r.communicateMs),
         optimizerMs: mean((r) => r.optimizerMs),
         controlMs: mean((r) => r.controlMs),
+        controlCriticalMs: Math.min(...reports.map((r) => r.controlMs)),
         bytesSent: reports.reduce((s, r) => s + r.bytesSent, 0),
         collectives: reports[0].collectives,
         levelVersion: levels?.version ?? 0,
@@ -579,6 +607,7 @@ export class TrainingSupervisor {
         totals.comm += summary.communicateMs;
         totals.opt += summary.optimizerMs;
         totals.control += summary.controlMs;
+        totals.critical += summary.controlCriticalMs;
         totals.n++;
       }
       prevDecided = now;
@@ -808,8 +837,7 @@ export class TrainingSupervisor {
   #evaluate(step: number, blob: Uint8Array, body: Record<string, unknown>): void {
     const x = new Float32Array(blob.slice().buffer);
     const levels = this.#levels ? structuredClone(this.#levels) : null;
-    const p = this.#problem().then(async (problem) => {
-      const metrics = await problem.evaluate(x);
+    const p = this.#evaluateOffThread(x).then((metrics) => {
       this.#o.onEval?.({
         step,
         metrics,
@@ -820,6 +848,36 @@ export class TrainingSupervisor {
       });
     }).catch((e) => this.#log(`supervisor: evaluation at step ${step} failed: ${e.message}`));
     this.#evals.push(p);
+  }
+
+  /**
+   * Evaluates in a Web Worker of its own, so that a slow quality metric never
+   * holds up the step commands (evaluations run one after another).
+   */
+  #evaluateOffThread(x: Float32Array): Promise<Record<string, number>> {
+    if (!this.#evaluator) {
+      this.#evaluator = new Worker(new URL("./evaluator_worker.ts", import.meta.url), {
+        type: "module",
+      });
+      this.#evaluator.postMessage({ job: this.#o.job });
+      this.#evaluator.onmessage = (e: MessageEvent) => {
+        const { id, metrics, error } = e.data;
+        const w = this.#evalWaiters.get(id);
+        this.#evalWaiters.delete(id);
+        if (error !== undefined) w?.reject(new Error(error));
+        else w?.resolve(metrics);
+      };
+      this.#evaluator.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        for (const w of this.#evalWaiters.values()) w.reject(new Error(e.message));
+        this.#evalWaiters.clear();
+      };
+    }
+    const id = ++this.#evalId;
+    return new Promise((resolve, reject) => {
+      this.#evalWaiters.set(id, { resolve, reject });
+      this.#evaluator!.postMessage({ id, params: x });
+    });
   }
 
   #markDead(m: Member, why: string): void {
