@@ -1,0 +1,192 @@
+/**
+ * Generator checkpoints as TF.js layers models (`model.json` + `weights.bin`,
+ * loadable by plain TF.js): {@linkcode generatorAsLayersModel} builds a
+ * `tf.sequential` equivalent to the raw-variable generator at a point, with
+ * each kernel's He constant folded into its weights; the `dcgan` pair's
+ * depth-to-space steps become `conv2dTranspose` layers with a fixed 0/1
+ * kernel (exact: each output is one input times 1). The model takes
+ * `[N, latentDim]` and returns `[N, sampleDim]` (MNIST: flattened 28×28 in
+ * [−1, 1]).
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { loadLayersModel, saveLayersModel } from "../../runtime/tfjs_io.ts";
+import type { Tfjs } from "./_ops.ts";
+import { ganLayers } from "./model.ts";
+import type { GanArchitecture } from "./networks.ts";
+
+/** Weights of generator parameter `i` at `x`, scale folded in, as a tensor. */
+function weightTensor(tf: Tfjs, arch: GanArchitecture, x: Float32Array, i: number): tfjs.Tensor {
+  const spec = arch.generator[i];
+  const span = ganLayers(arch)[i];
+  const v = x.slice(span.offset, span.offset + span.length);
+  if (spec.scale !== 1) {
+    for (let j = 0; j < v.length; j++) {
+      v[j] = Math.fround(v[j] * spec.scale);
+    }
+  }
+  return tf.tensor(v, spec.shape as number[]);
+}
+
+/** The fixed kernel `[2, 2, C, 4C]` of depth-to-space by 2 as a transposed convolution. */
+function shuffleKernel(tf: Tfjs, c: number): tfjs.Tensor {
+  const k = new Float32Array(4 * c * 4 * c);
+  for (let i = 0; i < 2; i++) {
+    for (let j = 0; j < 2; j++) {
+      for (let ch = 0; ch < c; ch++) {
+        k[((i * 2 + j) * c + ch) * 4 * c + (i * 2 + j) * c + ch] = 1;
+      }
+    }
+  }
+  return tf.tensor(k, [2, 2, c, 4 * c]);
+}
+
+/**
+ * The generator of `arch` at the flat point `x` (only its generator part is
+ * read) as a TF.js layers model.
+ *
+ * @param tf The tfjs module.
+ * @param arch The pair.
+ * @param x The flat parameter vector (generator first).
+ * @returns A new model; the caller disposes it.
+ * @throws {RangeError} `x` shorter than the generator's part.
+ *
+ * @example The layers model computes the generator
+ * ```ts
+ * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { ganArchitecture } from "./networks.ts";
+ * import { GanModel, initialParams } from "./model.ts";
+ * import { generatorAsLayersModel } from "./checkpoint.ts";
+ * const { tf } = await initBackend("cpu");
+ * const arch = ganArchitecture({ arch: "mlp", sampleDim: 2, latentDim: 2 });
+ * const x = initialParams(arch, 3);
+ * const raw = new GanModel(tf, arch);
+ * raw.load(x);
+ * const z = new Float32Array([0.5, -1, 2, 0.25]);
+ * const a = raw.generate(z, 2);
+ * const m = generatorAsLayersModel(tf, arch, x);
+ * const b = (m.predict(tf.tensor2d(z, [2, 2])) as ReturnType<typeof tf.tensor2d>).dataSync();
+ * if (a.some((v, i) => Math.abs(v - b[i]) > 1e-5)) throw new Error(`${a} vs ${b}`);
+ * m.dispose();
+ * raw.dispose();
+ * ```
+ */
+export function generatorAsLayersModel(
+  tf: Tfjs,
+  arch: GanArchitecture,
+  x: Float32Array,
+): tfjs.Sequential {
+  const genDim = arch.generator.reduce((s, p) => s + p.size, 0);
+  if (x.length < genDim) {
+    throw new RangeError(`parameter vector has length ${x.length}, the generator needs ${genDim}`);
+  }
+  const g = arch.generator;
+  const weights = g.map((_, i) => weightTensor(tf, arch, x, i));
+  const L = tf.layers;
+  let model: tfjs.Sequential;
+  const extra: tfjs.Tensor[] = [];
+  if (arch.arch === "mlp") {
+    const [h1, h2] = [g[0].shape[1], g[2].shape[1]];
+    model = tf.sequential({
+      name: "generator",
+      layers: [
+        L.dense({ inputShape: [arch.latentDim], units: h1, activation: "relu", name: "dense1" }),
+        L.dense({ units: h2, activation: "relu", name: "dense2" }),
+        L.dense({
+          units: arch.sampleDim,
+          activation: arch.sampleDim === 784 ? "tanh" : "linear",
+          name: "dense3",
+        }),
+      ],
+    });
+    model.setWeights(weights);
+  } else {
+    const c2 = g[2].shape[2], c1 = g[2].shape[3] / 4;
+    model = tf.sequential({
+      name: "generator",
+      layers: [
+        L.dense({
+          inputShape: [arch.latentDim],
+          units: 49 * c2,
+          activation: "relu",
+          name: "dense1",
+        }),
+        L.reshape({ targetShape: [7, 7, c2], name: "reshape" }),
+        L.conv2d({
+          filters: 4 * c1,
+          kernelSize: 3,
+          padding: "same",
+          activation: "relu",
+          name: "conv1",
+        }),
+        L.conv2dTranspose({
+          filters: c1,
+          kernelSize: 2,
+          strides: 2,
+          padding: "valid",
+          useBias: false,
+          name: "depth_to_space1",
+        }),
+        L.conv2d({ filters: 4, kernelSize: 3, padding: "same", activation: "tanh", name: "conv2" }),
+        L.conv2dTranspose({
+          filters: 1,
+          kernelSize: 2,
+          strides: 2,
+          padding: "valid",
+          useBias: false,
+          name: "depth_to_space2",
+        }),
+        L.flatten({ name: "flatten" }),
+      ],
+    });
+    extra.push(shuffleKernel(tf, c1), shuffleKernel(tf, 1));
+    model.setWeights([
+      weights[0],
+      weights[1],
+      weights[2],
+      weights[3],
+      extra[0],
+      weights[4],
+      weights[5],
+      extra[1],
+    ]);
+  }
+  tf.dispose([...weights, ...extra]);
+  return model;
+}
+
+/**
+ * Saves the generator at `x` as a TF.js layers model in folder `dir`
+ * (`model.json` + `weights.bin`, written atomically).
+ *
+ * @param tf The tfjs module.
+ * @param arch The pair.
+ * @param x The flat parameter vector.
+ * @param dir The folder (created if missing).
+ */
+export async function saveGenerator(
+  tf: Tfjs,
+  arch: GanArchitecture,
+  x: Float32Array,
+  dir: string,
+): Promise<void> {
+  const model = generatorAsLayersModel(tf, arch, x);
+  try {
+    await saveLayersModel(model, dir);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Loads a generator saved by {@linkcode saveGenerator}.
+ *
+ * @param tf The tfjs module.
+ * @param dir The folder.
+ * @returns The model (`[N, latentDim]` → `[N, sampleDim]`); the caller disposes it.
+ * @throws {ModelFileError} Missing or corrupt files.
+ */
+export function loadGenerator(tf: Tfjs, dir: string): Promise<tfjs.LayersModel> {
+  return loadLayersModel(tf, dir);
+}

@@ -1,0 +1,282 @@
+/**
+ * The generator/critic pairs of the WGAN, as parameter specifications plus
+ * forward functions over tfjs tensors. No state: {@linkcode GanNetworks}
+ * holds the variables.
+ *
+ * Three pairs:
+ *
+ * - `mlp` on MNIST: G: z → 128 → 256 → 784 (ReLU, tanh out);
+ *   D: 784 → 256 → 128 → 1 (leaky ReLU 0.2).
+ * - `mlp` on the 2-D mixtures: G: z → 64 → 64 → 2 (ReLU, linear out);
+ *   D: 2 → 64 → 64 → 1 (leaky ReLU 0.2).
+ * - `dcgan` (MNIST only), a DCGAN-style convolutional pair at 28×28 whose
+ *   up- and down-sampling are sub-pixel (depth-to-space) instead of strided
+ *   (transposed) convolutions, so that every gradient, and the critic's
+ *   second-order one, runs on fast wasm kernels:
+ *   G: z → dense 7·7·c2 → ReLU → conv3×3 → 4·c1 → depth-to-space (14×14×c1)
+ *   → ReLU → conv3×3 → 4 → depth-to-space (28×28×1) → tanh;
+ *   D: space-to-depth (14×14×4) → conv3×3 → c1 → lReLU → space-to-depth
+ *   (7×7×4·c1) → conv3×3 → c2 → lReLU → dense 1; (c1, c2) = (16, 32).
+ *
+ * **Parameterisation (equalized learning rate).** Every kernel is stored
+ * with unit-variance entries (initialised N(0, 1)) and multiplied in the
+ * forward pass by its He constant `gain/√fan_in` (gain √2 before ReLU,
+ * √(2/(1 + 0.2²)) before leaky ReLU, 1 before the output); biases are
+ * stored as is and start at 0. The operator's coordinates then have
+ * comparable scales across layers, which matters for an optimiser with one
+ * step size for all coordinates such as QODA.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { UnknownNameError } from "../../runtime/errors.ts";
+import type { Ops } from "./_ops.ts";
+
+/** Architectures {@linkcode ganArchitecture} knows. */
+export const GAN_ARCHS = ["mlp", "dcgan"] as const;
+/** One of {@linkcode GAN_ARCHS}. */
+export type GanArch = typeof GAN_ARCHS[number];
+
+/** One trainable tensor of a network. */
+export interface ParamSpec {
+  /** Layer name for the quantizer, e.g. `"gen/dense1/kernel"` or `"critic/conv2/bias"`. */
+  readonly name: string;
+  /** Tensor shape. */
+  readonly shape: readonly number[];
+  /** Layer type for the layer-wise quantizer: `"dense"`, `"conv"` or `"bias"`. */
+  readonly type: "dense" | "conv" | "bias";
+  /** Forward-pass multiplier (the He constant of a kernel, 1 for a bias). */
+  readonly scale: number;
+  /** Standard deviation of the stored initial values (0: zeros). */
+  readonly initStd: number;
+  /** Number of elements. */
+  readonly size: number;
+}
+
+/** A generator/critic pair: parameters and forward passes. */
+export interface GanArchitecture {
+  /** Which pair. */
+  readonly arch: GanArch;
+  /** Length of the latent vector z. */
+  readonly latentDim: number;
+  /** Length of a sample (784 for MNIST, 2 for the mixtures). */
+  readonly sampleDim: number;
+  /** The generator's parameters, in flat-vector order. */
+  readonly generator: readonly ParamSpec[];
+  /** The critic's parameters, in flat-vector order (after the generator's). */
+  readonly critic: readonly ParamSpec[];
+  /**
+   * G(z): `[B, latentDim]` → `[B, sampleDim]`. `params` are the generator's
+   * tensors in {@linkcode GanArchitecture.generator} order.
+   */
+  generate(
+    tf: typeof tfjs,
+    ops: Ops,
+    params: readonly tfjs.Tensor[],
+    z: tfjs.Tensor,
+  ): tfjs.Tensor2D;
+  /** D(x): `[B, sampleDim]` → `[B, 1]`; `params` in critic order. */
+  criticize(
+    tf: typeof tfjs,
+    ops: Ops,
+    params: readonly tfjs.Tensor[],
+    x: tfjs.Tensor,
+  ): tfjs.Tensor2D;
+}
+
+/** Options of {@linkcode ganArchitecture}. */
+export interface ArchitectureOptions {
+  /** `"mlp"` or `"dcgan"`. */
+  arch: string;
+  /** Length of a sample: 784 (MNIST 28×28) or 2 (mixtures). */
+  sampleDim: number;
+  /** Length of z. */
+  latentDim: number;
+  /**
+   * `mlp`: the generator's hidden widths (the critic uses them reversed).
+   * `dcgan`: the channels (c1, c2). @default {[128, 256] for 784, [64, 64] for 2, [16, 32] for dcgan}
+   */
+  widths?: readonly number[];
+}
+
+const RELU_GAIN = Math.SQRT2;
+const LRELU_GAIN = Math.sqrt(2 / (1 + 0.2 * 0.2));
+
+function kernel(
+  name: string,
+  shape: number[],
+  type: "dense" | "conv",
+  fanIn: number,
+  gain: number,
+): ParamSpec {
+  return {
+    name,
+    shape,
+    type,
+    scale: Math.fround(gain / Math.sqrt(fanIn)),
+    initStd: 1,
+    size: shape.reduce((a, b) => a * b, 1),
+  };
+}
+
+function bias(name: string, n: number): ParamSpec {
+  return { name, shape: [n], type: "bias", scale: 1, initStd: 0, size: n };
+}
+
+function checkWidths(widths: readonly number[], count: number, what: string): void {
+  if (
+    widths.length !== count || widths.some((w) => !Number.isInteger(w) || w < 1 || w > 4096)
+  ) {
+    throw new RangeError(
+      `${what} needs ${count} integer widths in 1..4096, got [${widths.join(", ")}]`,
+    );
+  }
+}
+
+/** Scaled kernel `p·scale` (the forward-pass weight). */
+function weight(tf: typeof tfjs, p: tfjs.Tensor, spec: ParamSpec): tfjs.Tensor {
+  return spec.scale === 1 ? p : tf.mul(p, spec.scale);
+}
+
+function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): GanArchitecture {
+  checkWidths(widths, 2, "mlp");
+  const [h1, h2] = widths;
+  const outGain = 1;
+  const generator = [
+    kernel("gen/dense1/kernel", [latentDim, h1], "dense", latentDim, RELU_GAIN),
+    bias("gen/dense1/bias", h1),
+    kernel("gen/dense2/kernel", [h1, h2], "dense", h1, RELU_GAIN),
+    bias("gen/dense2/bias", h2),
+    kernel("gen/dense3/kernel", [h2, sampleDim], "dense", h2, outGain),
+    bias("gen/dense3/bias", sampleDim),
+  ];
+  const critic = [
+    kernel("critic/dense1/kernel", [sampleDim, h2], "dense", sampleDim, LRELU_GAIN),
+    bias("critic/dense1/bias", h2),
+    kernel("critic/dense2/kernel", [h2, h1], "dense", h2, LRELU_GAIN),
+    bias("critic/dense2/bias", h1),
+    kernel("critic/dense3/kernel", [h1, 1], "dense", h1, outGain),
+    bias("critic/dense3/bias", 1),
+  ];
+  const image = sampleDim === 784;
+  return {
+    arch: "mlp",
+    latentDim,
+    sampleDim,
+    generator,
+    critic,
+    generate(tf, ops, p, z) {
+      const g = generator;
+      let h = tf.relu(tf.add(ops.dense(z, weight(tf, p[0], g[0])), weight(tf, p[1], g[1])));
+      h = tf.relu(tf.add(ops.dense(h, weight(tf, p[2], g[2])), weight(tf, p[3], g[3])));
+      const out = tf.add(ops.dense(h, weight(tf, p[4], g[4])), weight(tf, p[5], g[5]));
+      return (image ? tf.tanh(out) : out) as tfjs.Tensor2D;
+    },
+    criticize(tf, ops, p, x) {
+      const c = critic;
+      let h = ops.lrelu(tf.add(ops.dense(x, weight(tf, p[0], c[0])), weight(tf, p[1], c[1])));
+      h = ops.lrelu(tf.add(ops.dense(h, weight(tf, p[2], c[2])), weight(tf, p[3], c[3])));
+      return tf.add(ops.dense(h, weight(tf, p[4], c[4])), weight(tf, p[5], c[5])) as tfjs.Tensor2D;
+    },
+  };
+}
+
+function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
+  checkWidths(widths, 2, "dcgan");
+  const [c1, c2] = widths;
+  const generator = [
+    kernel("gen/dense1/kernel", [latentDim, 49 * c2], "dense", latentDim, RELU_GAIN),
+    bias("gen/dense1/bias", 49 * c2),
+    kernel("gen/conv1/kernel", [3, 3, c2, 4 * c1], "conv", 9 * c2, RELU_GAIN),
+    bias("gen/conv1/bias", 4 * c1),
+    kernel("gen/conv2/kernel", [3, 3, c1, 4], "conv", 9 * c1, 1),
+    bias("gen/conv2/bias", 4),
+  ];
+  const critic = [
+    kernel("critic/conv1/kernel", [3, 3, 4, c1], "conv", 36, LRELU_GAIN),
+    bias("critic/conv1/bias", c1),
+    kernel("critic/conv2/kernel", [3, 3, 4 * c1, c2], "conv", 36 * c1, LRELU_GAIN),
+    bias("critic/conv2/bias", c2),
+    kernel("critic/dense/kernel", [49 * c2, 1], "dense", 49 * c2, 1),
+    bias("critic/dense/bias", 1),
+  ];
+  return {
+    arch: "dcgan",
+    latentDim,
+    sampleDim: 784,
+    generator,
+    critic,
+    generate(tf, ops, p, z) {
+      const g = generator;
+      const b = z.shape[0];
+      const h0 = tf.relu(tf.add(ops.dense(z, weight(tf, p[0], g[0])), weight(tf, p[1], g[1])));
+      const h1 = ops.shuffle(
+        tf.add(
+          ops.conv(tf.reshape(h0, [b, 7, 7, c2]), weight(tf, p[2], g[2])),
+          weight(tf, p[3], g[3]),
+        ),
+      );
+      const h2 = ops.shuffle(
+        tf.add(ops.conv(tf.relu(h1), weight(tf, p[4], g[4])), weight(tf, p[5], g[5])),
+      );
+      return tf.reshape(tf.tanh(h2), [b, 784]);
+    },
+    criticize(tf, ops, p, x) {
+      const c = critic;
+      const b = x.shape[0];
+      const x0 = ops.unshuffle(tf.reshape(x, [b, 28, 28, 1]));
+      const h1 = ops.lrelu(tf.add(ops.conv(x0, weight(tf, p[0], c[0])), weight(tf, p[1], c[1])));
+      const h2 = ops.lrelu(
+        tf.add(
+          ops.conv(ops.unshuffle(h1 as tfjs.Tensor4D), weight(tf, p[2], c[2])),
+          weight(tf, p[3], c[3]),
+        ),
+      );
+      return tf.add(
+        ops.dense(tf.reshape(h2, [b, 49 * c2]), weight(tf, p[4], c[4])),
+        weight(tf, p[5], c[5]),
+      ) as tfjs.Tensor2D;
+    },
+  };
+}
+
+/**
+ * The generator/critic pair `arch` for samples of length `sampleDim`.
+ *
+ * @param options Architecture, sample and latent sizes, widths.
+ * @returns The pair.
+ * @throws {UnknownNameError} An unknown `arch`.
+ * @throws {RangeError} `dcgan` for samples other than 28×28 images, or bad sizes.
+ *
+ * @example The MNIST MLP pair
+ * ```ts
+ * import { ganArchitecture } from "./networks.ts";
+ * const a = ganArchitecture({ arch: "mlp", sampleDim: 784, latentDim: 64 });
+ * if (a.generator[0].name !== "gen/dense1/kernel") throw new Error();
+ * if (a.generator[0].shape.join() !== "64,128" || a.critic.length !== 6) throw new Error();
+ * ```
+ */
+export function ganArchitecture(options: ArchitectureOptions): GanArchitecture {
+  const { arch, sampleDim, latentDim } = options;
+  if (!Number.isInteger(latentDim) || latentDim < 1 || latentDim > 4096) {
+    throw new RangeError(`latentDim must be an integer in 1..4096, got ${latentDim}`);
+  }
+  if (!Number.isInteger(sampleDim) || sampleDim < 1) {
+    throw new RangeError(`sampleDim must be a positive integer, got ${sampleDim}`);
+  }
+  switch (arch) {
+    case "mlp":
+      return mlp(
+        sampleDim,
+        latentDim,
+        options.widths ?? (sampleDim === 784 ? [128, 256] : [64, 64]),
+      );
+    case "dcgan":
+      if (sampleDim !== 784) {
+        throw new RangeError(`arch 'dcgan' needs 28×28 images (sampleDim 784), got ${sampleDim}`);
+      }
+      return dcgan(latentDim, options.widths ?? [16, 32]);
+    default:
+      throw new UnknownNameError("GAN architecture", arch, GAN_ARCHS);
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The WGAN as a {@linkcode TrainProblem}: one flat vector of all parameters
+ * (generator first, then critic), and per worker the simultaneous VI
+ * operator V = (∇_G loss_G, ∇_D loss_D) (see `loss.ts`) on the worker's own
+ * seeded data and noise.
+ *
+ * Data per worker: MNIST — the training split (10,000 digits minus a
+ * held-out test set, seeded) is cut into `size` disjoint shards with
+ * `shard`; worker `rank` draws its batches uniformly with replacement from
+ * its shard. Mixtures — each worker draws fresh points from its own stream.
+ * Latent vectors z ~ N(0, I) and the penalty's ε ~ U[0, 1) come from a
+ * second stream of the worker.
+ *
+ * **Training with QODA** (`new Qoda(x0, { lr })`, default exponents 0.5, one
+ * process, measured on 2 cores): base learning rate 10 for every dataset
+ * and architecture ({@linkcode recommendedLr}).
+ *
+ * - MNIST, λ = 10, batch 64: FID (500 samples against the 2,000 held-out
+ *   digits; 500 real training digits score 2.1) falls from 362 to 182 in
+ *   1,500 steps (mlp) and from 345 to 118 in 400 steps (dcgan), label
+ *   entropy 0.64 → 1.4–1.6.
+ *   lr 3 trains too; 30 and above stall.
+ * - gaussians8, λ = 1: the generator first spreads over the ring, then
+ *   gathers on the modes: high-quality share 0 → 0.4–2.4% after 1,000
+ *   steps → 9–11% after 3,000 (first mode covered; seeds 0 and 1) → 23%
+ *   with 5 of 8 modes covered after 10,000 (seed 0). With λ = 10 the pair
+ *   oscillates (the whole sample cloud swings around) at lr ≥ 1 and barely
+ *   moves at lr 0.3, hence λ = 1 by default for the mixtures.
+ * - gaussians25, λ = 1, lr 10: the samples spread over the grid's square
+ *   within 1,000 steps, but no mode is covered after 4,000 (high-quality
+ *   share about 2%); the small pair needs far longer runs here.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import type { LayerSpan } from "../../runtime/collective/allreduce.ts";
+import { UnknownNameError } from "../../runtime/errors.ts";
+import { Rng, type RngState } from "../../runtime/rng.ts";
+import type { ProblemWorker, TrainProblem } from "../../runtime/train/problem.ts";
+import { type Dataset, loadMnist, MNIST_PIXELS, shard, splitTrainTest } from "../mnist_data.ts";
+import type { Tfjs } from "./_ops.ts";
+import { generatorAsLayersModel, saveGenerator } from "./checkpoint.ts";
+import {
+  GAN_DATASETS,
+  type GanDataset,
+  type Mixture,
+  mixture,
+  sampleMixture,
+  toSigned,
+} from "./datasets.ts";
+import { wganOperator, type WganScalars } from "./loss.ts";
+import { GanModel, initialParams } from "./model.ts";
+import { createMnistScorer, type MnistScorer } from "./mnist_scorer.ts";
+import { GAN_ARCHS, type GanArchitecture, ganArchitecture } from "./networks.ts";
+import { type RasterImage, sampleGrid, scatterImage } from "./png.ts";
+import { mixtureQuality } from "./quality.ts";
+
+/** Options of {@linkcode createWganProblem}. */
+export interface WganOptions {
+  /** `mnist`, `gaussians8` or `gaussians25`. */
+  dataset: string;
+  /** `mlp` or `dcgan` (MNIST only). @default {"mlp"} */
+  arch?: string;
+  /** Batch size of each worker's operator sample. @default {64} */
+  batch?: number;
+  /** Length of z. @default {64 for MNIST, 2 for the mixtures} */
+  latentDim?: number;
+  /** Hidden widths (mlp) or channels (dcgan); see `ganArchitecture`. */
+  widths?: number[];
+  /**
+   * Gradient-penalty weight λ (ignored when `clip` is set). @default {10 for
+   * MNIST, 1 for the mixtures (with λ = 10 QODA's single step size makes the
+   * 2-D critic/generator pair oscillate; see the module doc)}
+   */
+  gp?: number;
+  /**
+   * Weight clipping instead of the gradient penalty: `project` clamps every
+   * critic parameter (as stored: kernels in units of their He constant) to
+   * [−clip, clip]. @default {undefined (gradient penalty)}
+   */
+  clip?: number;
+  /** Seed of the initial point, the data split and every worker's streams. @default {0} */
+  seed?: number;
+  /** Samples `evaluate` generates. @default {2500 for the mixtures, 1000 for MNIST} */
+  evalSamples?: number;
+  /** Seed of `evaluate`'s fixed latent vectors. @default {12345} */
+  evalSeed?: number;
+  /** MNIST: digits held out (the FID reference). @default {2000} */
+  testSize?: number;
+  /**
+   * MNIST: seed of the train/test split. The pretrained classifier was
+   * trained on the training digits of seed 0 (`scripts/train_mnist_models.ts`),
+   * so keep 0 for a reference set it has never seen. @default {0}
+   */
+  splitSeed?: number;
+  /**
+   * MNIST: how `evaluate` scores samples. @default {a scorer on the project's
+   * pretrained `mnist-cnn` (see `createMnistScorer`), built on first use}
+   */
+  scorer?: MnistScorer;
+}
+
+/** The WGAN problem, with what checkpoints, images and reports need. */
+export interface WganProblem extends TrainProblem {
+  /** The dataset. */
+  readonly dataset: GanDataset;
+  /** The generator/critic pair. */
+  readonly arch: GanArchitecture;
+  /** The mixture (for the 2-D datasets). */
+  readonly mixture?: Mixture;
+  /** Length of the generator's part of the flat vector (the critic's starts here). */
+  readonly genDim: number;
+  /** A QODA base learning rate that trains this problem ({@linkcode recommendedLr}). */
+  readonly defaultLr: number;
+  /** The options in effect, defaults filled in (no scorer). */
+  readonly config: Readonly<
+    Required<Omit<WganOptions, "clip" | "scorer">> & { clip: number | null }
+  >;
+  /** Layer spans (generator first). */
+  readonly layers: readonly LayerSpan[];
+  /**
+   * `n` samples of the generator at `x` (MNIST: `n × 784` in [−1, 1];
+   * mixtures: `n × 2`), latent vectors from `seed`.
+   */
+  generate(x: Float32Array, n: number, seed?: number): Float32Array;
+  /**
+   * The image for `samples.png`: an 8×8 grid of digits (MNIST) or a scatter
+   * of `evalSamples` points over the mixture's modes.
+   */
+  sampleImage(x: Float32Array): RasterImage;
+  /** The generator at `x` as a TF.js layers model (the checkpoint); the caller disposes it. */
+  generatorModel(x: Float32Array): tfjs.Sequential;
+  /**
+   * Saves the generator at `x` as a TF.js layers model in folder `dir`
+   * (`model.json` + `weights.bin`; `loadGenerator` or plain TF.js reads it).
+   */
+  saveGenerator(x: Float32Array, dir: string): Promise<void>;
+  /** What `quality` measures, for reports: `"modes_covered"` or `"fid"`. */
+  readonly qualityName: string;
+  /** Worker `rank` of `size`: its own shard or stream, its own noise (see the module doc). */
+  worker(rank: number, size: number): ProblemWorker;
+  /** Quality figures at `x` (see {@linkcode createWganProblem}); always a promise. */
+  evaluate(x: Float32Array): Promise<Record<string, number>>;
+  /** Frees the variables and the scorer the problem built. */
+  dispose(): void;
+}
+
+/**
+ * A QODA base learning rate (`new Qoda(x0, { lr })`, exponents 0.5) that
+ * trains the WGAN with the default λ, measured with one and two workers:
+ * 10 for every dataset and both architectures. The useful range is narrow
+ * on the mixtures (3–10; 30 oscillates), wider on MNIST (3–10; 30 and
+ * above stall).
+ *
+ * @param dataset `mnist`, `gaussians8` or `gaussians25`.
+ * @param arch `mlp` or `dcgan`.
+ * @returns The learning rate.
+ *
+ * @example
+ * ```ts
+ * import { recommendedLr } from "./wgan.ts";
+ * if (recommendedLr("gaussians8", "mlp") !== 10) throw new Error();
+ * ```
+ */
+export function recommendedLr(dataset: string, arch = "mlp"): number {
+  if (!(GAN_DATASETS as readonly string[]).includes(dataset)) {
+    throw new UnknownNameError("dataset", dataset, GAN_DATASETS);
+  }
+  if (!(GAN_ARCHS as readonly string[]).includes(arch)) {
+    throw new UnknownNameError("GAN architecture", arch, GAN_ARCHS);
+  }
+  return 10;
+}
+
+/**
+ * The seed of worker `rank`'s streams: its first fork draws data, its second
+ * latent vectors and ε.
+ *
+ * @param seed The problem's seed.
+ * @param rank The worker.
+ * @returns The seed of the worker's root {@linkcode Rng}.
+ */
+export function ganWorkerSeed(seed: number, rank: number): number {
+  return seed * 1_000_003 + 7919 + rank;
+}
+
+interface WorkerState {
+  data: RngState;
+  noise: RngState;
+}
+
+function isRngState(s: unknown): s is RngState {
+  const r = s as RngState | null;
+  return typeof r === "object" && r !== null && Array.isArray(r.s);
+}
+
+function checkCount(name: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new RangeError(`${name} must be an integer in 1..${max}, got ${v}`);
+  }
+}
+
+/**
+ * Builds the WGAN problem. Initialise the tfjs backend first (`initBackend`);
+ * the problem owns one set of variables, shared by its in-process workers
+ * and `evaluate` (every call loads its own point, synchronously).
+ *
+ * `evaluate` returns, for the mixtures, `quality` = `modes_covered` (higher
+ * is better) plus `modes`, `high_quality` (share) and `mean_distance` (to
+ * the nearest mode; see `quality.ts`); for MNIST `quality` = `fid` (lower is
+ * better) plus `label_entropy`. Both use a fixed latent seed.
+ *
+ * @param tf The tfjs module.
+ * @param options Dataset, architecture and the rest; see {@linkcode WganOptions}.
+ * @returns The problem; `dispose()` it when done.
+ * @throws {UnknownNameError} Unknown dataset or architecture.
+ * @throws {RangeError} Bad sizes, λ or clip.
+ *
+ * @example One worker's operator sample on the ring of eight
+ * ```ts
+ * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { createWganProblem } from "./wgan.ts";
+ * const { tf } = await initBackend("cpu");
+ * const p = await createWganProblem(tf, { dataset: "gaussians8", batch: 16, evalSamples: 200 });
+ * const x = p.initial(), v = new Float32Array(p.dim);
+ * p.worker(0, 2).operator(x, v);
+ * if (!v.some((g) => g !== 0) || p.layers[0].name !== "gen/dense1/kernel") throw new Error();
+ * const m = await p.evaluate(x);
+ * if (!(m.quality >= 0 && m.quality <= 8)) throw new Error();
+ * p.dispose();
+ * ```
+ */
+export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise<WganProblem> {
+  const { dataset, arch: archName = "mlp" } = options;
+  if (!(GAN_DATASETS as readonly string[]).includes(dataset)) {
+    throw new UnknownNameError("dataset", dataset, GAN_DATASETS);
+  }
+  const isMnist = dataset === "mnist";
+  const {
+    batch = 64,
+    latentDim = isMnist ? 64 : 2,
+    gp = isMnist ? 10 : 1,
+    clip,
+    seed = 0,
+    evalSamples = isMnist ? 1000 : 2500,
+    evalSeed = 12345,
+    testSize = 2000,
+    splitSeed = 0,
+  } = options;
+  checkCount("batch", batch, 8192);
+  checkCount("evalSamples", evalSamples, 100_000);
+  if (!(gp >= 0 && Number.isFinite(gp))) throw new RangeError(`gp (λ) must be ≥ 0, got ${gp}`);
+  if (clip !== undefined && !(clip > 0 && Number.isFinite(clip))) {
+    throw new RangeError(`clip must be positive, got ${clip}`);
+  }
+  const lambda = clip === undefined ? gp : 0;
+  const sampleDim = isMnist ? MNIST_PIXELS : 2;
+  const arch = ganArchitecture({
+    arch: archName,
+    sampleDim,
+    latentDim,
+    ...(options.widths ? { widths: options.widths } : {}),
+  });
+  const mix = isMnist ? undefined : mixture(dataset);
+
+  let train: Dataset | undefined, test: Dataset | undefined;
+  if (isMnist) ({ train, test } = splitTrainTest(await loadMnist(), { testSize, seed: splitSeed }));
+
+  const model = new GanModel(tf, arch);
+  const x0 = initialParams(arch, seed);
+  const genDim = model.genDim;
+  const clipCritic = (x: Float32Array) => {
+    if (clip === undefined) return;
+    for (let i = genDim; i < x.length; i++) x[i] = Math.min(clip, Math.max(-clip, x[i]));
+  };
+  clipCritic(x0);
+
+  const latent = (n: number, s: number) => {
+    const r = new Rng(s);
+    const z = new Float32Array(n * latentDim);
+    for (let i = 0; i < z.length; i++) z[i] = r.normal();
+    return z;
+  };
+  const evalZ = latent(evalSamples, evalSeed);
+  const shards = new Map<number, Dataset[]>();
+  let scorer = options.scorer;
+  const name = `wgan-${dataset}-${arch.arch}`;
+
+  const generate = (x: Float32Array, n: number, s = evalSeed): Float32Array => {
+    checkCount("n", n, 1_000_000);
+    model.load(x);
+    return model.generate(n === evalSamples && s === evalSeed ? evalZ : latent(n, s), n);
+  };
+
+  return {
+    name,
+    dataset: dataset as GanDataset,
+    arch,
+    ...(mix ? { mixture: mix } : {}),
+    dim: model.dim,
+    genDim,
+    layers: model.layers,
+    lowerIsBetter: isMnist,
+    defaultLr: recommendedLr(dataset, arch.arch),
+    config: {
+      dataset,
+      arch: arch.arch,
+      batch,
+      latentDim,
+      widths: arch.arch === "mlp"
+        ? [arch.generator[0].shape[1], arch.generator[2].shape[1]]
+        : [arch.generator[4].shape[2], arch.generator[2].shape[2]],
+      gp: lambda,
+      clip: clip ?? null,
+      seed,
+      evalSamples,
+      evalSeed,
+      testSize,
+      splitSeed,
+    },
+    initial: () => x0.slice(),
+    ...(clip === undefined ? {} : { project: clipCritic }),
+    generate,
+    sampleImage(x: Float32Array): RasterImage {
+      if (mix) {
+        const extent = 1.5 * mix.centers.reduce((m, c) => Math.max(m, Math.abs(c)), 0);
+        return scatterImage(generate(x, evalSamples), { centers: mix.centers, extent });
+      }
+      return sampleGrid(generate(x, 64), { columns: 8, size: 28, range: [-1, 1] });
+    },
+    generatorModel: (x: Float32Array) => generatorAsLayersModel(tf, arch, x),
+    saveGenerator: (x: Float32Array, dir: string) => saveGenerator(tf, arch, x, dir),
+    qualityName: isMnist ? "fid" : "modes_covered",
+    async evaluate(x: Float32Array): Promise<Record<string, number>> {
+      if (mix) {
+        const q = mixtureQuality(generate(x, evalSamples), mix);
+        return {
+          quality: q.modesCovered,
+          modes_covered: q.modesCovered,
+          modes: q.modes,
+          high_quality: q.highQuality,
+          mean_distance: q.meanDistance,
+        };
+      }
+      scorer ??= await createMnistScorer(tf, { reference: test! });
+      const samples = generate(x, evalSamples);
+      const { fid, labelEntropy } = scorer.score(samples);
+      return { quality: fid, fid, label_entropy: labelEntropy };
+    },
+    worker(rank: number, size: number): ProblemWorker {
+      if (!Number.isInteger(size) || size < 1) {
+        throw new RangeError(`size must be a positive integer, got ${size}`);
+      }
+      if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
+        throw new RangeError(`rank must be an integer in 0..${size - 1}, got ${rank}`);
+      }
+      const root = new Rng(ganWorkerSeed(seed, rank));
+      let dataRng = root.fork(), noiseRng = root.fork();
+      let images: Float32Array | undefined, count = 0;
+      if (train) {
+        let parts = shards.get(size);
+        if (!parts) shards.set(size, parts = shard(train, size, seed));
+        images = toSigned(parts[rank].images);
+        count = parts[rank].count;
+      }
+      const real = new Float32Array(batch * sampleDim);
+      const z = new Float32Array(batch * latentDim);
+      const eps = new Float32Array(batch);
+      let last: WganScalars | undefined;
+      return {
+        operator(x: Float32Array, out: Float32Array): void {
+          if (images) {
+            for (let i = 0; i < batch; i++) {
+              const k = Math.min(count - 1, Math.floor(dataRng.nextFloat() * count));
+              real.set(images.subarray(k * sampleDim, (k + 1) * sampleDim), i * sampleDim);
+            }
+          } else sampleMixture(mix!, batch, dataRng, real);
+          for (let i = 0; i < z.length; i++) z[i] = noiseRng.normal();
+          for (let i = 0; i < batch; i++) eps[i] = noiseRng.nextFloat();
+          model.load(x);
+          last = wganOperator(model, { real, z, eps }, lambda, out);
+        },
+        scalars: () => last ? { ...last } : {},
+        state: (): WorkerState => ({ data: dataRng.state(), noise: noiseRng.state() }),
+        restore(state: unknown): void {
+          const s = state as WorkerState | null;
+          if (!s || !isRngState(s.data) || !isRngState(s.noise)) {
+            throw new TypeError("WGAN worker state needs { data, noise } Rng states");
+          }
+          dataRng = Rng.fromState(s.data);
+          noiseRng = Rng.fromState(s.noise);
+        },
+      };
+    },
+    dispose(): void {
+      model.dispose();
+      if (!options.scorer) scorer?.dispose();
+    },
+  };
+}
