@@ -38,7 +38,8 @@ export function color(i: number): string {
 const W = 560, H = 220, L = 56, R = 12, T = 12, B = 34;
 
 function niceTicks(lo: number, hi: number, n = 5): number[] {
-  if (!(hi > lo)) return [lo];
+  // A range within rounding of its values (a near-constant series) has one tick.
+  if (!(hi - lo > 1e-9 * Math.max(Math.abs(lo), Math.abs(hi)))) return [lo];
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
@@ -78,7 +79,8 @@ export function lineChart(
   let x1 = Math.max(...all.map((p) => p[0]));
   let y0 = Math.min(...all.map((p) => ty(p[1]))), y1 = Math.max(...all.map((p) => ty(p[1])));
   if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) {
+  if (!(y1 - y0 > 1e-9 * Math.max(Math.abs(y0), Math.abs(y1)))) {
+    // Constant, or constant up to rounding (e.g. bits per coordinate): pad the range.
     const d = Math.abs(y0) * 0.1 || 1;
     y0 -= d;
     y1 += d;

@@ -132,3 +132,15 @@ Deno.test("renderReport() escapes names that come from the run", () => {
   assert.ok(html.includes('data-name="&quot;x&lt;y&quot;"'));
   assert.ok(html.includes('data-type="&lt;t&gt;"'));
 });
+
+Deno.test("renderReport() draws a series that is constant up to rounding", () => {
+  // Found in a real run: bits per coordinate 4.047523274030604 ± 1 ulp made the tick loop run away.
+  const a = new Float64Array([4.047523274030604]);
+  const next = new Float64Array(a);
+  new BigUint64Array(next.buffer)[0] += 1n; // the next double after a
+  const recs = records(30).map((r, i) => ({ ...r, bits_per_coord: i % 2 ? next[0] : a[0] }));
+  const html = renderReport({ config: {}, records: recs });
+  const bits = polylines(section(html, "bits")).get("bits_per_coord");
+  assert.ok(bits && bits.n === 30);
+  assert.ok(bits.points.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+});

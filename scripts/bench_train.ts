@@ -1,0 +1,272 @@
+/**
+ * `deno task bench:train`: time to a quality target of WGAN training with
+ * QODA over the ring, on N netlab hosts at shaped link rates (root), or on
+ * loopback processes otherwise, for several compression settings with the
+ * same seed and step budget. Every configuration is compared with
+ * uncompressed QODA measured in the same run (speedup ratios), and QODA's
+ * collectives per step with Q-GenX's.
+ *
+ * Each configuration runs `scripts/train.ts --problem wgan … --json`: on
+ * netlab, host 0 runs the supervisor and one worker, every other host one
+ * worker (`scripts/worker.ts --join`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
+
+const HELP = `usage: deno task bench:train [flags]
+
+Trains the same WGAN with several optimiser/compression settings on N workers and reports,
+per setting: wall-clock time to the quality target, final quality, step-time breakdown,
+bytes sent and the speedup over uncompressed QODA on the same link.
+
+flags:
+  --links LIST       netlab rates (root), e.g. 1gbit,100mbit; or loopback (default 1gbit,100mbit
+                     as root, loopback otherwise)
+  --workers N        workers = netlab hosts (default 4)
+  --configs LIST     any of qoda-none, qoda-fp16, qoda-qsgd8, qoda-layerwise4, qgenx-layerwise4
+                     (default all five)
+  --dataset D        mnist | gaussians8 | gaussians25 (default mnist)
+  --arch A           mlp | dcgan (default mlp)
+  --steps N          step budget of every configuration (default 600)
+  --eval-every N     quality evaluations every N steps (default 50)
+  --target Q         quality target (default: mnist 60 (Fréchet distance, lower is better);
+                     mixtures 0.5 (share of high-quality samples))
+  --lr X             learning rate (default: the WGAN default)
+  --seed N           seed (default 0)
+  --out FILE         JSON results (default bench-results/bench_train.json)
+  --json             also print one JSON object per configuration
+  --help             this text`;
+
+/** One benchmark configuration. */
+interface Config {
+  name: string;
+  optimizer: string;
+  quant: string;
+  bits: number;
+}
+
+const CONFIGS: Config[] = [
+  { name: "qoda-none", optimizer: "qoda", quant: "none", bits: 32 },
+  { name: "qoda-fp16", optimizer: "qoda", quant: "fp16", bits: 16 },
+  { name: "qoda-qsgd8", optimizer: "qoda", quant: "qsgd", bits: 8 },
+  { name: "qoda-layerwise4", optimizer: "qoda", quant: "layerwise", bits: 4 },
+  { name: "qgenx-layerwise4", optimizer: "qgenx", quant: "layerwise", bits: 4 },
+];
+
+/** One result row. */
+interface Row {
+  config: string;
+  optimizer: string;
+  quant: string;
+  bits: number;
+  link: string;
+  workers: number;
+  steps: number;
+  time_to_target_s: number | null;
+  final_quality: number;
+  bytes_sent: number;
+  step_ms: number;
+  compute_ms: number;
+  quantize_ms: number;
+  communicate_ms: number;
+  optimizer_ms: number;
+  control_ms: number;
+  collectives_per_step: number;
+  seconds: number;
+  speedup_vs_none: number | null;
+}
+
+function fail(message: string): never {
+  console.error(`error: ${message}\n\n${HELP}`);
+  Deno.exit(2);
+}
+
+function trainArgs(c: Config, o: Record<string, string>, workers: number): string[] {
+  const args = [
+    "--problem",
+    "wgan",
+    "--dataset",
+    o.dataset,
+    "--arch",
+    o.arch,
+    "--workers",
+    String(workers),
+    "--optimizer",
+    c.optimizer,
+    "--quant",
+    c.quant,
+    "--bits",
+    String(c.bits),
+    "--steps",
+    o.steps,
+    "--eval-every",
+    o["eval-every"],
+    "--seed",
+    o.seed,
+    "--target",
+    o.target,
+    "--json",
+    "--quiet",
+    "--no-artifacts",
+  ];
+  if (o.lr) args.push("--lr", o.lr);
+  return args;
+}
+
+async function runLoopback(c: Config, o: Record<string, string>, workers: number) {
+  const out = await runCommand([
+    Deno.execPath(),
+    "run",
+    "-A",
+    "scripts/train.ts",
+    ...trainArgs(c, o, workers),
+  ]);
+  return jsonLines(out).at(-1)!;
+}
+
+async function runNetlab(c: Config, o: Record<string, string>, workers: number, rate: string) {
+  const secret = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16))
+    .join("");
+  const deno = Deno.execPath();
+  const train = `${deno} run -A scripts/train.ts ${trainArgs(c, o, workers).join(" ")}` +
+    ` --remote-workers --listen "$NETLAB_ADDR:29700" --secret ${secret}`;
+  const worker = (host: string) =>
+    `${deno} run -A scripts/worker.ts --quiet --join "${host}:29700" --listen-host "$NETLAB_ADDR" --secret ${secret}`;
+  const inner = [
+    `HOST0=$(echo "$NETLAB_PEERS" | cut -d, -f1)`,
+    `if [ "$NETLAB_RANK" = 0 ]; then ${train} & SUP=$!; sleep 1; ${
+      worker("$NETLAB_ADDR")
+    }; wait $SUP;` +
+    ` else sleep 1.5; exec ${worker("$HOST0")}; fi`,
+  ].join("; ");
+  const rows = await netlabHost0(workers, rate, undefined, inner, "qtrain");
+  const last = rows.at(-1);
+  if (!last) throw new Error(`${c.name} @ ${rate}: no JSON result from host 0`);
+  return last;
+}
+
+async function main(): Promise<void> {
+  let v;
+  try {
+    ({ values: v } = parseArgs({
+      args: Deno.args,
+      strict: true,
+      options: {
+        links: { type: "string" },
+        workers: { type: "string", default: "4" },
+        configs: { type: "string", default: CONFIGS.map((c) => c.name).join(",") },
+        dataset: { type: "string", default: "mnist" },
+        arch: { type: "string", default: "mlp" },
+        steps: { type: "string", default: "600" },
+        "eval-every": { type: "string", default: "50" },
+        target: { type: "string" },
+        lr: { type: "string" },
+        seed: { type: "string", default: "0" },
+        out: { type: "string", default: "bench-results/bench_train.json" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (v.help) {
+    console.log(HELP);
+    return;
+  }
+  const root = Deno.uid() === 0;
+  const links = (v.links ?? (root ? "1gbit,100mbit" : "loopback")).split(",");
+  if (!root && links.some((l) => l !== "loopback")) {
+    fail("netlab links need root; use --links loopback");
+  }
+  const workers = Number(v.workers);
+  if (!(Number.isInteger(workers) && workers >= 1)) {
+    fail(`--workers: expected an integer ≥ 1, got '${v.workers}'`);
+  }
+  const configs = v.configs!.split(",").map((n) =>
+    CONFIGS.find((c) => c.name === n) ??
+      fail(`--configs: unknown '${n}'; valid: ${CONFIGS.map((c) => c.name).join(", ")}`)
+  );
+  const o: Record<string, string> = {
+    dataset: v.dataset!,
+    arch: v.arch!,
+    steps: v.steps!,
+    "eval-every": v["eval-every"]!,
+    seed: v.seed!,
+    target: v.target ?? (v.dataset === "mnist" ? "60" : "0.5"),
+    lr: v.lr ?? "",
+  };
+  const rows: Row[] = [];
+  for (const link of links) {
+    for (const c of configs) {
+      console.error(`bench:train: ${c.name} on ${workers} workers @ ${link} …`);
+      const r = link === "loopback"
+        ? await runLoopback(c, o, workers)
+        : await runNetlab(c, o, workers, link);
+      const row: Row = {
+        config: c.name,
+        optimizer: c.optimizer,
+        quant: c.quant,
+        bits: c.bits,
+        link,
+        workers,
+        steps: r.steps as number,
+        time_to_target_s: (r.time_to_target_s as number | null) ?? null,
+        final_quality: r.quality as number,
+        bytes_sent: r.bytes_sent as number,
+        step_ms: r.step_ms as number,
+        compute_ms: r.compute_ms as number,
+        quantize_ms: r.quantize_ms as number,
+        communicate_ms: r.communicate_ms as number,
+        optimizer_ms: r.optimizer_ms as number,
+        control_ms: r.control_ms as number,
+        collectives_per_step: (r.collectives as number) / (r.steps as number),
+        seconds: r.seconds as number,
+        speedup_vs_none: null,
+      };
+      rows.push(row);
+      if (v.json) console.log(JSON.stringify(row));
+    }
+    const base = rows.find((r) => r.link === link && r.config === "qoda-none");
+    for (const r of rows.filter((r) => r.link === link)) {
+      if (base?.time_to_target_s && r.time_to_target_s) {
+        r.speedup_vs_none = base.time_to_target_s / r.time_to_target_s;
+      }
+    }
+  }
+  const fmt = (x: number | null, d = 1) => (x === null || x === undefined ? "–" : x.toFixed(d));
+  console.log(
+    `\n${"config".padEnd(18)} ${"link".padEnd(9)} ${"to target s".padStart(11)} ${
+      "quality".padStart(8)
+    } ${"step ms".padStart(8)} ${"compute".padStart(8)} ${"quant".padStart(6)} ${
+      "comm".padStart(7)
+    } ${"ctrl".padStart(5)} ${"MB sent".padStart(9)} ${"coll/step".padStart(9)} ${
+      "speedup".padStart(7)
+    }`,
+  );
+  for (const r of rows) {
+    console.log(
+      `${r.config.padEnd(18)} ${r.link.padEnd(9)} ${fmt(r.time_to_target_s).padStart(11)} ${
+        fmt(r.final_quality, 2).padStart(8)
+      } ${fmt(r.step_ms).padStart(8)} ${fmt(r.compute_ms).padStart(8)} ${
+        fmt(r.quantize_ms).padStart(6)
+      } ${fmt(r.communicate_ms).padStart(7)} ${fmt(r.control_ms, 2).padStart(5)} ${
+        (r.bytes_sent / 1e6).toFixed(1).padStart(9)
+      } ${fmt(r.collectives_per_step, 0).padStart(9)} ${
+        r.speedup_vs_none === null
+          ? "–".padStart(7)
+          : `${r.speedup_vs_none.toFixed(2)}×`.padStart(7)
+      }`,
+    );
+  }
+  await Deno.mkdir(v.out!.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+  await Deno.writeTextFile(
+    v.out!,
+    JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + "\n",
+  );
+  console.log(`\nresults: ${v.out}`);
+}
+
+if (import.meta.main) await main();
