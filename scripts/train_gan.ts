@@ -237,6 +237,27 @@ function parse(args: string[]): GanCli | "help" {
   };
 }
 
+/** Mean of the defined values (0 when none). */
+function mean(values: (number | undefined)[]): number {
+  const v = values.filter((x): x is number => x !== undefined);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : 0;
+}
+
+/** Per-step sums between two evaluations. */
+function emptyWindow() {
+  return {
+    steps: 0,
+    ms: 0,
+    bytes: 0,
+    bits: 0,
+    compute: 0,
+    quantize: 0,
+    comm: 0,
+    opt: 0,
+    control: 0,
+  };
+}
+
 /** Bits per coordinate of one rank's message, from the bytes a step sent. */
 function messageBits(
   s: StepSummary,
@@ -284,17 +305,7 @@ export async function main(args: string[]): Promise<number> {
   let problem: WganProblem | null = null;
   let dim = 0;
   let sup: TrainingSupervisor | null = null;
-  let window = {
-    steps: 0,
-    ms: 0,
-    bytes: 0,
-    bits: 0,
-    compute: 0,
-    quantize: 0,
-    comm: 0,
-    opt: 0,
-    control: 0,
-  };
+  let window = emptyWindow();
   let lastStepAt = performance.now();
   let totalBytes = 0;
   let lastEval: SupervisedEval | null = null;
@@ -345,41 +356,36 @@ export async function main(args: string[]): Promise<number> {
       lastEval = e;
       lastLevels = e.levels;
       const n = Math.max(1, window.steps);
+      // Step 0 is the starting point: no losses, traffic or timings yet.
+      const trained = e.step > 0 && window.steps > 0;
       const rec: ReportRecord = {
         step: e.step,
         seconds: (performance.now() - t0) / 1000,
-        loss_g: e.scalars.loss_g ?? NaN,
-        loss_d: e.scalars.loss_d ?? NaN,
         quality: e.metrics.quality,
-        bits_per_coord: window.bits / n,
-        eps: e.eps,
-        timings: {
-          compute_ms: window.compute / n,
-          quantize_ms: window.quantize / n,
-          communicate_ms: window.comm / n,
-          optimizer_ms: window.opt / n,
-        },
+        ...(trained
+          ? {
+            loss_g: e.scalars.loss_g ?? NaN,
+            loss_d: e.scalars.loss_d ?? NaN,
+            bits_per_coord: window.bits / n,
+            eps: e.eps,
+            timings: {
+              compute_ms: window.compute / n,
+              quantize_ms: window.quantize / n,
+              communicate_ms: window.comm / n,
+              optimizer_ms: window.opt / n,
+            },
+          }
+          : {}),
       };
       const full = {
         ...rec,
         ...e.metrics,
-        control_ms: window.control / n,
-        step_ms: window.ms / n,
+        ...(trained ? { control_ms: window.control / n, step_ms: window.ms / n } : {}),
         bytes_sent: totalBytes,
       };
       records.push(rec);
       if (timeToTarget === null && reached(e.metrics.quality)) timeToTarget = rec.seconds;
-      window = {
-        steps: 0,
-        ms: 0,
-        bytes: 0,
-        bits: 0,
-        compute: 0,
-        quantize: 0,
-        comm: 0,
-        opt: 0,
-        control: 0,
-      };
+      if (trained) window = emptyWindow();
       if (cfg.out) {
         Deno.writeTextFileSync(`${cfg.out}/metrics.jsonl`, JSON.stringify(full) + "\n", {
           append: true,
@@ -388,15 +394,16 @@ export async function main(args: string[]): Promise<number> {
       if (tty) Deno.stdout.writeSync(new TextEncoder().encode("\r"));
       const extra = Object.entries(e.metrics).filter(([k]) => k !== "quality")
         .map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
-      say(
-        `step ${String(e.step).padStart(String(job.steps).length)}  ${
-          (1000 / (full.step_ms || 1)).toFixed(2)
-        } steps/s  ` +
-          `loss_g ${(rec.loss_g ?? NaN).toFixed(3)} loss_d ${
-            (rec.loss_d ?? NaN).toFixed(3)
-          }  quality ${e.metrics.quality.toFixed(3)} ` +
-          `(${extra})  ${(rec.bits_per_coord ?? 0).toFixed(2)} bits/coord`,
-      );
+      const at = `step ${String(e.step).padStart(String(job.steps).length)}`;
+      if (!trained) say(`${at}  quality ${e.metrics.quality.toFixed(3)} (${extra}) at the start`);
+      else {
+        say(
+          `${at}  ${(1000 / (full.step_ms || 1)).toFixed(2)} steps/s  ` +
+            `loss_g ${(rec.loss_g ?? NaN).toFixed(3)} loss_d ${(rec.loss_d ?? NaN).toFixed(3)}  ` +
+            `quality ${e.metrics.quality.toFixed(3)} (${extra})  ` +
+            `${(rec.bits_per_coord ?? 0).toFixed(2)} bits/coord`,
+        );
+      }
     };
     const result = await supervise({
       job,
@@ -464,7 +471,7 @@ export async function main(args: string[]): Promise<number> {
       ...result.metrics,
       target: cfg.target,
       time_to_target_s: timeToTarget,
-      bits_per_coord: records.reduce((s, r) => s + (r.bits_per_coord ?? 0), 0) / records.length,
+      bits_per_coord: mean(records.map((r) => r.bits_per_coord)),
       bytes_sent: result.bytes_sent,
       collectives: result.collectives,
       skipped: result.skipped,

@@ -2,8 +2,8 @@
  * A Web Worker that evaluates a job's problem off the supervisor's thread:
  * quality metrics (a Fréchet distance over 1,000 generated digits takes
  * seconds) must not hold up the step commands. Messages in:
- * `{ job }` once, then `{ id, params }`; out: `{ id, metrics }` or
- * `{ id, error }`.
+ * `{ job }` once, then `{ id, params }` (no `params`: the problem's
+ * starting point); out: `{ id, metrics }` or `{ id, error }`.
  *
  * @module
  */
@@ -22,7 +22,8 @@ self.onmessage = async (e: MessageEvent) => {
   }
   try {
     if (!problem) throw new Error("evaluator: no job yet");
-    const metrics = await (await problem).evaluate(m.params!);
+    const p = await problem;
+    const metrics = await p.evaluate(m.params ?? p.initial());
     self.postMessage({ id: m.id, metrics });
   } catch (err) {
     self.postMessage({ id: m.id, error: (err as Error).message ?? String(err) });

@@ -318,6 +318,8 @@ export class TrainingSupervisor {
         parts: null,
       };
       let lastCommit: Restart = restart;
+      // The starting point's quality, so curves start where training did.
+      if ((o.evalEvery ?? 0) > 0 && restart.step === 0) this.#evaluate(0, null, {});
       const history: number[] = [];
       const recoveries: RecoveryEvent[] = [];
       const totals = {
@@ -834,17 +836,17 @@ export class TrainingSupervisor {
     this.#notify();
   }
 
-  #evaluate(step: number, blob: Uint8Array, body: Record<string, unknown>): void {
-    const x = new Float32Array(blob.slice().buffer);
+  #evaluate(step: number, blob: Uint8Array | null, body: Record<string, unknown>): void {
+    const x = blob ? new Float32Array(blob.slice().buffer) : null;
     const levels = this.#levels ? structuredClone(this.#levels) : null;
-    const p = this.#evaluateOffThread(x).then((metrics) => {
+    const p = this.#evaluateOffThread(x).then(async (metrics) => {
       this.#o.onEval?.({
         step,
         metrics,
         scalars: (body.scalars ?? {}) as Record<string, number>,
         eps: (body.eps ?? {}) as Record<string, number>,
         levels,
-        params: x,
+        params: x ?? (await this.#problem()).initial(),
       });
     }).catch((e) => this.#log(`supervisor: evaluation at step ${step} failed: ${e.message}`));
     this.#evals.push(p);
@@ -854,7 +856,7 @@ export class TrainingSupervisor {
    * Evaluates in a Web Worker of its own, so that a slow quality metric never
    * holds up the step commands (evaluations run one after another).
    */
-  #evaluateOffThread(x: Float32Array): Promise<Record<string, number>> {
+  #evaluateOffThread(x: Float32Array | null): Promise<Record<string, number>> {
     if (!this.#evaluator) {
       this.#evaluator = new Worker(new URL("./evaluator_worker.ts", import.meta.url), {
         type: "module",
@@ -876,7 +878,7 @@ export class TrainingSupervisor {
     const id = ++this.#evalId;
     return new Promise((resolve, reject) => {
       this.#evalWaiters.set(id, { resolve, reject });
-      this.#evaluator!.postMessage({ id, params: x });
+      this.#evaluator!.postMessage(x ? { id, params: x } : { id });
     });
   }
 

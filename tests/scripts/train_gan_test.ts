@@ -1,0 +1,125 @@
+// `deno task train` (the WGAN) end to end: 2 worker processes, a short run on
+// the 8-Gaussian ring, every artefact of the run folder, and bad flags.
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { loadLayersModel } from "../../runtime/tfjs_io.ts";
+import { PNG_SIGNATURE } from "../../models/gan/png.ts";
+
+const SCRIPT = new URL("../../scripts/train.ts", import.meta.url).pathname;
+
+async function run(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SCRIPT, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("deno task train --dataset gaussians8: quality improves on its start, and the run folder holds every artefact", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await run([
+    "--dataset",
+    "gaussians8",
+    "--workers",
+    "2",
+    "--steps",
+    "400",
+    "--lr",
+    "3",
+    "--eval-every",
+    "100",
+    "--eval-samples",
+    "1000",
+    "--out",
+    dir,
+    "--json",
+    "--quiet",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  for (const k of ["dataset", "steps", "quality", "modes_covered", "high_quality", "bytes_sent"]) {
+    assert.ok(k in last, `--json lacks ${k}`);
+  }
+  assert.equal(last.dataset, "gaussians8");
+  assert.equal(last.steps, 400);
+  assert.equal(last.collectives, 400, "QODA: one collective per step");
+  assert.equal(last.replicas_agree, true);
+  assert.ok(last.bits_per_coord > 4 && last.bits_per_coord < 6, `bits ${last.bits_per_coord}`);
+
+  const metrics = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  const start = metrics.find((m) => m.step === 0), end = metrics.find((m) => m.final);
+  assert.ok(start && end, "a record at the start and a final one");
+  // The samples move towards the modes: mean distance to the nearest mode falls.
+  assert.ok(
+    end.mean_distance < 0.8 * start.mean_distance,
+    `mean distance ${start.mean_distance} → ${end.mean_distance}`,
+  );
+
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  assert.equal(config.job.problemOptions.dataset, "gaussians8");
+
+  const png = await Deno.readFile(`${dir}/samples.png`);
+  assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
+
+  const html = await Deno.readTextFile(`${dir}/report.html`);
+  for (const id of ["losses", "quality", "timings", "bits", "eps", "levels"]) {
+    assert.match(html, new RegExp(`<section id="${id}">`), `report lacks ${id}`);
+  }
+  assert.doesNotMatch(html, /<script|src="http/, "self-contained");
+  assert.match(html, /data:image\/png;base64,/);
+
+  // The checkpoint is a plain TF.js layers model: z (2) → a 2-D sample.
+  const model = await loadLayersModel(tf, `${dir}/checkpoint`);
+  const y = model.predict(tf.zeros([3, 2])) as tf.Tensor;
+  assert.deepEqual(y.shape, [3, 2]);
+  assert.ok(Array.from(y.dataSync()).every(Number.isFinite));
+  y.dispose();
+  model.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno task train rejects bad flags and values, listing the valid choices", async () => {
+  const a = await run(["--dataset", "cifar10"]);
+  assert.equal(a.code, 2);
+  assert.match(
+    a.stderr,
+    /--dataset: invalid value 'cifar10'; valid choices: mnist, gaussians8, gaussians25/,
+  );
+  const b = await run(["--arch", "dcgan", "--dataset", "gaussians8"]);
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /--arch dcgan is for --dataset mnist/);
+  const c = await run(["--steps", "ten"]);
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /--steps: expected an integer ≥ 1, got 'ten'/);
+  const d = await run(["--lerning-rate", "1"]);
+  assert.equal(d.code, 2);
+  assert.match(d.stderr, /lerning-rate/);
+  const h = await run(["--help"]);
+  assert.equal(h.code, 0);
+  for (
+    const f of [
+      "--dataset",
+      "--arch",
+      "--workers",
+      "--optimizer",
+      "--quant",
+      "--bits",
+      "--steps",
+      "--lr",
+      "--batch",
+      "--gp",
+      "--clip",
+      "--eval-every",
+      "--target",
+      "--out",
+      "--json",
+      "--elastic",
+      "--secret",
+    ]
+  ) {
+    assert.ok(h.stdout.includes(f), `--help lacks ${f}`);
+  }
+});
