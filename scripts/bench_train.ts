@@ -29,10 +29,10 @@ flags:
                      (default all five)
   --dataset D        mnist | gaussians8 | gaussians25 (default mnist)
   --arch A           mlp | dcgan (default mlp)
-  --steps N          step budget of every configuration (default 600)
-  --eval-every N     quality evaluations every N steps (default 50)
-  --target Q         quality target (default: mnist 60 (Fréchet distance, lower is better);
-                     mixtures 0.5 (share of high-quality samples))
+  --steps N          step budget of every configuration (default 400)
+  --eval-every N     quality evaluations every N steps (default 25)
+  --target Q         quality target (default: mnist 250 (Fréchet distance, lower is better);
+                     mixtures 4 (modes covered))
   --lr X             learning rate (default: the WGAN default)
   --seed N           seed (default 0)
   --out FILE         JSON results (default bench-results/bench_train.json)
@@ -76,6 +76,16 @@ interface Row {
   collectives_per_step: number;
   seconds: number;
   speedup_vs_none: number | null;
+}
+
+/** Seconds until the first evaluation at or past `target` (null: never reached). */
+function timeToTarget(
+  evals: { seconds: number; quality: number }[],
+  target: number,
+  lowerIsBetter: boolean,
+): number | null {
+  const hit = evals.find((e) => (lowerIsBetter ? e.quality <= target : e.quality >= target));
+  return hit ? hit.seconds : null;
 }
 
 function fail(message: string): never {
@@ -159,8 +169,8 @@ async function main(): Promise<void> {
         configs: { type: "string", default: CONFIGS.map((c) => c.name).join(",") },
         dataset: { type: "string", default: "mnist" },
         arch: { type: "string", default: "mlp" },
-        steps: { type: "string", default: "600" },
-        "eval-every": { type: "string", default: "50" },
+        steps: { type: "string", default: "400" },
+        "eval-every": { type: "string", default: "25" },
         target: { type: "string" },
         lr: { type: "string" },
         seed: { type: "string", default: "0" },
@@ -195,7 +205,7 @@ async function main(): Promise<void> {
     steps: v.steps!,
     "eval-every": v["eval-every"]!,
     seed: v.seed!,
-    target: v.target ?? (v.dataset === "mnist" ? "60" : "0.5"),
+    target: v.target ?? (v.dataset === "mnist" ? "250" : "4"),
     lr: v.lr ?? "",
   };
   const rows: Row[] = [];
@@ -213,7 +223,11 @@ async function main(): Promise<void> {
         link,
         workers,
         steps: r.steps as number,
-        time_to_target_s: (r.time_to_target_s as number | null) ?? null,
+        time_to_target_s: timeToTarget(
+          r.evals as { step: number; seconds: number; quality: number }[],
+          Number(o.target),
+          o.dataset === "mnist",
+        ),
         final_quality: r.quality as number,
         bytes_sent: r.bytes_sent as number,
         step_ms: r.step_ms as number,

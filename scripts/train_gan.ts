@@ -360,7 +360,7 @@ export async function main(args: string[]): Promise<number> {
       const trained = e.step > 0 && window.steps > 0;
       const rec: ReportRecord = {
         step: e.step,
-        seconds: (performance.now() - t0) / 1000,
+        seconds: (e.receivedAt - t0) / 1000,
         quality: e.metrics.quality,
         ...(trained
           ? {
@@ -471,6 +471,11 @@ export async function main(args: string[]): Promise<number> {
       ...result.metrics,
       target: cfg.target,
       time_to_target_s: timeToTarget,
+      evals: records.filter((r) => r.quality !== undefined).map((r) => ({
+        step: r.step,
+        seconds: r.seconds,
+        quality: r.quality,
+      })),
       bits_per_coord: mean(records.map((r) => r.bits_per_coord)),
       bytes_sent: result.bytes_sent,
       collectives: result.collectives,

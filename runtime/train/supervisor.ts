@@ -111,6 +111,8 @@ export interface SupervisedEval {
   levels: LevelTable | null;
   /** Rank 0's parameters (for checkpoints and samples). */
   params: Float32Array;
+  /** When the parameters reached the supervisor (`performance.now()`); metrics come later. */
+  receivedAt: number;
 }
 
 /** A ring reset. */
@@ -837,6 +839,7 @@ export class TrainingSupervisor {
   }
 
   #evaluate(step: number, blob: Uint8Array | null, body: Record<string, unknown>): void {
+    const receivedAt = performance.now();
     const x = blob ? new Float32Array(blob.slice().buffer) : null;
     const levels = this.#levels ? structuredClone(this.#levels) : null;
     const p = this.#evaluateOffThread(x).then(async (metrics) => {
@@ -847,6 +850,7 @@ export class TrainingSupervisor {
         eps: (body.eps ?? {}) as Record<string, number>,
         levels,
         params: x ?? (await this.#problem()).initial(),
+        receivedAt,
       });
     }).catch((e) => this.#log(`supervisor: evaluation at step ${step} failed: ${e.message}`));
     this.#evals.push(p);
