@@ -3,7 +3,8 @@
  *
  * - no `--problem`, or `--problem wgan`: the WGAN demo (`train_gan.ts`);
  * - `--problem bilinear|quadratic|linear|kelly`: monotone games (`train_game.ts`);
- * - `--problem mnist`: the MNIST classifier demo (`train_mnist.ts`).
+ * - `--problem mnist`, or `--fqt …` without `--problem`: the MNIST classifier demo
+ *   (`train_mnist.ts`).
  *
  * @module
  */
@@ -38,7 +39,9 @@ function withoutProblem(args: string[]): string[] {
  * @returns The exit code (2 for an unknown problem).
  */
 export async function main(args: string[]): Promise<number> {
-  const p = problemOf(args);
+  // Fully quantized training is a feature of the classifier demo: `--fqt` alone selects it.
+  const fqt = args.some((a) => a === "--fqt" || a.startsWith("--fqt="));
+  const p = problemOf(args) ?? (fqt ? "mnist" : undefined);
   if (p === undefined || p === "wgan") return await (await import("./train_gan.ts")).main(args);
   if (p === "mnist") return await (await import("./train_mnist.ts")).main(withoutProblem(args));
   if ((GAME_NAMES as readonly string[]).includes(p)) {
