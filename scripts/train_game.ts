@@ -6,15 +6,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { choice, num, type ProcessFlags, processFlags, processOptions, Usage } from "./_flags.ts";
 import { runGame } from "../runtime/train/game_runner.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { gameProblem } from "../models/game_problem.ts";
-import {
-  localWorkerCommand,
-  PROCESS_FLAG_OPTIONS,
-  PROCESS_FLAGS_HELP,
-  supervise,
-} from "../runtime/train/launch.ts";
+import { PROCESS_FLAG_OPTIONS, PROCESS_FLAGS_HELP, supervise } from "../runtime/train/launch.ts";
 
 const PROBLEMS = ["bilinear", "quadratic", "linear", "kelly"] as const;
 const OPTIMIZERS = ["qoda", "qgenx", "sgd", "adam"] as const;
@@ -58,27 +54,6 @@ ${PROCESS_FLAGS_HELP}
   --help              this text
 
 Exit codes: 0 success, 1 runtime error, 2 bad command line.`;
-
-class Usage extends Error {}
-
-function choice<T extends string>(flag: string, v: string, valid: readonly T[]): T {
-  if (!(valid as readonly string[]).includes(v)) {
-    throw new Usage(`${flag}: invalid value '${v}'; valid choices: ${valid.join(", ")}`);
-  }
-  return v as T;
-}
-
-function num(flag: string, v: string, opts: { int?: boolean; min?: number } = {}): number {
-  const x = Number(v);
-  if (!Number.isFinite(x) || (opts.int && !Number.isInteger(x)) || x < (opts.min ?? -Infinity)) {
-    throw new Usage(
-      `${flag}: expected ${opts.int ? "an integer" : "a number"}${
-        opts.min !== undefined ? ` ≥ ${opts.min}` : ""
-      }, got '${v}'`,
-    );
-  }
-  return x;
-}
 
 /**
  * Runs the game CLI.
@@ -150,11 +125,7 @@ export async function main(args: string[]): Promise<number> {
       resumeFrom: a.resume,
       nanAt: a["inject-nan"] === undefined ? undefined : nanSpec(a["inject-nan"]),
       runtime: choice("--runtime", a.runtime!, RUNTIMES),
-      listen: a.listen!,
-      secret: a.secret,
-      remoteWorkers: a["remote-workers"]!,
-      elastic: a.elastic!,
-      heartbeatMs: num("--heartbeat-ms", a["heartbeat-ms"]!, { int: true, min: 100 }),
+      ...processFlags(a),
       json: a.json!,
       quiet: a.quiet!,
     };
@@ -216,7 +187,7 @@ function nanSpec(v: string): { rank: number; call: number } {
   return { rank: Number(m[1]), call: Number(m[2]) };
 }
 
-type GameCli = {
+type GameCli = ProcessFlags & {
   problem: string;
   workers: number;
   optimizer: (typeof OPTIMIZERS)[number];
@@ -237,11 +208,6 @@ type GameCli = {
   nanAt?: { rank: number; call: number };
   runtime: (typeof RUNTIMES)[number];
   quiet: boolean;
-  listen: string;
-  secret?: string;
-  remoteWorkers: boolean;
-  elastic: boolean;
-  heartbeatMs: number;
   json: boolean;
 };
 
@@ -279,12 +245,7 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
     );
     const r = await supervise({
       job,
-      workers: cfg.workers,
-      spawn: cfg.remoteWorkers ? null : localWorkerCommand(),
-      listen: cfg.listen,
-      secret: cfg.secret ?? null,
-      elastic: cfg.elastic,
-      heartbeatTimeoutMs: cfg.heartbeatMs,
+      ...processOptions(cfg.workers, cfg),
       evalEvery,
       commitEvery: cfg.commitEvery,
       commitDir: cfg.out,

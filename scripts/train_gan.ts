@@ -8,16 +8,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { choice, num, type ProcessFlags, processFlags, processOptions, Usage } from "./_flags.ts";
 import * as tf from "@tensorflow/tfjs";
 import { OPTIMIZER_NAMES, type OptimizerName } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import type { JobConfig } from "../runtime/train/job.ts";
-import {
-  localWorkerCommand,
-  PROCESS_FLAG_OPTIONS,
-  PROCESS_FLAGS_HELP,
-  supervise,
-} from "../runtime/train/launch.ts";
+import { PROCESS_FLAG_OPTIONS, PROCESS_FLAGS_HELP, supervise } from "../runtime/train/launch.ts";
 import type {
   StepSummary,
   SupervisedEval,
@@ -83,39 +79,8 @@ ${PROCESS_FLAGS_HELP}
 
 Exit codes: 0 success, 1 runtime error, 2 bad command line.`;
 
-class Usage extends Error {}
-
-function choice<T extends string>(flag: string, v: string, valid: readonly T[]): T {
-  if (!(valid as readonly string[]).includes(v)) {
-    throw new Usage(`${flag}: invalid value '${v}'; valid choices: ${valid.join(", ")}`);
-  }
-  return v as T;
-}
-
-function num(
-  flag: string,
-  v: string,
-  opts: { int?: boolean; min?: number; gt?: number } = {},
-): number {
-  const x = Number(v);
-  if (
-    v.trim() === "" || !Number.isFinite(x) || (opts.int && !Number.isInteger(x)) ||
-    x < (opts.min ?? -Infinity) || (opts.gt !== undefined && !(x > opts.gt))
-  ) {
-    const bound = opts.min !== undefined
-      ? ` ≥ ${opts.min}`
-      : opts.gt !== undefined
-      ? ` > ${opts.gt}`
-      : "";
-    throw new Usage(
-      `${flag}: expected ${opts.int ? "an integer" : "a number"}${bound}, got '${v}'`,
-    );
-  }
-  return x;
-}
-
 /** Parsed flags. */
-interface GanCli {
+interface GanCli extends ProcessFlags {
   job: JobConfig;
   workers: number;
   evalEvery: number;
@@ -123,11 +88,6 @@ interface GanCli {
   out: string | null;
   commitEvery: number;
   resumeFrom?: string;
-  listen: string;
-  secret?: string;
-  remoteWorkers: boolean;
-  elastic: boolean;
-  heartbeatMs: number;
   json: boolean;
   quiet: boolean;
 }
@@ -227,11 +187,7 @@ function parse(args: string[]): GanCli | "help" {
     out: a["no-artifacts"] ? null : a.out ?? `runs/${stamp}`,
     commitEvery,
     resumeFrom: a.resume,
-    listen: a.listen!,
-    secret: a.secret,
-    remoteWorkers: a["remote-workers"]!,
-    elastic: a.elastic!,
-    heartbeatMs: num("--heartbeat-ms", a["heartbeat-ms"]!, { int: true, min: 100 }),
+    ...processFlags(a),
     json: a.json!,
     quiet: a.quiet!,
   };
@@ -407,12 +363,7 @@ export async function main(args: string[]): Promise<number> {
     };
     const result = await supervise({
       job,
-      workers: cfg.workers,
-      spawn: cfg.remoteWorkers ? null : localWorkerCommand(),
-      listen: cfg.listen,
-      secret: cfg.secret ?? null,
-      elastic: cfg.elastic,
-      heartbeatTimeoutMs: cfg.heartbeatMs,
+      ...processOptions(cfg.workers, cfg),
       evalEvery: cfg.evalEvery,
       commitEvery: cfg.commitEvery,
       commitDir: cfg.out ?? undefined,

@@ -1,5 +1,6 @@
 // `deno task quantize`: flag parsing, a built-in model, a generator run folder, the export.
 import assert from "node:assert/strict";
+import { runScript } from "../_support/run_script.ts";
 import {
   parseQuantizeArgs,
   quantizeCommand,
@@ -10,20 +11,7 @@ import {
 import { initBackend } from "../../runtime/backend/backend.ts";
 import { saveLayersModel } from "../../runtime/tfjs_io.ts";
 
-const SCRIPT = new URL("../../scripts/quantize.ts", import.meta.url).pathname;
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function run(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) };
-}
+const run = (...args: string[]) => runScript("quantize.ts", args);
 
 Deno.test("parseQuantizeArgs() reads lists, mixed precision and switches", () => {
   const c = parseQuantizeArgs([

@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
+import { runScript } from "../_support/run_script.ts";
 
-const SCRIPT = new URL("../../scripts/train.ts", import.meta.url).pathname;
-
-async function run(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = (args: string[]) => runScript("train.ts", args);
 
 Deno.test("train --problem kelly --json ends with the run's figures", async () => {
   const dir = await Deno.makeTempDir();

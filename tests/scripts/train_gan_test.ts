@@ -1,21 +1,12 @@
 // `deno task train` (the WGAN) end to end: 2 worker processes, a short run on
 // the 8-Gaussian ring, every artefact of the run folder, and bad flags.
 import assert from "node:assert/strict";
+import { runScript } from "../_support/run_script.ts";
 import * as tf from "@tensorflow/tfjs";
 import { loadLayersModel } from "../../runtime/tfjs_io.ts";
 import { PNG_SIGNATURE } from "../../models/gan/png.ts";
 
-const SCRIPT = new URL("../../scripts/train.ts", import.meta.url).pathname;
-
-async function run(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = (args: string[]) => runScript("train.ts", args);
 
 Deno.test("deno task train --dataset gaussians8: quality improves on its start, and the run folder holds every artefact", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,26 +1,8 @@
 // End-to-end tests of scripts/train_mnist.ts (deno task train --problem mnist), run as a child process like `deno task train`.
 import assert from "node:assert/strict";
+import { runScript, type ScriptRun } from "../_support/run_script.ts";
 
-const SCRIPT = new URL("../../scripts/train_mnist.ts", import.meta.url).pathname;
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function train(...args: string[]): Promise<Run> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) };
-}
+const train = (...args: string[]): Promise<ScriptRun> => runScript("train_mnist.ts", args);
 
 function lastJson(out: string): Record<string, unknown> {
   const lines = out.trim().split("\n");

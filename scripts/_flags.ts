@@ -1,0 +1,69 @@
+// Flag-value checks shared by the training command lines (scripts/train_*.ts).
+// Internal to scripts/.
+import { localWorkerCommand } from "../runtime/train/launch.ts";
+
+/** A bad command line: the CLIs print the message and exit with code 2. */
+export class Usage extends Error {}
+
+/** `v` if it is one of `valid`, else a {@linkcode Usage} error listing them. */
+export function choice<T extends string>(flag: string, v: string, valid: readonly T[]): T {
+  if (!(valid as readonly string[]).includes(v)) {
+    throw new Usage(`${flag}: invalid value '${v}'; valid choices: ${valid.join(", ")}`);
+  }
+  return v as T;
+}
+
+/** `v` as a number within the bounds, else a {@linkcode Usage} error saying what was expected. */
+export function num(
+  flag: string,
+  v: string,
+  opts: { int?: boolean; min?: number; gt?: number } = {},
+): number {
+  const x = Number(v);
+  if (
+    v.trim() === "" || !Number.isFinite(x) || (opts.int && !Number.isInteger(x)) ||
+    x < (opts.min ?? -Infinity) || (opts.gt !== undefined && !(x > opts.gt))
+  ) {
+    const bound = opts.min !== undefined
+      ? ` ≥ ${opts.min}`
+      : opts.gt !== undefined
+      ? ` > ${opts.gt}`
+      : "";
+    throw new Usage(
+      `${flag}: expected ${opts.int ? "an integer" : "a number"}${bound}, got '${v}'`,
+    );
+  }
+  return x;
+}
+
+/** The process-runtime flags (`PROCESS_FLAG_OPTIONS`), checked. */
+export interface ProcessFlags {
+  listen: string;
+  secret?: string;
+  remoteWorkers: boolean;
+  elastic: boolean;
+  heartbeatMs: number;
+}
+
+/** Reads the process-runtime flags from parseArgs values. */
+export function processFlags(a: Record<string, string | boolean | undefined>): ProcessFlags {
+  return {
+    listen: a.listen as string,
+    secret: a.secret as string | undefined,
+    remoteWorkers: a["remote-workers"] as boolean,
+    elastic: a.elastic as boolean,
+    heartbeatMs: num("--heartbeat-ms", a["heartbeat-ms"] as string, { int: true, min: 100 }),
+  };
+}
+
+/** The supervisor options that the process-runtime flags decide. */
+export function processOptions(workers: number, f: ProcessFlags) {
+  return {
+    workers,
+    spawn: f.remoteWorkers ? null : localWorkerCommand(),
+    listen: f.listen,
+    secret: f.secret ?? null,
+    elastic: f.elastic,
+    heartbeatTimeoutMs: f.heartbeatMs,
+  };
+}
