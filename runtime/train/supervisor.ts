@@ -312,13 +312,13 @@ export class TrainingSupervisor {
     const watchdog = setInterval(() => this.#watch(), 200);
     try {
       let size = o.workers;
-      for (let i = 0; i < size; i++) this.#spawn(secret);
       let restart: Restart = o.resumeFrom ? await this.#loadCommit(o.resumeFrom) : {
         step: 0,
         schedule: { t: 0, sumSq: 0, skipped: 0 },
         levels: null,
         parts: null,
       };
+      for (let i = 0; i < size; i++) this.#spawn(secret);
       let lastCommit: Restart = restart;
       // The starting point's quality, so curves start where training did.
       if ((o.evalEvery ?? 0) > 0 && restart.step === 0) this.#evaluate(0, null, {});

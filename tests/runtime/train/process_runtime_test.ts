@@ -85,6 +85,30 @@ Deno.test("kill -9 of a worker: the supervisor restarts it, restores the last co
   assert.equal(r.replicas_agree, true);
 });
 
+Deno.test("a supervised run resumed from its commit file ends bit-identical to an uninterrupted one", async () => {
+  const dir = await Deno.makeTempDir();
+  const straight = await run({ job: job({ steps: 200 }), workers: 2 });
+  const first = await run({
+    job: job({ steps: 100 }),
+    workers: 2,
+    commitEvery: 50,
+    commitDir: dir,
+  });
+  assert.equal(first.replicas_agree, true);
+  const resumed = await run({ job: job({ steps: 200 }), workers: 2, resumeFrom: dir });
+  assert.equal(resumed.checksum, straight.checksum);
+  assert.equal(resumed.collectives, straight.collectives);
+  await assert.rejects(
+    run({ job: job({ steps: 200, lr: 0.25 }), workers: 2, resumeFrom: dir }),
+    /cannot resume from .*: the commit was made with different lr/,
+  );
+  await assert.rejects(
+    run({ job: job({ steps: 200 }), workers: 3, resumeFrom: dir }),
+    /it has 2 ranks, this run 3/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("--elastic: after kill -9 the ring goes on with fewer workers and still converges", async () => {
   let victim = -1;
   const sup: TrainingSupervisor = new TrainingSupervisor({
