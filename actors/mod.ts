@@ -1,7 +1,10 @@
 /**
  * The actor layer of qoda-ring: bounded fair mailboxes, turn-based actors,
- * supervision policies (one-for-one / all-for-one with exponential backoff)
- * and the worker ⇄ supervisor protocol with an error codec.
+ * supervision policies (one-for-one / all-for-one with exponential backoff),
+ * the worker ⇄ supervisor protocol with an error codec, and the two actors of
+ * the process runtime: the worker (`runWorker`, one process per device) and
+ * the {@linkcode TrainingSupervisor} (rendezvous, QODA's step sizes, level
+ * tables, commits, restarts).
  *
  * Every GPU is a worker actor; a supervisor restarts what fails. A ring
  * member's failure breaks every peer's collective, so the ring is supervised
@@ -62,3 +65,5 @@ export * from "./mailbox.ts";
 export * from "./actor.ts";
 export * from "./supervision.ts";
 export * from "./protocol.ts";
+export * from "./worker.ts";
+export * from "./supervisor.ts";

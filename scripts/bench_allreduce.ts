@@ -55,7 +55,6 @@ function fail(msg: string): never {
   Deno.exit(2);
 }
 
-
 function parseRate(link: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(k|m|g)bit$/i.exec(link);
   if (!m) return null;

@@ -14,11 +14,7 @@ import { OPTIMIZER_NAMES, type OptimizerName } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import type { JobConfig } from "../runtime/train/job.ts";
 import { PROCESS_FLAG_OPTIONS, PROCESS_FLAGS_HELP, supervise } from "../runtime/train/launch.ts";
-import type {
-  StepSummary,
-  SupervisedEval,
-  TrainingSupervisor,
-} from "../runtime/train/supervisor.ts";
+import type { StepSummary, SupervisedEval, TrainingSupervisor } from "../actors/supervisor.ts";
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS } from "../models/gan/networks.ts";
 import { recommendedLr, type WganProblem } from "../models/gan/wgan.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { runWorker } from "../runtime/train/worker.ts";
+import { runWorker } from "../actors/worker.ts";
 
 const HELP = `usage: deno task worker --join HOST:PORT [flags]
 

@@ -9,7 +9,7 @@ import {
   type SupervisedResult,
   TrainingSupervisor,
   type TrainingSupervisorOptions,
-} from "./supervisor.ts";
+} from "../../actors/supervisor.ts";
 
 /** The command that starts one local worker process (`scripts/worker.ts`). */
 export function localWorkerCommand(quiet = true): string[] {

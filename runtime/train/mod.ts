@@ -24,7 +24,5 @@ export * from "./job.ts";
 export * from "./schedule.ts";
 export * from "./control.ts";
 export * from "./commit.ts";
-export * from "./worker.ts";
-export * from "./supervisor.ts";
 export * from "./launch.ts";
 export * from "./game_runner.ts";

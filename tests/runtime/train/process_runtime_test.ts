@@ -2,10 +2,7 @@
 // real `deno` processes over TCP. Recovery, agreed NaN skips, elastic
 // shrinking, remote workers with a secret, and Ctrl-C.
 import assert from "node:assert/strict";
-import {
-  TrainingSupervisor,
-  type TrainingSupervisorOptions,
-} from "../../../runtime/train/supervisor.ts";
+import { TrainingSupervisor, type TrainingSupervisorOptions } from "../../../actors/supervisor.ts";
 import type { JobConfig } from "../../../runtime/train/job.ts";
 import { localWorkerCommand } from "../../../runtime/train/launch.ts";
 

@@ -18,18 +18,27 @@
  *
  * @module
  */
-import { decide as decidePolicy, type SupervisionPolicy } from "../../actors/supervision.ts";
-import { deserializeError } from "../../actors/protocol.ts";
-import { MismatchError, QodaError } from "../errors.ts";
-import { LayerwiseQuantizer, type LevelTable, solveLevelTable } from "../quant/layerwise.ts";
-import { isAdaptStep } from "../quant/levels.ts";
-import { isLoopback, parseAddress } from "../transport/tcp.ts";
-import type { StepReportMessage } from "../wire/messages.ts";
-import { decodeCommit, encodeCommit, readCommit, writeCommit } from "./commit.ts";
-import { acceptControl, type ControlChannel, type ControlEvent, secretBytes } from "./control.ts";
-import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
-import type { TrainProblem } from "./problem.ts";
-import { type ScheduleState, StepSchedule } from "./schedule.ts";
+import { decide as decidePolicy, type SupervisionPolicy } from "./supervision.ts";
+import { deserializeError } from "./protocol.ts";
+import { MismatchError, QodaError } from "../runtime/errors.ts";
+import {
+  LayerwiseQuantizer,
+  type LevelTable,
+  solveLevelTable,
+} from "../runtime/quant/layerwise.ts";
+import { isAdaptStep } from "../runtime/quant/levels.ts";
+import { isLoopback, parseAddress } from "../runtime/transport/tcp.ts";
+import type { StepReportMessage } from "../runtime/wire/messages.ts";
+import { decodeCommit, encodeCommit, readCommit, writeCommit } from "../runtime/train/commit.ts";
+import {
+  acceptControl,
+  type ControlChannel,
+  type ControlEvent,
+  secretBytes,
+} from "../runtime/train/control.ts";
+import { createJobQuantizer, createProblem, type JobConfig } from "../runtime/train/job.ts";
+import type { TrainProblem } from "../runtime/train/problem.ts";
+import { type ScheduleState, StepSchedule } from "../runtime/train/schedule.ts";
 import type { Assignment, CommitPart } from "./worker.ts";
 
 /** Options of {@linkcode TrainingSupervisor}. */
@@ -862,9 +871,12 @@ export class TrainingSupervisor {
    */
   #evaluateOffThread(x: Float32Array | null): Promise<Record<string, number>> {
     if (!this.#evaluator) {
-      this.#evaluator = new Worker(new URL("./evaluator_worker.ts", import.meta.url), {
-        type: "module",
-      });
+      this.#evaluator = new Worker(
+        new URL("../runtime/train/evaluator_worker.ts", import.meta.url),
+        {
+          type: "module",
+        },
+      );
       this.#evaluator.postMessage({ job: this.#o.job });
       this.#evaluator.onmessage = (e: MessageEvent) => {
         const { id, metrics, error } = e.data;

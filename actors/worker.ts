@@ -22,28 +22,33 @@
  *
  * @module
  */
-import { allreduce, type LayerSpan } from "../collective/allreduce.ts";
-import type { RingContext } from "../collective/context.ts";
-import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../quant/layerwise.ts";
-import type { LevelTable } from "../quant/layerwise.ts";
-import { isAdaptStep } from "../quant/levels.ts";
-import type { Quantizer } from "../quant/types.ts";
-import { Rng, type RngState } from "../rng.ts";
-import { connectTcpRing } from "../transport/tcp.ts";
-import { type Optimizer, type OptimizerState, restoreOptimizer } from "../optim/mod.ts";
-import type { Qoda } from "../optim/qoda.ts";
-import type { StepCommandMessage } from "../wire/messages.ts";
-import { decodeCommit, encodeCommit } from "./commit.ts";
-import { type ControlChannel, type ControlEvent, joinControl, secretBytes } from "./control.ts";
+import { allreduce, type LayerSpan } from "../runtime/collective/allreduce.ts";
+import type { RingContext } from "../runtime/collective/context.ts";
+import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../runtime/quant/layerwise.ts";
+import type { LevelTable } from "../runtime/quant/layerwise.ts";
+import { isAdaptStep } from "../runtime/quant/levels.ts";
+import type { Quantizer } from "../runtime/quant/types.ts";
+import { Rng, type RngState } from "../runtime/rng.ts";
+import { connectTcpRing } from "../runtime/transport/tcp.ts";
+import { type Optimizer, type OptimizerState, restoreOptimizer } from "../runtime/optim/mod.ts";
+import type { Qoda } from "../runtime/optim/qoda.ts";
+import type { StepCommandMessage } from "../runtime/wire/messages.ts";
+import { decodeCommit, encodeCommit } from "../runtime/train/commit.ts";
+import {
+  type ControlChannel,
+  type ControlEvent,
+  joinControl,
+  secretBytes,
+} from "../runtime/train/control.ts";
 import {
   createJobOptimizer,
   createJobQuantizer,
   createProblem,
   fnv1a,
   type JobConfig,
-} from "./job.ts";
-import type { ProblemWorker, TrainProblem } from "./problem.ts";
-import { serializeError } from "../../actors/protocol.ts";
+} from "../runtime/train/job.ts";
+import type { ProblemWorker, TrainProblem } from "../runtime/train/problem.ts";
+import { serializeError } from "./protocol.ts";
 
 /** Options of {@linkcode runWorker}. */
 export interface WorkerOptions {
