@@ -3,17 +3,27 @@
  * on 64 MiB of fp32 gradient-like data (normal, with a few heavy rows), with
  * a memcpy of the same bytes timed in the same run as the reference.
  *
+ * Encode is the send path, `quantizeEncode` into a frame buffer reused from
+ * one repetition to the next (`--path separate`: `encode(quantize())` with
+ * fresh arrays each time, as before the fused path existed).
+ *
  * Prints a table; `--json` prints one JSON object per line instead. Results
  * are also written to `bench-results/bench_quant.jsonl` (or `--out FILE`).
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { type CoderName, CODERS, decodeInto, encode } from "../runtime/coding/codec.ts";
+import {
+  type CoderName,
+  CODERS,
+  decodeInto,
+  encode,
+  quantizeEncode,
+} from "../runtime/coding/codec.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
-import type { LayerInfo, Quantized, Quantizer } from "../runtime/quant/types.ts";
+import type { LayerInfo, Quantizer } from "../runtime/quant/types.ts";
 import { Rng } from "../runtime/rng.ts";
 
 const HELP = `deno task bench:quant [options]
@@ -29,6 +39,8 @@ Options:
   --bucket N       bucket size for maxmin/qsgd/layerwise (default 1024)
   --row N          row length for the matrix view used by ptq/psq/bhq (default 4096)
   --reps N         timed repetitions per case, the median is kept (default 3)
+  --path P         fused: quantizeEncode() into a reused frame buffer (default);
+                   separate: encode(quantize()), new arrays each time
   --seed N         data seed (default 1)
   --json           one JSON object per line instead of the table
   --out FILE       also write JSON lines here (default bench-results/bench_quant.jsonl)
@@ -50,6 +62,7 @@ export interface QuantBenchRow {
   eps_q: number;
   encode_ms: number;
   decode_ms: number;
+  path: string;
 }
 
 function fail(msg: string): never {
@@ -107,6 +120,7 @@ async function main(): Promise<void> {
         bucket: { type: "string", default: "1024" },
         row: { type: "string", default: "4096" },
         reps: { type: "string", default: "3" },
+        path: { type: "string", default: "fused" },
         seed: { type: "string", default: "1" },
         json: { type: "boolean", default: false },
         out: { type: "string", default: "bench-results/bench_quant.jsonl" },
@@ -132,6 +146,8 @@ async function main(): Promise<void> {
       fail(`--schemes: unknown scheme '${s}'; valid: ${SCHEMES.join(", ")}`);
     }
   }
+  const path = args.path!;
+  if (path !== "fused" && path !== "separate") fail(`--path: '${path}' is not fused or separate`);
   const coders: CoderName[] = args.coder === "all" ? [...CODERS] : [args.coder as CoderName];
   for (const c of coders) {
     if (!(CODERS as readonly string[]).includes(c)) {
@@ -153,7 +169,7 @@ async function main(): Promise<void> {
   if (!args.json) {
     console.log(
       `bench:quant — ${(n * 4 / 2 ** 20).toFixed(0)} MiB fp32, bucket ${bucket}, ` +
-        `row ${row}, median of ${reps}; GB/s of fp32 input\n`,
+        `row ${row}, median of ${reps}, ${path} encode; GB/s of fp32 input\n`,
     );
     console.log(
       "scheme     bits coder  enc GB/s  dec GB/s  memcpy GB/s  enc/memcpy  dec/memcpy  bits/coord  eps_q",
@@ -173,12 +189,19 @@ async function main(): Promise<void> {
           q.adaptNow();
         }
         const memcpyMs = time(() => dst.set(src), Math.max(5, reps));
-        let block: Quantized | undefined;
         let bytes: Uint8Array = new Uint8Array(0);
-        const encMs = time(() => {
-          block = q.quantize(v, rng, layer);
-          bytes = encode(block, coder);
-        }, reps);
+        let frameBuf: Uint8Array = new Uint8Array(0);
+        const encMs = time(
+          path === "fused"
+            ? () => {
+              bytes = quantizeEncode(q, v, rng, { layer, coder, out: frameBuf });
+              if (bytes.buffer !== frameBuf.buffer) frameBuf = new Uint8Array(bytes.buffer);
+            }
+            : () => {
+              bytes = encode(q.quantize(v, rng, layer), coder);
+            },
+          reps,
+        );
         const decMs = time(() => {
           decodeInto(bytes, q, out);
         }, reps);
@@ -187,7 +210,7 @@ async function main(): Promise<void> {
         const gb = (n * 4) / 1e9;
         const r: QuantBenchRow = {
           scheme,
-          bits: block!.bits === 32 ? 32 : bits,
+          bits: bytes[5],
           coder,
           bucket,
           mib: (n * 4) / 2 ** 20,
@@ -200,6 +223,7 @@ async function main(): Promise<void> {
           eps_q: err / sqNorm,
           encode_ms: encMs,
           decode_ms: decMs,
+          path,
         };
         rows.push(r);
         const line = JSON.stringify(r);

@@ -36,10 +36,16 @@
  */
 import { FrameError, QuantizationError, UnknownNameError } from "../errors.ts";
 import { EMPTY_F32, EMPTY_U16, EMPTY_U32, SCHEMES } from "../quant/types.ts";
-import type { Quantized, SchemeName } from "../quant/types.ts";
+import type { LayerInfo, Quantized, Quantizer, QuantizeStats, SchemeName } from "../quant/types.ts";
+import type { Rng } from "../rng.ts";
 import { BitReader, BitWriter } from "./bit_stream.ts";
 import { CHUNK, kernels } from "../kernels/kernels.ts";
-import { checkLevels } from "../quant/_sign_magnitude.ts";
+import {
+  checkLevels,
+  type PackedCodes,
+  SIGN_MAGNITUDE_OUTPUT,
+  type SignMagnitudeOutput,
+} from "../quant/_sign_magnitude.ts";
 import {
   eliasGammaLength,
   eliasOmegaLength,
@@ -367,7 +373,13 @@ function writeElias(q: Quantized, coderId: number, out: Uint8Array): void {
  * @param q The block.
  * @param coder How to store the codes: `fixed` (exactly `bits` bits each),
  *   `gamma` or `omega` (Elias; level-index schemes only).
- * @returns A new byte array of at most `encodedLengthBound(q, coder)` bytes.
+ * @param out A buffer to write the frame into, reused across calls so that no
+ *   fresh memory is touched: when it holds at least the frame's length, the
+ *   frame is written to its start and a view of it returned (every byte of
+ *   the view is written, so stale contents do not matter); otherwise a new
+ *   array is allocated.
+ * @returns A new byte array (or a view of `out`) of at most
+ *   `encodedLengthBound(q, coder)` bytes.
  * @throws {UnknownNameError} For an unknown coder.
  * @throws {QuantizationError} For an inconsistent block (lengths, bits, codes
  *   out of range, an Elias coder on `none`/`fp16`, a signed negative zero
@@ -386,7 +398,7 @@ function writeElias(q: Quantized, coderId: number, out: Uint8Array): void {
  * if (back.codes.join() !== "0,3,6,7" || back.meta[0] !== 1.5) throw new Error("mismatch");
  * ```
  */
-export function encode(q: Quantized, coder: CoderName = "fixed"): Uint8Array {
+export function encode(q: Quantized, coder: CoderName = "fixed", out?: Uint8Array): Uint8Array {
   const [schemeId, coderId] = checkHeader(q, coder);
   const n = q.length;
   if (q.scheme === "none") {
@@ -410,9 +422,46 @@ export function encode(q: Quantized, coder: CoderName = "fixed"): Uint8Array {
   if (payloadBytes > MAX_U32) {
     throw new QuantizationError("", `payload of ${payloadBytes} bytes exceeds 2^32-1`);
   }
-  const sideBytes = 4 * (q.levels.length + q.meta.length + q.aux.length);
-  const out = new Uint8Array(HEADER_BYTES + sideBytes + payloadBytes);
-  const view = new DataView(out.buffer);
+  const frame = frameBuffer(frameBytes(q, payloadBytes), out);
+  const at = writeHead(q, schemeId, coderId, payloadBytes, frame);
+  if (q.scheme === "none") {
+    copyWords(q.raw, frame, frameView(frame), at);
+  } else if (isElias(coderId)) {
+    writeElias(q, coderId, frame.subarray(at));
+  } else {
+    const all = packFixed(q.codes, q.bits, frame, at);
+    if (all >>> q.bits !== 0) {
+      const max = 2 ** q.bits - 1;
+      const i = q.codes.findIndex((c) => c > max);
+      throw codeRangeError(q.codes[i], i, q.bits);
+    }
+  }
+  return frame;
+}
+
+/** Total frame length for a block whose payload has `payloadBytes` bytes. */
+function frameBytes(q: Quantized, payloadBytes: number): number {
+  return HEADER_BYTES + 4 * (q.levels.length + q.meta.length + q.aux.length) + payloadBytes;
+}
+
+/** A view of the first `length` bytes of `out` when it is long enough, else a new array. */
+function frameBuffer(length: number, out: Uint8Array | undefined): Uint8Array {
+  return out && out.length >= length ? out.subarray(0, length) : new Uint8Array(length);
+}
+
+function frameView(frame: Uint8Array): DataView {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+}
+
+/** Writes the header and the levels, meta and aux sections; returns the payload offset. */
+function writeHead(
+  q: Quantized,
+  schemeId: number,
+  coderId: number,
+  payloadBytes: number,
+  out: Uint8Array,
+): number {
+  const view = frameView(out);
   out[0] = MAGIC0;
   out[1] = MAGIC1;
   out[OFF_VERSION] = FORMAT_VERSION;
@@ -422,7 +471,7 @@ export function encode(q: Quantized, coder: CoderName = "fixed"): Uint8Array {
   view.setUint16(OFF_FLAGS, q.signed ? FLAG_SIGNED : 0, true);
   view.setFloat32(OFF_NORMQ, q.normQ, true);
   view.setUint32(OFF_BINS, q.bins, true);
-  view.setUint32(OFF_LENGTH, n, true);
+  view.setUint32(OFF_LENGTH, q.length, true);
   view.setUint32(OFF_BUCKET, q.bucketSize, true);
   view.setUint32(OFF_LEVELS, q.levels.length, true);
   view.setUint32(OFF_META, q.meta.length, true);
@@ -430,20 +479,103 @@ export function encode(q: Quantized, coder: CoderName = "fixed"): Uint8Array {
   view.setUint32(OFF_PAYLOAD, payloadBytes, true);
   let at = copyWords(q.levels, out, view, HEADER_BYTES);
   at = copyWords(q.meta, out, view, at);
-  at = copyWords(q.aux, out, view, at);
-  if (q.scheme === "none") {
-    copyWords(q.raw, out, view, at);
-  } else if (isElias(coderId)) {
-    writeElias(q, coderId, out.subarray(at));
-  } else {
-    const all = packFixed(q.codes, q.bits, out, at);
-    if (all >>> q.bits !== 0) {
-      const max = 2 ** q.bits - 1;
-      const i = q.codes.findIndex((c) => c > max);
-      throw codeRangeError(q.codes[i], i, q.bits);
-    }
+  return copyWords(q.aux, out, view, at);
+}
+
+/** Options of {@linkcode quantizeEncode}. */
+export interface QuantizeEncodeOptions {
+  /** The layer `v` belongs to (per-type levels, error messages). */
+  layer?: LayerInfo;
+  /** @default {"fixed"} */
+  coder?: CoderName;
+  /**
+   * A buffer to write the frame into, reused across calls (see
+   * {@linkcode encode}); the result is a view of it when it is long enough.
+   */
+  out?: Uint8Array;
+  /** Receives ‖Q(v) − v‖² and ‖v‖² of this draw. */
+  stats?: QuantizeStats;
+}
+
+/**
+ * `encode(quantizer.quantize(v, rng, layer, stats), coder, out)`, the send
+ * path of a collective, producing exactly those bytes and leaving the
+ * quantizer, `rng` and `stats` exactly as that would, but faster where it
+ * can: for the sign-magnitude schemes (`qsgd`, `layerwise`) with the `fixed`
+ * coder and L2 or L∞ norms, the WebAssembly kernel packs the codes straight
+ * into the frame's payload as it quantizes, so no per-coordinate code array
+ * is made, copied or packed in a second pass; with `out` reused, nothing
+ * new is allocated but the norms.
+ *
+ * @param quantizer Any quantizer.
+ * @param v The values.
+ * @param rng Randomness for the quantizer.
+ * @param options Layer, coder, output buffer and statistics.
+ * @returns The frame: a view of `options.out` when that is long enough, else a new array.
+ *
+ * @example The frame is the one encode() makes
+ * ```ts
+ * import { encode, quantizeEncode } from "./codec.ts";
+ * import { LayerwiseQuantizer } from "../quant/layerwise.ts";
+ * import { Rng } from "../rng.ts";
+ * const v = new Float32Array(3000).map((_, i) => Math.sin(i));
+ * const a = quantizeEncode(new LayerwiseQuantizer({ bits: 4 }), v, new Rng(5));
+ * const b = encode(new LayerwiseQuantizer({ bits: 4 }).quantize(v, new Rng(5)));
+ * if (a.join() !== b.join()) throw new Error("frames differ");
+ * ```
+ */
+export function quantizeEncode(
+  quantizer: Quantizer,
+  v: Float32Array,
+  rng: Rng,
+  options: QuantizeEncodeOptions = {},
+): Uint8Array {
+  const { layer, coder = "fixed", out, stats } = options;
+  // Only the sign-magnitude schemes take the request; the others get the
+  // caller's stats as is (some only measure the error when asked to).
+  if (coder !== "fixed" || (quantizer.scheme !== "qsgd" && quantizer.scheme !== "layerwise")) {
+    return encode(quantizer.quantize(v, rng, layer, stats), coder, out);
   }
-  return out;
+  // The request rides on a stats object of our own (copied to the caller's
+  // afterwards), so that it reaches quantizeSignMagnitude through
+  // Quantizer.quantize (both schemes compute the sums anyway); a quantizer
+  // that does not pass it on makes codes as usual.
+  const sink: {
+    block?: Quantized;
+    frame?: Uint8Array;
+    schemeId: number;
+    payloadBytes: number;
+  } = { schemeId: 0, payloadBytes: 0 };
+  const packed: PackedCodes = {
+    open(block: Quantized) {
+      if (sink.block) return null; // one frame per call
+      try {
+        sink.schemeId = checkHeader(block, "fixed")[0];
+      } catch {
+        return null; // encode() raises the error, after quantizing, as before
+      }
+      const payloadBytes = fixedPayloadBytes(block.scheme, block.length, block.bits);
+      if (payloadBytes > MAX_U32) return null;
+      const frame = frameBuffer(frameBytes(block, payloadBytes), out);
+      sink.block = block;
+      sink.frame = frame;
+      sink.payloadBytes = payloadBytes;
+      return { bytes: frame, at: frame.length - payloadBytes };
+    },
+  };
+  const s: QuantizeStats & { [SIGN_MAGNITUDE_OUTPUT]: SignMagnitudeOutput } = {
+    sqError: stats?.sqError ?? 0,
+    sqNorm: stats?.sqNorm ?? 0,
+    [SIGN_MAGNITUDE_OUTPUT]: { packed },
+  };
+  const q = quantizer.quantize(v, rng, layer, s);
+  if (stats) {
+    stats.sqError = s.sqError;
+    stats.sqNorm = s.sqNorm;
+  }
+  if (!packed.written || !sink.frame || q !== sink.block) return encode(q, "fixed", out);
+  writeHead(q, sink.schemeId, CODERS.indexOf("fixed"), sink.payloadBytes, sink.frame);
+  return sink.frame;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,26 +1,36 @@
 /**
- * WebAssembly SIMD kernels for the hot loops: sign-magnitude quantize,
- * dequantize, fused unpack + dequantize, and fixed-width bit packing.
+ * WebAssembly SIMD kernels for the hot loops: sign-magnitude quantize (with
+ * the codes packed straight into frame bytes if asked), dequantize, fused
+ * unpack + dequantize, and fixed-width bit packing.
  *
  * The module (built from `quant_kernels.c`, embedded as base64) has a fixed
  * 32 MiB memory that never grows, so views into it are never detached. Large
- * inputs stream through it in bucket-aligned chunks of {@linkcode CHUNK}
- * coordinates; results are identical whatever the chunking, because the
- * random stream is seeded once per call and consumed in coordinate order.
+ * inputs stream through it in bucket-aligned chunks of at most
+ * {@linkcode CHUNK} coordinates (quantization uses chunks of about
+ * {@linkcode STREAM_CHUNK}, which stay in the L2 cache); results are identical
+ * whatever the chunking, because the random stream is seeded once per call and
+ * consumed in coordinate order.
  *
  * @module
  */
 import type { Rng } from "../rng.ts";
 import { QUANT_KERNELS_WASM_BASE64 } from "./quant_kernels_wasm.ts";
 
-/** Coordinates processed per chunk. */
+/** Coordinates processed per chunk, at most. */
 export const CHUNK = 1 << 20;
+
+/**
+ * Coordinates per chunk that quantization aims for (whole buckets, and whole
+ * bytes of packed codes): 256 KiB of float32 input, so what is copied into
+ * the module is still in cache when the kernel reads it.
+ */
+export const STREAM_CHUNK = 1 << 16;
 
 interface Exports {
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
   rng_seed(a: number, b: number): void;
-  sm_quantize(
+  sm_quantize_pack(
     x: number,
     n: number,
     bucket: number,
@@ -31,6 +41,12 @@ interface Exports {
     lutn: number,
     norms: number,
     codes: number,
+    packed: number,
+    bits: number,
+    hist: number,
+    hb: number,
+    gleft: number,
+    gsize: number,
     stats: number,
   ): number;
   sm_histogram(
@@ -83,6 +99,53 @@ export interface SmQuantizeResult {
 }
 
 /**
+ * Where {@linkcode Kernels.smQuantizeInto} puts the codes (exactly one of
+ * `codes` and `packed`) and the level statistics.
+ */
+export interface SmQuantizeOutput {
+  /** One code per coordinate (length at least that of the input). */
+  codes?: Uint16Array;
+  /**
+   * The codes packed `bits` bits each, LSB-first, into `packed` from byte
+   * `packedAt` on (⌈n·bits/8⌉ bytes, a partial last byte zero-padded), as
+   * {@linkcode Kernels.packFixed} would write them; no code array is made.
+   * Every code must fit: 2 × levels ≤ 2^bits. See
+   * {@linkcode Kernels.canPackQuantize}.
+   */
+  packed?: Uint8Array;
+  /** Byte offset in `packed`. @default {0} */
+  packedAt?: number;
+  /** Bits per packed code (2..16). */
+  bits?: number;
+  /** Histogram over [0, 1] that every `histStride`-th normalized coordinate of each bucket is added to. */
+  hist?: Float64Array;
+  /** @default {8} */
+  histStride?: number;
+}
+
+/** Codes of `bits` bits that fill whole bytes in runs of this many. */
+function byteRun(bits: number): number {
+  return bits % 8 === 0 ? 1 : bits % 4 === 0 ? 2 : bits % 2 === 0 ? 4 : 8;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * Coordinates per quantization chunk: whole buckets that (when packing) end
+ * on byte boundaries, about {@linkcode STREAM_CHUNK} of them (or up to
+ * {@linkcode CHUNK} for large buckets); 0 when no such chunk fits.
+ */
+function quantizeChunk(bucket: number, bits: number): number {
+  const run = byteRun(bits);
+  const unit = (bucket / gcd(bucket, run)) * run;
+  if (unit <= STREAM_CHUNK) return Math.floor(STREAM_CHUNK / unit) * unit;
+  return unit <= CHUNK ? Math.floor(CHUNK / unit) * unit : 0;
+}
+
+/**
  * The kernel instance. Get it with {@linkcode kernels}.
  */
 export class Kernels {
@@ -113,7 +176,7 @@ export class Kernels {
     this.#levels = take(4 * MAX_LEVELS);
     this.#lut = take(2 * (65536 + 1));
     this.#table = take(4 * 65536);
-    this.#stats = take(16);
+    this.#stats = take(32);
     this.#hist = take(8 * MAX_HIST_BINS);
     this.#norms = take(4 * CHUNK);
     this.#x = take(4 * CHUNK);
@@ -151,23 +214,68 @@ export class Kernels {
     hist?: Float64Array,
     histStride = 8,
   ): SmQuantizeResult {
+    return this.smQuantizeInto(v, bucket, kind, levels, lut, rng, norms, {
+      codes,
+      hist,
+      histStride,
+    });
+  }
+
+  /**
+   * Whether {@linkcode Kernels.smQuantizeInto} can pack codes of `bits` bits
+   * for this bucket size: chunks of whole buckets must end on byte
+   * boundaries within {@linkcode CHUNK} coordinates (always true for buckets
+   * up to CHUNK / 8).
+   */
+  canPackQuantize(bucket: number, bits: number): boolean {
+    return Number.isInteger(bits) && bits >= 2 && bits <= 16 && quantizeChunk(bucket, bits) > 0;
+  }
+
+  /**
+   * {@linkcode Kernels.smQuantize} with the codes either per coordinate or
+   * packed straight into bytes (`out.packed`: the fused quantize + pack of
+   * the send path, which never makes a code array), and the statistics of
+   * stride 8 gathered in the same pass. Same codes, norms, statistics and
+   * random draws as smQuantize.
+   */
+  smQuantizeInto(
+    v: Float32Array,
+    bucket: number,
+    kind: 0 | 2,
+    levels: Float32Array,
+    lut: Uint16Array,
+    rng: Rng,
+    norms: Float32Array,
+    out: SmQuantizeOutput,
+  ): SmQuantizeResult {
     const e = this.#e, n = v.length;
-    const chunk = Math.floor(CHUNK / bucket) * bucket;
+    const { codes, packed, packedAt = 0, hist, histStride = 8 } = out;
+    const bits = packed ? out.bits ?? 0 : 8;
+    if (!codes === !packed) throw new Error("smQuantizeInto needs exactly one of codes and packed");
+    const chunk = quantizeChunk(bucket, bits);
+    if (chunk === 0 || (packed && !this.canPackQuantize(bucket, bits))) {
+      throw new Error(`cannot quantize buckets of ${bucket} into ${bits}-bit codes in chunks`);
+    }
     const nlev = levels.length;
     this.#loadLevels(levels, nlev > 16 ? lut : null);
     e.rng_seed(rng.nextU32(), rng.nextU32());
-    const stats = new Float64Array(this.#buf, this.#stats, 2);
+    // The sums are kept per group of the chunk size quantization used to
+    // have (floor(CHUNK / bucket) buckets), so they come out the same to the
+    // last bit; see sm_quantize_pack.
+    const gsize = Math.floor(CHUNK / bucket);
+    const stats = new Float64Array(this.#buf, this.#stats, 4);
+    stats.fill(0);
     let hv: Float64Array | undefined;
     if (hist) {
       hv = new Float64Array(this.#buf, this.#hist, hist.length);
       hv.set(hist);
     }
-    let sqError = 0, sqNorm = 0;
+    const fusedHist = hv !== undefined && histStride === 8;
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
-      const nb = Math.ceil(len / bucket);
+      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
       this.#f32(this.#x, len).set(v.subarray(c0, c0 + len));
-      const err = e.sm_quantize(
+      const bad = e.sm_quantize_pack(
         this.#x,
         len,
         bucket,
@@ -178,18 +286,27 @@ export class Kernels {
         lut.length - 1,
         this.#norms,
         this.#codes,
+        packed ? this.#bytes : 0,
+        bits,
+        fusedHist ? this.#hist : 0,
+        hv ? hv.length : 0,
+        gsize - (b0 % gsize),
+        gsize,
         this.#stats,
       );
-      if (err !== err) {
-        return { sqError: NaN, sqNorm: NaN, badBucket: c0 / bucket + stats[1] };
-      }
-      sqError += err;
-      sqNorm += stats[0];
-      const b0 = c0 / bucket;
+      if (bad >= 0) return { sqError: NaN, sqNorm: NaN, badBucket: b0 + bad };
       norms.set(this.#f32(this.#norms, nb), b0);
-      codes.set(new Uint16Array(this.#buf, this.#codes, len), c0);
-      if (hv) e.sm_histogram(this.#x, len, bucket, this.#norms, histStride, this.#hist, hv.length);
+      if (packed) {
+        const nbytes = Math.ceil((len * bits) / 8);
+        packed.set(new Uint8Array(this.#buf, this.#bytes, nbytes), packedAt + (c0 * bits) / 8);
+      } else {
+        codes!.set(new Uint16Array(this.#buf, this.#codes, len), c0);
+      }
+      if (hv && !fusedHist) {
+        e.sm_histogram(this.#x, len, bucket, this.#norms, histStride, this.#hist, hv.length);
+      }
     }
+    const sqError = stats[2] + stats[0], sqNorm = stats[3] + stats[1];
     if (hist && hv) hist.set(hv);
     return { sqError, sqNorm, badBucket: -1 };
   }
@@ -273,7 +390,7 @@ export class Kernels {
    */
   packFixed(codes: Uint16Array, bits: number, out: Uint8Array, at = 0): number {
     const e = this.#e, n = codes.length;
-    const chunk = CHUNK; // a multiple of 8: chunks start on byte boundaries
+    const chunk = STREAM_CHUNK; // a multiple of 8: chunks start on byte boundaries
     let all = 0;
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);

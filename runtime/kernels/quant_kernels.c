@@ -62,9 +62,8 @@ static double bucket_norm(const float* x, int n, int kind) {
     v128_t a0 = wasm_f64x2_splat(0), a1 = wasm_f64x2_splat(0);
     int i = 0;
     for (; i + 4 <= n; i += 4) {
-      v128_t v = wasm_v128_load(x + i);
-      v128_t lo = wasm_f64x2_promote_low_f32x4(v);
-      v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+      v128_t lo = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(x + i));
+      v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(x + i + 2));
       a0 = wasm_f64x2_add(a0, wasm_f64x2_mul(lo, lo));
       a1 = wasm_f64x2_add(a1, wasm_f64x2_mul(hi, hi));
     }
@@ -83,129 +82,270 @@ static double bucket_norm(const float* x, int n, int kind) {
 }
 
 // ---------------------------------------------------------------- quantize
-// The SIMD body for a level table of NLEV entries known at compile time: the
-// interval search is NLEV-2 comparisons against levels held in registers.
-// Processes 8 coordinates a step; returns how many it did (a multiple of 8).
-// Non-negative floats order like their bit patterns as unsigned integers, so
-// lo/hi are selected with integer max/min: lo = max over levels ≤ u, hi = min
-// over levels > u (an excluded level becomes 0 for lo, all-ones for hi).
-// The squared error is summed in float32 within the bucket (at most 1024
-// terms per lane) and promoted once by the caller.
-#define SM_SIMD(NLEV)                                                              \
-  static int sm_simd_##NLEV(const float* xb, int len, const float* levels,         \
-                            v128_t vinv, v128_t vnorm, uint16_t* cb, v128_t* eacc) {\
-    v128_t L[NLEV];                                                                \
-    for (int k = 0; k < NLEV; k++) L[k] = wasm_f32x4_splat(levels[k]);             \
-    v128_t x = rx, y = ry, z = rz, w = rw;                                         \
-    v128_t ea = wasm_f32x4_splat(0.0f), eb = wasm_f32x4_splat(0.0f);               \
-    const v128_t one = wasm_f32x4_splat(1.0f), ones = wasm_i32x4_splat(-1);        \
-    const v128_t i1 = wasm_i32x4_splat(1);                                         \
-    int i = 0;                                                                     \
-    for (; i + 8 <= len; i += 8) {                                                 \
-      v128_t c2[2];                                                                \
-      for (int h = 0; h < 2; h++) {                                                \
-        v128_t xv = wasm_v128_load(xb + i + 4 * h);                                \
-        v128_t ax = wasm_f32x4_abs(xv);                                            \
-        v128_t u = wasm_f32x4_min(wasm_f32x4_mul(ax, vinv), one);                  \
-        v128_t lo = wasm_i32x4_splat(0), hi = ones, j = wasm_i32x4_splat(0);       \
-        for (int k = 1; k < NLEV - 1; k++) {                                       \
-          v128_t m = wasm_f32x4_ge(u, L[k]);                                       \
-          lo = wasm_u32x4_max(lo, wasm_v128_and(L[k], m));                         \
-          hi = wasm_u32x4_min(hi, wasm_v128_or(L[k], m));                          \
-          j = wasm_i32x4_sub(j, m);                                                \
-        }                                                                          \
-        hi = wasm_u32x4_min(hi, L[NLEV - 1]);                                      \
-        v128_t r;                                                                  \
-        RAND4(r, x, y, z, w);                                                      \
-        v128_t up = wasm_f32x4_lt(wasm_f32x4_mul(r, wasm_f32x4_sub(hi, lo)),       \
-                                  wasm_f32x4_sub(u, lo));                          \
-        v128_t k = wasm_i32x4_sub(j, up);                                          \
-        v128_t q = wasm_v128_bitselect(hi, lo, up);                                \
-        v128_t e = wasm_f32x4_sub(wasm_f32x4_mul(vnorm, q), ax);                   \
-        if (h) eb = wasm_f32x4_add(eb, wasm_f32x4_mul(e, e));                      \
-        else ea = wasm_f32x4_add(ea, wasm_f32x4_mul(e, e));                        \
-        v128_t sgn = wasm_v128_and(wasm_u32x4_shr(xv, 31), wasm_u32x4_min(k, i1)); \
-        c2[h] = wasm_v128_or(wasm_i32x4_shl(k, 1), sgn);                           \
-      }                                                                            \
-      wasm_v128_store(cb + i, wasm_u16x8_narrow_i32x4(c2[0], c2[1]));              \
-    }                                                                              \
-    rx = x; ry = y; rz = z; rw = w;                                                \
-    *eacc = wasm_f32x4_add(ea, eb);                                                \
-    return i;                                                                      \
+// Every SIMD body below takes 8 coordinates a step and gives, coordinate for
+// coordinate and bit for bit, what the scalar tail of sm_quantize_pack gives
+// (the same random draws in the same order, the same float32 operations):
+//   u = min(|x|·inv, 1); j = #{k in 1..nlev-2 : u >= levels[k]};
+//   lo = levels[j], hi = levels[j+1]; up = r·(hi - lo) < u - lo;
+//   k = j + up; code = k == 0 ? 0 : (k << 1) | sign(x).
+// min is computed as pmin (b < a ? b : a), which equals min here (a NaN
+// product stays NaN) and is one instruction instead of a NaN-propagating
+// sequence. q = levels[k] is max(lo, hi & up) on the bit patterns: non-negative
+// floats order like their bit patterns as unsigned integers. The squared
+// error is summed in float32 within the bucket (at most 1024 terms per lane)
+// and promoted once by the caller. The first coordinate of every step (every
+// 8th of the bucket) goes to hsamp for the level statistics (hist_flush).
+
+// Normalized coordinates sampled by the SIMD bodies, one per step.
+static float hsamp[(1 << 20) / 8];
+
+// Adds u (a normalized coordinate) to a histogram of hb bins over [0, 1]:
+// bin floor(u·hb), u ≥ 1 in the last bin. u is NaN only for x = 0 in a
+// bucket whose norm is so small that 1/norm overflowed: bin 0.
+static inline void hist_add(double* hist, int hb, float u) {
+  float t = u * (float)hb;
+  hist[t < (float)hb ? (int)t : t == t ? hb - 1 : 0] += 1;
+}
+
+// hist_add of hsamp[0, cnt), four at a time: floor by roundps, then the
+// float-to-integer conversion by adding 2^23 (exact below 2^23), the last bin
+// for u ≥ 1 by an unsigned min, and bin 0 for NaN by a mask.
+static void hist_flush(double* hist, int hb, int cnt) {
+  const v128_t vh = wasm_f32x4_splat((float)hb), magic = wasm_f32x4_splat(8388608.0f);
+  const v128_t top = wasm_i32x4_splat(hb - 1);
+  int s = 0;
+  for (; s + 4 <= cnt; s += 4) {
+    v128_t t = wasm_f32x4_floor(wasm_f32x4_mul(wasm_v128_load(hsamp + s), vh));
+    v128_t b = wasm_u32x4_min(wasm_i32x4_sub(wasm_f32x4_add(t, magic), magic), top);
+    b = wasm_v128_and(b, wasm_f32x4_eq(t, t));
+    hist[wasm_i32x4_extract_lane(b, 0)] += 1;
+    hist[wasm_i32x4_extract_lane(b, 1)] += 1;
+    hist[wasm_i32x4_extract_lane(b, 2)] += 1;
+    hist[wasm_i32x4_extract_lane(b, 3)] += 1;
   }
-SM_SIMD(2)
-SM_SIMD(4)
-SM_SIMD(8)
-SM_SIMD(16)
+  for (; s < cnt; s++) hist_add(hist, hb, hsamp[s]);
+}
+
+// Up to 8 levels: j is counted with NLEV-2 comparisons, then lo and hi are
+// gathered for 8 coordinates at once by byte swizzles from 16-byte tables of
+// the levels' low and high 16-bit halves, and the codes are formed in 16-bit
+// lanes. Returns how many coordinates it did (a multiple of 8).
+#define SM_SIMD_GATHER(NLEV)                                                        \
+  static int sm_simd_##NLEV(const float* xb, int len, const float* levels,          \
+                            v128_t vinv, v128_t vnorm, uint16_t* cb, v128_t* eacc) { \
+    v128_t L[NLEV];                                                                 \
+    uint16_t tl[8] = {0}, th[8] = {0};                                              \
+    for (int k = 0; k < NLEV; k++) {                                                \
+      L[k] = wasm_f32x4_splat(levels[k]);                                           \
+      uint32_t b = __builtin_bit_cast(uint32_t, levels[k]);                         \
+      tl[k] = (uint16_t)b;                                                          \
+      th[k] = (uint16_t)(b >> 16);                                                  \
+    }                                                                               \
+    const v128_t TL = wasm_v128_load(tl), TH = wasm_v128_load(th);                  \
+    v128_t x = rx, y = ry, z = rz, w = rw;                                          \
+    v128_t ea = wasm_f32x4_splat(0.0f), eb = wasm_f32x4_splat(0.0f);                \
+    const v128_t one = wasm_f32x4_splat(1.0f);                                      \
+    const v128_t b2 = wasm_i16x8_splat(0x0202), b01 = wasm_i16x8_splat(0x0100);     \
+    int i = 0;                                                                      \
+    for (; i + 8 <= len; i += 8) {                                                  \
+      v128_t xa = wasm_v128_load(xb + i), xc = wasm_v128_load(xb + i + 4);          \
+      v128_t aa = wasm_f32x4_abs(xa), ac = wasm_f32x4_abs(xc);                      \
+      v128_t ua = wasm_f32x4_pmin(wasm_f32x4_mul(aa, vinv), one);                   \
+      v128_t uc = wasm_f32x4_pmin(wasm_f32x4_mul(ac, vinv), one);                   \
+      wasm_v128_store32_lane(hsamp + (i >> 3), ua, 0);                              \
+      v128_t j16 = wasm_i16x8_splat(0);                                             \
+      for (int k = 1; k < NLEV - 1; k++) {                                          \
+        j16 = wasm_i16x8_sub(j16, wasm_i16x8_narrow_i32x4(wasm_f32x4_ge(ua, L[k]),   \
+                                                          wasm_f32x4_ge(uc, L[k]))); \
+      }                                                                             \
+      /* byte indices 2j, 2j+1 of each 16-bit lane */                               \
+      v128_t ix = wasm_i16x8_add(wasm_i16x8_mul(j16, b2), b01);                     \
+      v128_t gl = wasm_i8x16_swizzle(TL, ix), gh = wasm_i8x16_swizzle(TH, ix);      \
+      v128_t loa = wasm_i16x8_shuffle(gl, gh, 0, 8, 1, 9, 2, 10, 3, 11);            \
+      v128_t loc = wasm_i16x8_shuffle(gl, gh, 4, 12, 5, 13, 6, 14, 7, 15);          \
+      ix = wasm_i16x8_add(ix, b2);                                                  \
+      gl = wasm_i8x16_swizzle(TL, ix);                                              \
+      gh = wasm_i8x16_swizzle(TH, ix);                                              \
+      v128_t hia = wasm_i16x8_shuffle(gl, gh, 0, 8, 1, 9, 2, 10, 3, 11);            \
+      v128_t hic = wasm_i16x8_shuffle(gl, gh, 4, 12, 5, 13, 6, 14, 7, 15);          \
+      v128_t ra, rc;                                                                \
+      RAND4(ra, x, y, z, w);                                                        \
+      RAND4(rc, x, y, z, w);                                                        \
+      v128_t upa = wasm_f32x4_lt(wasm_f32x4_mul(ra, wasm_f32x4_sub(hia, loa)),      \
+                                 wasm_f32x4_sub(ua, loa));                          \
+      v128_t upc = wasm_f32x4_lt(wasm_f32x4_mul(rc, wasm_f32x4_sub(hic, loc)),      \
+                                 wasm_f32x4_sub(uc, loc));                          \
+      v128_t qa = wasm_u32x4_max(loa, wasm_v128_and(hia, upa));                     \
+      v128_t qc = wasm_u32x4_max(loc, wasm_v128_and(hic, upc));                     \
+      v128_t e = wasm_f32x4_sub(wasm_f32x4_mul(vnorm, qa), aa);                     \
+      ea = wasm_f32x4_add(ea, wasm_f32x4_mul(e, e));                                \
+      e = wasm_f32x4_sub(wasm_f32x4_mul(vnorm, qc), ac);                            \
+      eb = wasm_f32x4_add(eb, wasm_f32x4_mul(e, e));                                \
+      v128_t k16 = wasm_i16x8_sub(j16, wasm_i16x8_narrow_i32x4(upa, upc));          \
+      /* code = 2k + min(sign, k): the sign bit (a saturating narrow keeps */      \
+      /* bit 31 as bit 15) only when k > 0 */                                       \
+      v128_t s16 = wasm_u16x8_shr(wasm_i16x8_narrow_i32x4(xa, xc), 15);             \
+      wasm_v128_store(cb + i, wasm_i16x8_add(wasm_i16x8_add(k16, k16),              \
+                                             wasm_u16x8_min(s16, k16)));            \
+    }                                                                               \
+    rx = x; ry = y; rz = z; rw = w;                                                 \
+    *eacc = wasm_f32x4_add(ea, eb);                                                 \
+    return i;                                                                       \
+  }
+
+// More levels (9..16): lo/hi are selected with integer max/min while
+// counting (lo = max over levels ≤ u, hi = min over levels > u; an excluded
+// level becomes 0 for lo, all-ones for hi).
+#define SM_SIMD_MAXMIN(NLEV)                                                        \
+  static int sm_simd_##NLEV(const float* xb, int len, const float* levels,          \
+                            v128_t vinv, v128_t vnorm, uint16_t* cb, v128_t* eacc) { \
+    v128_t L[NLEV];                                                                 \
+    for (int k = 0; k < NLEV; k++) L[k] = wasm_f32x4_splat(levels[k]);              \
+    v128_t x = rx, y = ry, z = rz, w = rw;                                          \
+    v128_t ea = wasm_f32x4_splat(0.0f), eb = wasm_f32x4_splat(0.0f);                \
+    const v128_t one = wasm_f32x4_splat(1.0f), ones = wasm_i32x4_splat(-1);         \
+    const v128_t i1 = wasm_i32x4_splat(1);                                          \
+    int i = 0;                                                                      \
+    for (; i + 8 <= len; i += 8) {                                                  \
+      v128_t c2[2];                                                                 \
+      for (int h = 0; h < 2; h++) {                                                 \
+        v128_t xv = wasm_v128_load(xb + i + 4 * h);                                 \
+        v128_t ax = wasm_f32x4_abs(xv);                                             \
+        v128_t u = wasm_f32x4_pmin(wasm_f32x4_mul(ax, vinv), one);                  \
+        if (h == 0) wasm_v128_store32_lane(hsamp + (i >> 3), u, 0);                 \
+        v128_t lo = wasm_i32x4_splat(0), hi = ones, j = wasm_i32x4_splat(0);        \
+        for (int k = 1; k < NLEV - 1; k++) {                                        \
+          v128_t m = wasm_f32x4_ge(u, L[k]);                                        \
+          lo = wasm_u32x4_max(lo, wasm_v128_and(L[k], m));                          \
+          hi = wasm_u32x4_min(hi, wasm_v128_or(L[k], m));                           \
+          j = wasm_i32x4_sub(j, m);                                                 \
+        }                                                                           \
+        hi = wasm_u32x4_min(hi, L[NLEV - 1]);                                       \
+        v128_t r;                                                                   \
+        RAND4(r, x, y, z, w);                                                       \
+        v128_t up = wasm_f32x4_lt(wasm_f32x4_mul(r, wasm_f32x4_sub(hi, lo)),        \
+                                  wasm_f32x4_sub(u, lo));                           \
+        v128_t k = wasm_i32x4_sub(j, up);                                           \
+        v128_t q = wasm_u32x4_max(lo, wasm_v128_and(hi, up));                       \
+        v128_t e = wasm_f32x4_sub(wasm_f32x4_mul(vnorm, q), ax);                    \
+        if (h) eb = wasm_f32x4_add(eb, wasm_f32x4_mul(e, e));                       \
+        else ea = wasm_f32x4_add(ea, wasm_f32x4_mul(e, e));                         \
+        v128_t sgn = wasm_v128_and(wasm_u32x4_shr(xv, 31), wasm_u32x4_min(k, i1));  \
+        c2[h] = wasm_v128_or(wasm_i32x4_shl(k, 1), sgn);                            \
+      }                                                                             \
+      wasm_v128_store(cb + i, wasm_u16x8_narrow_i32x4(c2[0], c2[1]));               \
+    }                                                                               \
+    rx = x; ry = y; rz = z; rw = w;                                                 \
+    *eacc = wasm_f32x4_add(ea, eb);                                                 \
+    return i;                                                                       \
+  }
+SM_SIMD_GATHER(2)
+SM_SIMD_GATHER(4)
+SM_SIMD_GATHER(8)
+SM_SIMD_MAXMIN(16)
+
+static uint32_t pack_codes(const uint16_t* codes, int n, int bits, uint8_t* out);
 
 // Sign-magnitude stochastic rounding of x[0, n) in buckets of `bucket`
 // coordinates onto `nlev` levels (levels[0] = 0 < ... < levels[nlev-1] = 1).
 // Writes one float32 norm per bucket to `norms` and one code per coordinate,
-// (index << 1) | sign with sign 0 for index 0, to `codes`. Returns
-// sum (Q(x)_i - x_i)^2; writes sum x_i^2 to stats[0]. `lut` maps
+// (index << 1) | sign with sign 0 for index 0, to `codes`. `lut` maps
 // floor(u * lutn) to the largest index j with levels[j] <= u (for nlev > 16).
-// If a bucket norm is not finite, stops and returns NaN with stats[1] = the
-// bucket index.
-EXPORT(sm_quantize)
-double sm_quantize(const float* x, int n, int bucket, int kind, const float* levels, int nlev,
-                   const uint16_t* lut, int lutn, float* norms, uint16_t* codes, double* stats) {
-  double sqerr = 0, sqnorm = 0;
+//
+// The sums of (Q(x)_i - x_i)^2 and x_i^2 are kept in float64 per group of
+// `gsize` buckets, as one call per group would (the grouping fixes the order
+// of the additions): stats[0] and stats[1] hold the sums of the current
+// group, which has `gleft` buckets left at the start; when a group ends,
+// they are added to the totals stats[2] and stats[3] and restart from 0.
+// So a long input gives the same sums however it is split into calls.
+// Returns -1, or the index of the first bucket whose norm is not finite
+// (stopping there).
+//
+// `packed` (may be null): the codes are also packed `bits` bits each,
+// LSB-first, into packed[0, ceil(n·bits/8)), a few buckets at a time while
+// they are still in cache, so `codes` is only scratch. Every code must fit in
+// `bits` bits (2·nlev ≤ 2^bits).
+// `hist` (may be null): every 8th normalized coordinate u = |x|/norm of each
+// bucket with a nonzero norm, from the bucket's first, is added to its `hb`
+// bins over [0, 1] (as sm_histogram with stride 8 does).
+EXPORT(sm_quantize_pack)
+int sm_quantize_pack(const float* x, int n, int bucket, int kind, const float* levels, int nlev,
+                     const uint16_t* lut, int lutn, float* norms, uint16_t* codes, uint8_t* packed,
+                     int bits, double* hist, int hb, int gleft, int gsize, double* stats) {
+  double sqerr = stats[0], sqnorm = stats[1];
   const int top = nlev - 2;
+  // Packed runs start on byte boundaries: a multiple of `align` codes fills
+  // whole bytes.
+  const int align = bits % 8 == 0 ? 1 : bits % 4 == 0 ? 2 : bits % 2 == 0 ? 4 : 8;
+  int done = 0;  // codes packed so far
   for (int b0 = 0, bi = 0; b0 < n; b0 += bucket, bi++) {
     int len = n - b0 < bucket ? n - b0 : bucket;
     const float* xb = x + b0;
     uint16_t* cb = codes + b0;
     double nd = bucket_norm(xb, len, kind);
-    if (!(nd < __builtin_inf())) {
-      stats[1] = bi;
-      return __builtin_nan("");
-    }
+    if (!(nd < __builtin_inf())) return bi;
     float norm = (float)nd;
     norms[bi] = norm;
     if (kind == 2) sqnorm += nd * nd;
     else for (int i = 0; i < len; i++) sqnorm += (double)xb[i] * xb[i];
     if (norm == 0) {
       for (int i = 0; i < len; i++) cb[i] = 0;
-      continue;
-    }
-    float inv = 1.0f / norm;
-    v128_t vinv = wasm_f32x4_splat(inv), vnorm = wasm_f32x4_splat(norm);
-    int i = 0;
-    v128_t eacc = wasm_f32x4_splat(0.0f);
-    switch (nlev) {
-      case 2: i = sm_simd_2(xb, len, levels, vinv, vnorm, cb, &eacc); break;
-      case 4: i = sm_simd_4(xb, len, levels, vinv, vnorm, cb, &eacc); break;
-      case 8: i = sm_simd_8(xb, len, levels, vinv, vnorm, cb, &eacc); break;
-      case 16: i = sm_simd_16(xb, len, levels, vinv, vnorm, cb, &eacc); break;
-      default: break;
-    }
-    v128_t e0 = wasm_f64x2_promote_low_f32x4(eacc);
-    v128_t e1 = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(eacc, eacc, 2, 3, 0, 1));
-    for (; i < len; i++) {
-      float xv = xb[i];
-      float ax = __builtin_fabsf(xv);
-      float u = ax * inv;
-      if (u > 1) u = 1;
-      int j;
-      if (nlev <= 16) {
-        j = 0;
-        for (int k = 1; k <= top; k++) j += u >= levels[k];
-      } else {
-        int t = (int)(u * lutn);
-        j = lut[t];
-        while (j < top && levels[j + 1] <= u) j++;
+    } else {
+      float inv = 1.0f / norm;
+      v128_t vinv = wasm_f32x4_splat(inv), vnorm = wasm_f32x4_splat(norm);
+      int i = 0;
+      v128_t eacc = wasm_f32x4_splat(0.0f);
+      switch (nlev) {
+        case 2: i = sm_simd_2(xb, len, levels, vinv, vnorm, cb, &eacc); break;
+        case 4: i = sm_simd_4(xb, len, levels, vinv, vnorm, cb, &eacc); break;
+        case 8: i = sm_simd_8(xb, len, levels, vinv, vnorm, cb, &eacc); break;
+        case 16: i = sm_simd_16(xb, len, levels, vinv, vnorm, cb, &eacc); break;
+        default: break;
       }
-      float lo = levels[j], hi = levels[j + 1];
-      int k = rand1() * (hi - lo) < u - lo ? j + 1 : j;
-      float e = norm * levels[k] - ax;
-      sqerr += (double)e * e;
-      cb[i] = k == 0 ? 0 : (uint16_t)((k << 1) | (xv < 0));
+      if (hist) hist_flush(hist, hb, i >> 3);
+      v128_t e0 = wasm_f64x2_promote_low_f32x4(eacc);
+      v128_t e1 = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(eacc, eacc, 2, 3, 0, 1));
+      for (; i < len; i++) {
+        float xv = xb[i];
+        float ax = __builtin_fabsf(xv);
+        float u = ax * inv;
+        if (u > 1) u = 1;
+        if (hist && (i & 7) == 0) hist_add(hist, hb, u);
+        int j;
+        if (nlev <= 16) {
+          j = 0;
+          for (int k = 1; k <= top; k++) j += u >= levels[k];
+        } else {
+          int t = u >= 0 ? (int)(u * lutn) : 0;  // u is NaN when inv overflowed
+          j = lut[t];
+          while (j < top && levels[j + 1] <= u) j++;
+        }
+        float lo = levels[j], hi = levels[j + 1];
+        int k = rand1() * (hi - lo) < u - lo ? j + 1 : j;
+        float e = norm * levels[k] - ax;
+        sqerr += (double)e * e;
+        cb[i] = k == 0 ? 0 : (uint16_t)((k << 1) | (xv < 0));
+      }
+      v128_t ea = wasm_f64x2_add(e0, e1);
+      sqerr += wasm_f64x2_extract_lane(ea, 0) + wasm_f64x2_extract_lane(ea, 1);
     }
-    v128_t ea = wasm_f64x2_add(e0, e1);
-    sqerr += wasm_f64x2_extract_lane(ea, 0) + wasm_f64x2_extract_lane(ea, 1);
+    if (--gleft == 0) {
+      stats[2] += sqerr;
+      stats[3] += sqnorm;
+      sqerr = sqnorm = 0;
+      gleft = gsize;
+    }
+    if (packed) {
+      int end = b0 + len == n ? n : (b0 + len) & -align;
+      if (end - done >= 1024 || end == n) {
+        pack_codes(codes + done, end - done, bits, packed + done * bits / 8);
+        done = end;
+      }
+    }
   }
-  stats[0] = sqnorm;
-  return sqerr;
+  stats[0] = sqerr;
+  stats[1] = sqnorm;
+  return -1;
 }
 
 // Adds every `stride`-th normalized coordinate u = |x|/norm of each bucket to
@@ -288,53 +428,81 @@ int sm_unpack_dequantize(const uint8_t* bytes, int n, int bits, int bucket, cons
 
 // ---------------------------------------------------------------- packing
 // Fixed-width LSB-first packing of n codes of `bits` bits (1..16) into `out`
-// (ceil(n·bits/8) bytes). Returns the OR of all codes, so the caller can check
-// that every code fits in `bits` bits.
-EXPORT(pack_fixed)
-uint32_t pack_fixed(const uint16_t* codes, int n, int bits, uint8_t* out) {
-  uint32_t all = 0;
+// (ceil(n·bits/8) bytes; a partial last byte is zero-padded). Returns the OR
+// of all codes, so the caller can check that every code fits in `bits` bits
+// (a code that does not is masked, never spills). Widths 2, 4 and 8 take 16
+// codes a step with SIMD.
+static uint32_t pack_codes(const uint16_t* codes, int n, int bits, uint8_t* out) {
+  v128_t acc = wasm_i16x8_splat(0);
   int i = 0;
   if (bits == 4) {
-    for (; i + 2 <= n; i += 2) {
-      uint32_t a = codes[i], b = codes[i + 1];
-      all |= a | b;
-      out[i >> 1] = (uint8_t)(a | (b << 4));
+    const v128_t m = wasm_i16x8_splat(15), lo8 = wasm_i16x8_splat(255);
+    for (; i + 16 <= n; i += 16) {
+      v128_t a = wasm_v128_load(codes + i), b = wasm_v128_load(codes + i + 8);
+      acc = wasm_v128_or(acc, wasm_v128_or(a, b));
+      // One code per byte, then bytes 2m | 2m+1 << 4 in the low byte of each u16.
+      v128_t by = wasm_u8x16_narrow_i16x8(wasm_v128_and(a, m), wasm_v128_and(b, m));
+      v128_t p = wasm_v128_and(wasm_v128_or(by, wasm_u16x8_shr(by, 4)), lo8);
+      wasm_v128_store64_lane(out + (i >> 1), wasm_u8x16_narrow_i16x8(p, p), 0);
     }
-    if (i < n) {
-      all |= codes[i];
-      out[i >> 1] = (uint8_t)(codes[i] & 15);
+  } else if (bits == 8) {
+    const v128_t lo8 = wasm_i16x8_splat(255);
+    for (; i + 16 <= n; i += 16) {
+      v128_t a = wasm_v128_load(codes + i), b = wasm_v128_load(codes + i + 8);
+      acc = wasm_v128_or(acc, wasm_v128_or(a, b));
+      wasm_v128_store(out + i,
+                      wasm_u8x16_narrow_i16x8(wasm_v128_and(a, lo8), wasm_v128_and(b, lo8)));
     }
-    return all;
+  } else if (bits == 2) {
+    const v128_t m = wasm_i16x8_splat(3), m4 = wasm_i16x8_splat(15);
+    const v128_t lo8 = wasm_i32x4_splat(255);
+    for (; i + 16 <= n; i += 16) {
+      v128_t a = wasm_v128_load(codes + i), b = wasm_v128_load(codes + i + 8);
+      acc = wasm_v128_or(acc, wasm_v128_or(a, b));
+      // One code per byte; pairs into nibbles (low byte of each u16); pairs
+      // of nibbles into bytes (low byte of each u32); those 4 bytes together.
+      v128_t by = wasm_u8x16_narrow_i16x8(wasm_v128_and(a, m), wasm_v128_and(b, m));
+      v128_t p = wasm_v128_and(wasm_v128_or(by, wasm_u16x8_shr(by, 6)), m4);
+      p = wasm_v128_and(wasm_v128_or(p, wasm_u32x4_shr(p, 12)), lo8);
+      v128_t r = wasm_i8x16_shuffle(p, p, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12);
+      wasm_v128_store32_lane(out + (i >> 2), r, 0);
+    }
   }
-  if (bits == 8) {
-    for (; i < n; i++) {
-      all |= codes[i];
-      out[i] = (uint8_t)codes[i];
-    }
-    return all;
-  }
+  acc = wasm_v128_or(acc, wasm_i32x4_shuffle(acc, acc, 2, 3, 0, 1));
+  acc = wasm_v128_or(acc, wasm_i32x4_shuffle(acc, acc, 1, 0, 3, 2));
+  uint32_t a32 = (uint32_t)wasm_i32x4_extract_lane(acc, 0);
+  uint32_t all = (a32 | (a32 >> 16)) & 0xffff;
+  // The rest (every code, for other widths) through a bit accumulator; i is
+  // a multiple of 16, so it starts on a byte boundary.
   if (bits == 16) {
     for (; i < n; i++) {
+      all |= codes[i];
       out[2 * i] = (uint8_t)codes[i];
       out[2 * i + 1] = (uint8_t)(codes[i] >> 8);
     }
-    return 0;
+    return all;
   }
   const uint32_t mask = (1u << bits) - 1;
-  uint64_t acc = 0;
-  int have = 0, o = 0;
+  uint32_t bacc = 0;
+  int have = 0;
+  uint8_t* o = out + (i * bits >> 3);
   for (; i < n; i++) {
     all |= codes[i];
-    acc |= (uint64_t)(codes[i] & mask) << have;
+    bacc |= (codes[i] & mask) << have;
     have += bits;
     while (have >= 8) {
-      out[o++] = (uint8_t)acc;
-      acc >>= 8;
+      *o++ = (uint8_t)bacc;
+      bacc >>= 8;
       have -= 8;
     }
   }
-  if (have > 0) out[o] = (uint8_t)acc;
+  if (have > 0) *o = (uint8_t)bacc;
   return all;
+}
+
+EXPORT(pack_fixed)
+uint32_t pack_fixed(const uint16_t* codes, int n, int bits, uint8_t* out) {
+  return pack_codes(codes, n, bits, out);
 }
 
 // The inverse of pack_fixed.

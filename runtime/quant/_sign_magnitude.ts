@@ -3,7 +3,7 @@
 import { QuantizationError } from "../errors.ts";
 import type { Rng } from "../rng.ts";
 import { checkOut, throwNonFinite } from "./_validate.ts";
-import { EMPTY_F32, EMPTY_U32 } from "./types.ts";
+import { EMPTY_F32, EMPTY_U16, EMPTY_U32 } from "./types.ts";
 import { CHUNK, kernels, MAX_HIST_BINS, MAX_LEVELS } from "../kernels/kernels.ts";
 import type { Quantized, QuantizeStats, SchemeName } from "./types.ts";
 
@@ -88,11 +88,67 @@ export interface SignMagnitudeParams {
 export const HISTOGRAM_STRIDE = 8;
 
 /**
+ * Where {@linkcode quantizeSignMagnitude} may put its output instead of new
+ * arrays; every field is optional.
+ */
+export interface SignMagnitudeOutput {
+  /**
+   * A code array to reuse (length at least v.length): the block's `codes`
+   * are a view of its first v.length entries.
+   */
+  codes?: Uint16Array;
+  /**
+   * A norm array to reuse (length at least the number of buckets): the
+   * block's `meta` is a view of its first entries.
+   */
+  meta?: Float32Array;
+  /** Pack the codes straight into bytes instead of making a code array. */
+  packed?: PackedCodes;
+}
+
+/**
+ * A request to write the codes packed `bits` bits each, LSB-first (the
+ * `fixed` payload of a frame), with no code array in between. Taken only by
+ * the WebAssembly path (L2 or L∞ norms) when every code fits in `bits` bits;
+ * otherwise `open` is never called and the block gets its codes as usual.
+ */
+export interface PackedCodes {
+  /**
+   * Called once, before any coordinate is quantized, with the block whose
+   * header fields are final (its `meta` allocated but not yet filled, its
+   * `codes` empty). Returns where the ⌈length·bits/8⌉ payload bytes go, or
+   * null to decline (the codes are then made as usual).
+   */
+  open(block: Quantized): { bytes: Uint8Array; at: number } | null;
+  /**
+   * Set to true by the quantizer when the payload was written; the block it
+   * returns then has empty `codes`.
+   */
+  written?: boolean;
+}
+
+/**
+ * The key under which the `stats` object handed to a sign-magnitude
+ * quantizer (`qsgd`, `layerwise`) may carry a {@linkcode SignMagnitudeOutput}:
+ * how `quantizeEncode` (`coding/codec.ts`) reaches the kernel through
+ * `Quantizer.quantize`, whose signature has no room for it.
+ */
+export const SIGN_MAGNITUDE_OUTPUT: unique symbol = Symbol("qoda.signMagnitudeOutput");
+
+/** {@linkcode QuantizeStats} that may carry a {@linkcode SignMagnitudeOutput}. */
+export type QuantizeStatsWithOutput = QuantizeStats & {
+  [SIGN_MAGNITUDE_OUTPUT]?: SignMagnitudeOutput;
+};
+
+/**
  * Quantizes v bucket by bucket: u = |x|/‖bucket‖_q, rounded stochastically to
  * the adjacent levels (unbiased), code = (index << 1) | sign (sign 0 for index 0).
  * Optionally adds every {@linkcode HISTOGRAM_STRIDE}-th u to `hist` (a
  * histogram over [0, 1]). L2 and L∞ norms run in the wasm SIMD kernel; other
- * norms in TypeScript.
+ * norms in TypeScript. `out` (or, when it is omitted, `stats` under
+ * {@linkcode SIGN_MAGNITUDE_OUTPUT}) supplies buffers to reuse or a place to
+ * pack the codes into; the codes, norms, statistics and random draws are the
+ * same either way.
  */
 export function quantizeSignMagnitude(
   v: Float32Array,
@@ -100,12 +156,13 @@ export function quantizeSignMagnitude(
   rng: Rng,
   stats?: QuantizeStats,
   hist?: Float64Array,
+  out?: SignMagnitudeOutput,
 ): Quantized {
   const { levels, bucketSize, normQ } = p;
+  const o = out ?? (stats as QuantizeStatsWithOutput | undefined)?.[SIGN_MAGNITUDE_OUTPUT];
   const n = v.length;
   const nb = Math.ceil(n / bucketSize);
-  const meta = new Float32Array(nb);
-  const codes = new Uint16Array(n);
+  const meta = o?.meta && o.meta.length >= nb ? o.meta.subarray(0, nb) : new Float32Array(nb);
   const { lut, scale } = levelLut(levels);
   const block: Quantized = {
     scheme: p.scheme,
@@ -118,35 +175,55 @@ export function quantizeSignMagnitude(
     levels,
     meta,
     aux: EMPTY_U32,
-    codes,
+    codes: EMPTY_U16,
     raw: EMPTY_F32,
   };
   if (
     (normQ === 2 || normQ === Infinity) && bucketSize <= CHUNK && levels.length <= MAX_LEVELS &&
     (!hist || hist.length <= MAX_HIST_BINS)
   ) {
-    const r = kernels().smQuantize(
-      v,
-      bucketSize,
-      normQ === 2 ? 2 : 0,
-      levels,
-      lut,
-      rng,
-      meta,
-      codes,
-      hist,
-      HISTOGRAM_STRIDE,
-    );
+    const k = kernels();
+    const kind = normQ === 2 ? 2 : 0;
+    let r;
+    const target = o?.packed && 2 * levels.length <= 2 ** p.bits &&
+        k.canPackQuantize(bucketSize, p.bits)
+      ? o.packed.open(block)
+      : null;
+    if (target) {
+      r = k.smQuantizeInto(v, bucketSize, kind, levels, lut, rng, meta, {
+        packed: target.bytes,
+        packedAt: target.at,
+        bits: p.bits,
+        hist,
+        histStride: HISTOGRAM_STRIDE,
+      });
+    } else {
+      block.codes = reuse(o?.codes, n);
+      r = k.smQuantize(
+        v,
+        bucketSize,
+        kind,
+        levels,
+        lut,
+        rng,
+        meta,
+        block.codes,
+        hist,
+        HISTOGRAM_STRIDE,
+      );
+    }
     if (r.badBucket >= 0) {
       const from = r.badBucket * bucketSize;
       throwNonFinite(v, from, Math.min(n, from + bucketSize), p.layer);
     }
+    if (target) o!.packed!.written = true;
     if (stats) {
       stats.sqError = r.sqError;
       stats.sqNorm = r.sqNorm;
     }
     return block;
   }
+  const codes = block.codes = reuse(o?.codes, n);
   const top = levels.length - 2; // largest lower-level index
   const hb = hist ? hist.length : 0;
   let sqErr = 0, sqNorm = 0;
@@ -159,7 +236,8 @@ export function quantizeSignMagnitude(
     const nrm = meta[b]; // float32-rounded: what the decoder will use
     if (nrm === 0) {
       for (let i = from; i < to; i++) sqNorm += v[i] * v[i];
-      continue; // codes stay 0
+      codes.fill(0, from, to);
+      continue;
     }
     const inv = 1 / nrm;
     for (let i = from; i < to; i++) {
@@ -183,6 +261,11 @@ export function quantizeSignMagnitude(
     stats.sqNorm = sqNorm;
   }
   return block;
+}
+
+/** The first n entries of `buf` when it is long enough, else a new array. */
+function reuse(buf: Uint16Array | undefined, n: number): Uint16Array {
+  return buf && buf.length >= n ? buf.subarray(0, n) : new Uint16Array(n);
 }
 
 /** Reconstructs ±norm·level from sign-magnitude codes, validating the block. */
