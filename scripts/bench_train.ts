@@ -37,6 +37,9 @@ flags:
   --seed N           seed (default 0)
   --out FILE         JSON results (default bench-results/bench_train.json)
   --json             also print one JSON object per configuration
+  --from LIST        train nothing: re-read the rows of earlier result files (comma-separated)
+                     and print the table for --target (later files replace earlier rows of the
+                     same configuration and link)
   --help             this text`;
 
 /** One benchmark configuration. */
@@ -80,14 +83,20 @@ interface Row {
   evals: { step: number; seconds: number; quality: number }[];
 }
 
-/** Seconds until the first evaluation at or past `target` (null: never reached). */
-function timeToTarget(
-  evals: { seconds: number; quality: number }[],
+/**
+ * Seconds until the quality reached `target` and held it: the first
+ * evaluation from which every later one is at or past the target (a noisy
+ * early dip does not count). Null when the run ends short of it.
+ */
+export function timeToTarget(
+  evals: readonly { seconds: number; quality: number }[],
   target: number,
   lowerIsBetter: boolean,
 ): number | null {
-  const hit = evals.find((e) => (lowerIsBetter ? e.quality <= target : e.quality >= target));
-  return hit ? hit.seconds : null;
+  const ok = (q: number) => (lowerIsBetter ? q <= target : q >= target);
+  let held: number | null = null;
+  for (const e of evals) held = ok(e.quality) ? held ?? e.seconds : null;
+  return held;
 }
 
 function fail(message: string): never {
@@ -178,6 +187,7 @@ async function main(): Promise<void> {
         seed: { type: "string", default: "0" },
         out: { type: "string", default: "bench-results/bench_train.json" },
         json: { type: "boolean", default: false },
+        from: { type: "string" },
         help: { type: "boolean", default: false },
       },
     }));
@@ -210,6 +220,19 @@ async function main(): Promise<void> {
     target: v.target ?? (v.dataset === "mnist" ? "280" : "4"),
     lr: v.lr ?? "",
   };
+  if (v.from) {
+    const byKey = new Map<string, Row>();
+    for (const f of v.from.split(",")) {
+      for (const r of JSON.parse(await Deno.readTextFile(f)).rows as Row[]) {
+        byKey.set(`${r.config}@${r.link}`, r);
+      }
+    }
+    const order = (r: Row) =>
+      links.indexOf(r.link) * 100 + CONFIGS.findIndex((c) => c.name === r.config);
+    const rows = [...byKey.values()].sort((a, b) => order(a) - order(b));
+    await report(rows, Number(o.target), o.dataset === "mnist", v.out!);
+    return;
+  }
   const rows: Row[] = [];
   for (const link of links) {
     for (const c of configs) {
@@ -225,11 +248,7 @@ async function main(): Promise<void> {
         link,
         workers,
         steps: r.steps as number,
-        time_to_target_s: timeToTarget(
-          r.evals as { step: number; seconds: number; quality: number }[],
-          Number(o.target),
-          o.dataset === "mnist",
-        ),
+        time_to_target_s: null, // decided in report()
         final_quality: r.quality as number,
         bytes_sent: r.bytes_sent as number,
         step_ms: r.step_ms as number,
@@ -246,13 +265,20 @@ async function main(): Promise<void> {
       rows.push(row);
       if (v.json) console.log(JSON.stringify(row));
     }
-    const base = rows.find((r) => r.link === link && r.config === "qoda-none");
-    for (const r of rows.filter((r) => r.link === link)) {
-      if (base?.time_to_target_s && r.time_to_target_s) {
-        r.speedup_vs_none = base.time_to_target_s / r.time_to_target_s;
-      }
-    }
   }
+  await report(rows, Number(o.target), o.dataset === "mnist", v.out!);
+}
+
+/** Times to target, speedups against uncompressed QODA on each link, the table and the JSON file. */
+async function report(rows: Row[], target: number, lowerIsBetter: boolean, out: string) {
+  for (const r of rows) r.time_to_target_s = timeToTarget(r.evals, target, lowerIsBetter);
+  for (const r of rows) {
+    const base = rows.find((b) => b.link === r.link && b.config === "qoda-none");
+    r.speedup_vs_none = base?.time_to_target_s && r.time_to_target_s
+      ? base.time_to_target_s / r.time_to_target_s
+      : null;
+  }
+  console.log(`\ntarget: quality ${lowerIsBetter ? "≤" : "≥"} ${target}, reached and held`);
   const fmt = (x: number | null, d = 1) => (x === null || x === undefined ? "–" : x.toFixed(d));
   console.log(
     `\n${"config".padEnd(18)} ${"link".padEnd(9)} ${"to target s".padStart(11)} ${
@@ -278,12 +304,12 @@ async function main(): Promise<void> {
       }`,
     );
   }
-  await Deno.mkdir(v.out!.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+  await Deno.mkdir(out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
   await Deno.writeTextFile(
-    v.out!,
-    JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + "\n",
+    out,
+    JSON.stringify({ date: new Date().toISOString(), target, rows }, null, 2) + "\n",
   );
-  console.log(`\nresults: ${v.out}`);
+  console.log(`\nresults: ${out}`);
 }
 
 if (import.meta.main) await main();
