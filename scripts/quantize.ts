@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseStrictFlags, UsageError } from "../runtime/train/_cli.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import { BACKENDS, describeBackend, initBackend, type Tfjs } from "../runtime/backend/backend.ts";
 import { MAX_BITS, MIN_BITS } from "../runtime/gpfq/alphabet.ts";
@@ -42,18 +42,7 @@ import {
   splitTrainTest,
 } from "../models/mnist_data.ts";
 
-/** A bad command line (exit code 2). */
-export class UsageError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What is wrong, naming the flag.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 /** Everything a quantize run is configured with. */
 export interface QuantizeConfig {
@@ -187,34 +176,7 @@ function bitsValue(flag: string, s: string): number {
  * @throws {UsageError} Naming the flag and listing the valid choices.
  */
 export function parseQuantizeArgs(args: string[]): QuantizeConfig | "help" {
-  let v: Record<string, string | boolean | undefined>;
-  try {
-    const options = Object.fromEntries(
-      Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type }]),
-    ) as Record<string, { type: "string" | "boolean" }>;
-    v = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    const msg = String(e.message ?? err);
-    const flag = /'(-[^' ]*)/.exec(msg)?.[1] ?? msg;
-    const valid = `valid flags: ${Object.keys(FLAGS).map((f) => `--${f}`).join(", ")}`;
-    switch (e.code) {
-      case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-        throw new UsageError(`unknown flag '${flag}'; ${valid}`);
-      case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-        throw new UsageError(`unexpected argument in '${msg}' (this command takes only flags)`);
-      case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-        throw new UsageError(
-          msg.includes("does not take")
-            ? `${flag} is a switch and takes no value`
-            : msg.includes("ambiguous")
-            ? `${flag}: a value starting with '-' must be written as ${flag}=<value>`
-            : `${flag} needs a value`,
-        );
-      default:
-        throw new UsageError(`${msg}; ${valid}`);
-    }
-  }
+  const v = parseStrictFlags(args, FLAGS);
   if (v.help) return "help";
   const s = (name: string) => v[name] as string | undefined;
   const model = s("model");

@@ -203,25 +203,28 @@ function number(flag: string, raw: string | undefined): number | undefined {
 }
 
 /**
- * Parses the command line of scripts/train.ts (`strict`: unknown flags, missing values and
- * positional arguments are errors).
+ * `parseArgs` in strict mode over a flag table, its errors turned into
+ * {@linkcode UsageError}s that name the flag and list the valid ones.
  *
- * @param args The arguments (without the script name).
- * @returns The configuration, or `"help"` when `--help` was given.
- * @throws {UsageError} Naming the bad flag or value and listing the valid flags or choices.
+ * @param args The arguments.
+ * @param flags Each flag's `type` (`string` or `boolean`).
+ * @returns The values.
+ * @throws {UsageError} Unknown flag, positional argument, a switch given a value, a missing value.
  */
-export function parseTrainArgs(args: string[]): TrainConfig | "help" {
-  let values: Record<string, string | boolean | undefined>;
+export function parseStrictFlags(
+  args: string[],
+  flags: Record<string, { type: "string" | "boolean" }>,
+): Record<string, string | boolean | undefined> {
   try {
     const options = Object.fromEntries(
-      Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type }]),
+      Object.entries(flags).map(([name, d]) => [name, { type: d.type }]),
     ) as Record<string, { type: "string" | "boolean" }>;
-    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const msg = String(e.message ?? err);
     const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-    const valid = `valid flags: ${FLAG_NAMES.join(", ")}`;
+    const valid = `valid flags: ${Object.keys(flags).map((f) => `--${f}`).join(", ")}`;
     switch (e.code) {
       case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
         throw new UsageError(`unknown flag '${flag ?? msg}'; ${valid}`);
@@ -242,6 +245,18 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
         throw new UsageError(`${msg}; ${valid}`);
     }
   }
+}
+
+/**
+ * Parses the command line of scripts/train.ts (`strict`: unknown flags, missing values and
+ * positional arguments are errors).
+ *
+ * @param args The arguments (without the script name).
+ * @returns The configuration, or `"help"` when `--help` was given.
+ * @throws {UsageError} Naming the bad flag or value and listing the valid flags or choices.
+ */
+export function parseTrainArgs(args: string[]): TrainConfig | "help" {
+  const values = parseStrictFlags(args, FLAGS);
   const v = values as Record<string, string | undefined> & {
     json?: boolean;
     quiet?: boolean;
