@@ -351,20 +351,20 @@ async function runEpoch(
 
       let cmd: StepCommandMessage | null = null;
       try {
-        const info = isQoda
-          ? await (opt as Qoda).step(oracle, collective, {
+        if (isQoda) {
+          await (opt as Qoda).step(oracle, collective, {
             gamma,
             eta: async (sqDiff: number) => {
               cmd = await report(sqDiff, false);
               if (cmd.skip) throw new AgreedSkip();
               return cmd.eta;
             },
-          })
-          : await opt.step(oracle, collective);
-        if (!reported) cmd = await report(NaN, true); // overflow inside the optimiser
-        else if (info.nonFinite && cmd && !(cmd as StepCommandMessage).skip) {
-          throw new RangeError(`step ${t}: the update overflowed but the supervisor did not skip`);
-        }
+          });
+        } else await opt.step(oracle, collective);
+        // X_{t+1/2} overflowed before any collective: report so the supervisor skips too.
+        // (An update that overflows after the report is skipped by every replica alike,
+        // since their state is identical; the optimiser counts it in `skipped`.)
+        if (!reported) cmd = await report(NaN, true);
       } catch (e) {
         if (!(e instanceof AgreedSkip)) throw e;
         opt.skipStep();
