@@ -6,7 +6,8 @@
  * - `mnist-mlp`, `mnist-cnn`: the built-in classifiers (`models/weights/`, trained by
  *   `scripts/train_mnist_models.ts`). Calibration draws from the 8,000 training digits, the
  *   metric is accuracy on the 2,000 held-out digits (`splitTrainTest` seed 0).
- * - a folder holding `model.json` (or `generator/model.json`, as a GAN training run writes):
+ * - a folder holding `model.json` (or `checkpoint/model.json`, as a WGAN run of `deno task
+ *   train` writes, or `generator/model.json`):
  *   a classifier of `[N, 784]` digits into 10 classes is scored as above; any other model (a
  *   GAN generator) is calibrated on standard-normal inputs of its input shape and scored by
  *   `mse`, the mean squared difference between the quantized and the float outputs on 256
@@ -84,7 +85,8 @@ const FLAGS: Record<string, FlagDoc> = {
   model: {
     type: "string",
     value: `${PRETRAINED.join("|")}|DIR`,
-    help: "built-in model, or a folder with model.json or generator/model.json (required)",
+    help:
+      "built-in model, or a folder with model.json, checkpoint/model.json (a WGAN run) or generator/model.json (required)",
   },
   bits: {
     type: "string",
@@ -274,7 +276,7 @@ async function loadModel(tf: Tfjs, spec: string): Promise<tfjs.LayersModel> {
     );
   }
   if (!stat.isDirectory) throw new Error(`--model '${spec}' is a file; give its folder`);
-  for (const dir of [spec, `${spec}/generator`]) {
+  for (const dir of [spec, `${spec}/checkpoint`, `${spec}/generator`]) {
     try {
       await Deno.stat(`${dir}/${MODEL_JSON}`);
       return await loadLayersModel(tf, dir);
@@ -283,7 +285,7 @@ async function loadModel(tf: Tfjs, spec: string): Promise<tfjs.LayersModel> {
     }
   }
   throw new Error(
-    `--model '${spec}': no ${MODEL_JSON} in the folder nor in its generator/ subfolder`,
+    `--model '${spec}': no ${MODEL_JSON} in the folder nor in its checkpoint/ or generator/ subfolder`,
   );
 }
 
