@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { parseStrictFlags, UsageError } from "../runtime/train/_cli.ts";
+import { parseStrictFlags, runCli, UsageError } from "../runtime/train/_cli.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import { BACKENDS, describeBackend, initBackend, type Tfjs } from "../runtime/backend/backend.ts";
 import { MAX_BITS, MIN_BITS } from "../runtime/gpfq/alphabet.ts";
@@ -487,27 +487,14 @@ export async function quantizeCommand(
  * @param args Command-line arguments.
  * @returns The exit code.
  */
-export async function main(args: string[]): Promise<number> {
-  let cfg: QuantizeConfig | "help";
-  try {
-    cfg = parseQuantizeArgs(args);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`error: ${err.message}`);
-    console.error("run `deno task quantize --help` for every flag");
-    return 2;
-  }
-  if (cfg === "help") {
-    console.log(usage());
-    return 0;
-  }
-  try {
-    await quantizeCommand(cfg);
-    return 0;
-  } catch (err) {
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
+export function main(args: string[]): Promise<number> {
+  return runCli(
+    args,
+    parseQuantizeArgs,
+    usage,
+    "run `deno task quantize --help` for every flag",
+    async (cfg) => void await quantizeCommand(cfg),
+  );
 }
 
 if (import.meta.main) {

@@ -20,7 +20,7 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
 import { compressedAllGatherMean } from "../runtime/train/allgather.ts";
-import { parseTrainArgs, type TrainConfig, usage, UsageError } from "../runtime/train/_cli.ts";
+import { parseTrainArgs, runCli, type TrainConfig, usage } from "../runtime/train/_cli.ts";
 import {
   type Classifier,
   evaluate,
@@ -350,28 +350,17 @@ export async function train(cfg: TrainConfig): Promise<Record<string, unknown>> 
  * @param args Command-line arguments.
  * @returns The exit code.
  */
-export async function main(args: string[]): Promise<number> {
-  let cfg: TrainConfig | "help";
-  try {
-    cfg = parseTrainArgs(args);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`error: ${err.message}`);
-    console.error("run `deno task train --help` for every flag");
-    return 2;
-  }
-  if (cfg === "help") {
-    console.log(usage());
-    return 0;
-  }
-  try {
-    const summary = await train(cfg);
-    if (cfg.json) console.log(JSON.stringify(summary));
-    return 0;
-  } catch (err) {
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
+export function main(args: string[]): Promise<number> {
+  return runCli(
+    args,
+    parseTrainArgs,
+    usage,
+    "run `deno task train --problem mnist --help` for every flag",
+    async (cfg) => {
+      const summary = await train(cfg);
+      if (cfg.json) console.log(JSON.stringify(summary));
+    },
+  );
 }
 
 if (import.meta.main) {

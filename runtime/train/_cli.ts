@@ -298,3 +298,44 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
     quiet: v.quiet === true,
   };
 }
+
+/**
+ * The shape every command line here shares: parse (a {@linkcode UsageError}
+ * prints the message and `hint`, exit code 2), `--help` (usage, 0), run the
+ * body (0, or 1 with `error: <message>` when it throws).
+ *
+ * @param args Command-line arguments.
+ * @param parse Parses them, or returns `"help"`.
+ * @param usage The help text.
+ * @param hint One line saying where every flag is listed.
+ * @param body Runs the command.
+ * @returns The exit code.
+ */
+export async function runCli<C>(
+  args: string[],
+  parse: (args: string[]) => C | "help",
+  usage: () => string,
+  hint: string,
+  body: (cfg: C) => Promise<void>,
+): Promise<number> {
+  let cfg: C | "help";
+  try {
+    cfg = parse(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`error: ${err.message}`);
+    console.error(hint);
+    return 2;
+  }
+  if (cfg === "help") {
+    console.log(usage());
+    return 0;
+  }
+  try {
+    await body(cfg);
+    return 0;
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
