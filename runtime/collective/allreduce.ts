@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { type CoderName, decodeInto, encode } from "../coding/codec.ts";
+import { type CoderName, decodeInto, quantizeEncode } from "../coding/codec.ts";
 import { CollectiveError, MismatchError } from "../errors.ts";
 import type { Quantizer } from "../quant/types.ts";
 import type { LayerInfo } from "../quant/types.ts";
@@ -358,8 +358,10 @@ async function ringMode(
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     const t = performance.now();
-    const q = codec.quantizer!.quantize(view, rng!, segmentLayer(layout, seg));
-    const bytes = encode(q, coder);
+    const bytes = quantizeEncode(codec.quantizer!, view, rng!, {
+      layer: segmentLayer(layout, seg),
+      coder,
+    });
     stats.encodeMs += performance.now() - t;
     return bytes;
   };
@@ -486,7 +488,10 @@ async function allgatherMode(
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     messages[r][seg.index] = codec.quantizer
-      ? encode(codec.quantizer.quantize(view, compression!.rng, segmentLayer(layout, seg)), coder)
+      ? quantizeEncode(codec.quantizer, view, compression!.rng, {
+        layer: segmentLayer(layout, seg),
+        coder,
+      })
       : f32Bytes(buf, seg.offset, seg.count).slice();
   }
   stats.encodeMs += performance.now() - t;
