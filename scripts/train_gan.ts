@@ -63,7 +63,8 @@ flags:
                       it (mnist: Fréchet distance ≤ Q; mixtures: modes covered ≥ Q)
   --backend B         ${BACKENDS.join(" | ")} (default auto)
   --seed N            seed of everything (default 0)
-  --out DIR           run folder (default runs/<timestamp>)
+  --out DIR           run folder (default runs/<timestamp>); checkpoint/ holds the latest
+                      generator, refreshed at every evaluation
   --no-artifacts      write no run folder (benchmarks)
   --commit-every N    commit every N steps into the run folder (default 0: never)
   --resume DIR        continue bit-exactly from DIR/commit.json
@@ -262,6 +263,7 @@ export async function main(args: string[]): Promise<number> {
   let totalBytes = 0;
   let lastEval: SupervisedEval | null = null;
   let timeToTarget: number | null = null;
+  let saving: Promise<void> = Promise.resolve();
   let lastLevels: SupervisedEval["levels"] = null;
   const reached = (q: number) =>
     cfg.target !== null && (problem?.lowerIsBetter ? q <= cfg.target : q >= cfg.target);
@@ -338,6 +340,13 @@ export async function main(args: string[]): Promise<number> {
       records.push(rec);
       if (timeToTarget === null && reached(e.metrics.quality)) timeToTarget = rec.seconds;
       if (trained) window = emptyWindow();
+      // The latest generator, refreshed at every evaluation (one write at a time).
+      if (trained && cfg.out && problem) {
+        const p = problem, x = e.params, dir = `${cfg.out}/checkpoint`;
+        saving = saving.then(() => saveGenerator(tf, p.arch, x, dir)).catch((err) =>
+          console.error(`checkpoint at step ${e.step} failed: ${err.message}`)
+        );
+      }
       if (cfg.out) {
         Deno.writeTextFileSync(`${cfg.out}/metrics.jsonl`, JSON.stringify(full) + "\n", {
           append: true,
@@ -460,6 +469,7 @@ export async function main(args: string[]): Promise<number> {
         }) + "\n",
         { append: true },
       );
+      await saving;
       await saveGenerator(tf, p.arch, result.params, `${cfg.out}/checkpoint`);
       const img = p.sampleImage(result.params);
       const png = await encodePng(img.pixels, img.width, img.height);
