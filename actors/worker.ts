@@ -32,6 +32,7 @@ import { Rng, type RngState } from "../runtime/rng.ts";
 import { connectTcpRing } from "../runtime/transport/tcp.ts";
 import { type Optimizer, type OptimizerState, restoreOptimizer } from "../runtime/optim/mod.ts";
 import type { Qoda } from "../runtime/optim/qoda.ts";
+import { firstNonFinite } from "../runtime/optim/_util.ts";
 import type { StepCommandMessage } from "../runtime/wire/messages.ts";
 import { decodeCommit, encodeCommit } from "../runtime/train/commit.ts";
 import {
@@ -46,6 +47,7 @@ import {
   createProblem,
   fnv1a,
   type JobConfig,
+  rankSeed,
 } from "../runtime/train/job.ts";
 import type { ProblemWorker, TrainProblem } from "../runtime/train/problem.ts";
 import { serializeError } from "./protocol.ts";
@@ -113,11 +115,6 @@ class Interrupted extends Error {
 
 /** Every rank skips this step (thrown out of the optimiser: its state stays). */
 class AgreedSkip extends Error {}
-
-/** Seed of rank `rank`'s stochastic rounding (the root of its private streams). */
-export function roundingSeed(seed: number, rank: number): number {
-  return seed * 1_000_003 + 17 + rank;
-}
 
 /**
  * Runs a worker until the supervisor shuts it down. Resolves to the exit
@@ -209,7 +206,7 @@ async function runEpoch(
     throw new RangeError(`assignment starts after step ${a.startStep}, the state is at ${opt.t}`);
   }
   const pw: ProblemWorker = problem.worker(rank, size);
-  let rng = new Rng(roundingSeed(job.seed, rank));
+  let rng = new Rng(rankSeed(job.seed, rank));
   rng.fork(); // the first fork is the problem's own stream (see game_problem.ts)
   const q: Quantizer | null = createJobQuantizer(job, problem);
   const layerwise = q instanceof LayerwiseQuantizer ? q : null;
@@ -318,13 +315,7 @@ async function runEpoch(
         tm.collectives++;
         buf.set(v);
         buf.fill(0, dim);
-        let bad = false;
-        for (let i = 0; i < dim; i++) {
-          if (!Number.isFinite(v[i])) {
-            bad = true;
-            break;
-          }
-        }
+        const bad = firstNonFinite(v) >= 0;
         if (bad) {
           buf.fill(0, 0, dim);
           buf[dim + rank] = 1;

@@ -6,6 +6,7 @@
  */
 import { Rng, type RngState } from "../runtime/rng.ts";
 import type { ProblemWorker, TrainProblem } from "../runtime/train/problem.ts";
+import { rankSeed } from "../runtime/train/job.ts";
 import { createGame, type Game, noisyOracle } from "./games.ts";
 
 /** Options of {@linkcode gameProblem}. */
@@ -35,16 +36,8 @@ export interface GameProblem extends TrainProblem {
   readonly dist0: number;
 }
 
-/**
- * The seed of worker `rank`'s private stream; its first `fork()` is the
- * oracle's noise, and the runtime takes its stochastic rounding from the
- * same root (after that fork), as the in-process runner always did.
- */
-export function workerSeed(seed: number, rank: number): number {
-  return seed * 1_000_003 + 17 + rank;
-}
-
-function distance(z: Float32Array, s: Float64Array): number {
+/** ‖z − s‖, the distance to a solution. */
+export function distance(z: Float32Array, s: Float64Array): number {
   let d = 0;
   for (let i = 0; i < z.length; i++) d += (z[i] - s[i]) ** 2;
   return Math.sqrt(d);
@@ -84,7 +77,7 @@ export function gameProblem(options: GameProblemOptions): GameProblem {
       return { quality: dist, dist, gap: game.gap(x, dist0) };
     },
     worker(rank: number, _size: number): ProblemWorker {
-      let rng = new Rng(workerSeed(seed, rank)).fork();
+      let rng = new Rng(rankSeed(seed, rank)).fork();
       let oracle = noisyOracle(game, { sigmaAbs, sigmaRel, rng });
       let calls = 0;
       return {

@@ -13,6 +13,8 @@
 import { allreduce } from "../collective/allreduce.ts";
 import { RingContext } from "../collective/context.ts";
 import { createGame, type Game, noisyOracle } from "../../models/games.ts";
+import { distance } from "../../models/game_problem.ts";
+import { fnv1a, rankSeed } from "./job.ts";
 import {
   createOptimizer,
   type Optimizer,
@@ -124,18 +126,6 @@ export interface GameRunResult {
   seconds: number;
 }
 
-function distance(z: Float32Array, s: Float64Array): number {
-  let d = 0;
-  for (let i = 0; i < z.length; i++) d += (z[i] - s[i]) ** 2;
-  return Math.sqrt(d);
-}
-
-function fnv1a(b: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, "0");
-}
-
 function sameBits(a: Float32Array, b: Float32Array): boolean {
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
   const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
@@ -213,7 +203,7 @@ export async function runGame(options: GameRunOptions): Promise<GameRunResult> {
     const q: Quantizer | null = quant === "none"
       ? null
       : createQuantizer({ scheme: quant, bits, bucketSize: bucket, rowLength: game.dim });
-    let rng = new Rng(seed * 1_000_003 + 17 + rank);
+    let rng = new Rng(rankSeed(seed, rank));
     let oracleRng = rng.fork();
     let opt: Optimizer = createOptimizer(optimizer, z0.slice(), { lr });
     const saved = resumed?.replicas[rank];
@@ -304,7 +294,7 @@ export async function runGame(options: GameRunOptions): Promise<GameRunResult> {
     bytes_sent: bytesSent,
     skipped,
     replicas_agree: replicas.every((r) => sameBits(r.opt.params, z)),
-    checksum: fnv1a(new Uint8Array(z.buffer, z.byteOffset, z.byteLength)),
+    checksum: fnv1a(z),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -95,6 +95,14 @@ export function createJobOptimizer(job: JobConfig, x0: Float32Array): Optimizer 
   });
 }
 
+/**
+ * The seed of rank `rank`'s private streams: its first `fork()` is the
+ * problem's own (oracle noise), the rest its stochastic rounding.
+ */
+export function rankSeed(seed: number, rank: number): number {
+  return seed * 1_000_003 + 17 + rank;
+}
+
 /** FNV-1a (32-bit) of a vector's bytes, as 8 hex digits. */
 export function fnv1a(v: Float32Array): string {
   const b = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
