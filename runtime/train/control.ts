@@ -17,7 +17,7 @@ import {
   connectorHandshake,
   type HandshakeParams,
 } from "../transport/handshake.ts";
-import { parseAddress, TcpLink } from "../transport/tcp.ts";
+import { connectRetrying, parseAddress, TcpLink } from "../transport/tcp.ts";
 import type { WireMessage } from "../wire/messages.ts";
 
 /** Pseudo-rank of the supervisor in the control handshake. */
@@ -212,32 +212,23 @@ export async function joinControl(
 ): Promise<ControlChannel> {
   const { hostname, port } = parseAddress(address);
   const deadline = performance.now() + timeoutMs;
-  let wait = 20;
-  for (;;) {
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({ hostname, port });
-    } catch (e) {
-      if (performance.now() + wait > deadline) {
-        throw new LinkError(
-          "io",
-          -1,
-          `could not reach the supervisor at ${address} within ${timeoutMs} ms: ${
-            (e as Error).message
-          }`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, wait));
-      wait = Math.min(500, wait * 2);
-      continue;
-    }
-    const link = new TcpLink(conn, -1);
-    try {
-      await connectorHandshake(link, params(WORKER_RANK, secret, timeoutMs), SUPERVISOR_RANK);
-    } catch (e) {
-      link.close();
-      throw e;
-    }
-    return new ControlChannel(link, address);
+  const conn = await connectRetrying(
+    hostname,
+    port,
+    deadline,
+    (e) =>
+      new LinkError(
+        "io",
+        -1,
+        `could not reach the supervisor at ${address} within ${timeoutMs} ms: ${e.message}`,
+      ),
+  );
+  const link = new TcpLink(conn, -1);
+  try {
+    await connectorHandshake(link, params(WORKER_RANK, secret, timeoutMs), SUPERVISOR_RANK);
+  } catch (e) {
+    link.close();
+    throw e;
   }
+  return new ControlChannel(link, address);
 }

@@ -256,34 +256,27 @@ export async function connectTcpRing(options: TcpRingOptions): Promise<RingConte
   };
 
   const connectRight = async (): Promise<TcpLink> => {
-    let wait = 20;
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await Deno.connect({ hostname: right.hostname, port: right.port });
-      } catch (e) {
-        if (performance.now() + wait > deadline) {
-          throw new LinkError(
-            "io",
-            rightRank,
-            `rank ${rank}: could not connect to rank ${rightRank} at ${peers[rightRank]} ` +
-              `within ${connectTimeoutMs} ms: ${(e as Error).message}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, wait));
-        wait = Math.min(500, wait * 2);
-        continue;
-      }
-      const link = new TcpLink(conn, rightRank);
-      try {
-        await connectorHandshake(link, params, rightRank);
-        return link;
-      } catch (e) {
-        link.close();
-        throw e instanceof HandshakeError
-          ? new HandshakeError(`rank ${rank} → rank ${rightRank}: ${e.message}`, { cause: e })
-          : e;
-      }
+    const conn = await connectRetrying(
+      right.hostname,
+      right.port,
+      deadline,
+      (e) =>
+        new LinkError(
+          "io",
+          rightRank,
+          `rank ${rank}: could not connect to rank ${rightRank} at ${peers[rightRank]} ` +
+            `within ${connectTimeoutMs} ms: ${e.message}`,
+        ),
+    );
+    const link = new TcpLink(conn, rightRank);
+    try {
+      await connectorHandshake(link, params, rightRank);
+      return link;
+    } catch (e) {
+      link.close();
+      throw e instanceof HandshakeError
+        ? new HandshakeError(`rank ${rank} → rank ${rightRank}: ${e.message}`, { cause: e })
+        : e;
     }
   };
 
@@ -301,6 +294,29 @@ export async function connectTcpRing(options: TcpRingOptions): Promise<RingConte
     if (!options.listener) listener.close();
   }
   return new RingContext({ ...ctxOptions, left: leftLink, right: rightLink });
+}
+
+/**
+ * Connects to `hostname:port`, retrying refused connections with backoff
+ * (20 ms doubling to 500 ms) until `deadline` (`performance.now()` ms), then
+ * throws `giveUp(lastError)`.
+ */
+export async function connectRetrying(
+  hostname: string,
+  port: number,
+  deadline: number,
+  giveUp: (e: Error) => Error,
+): Promise<Deno.TcpConn> {
+  let wait = 20;
+  for (;;) {
+    try {
+      return await Deno.connect({ hostname, port });
+    } catch (e) {
+      if (performance.now() + wait > deadline) throw giveUp(e as Error);
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(500, wait * 2);
+    }
+  }
 }
 
 function addr(a: Deno.Addr): string {
