@@ -909,11 +909,7 @@ export class TrainingSupervisor {
 
   #drop(m: Member): void {
     m.ch.close();
-    try {
-      m.child?.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
+    killQuietly(m.child);
     this.#joined.splice(this.#joined.indexOf(m), 1);
   }
 
@@ -926,11 +922,7 @@ export class TrainingSupervisor {
           m,
           `silent for ${Math.round(now - m.lastSeen)} ms (heartbeat timeout ${limit} ms)`,
         );
-        try {
-          m.child?.kill("SIGKILL");
-        } catch {
-          // gone
-        }
+        killQuietly(m.child);
       }
     }
   }
@@ -982,13 +974,7 @@ export class TrainingSupervisor {
     const all = Promise.allSettled(kids.map((c) => c.status));
     const timer = new Promise((r) => setTimeout(r, graceMs));
     await Promise.race([all, timer]);
-    for (const c of this.#children) {
-      try {
-        c.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }
+    for (const c of this.#children) killQuietly(c);
     await all;
     for (const m of this.#joined) m.ch.close();
   }
@@ -996,4 +982,13 @@ export class TrainingSupervisor {
 
 function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
+}
+
+/** SIGKILL, ignoring a process that is already gone. */
+function killQuietly(child: Deno.ChildProcess | null): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
 }
