@@ -29,16 +29,11 @@ import {
 import { isAdaptStep } from "../runtime/quant/levels.ts";
 import { isLoopback, parseAddress } from "../runtime/transport/tcp.ts";
 import type { StepReportMessage } from "../runtime/wire/messages.ts";
-import { decodeCommit, encodeCommit, readCommit, writeCommit } from "../runtime/train/commit.ts";
-import {
-  acceptControl,
-  type ControlChannel,
-  type ControlEvent,
-  secretBytes,
-} from "../runtime/train/control.ts";
-import { createJobQuantizer, createProblem, type JobConfig } from "../runtime/train/job.ts";
-import type { TrainProblem } from "../runtime/train/problem.ts";
-import { type ScheduleState, StepSchedule } from "../runtime/train/schedule.ts";
+import { decodeCommit, encodeCommit, readCommit, writeCommit } from "./commit.ts";
+import { acceptControl, type ControlChannel, type ControlEvent, secretBytes } from "./control.ts";
+import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
+import type { TrainProblem } from "./problem.ts";
+import { type ScheduleState, StepSchedule } from "./schedule.ts";
 import type { Assignment, CommitPart } from "./worker.ts";
 
 /** Options of {@linkcode TrainingSupervisor}. */
@@ -236,7 +231,7 @@ class EpochFailed extends Error {}
  *     bits: 4, bucket: 1024, collective: "allgather", steps: 500, seed: 0,
  *     adapt: { warmup: [20, 100], every: 0 }, checksumEvery: 50, timeoutMs: 30_000 },
  *   workers: 2,
- *   spawn: [Deno.execPath(), "run", "-A", "scripts/worker.ts"],
+ *   spawn: [Deno.execPath(), "run", "-A", "actors/worker_main.ts"],
  * });
  * const r = await sup.run();
  * console.log(r.metrics.dist, r.replicas_agree);
@@ -872,7 +867,7 @@ export class TrainingSupervisor {
   #evaluateOffThread(x: Float32Array | null): Promise<Record<string, number>> {
     if (!this.#evaluator) {
       this.#evaluator = new Worker(
-        new URL("../runtime/train/evaluator_worker.ts", import.meta.url),
+        new URL("./_evaluator_worker.ts", import.meta.url),
         {
           type: "module",
         },

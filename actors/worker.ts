@@ -28,28 +28,22 @@ import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../runtime/quant/lay
 import type { LevelTable } from "../runtime/quant/layerwise.ts";
 import { isAdaptStep } from "../runtime/quant/levels.ts";
 import type { Quantizer } from "../runtime/quant/types.ts";
-import { Rng, type RngState } from "../runtime/rng.ts";
-import { connectTcpRing } from "../runtime/transport/tcp.ts";
+import { rankSeed, Rng, type RngState } from "../runtime/rng.ts";
+import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
 import { type Optimizer, type OptimizerState, restoreOptimizer } from "../runtime/optim/mod.ts";
 import type { Qoda } from "../runtime/optim/qoda.ts";
-import { firstNonFinite } from "../runtime/optim/_util.ts";
+import { firstNonFinite } from "../runtime/optim/mod.ts";
 import type { StepCommandMessage } from "../runtime/wire/messages.ts";
-import { decodeCommit, encodeCommit } from "../runtime/train/commit.ts";
-import {
-  type ControlChannel,
-  type ControlEvent,
-  joinControl,
-  secretBytes,
-} from "../runtime/train/control.ts";
+import { decodeCommit, encodeCommit } from "./commit.ts";
+import { type ControlChannel, type ControlEvent, joinControl, secretBytes } from "./control.ts";
 import {
   createJobOptimizer,
   createJobQuantizer,
   createProblem,
   fnv1a,
   type JobConfig,
-  rankSeed,
-} from "../runtime/train/job.ts";
-import type { ProblemWorker, TrainProblem } from "../runtime/train/problem.ts";
+} from "./job.ts";
+import type { ProblemWorker, TrainProblem } from "./problem.ts";
 import { serializeError } from "./protocol.ts";
 
 /** Options of {@linkcode runWorker}. */
@@ -205,9 +199,8 @@ async function runEpoch(
   if (opt.t !== a.startStep) {
     throw new RangeError(`assignment starts after step ${a.startStep}, the state is at ${opt.t}`);
   }
-  const pw: ProblemWorker = problem.worker(rank, size);
   let rng = new Rng(rankSeed(job.seed, rank));
-  rng.fork(); // the first fork is the problem's own stream (see game_problem.ts)
+  const pw: ProblemWorker = problem.worker(rank, size, rng.fork());
   const q: Quantizer | null = createJobQuantizer(job, problem);
   const layerwise = q instanceof LayerwiseQuantizer ? q : null;
   if (a.levels && layerwise) layerwise.loadTable(a.levels);

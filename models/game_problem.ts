@@ -5,8 +5,7 @@
  * @module
  */
 import { Rng, type RngState } from "../runtime/rng.ts";
-import type { ProblemWorker, TrainProblem } from "../runtime/train/problem.ts";
-import { rankSeed } from "../runtime/train/job.ts";
+import type { ProblemInit, ProblemWorker, TrainProblem } from "../actors/problem.ts";
 import { createGame, type Game, noisyOracle } from "./games.ts";
 
 /** Options of {@linkcode gameProblem}. */
@@ -50,8 +49,9 @@ export function distance(z: Float32Array, s: Float64Array): number {
  * @example
  * ```ts
  * import { gameProblem } from "./game_problem.ts";
+ * import { Rng } from "../runtime/rng.ts";
  * const p = gameProblem({ problem: "bilinear", dim: 8 });
- * const w = p.worker(0, 2);
+ * const w = p.worker(0, 2, new Rng(5));
  * const x = p.initial(), v = new Float32Array(p.dim);
  * w.operator(x, v);
  * const m = await p.evaluate(x);
@@ -76,8 +76,8 @@ export function gameProblem(options: GameProblemOptions): GameProblem {
       const dist = distance(x, game.solution);
       return { quality: dist, dist, gap: game.gap(x, dist0) };
     },
-    worker(rank: number, _size: number): ProblemWorker {
-      let rng = new Rng(rankSeed(seed, rank)).fork();
+    worker(rank: number, _size: number, workerRng: Rng): ProblemWorker {
+      let rng = workerRng;
       let oracle = noisyOracle(game, { sigmaAbs, sigmaRel, rng });
       let calls = 0;
       return {
@@ -95,4 +95,19 @@ export function gameProblem(options: GameProblemOptions): GameProblem {
       };
     },
   };
+}
+
+/**
+ * The module entry the runtime calls (see `ProblemModule`): the job's name is
+ * the game, its options the rest of {@linkcode GameProblemOptions}.
+ *
+ * @example
+ * ```ts
+ * import { createProblem } from "./game_problem.ts";
+ * const p = createProblem({ name: "quadratic", options: { dim: 4 }, seed: 1 });
+ * if (p.dim !== 4 || !p.lowerIsBetter) throw new Error();
+ * ```
+ */
+export function createProblem(init: ProblemInit): GameProblem {
+  return gameProblem({ ...init.options, problem: init.name, seed: init.seed });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { LinearOps } from "../runtime/fqt/layers.ts";
+import type { LinearOps } from "./tfjs/fqt/layers.ts";
 import { Rng } from "../runtime/rng.ts";
 import { type Classifier, makeParam, type Tfjs } from "./classifier.ts";
 import { MNIST_CLASSES } from "./mnist_data.ts";
@@ -36,7 +36,7 @@ export interface CnnOptions {
  *
  * @example
  * ```ts
- * import { initBackend } from "../runtime/backend/backend.ts";
+ * import { initBackend } from "./tfjs/backend/backend.ts";
  * import { createCnn } from "./mnist_cnn.ts";
  * const { tf } = await initBackend("cpu");
  * const m = createCnn(tf, { seed: 1 });

@@ -4,7 +4,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { LinearOps } from "../runtime/fqt/layers.ts";
+import type { LinearOps } from "./tfjs/fqt/layers.ts";
 import { Rng } from "../runtime/rng.ts";
 import { type Classifier, makeParam, type Tfjs } from "./classifier.ts";
 import { MNIST_CLASSES, MNIST_PIXELS } from "./mnist_data.ts";
@@ -33,7 +33,7 @@ export interface MlpOptions {
  *
  * @example
  * ```ts
- * import { initBackend } from "../runtime/backend/backend.ts";
+ * import { initBackend } from "./tfjs/backend/backend.ts";
  * import { createMlp } from "./mnist_mlp.ts";
  * const { tf } = await initBackend("cpu");
  * const m = createMlp(tf, { seed: 1 });

@@ -6,7 +6,7 @@
  * @example Split, shard and take one worker's gradient
  * ```ts
  * import { createMlp, loadMnist, lossAndGrads, shard, splitTrainTest } from "./mod.ts";
- * import { initBackend } from "../runtime/backend/backend.ts";
+ * import { initBackend } from "./tfjs/backend/backend.ts";
  * const { tf } = await initBackend("cpu");
  * const { train } = splitTrainTest(await loadMnist(), { testSize: 2000, seed: 0 });
  * const [mine] = shard(train, 2, 1);

@@ -10,7 +10,7 @@
  *
  * @example Load the CNN and take its features
  * ```ts
- * import { initBackend } from "../runtime/backend/backend.ts";
+ * import { initBackend } from "./tfjs/backend/backend.ts";
  * import { featureModel, loadPretrained } from "./pretrained.ts";
  * const { tf } = await initBackend("cpu");
  * const cnn = await loadPretrained(tf, "mnist-cnn");
@@ -26,7 +26,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type * as tfjs from "@tensorflow/tfjs";
 import { UnknownNameError } from "../runtime/errors.ts";
-import { loadLayersModel, ModelFileError, type Tfjs } from "../runtime/tfjs_io.ts";
+import { loadLayersModel, ModelFileError, type Tfjs } from "./tfjs/io.ts";
 
 /** Names of the built-in models. */
 export const PRETRAINED = ["mnist-mlp", "mnist-cnn"] as const;
@@ -70,7 +70,7 @@ export function pretrainedDir(name: string): string {
  *
  * @example
  * ```ts
- * import { initBackend } from "../runtime/backend/backend.ts";
+ * import { initBackend } from "./tfjs/backend/backend.ts";
  * import { loadPretrained } from "./pretrained.ts";
  * const { tf } = await initBackend("cpu");
  * const mlp = await loadPretrained(tf, "mnist-mlp");

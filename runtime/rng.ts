@@ -134,3 +134,19 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
+
+/**
+ * The seed of rank `rank`'s private streams in a job seeded with `seed`: the
+ * first `fork()` of `new Rng(rankSeed(seed, rank))` is the problem worker's
+ * own stream (data, noise), the rest its stochastic rounding.
+ *
+ * @example Ranks get unrelated streams
+ * ```ts
+ * import { rankSeed, Rng } from "./rng.ts";
+ * const a = new Rng(rankSeed(0, 0)), b = new Rng(rankSeed(0, 1));
+ * if (a.nextU32() === b.nextU32()) throw new Error("same stream");
+ * ```
+ */
+export function rankSeed(seed: number, rank: number): number {
+  return seed * 1_000_003 + 17 + rank;
+}

@@ -1,6 +1,6 @@
 // Flag-value checks shared by the training command lines (scripts/train_*.ts).
 // Internal to scripts/.
-import { localWorkerCommand } from "../runtime/train/launch.ts";
+import { localWorkerCommand } from "../actors/launch.ts";
 
 /** A bad command line: the CLIs print the message and exit with code 2. */
 export class Usage extends Error {}
@@ -67,3 +67,26 @@ export function processOptions(workers: number, f: ProcessFlags) {
     heartbeatTimeoutMs: f.heartbeatMs,
   };
 }
+
+/** Help lines of the process-runtime flags (shared by the training CLIs). */
+export const PROCESS_FLAGS_HELP =
+  `process runtime (one process per worker, a supervisor in this process):
+  --runtime R         process (worker processes over TCP, the default) | inprocess (all
+                      workers in this process over an in-memory ring: quick experiments)
+  --listen HOST:PORT  the supervisor's control address (default 127.0.0.1:0, any free port)
+  --secret S          shared secret of the control plane and the ring (or QODA_RING_SECRET);
+                      required off loopback
+  --remote-workers    start no local workers: wait for --workers N processes started with
+                      \`deno task worker --join HOST:PORT --secret S\`
+  --elastic           when a worker dies, go on with fewer instead of starting a new one
+  --heartbeat-ms N    a worker silent this long is declared dead (default 10000)`;
+
+/** parseArgs option specs of {@linkcode PROCESS_FLAGS_HELP}. */
+export const PROCESS_FLAG_OPTIONS = {
+  runtime: { type: "string", default: "process" },
+  listen: { type: "string", default: "127.0.0.1:0" },
+  secret: { type: "string" },
+  "remote-workers": { type: "boolean", default: false },
+  elastic: { type: "boolean", default: false },
+  "heartbeat-ms": { type: "string", default: "10000" },
+} as const;

@@ -8,7 +8,7 @@
  *
  * Each configuration runs `scripts/train.ts --problem wgan … --json`: on
  * netlab, host 0 runs the supervisor and one worker, every other host one
- * worker (`scripts/worker.ts --join`).
+ * worker (`actors/worker_main.ts --join`).
  *
  * @module
  */
@@ -154,7 +154,7 @@ async function runNetlab(c: Config, o: Record<string, string>, workers: number, 
   const train = `${deno} run -A scripts/train.ts ${trainArgs(c, o, workers).join(" ")}` +
     ` --remote-workers --listen "$NETLAB_ADDR:29700" --secret ${secret}`;
   const worker = (host: string) =>
-    `${deno} run -A scripts/worker.ts --quiet --join "${host}:29700" --listen-host "$NETLAB_ADDR" --secret ${secret}`;
+    `${deno} run -A actors/worker_main.ts --quiet --join "${host}:29700" --listen-host "$NETLAB_ADDR" --secret ${secret}`;
   const inner = [
     `HOST0=$(echo "$NETLAB_PEERS" | cut -d, -f1)`,
     `if [ "$NETLAB_RANK" = 0 ]; then ${train} & SUP=$!; sleep 1; ${

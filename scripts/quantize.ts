@@ -18,10 +18,15 @@
  *
  * @module
  */
-import { parseStrictFlags, runCli, UsageError } from "../runtime/train/_cli.ts";
+import { parseStrictFlags, runCli, UsageError } from "./_cli.ts";
 import type * as tfjs from "@tensorflow/tfjs";
-import { BACKENDS, describeBackend, initBackend, type Tfjs } from "../runtime/backend/backend.ts";
-import { MAX_BITS, MIN_BITS } from "../runtime/gpfq/alphabet.ts";
+import {
+  BACKENDS,
+  describeBackend,
+  initBackend,
+  type Tfjs,
+} from "../models/tfjs/backend/backend.ts";
+import { MAX_BITS, MIN_BITS } from "../models/tfjs/gpfq/alphabet.ts";
 import {
   DEFAULT_SCALAR,
   exportQuantizedModel,
@@ -31,9 +36,9 @@ import {
   type Method,
   METHODS,
   quantizeLayersModel,
-} from "../runtime/gpfq/layers.ts";
+} from "../models/tfjs/gpfq/layers.ts";
 import { Rng } from "../runtime/rng.ts";
-import { loadLayersModel, MODEL_JSON } from "../runtime/tfjs_io.ts";
+import { loadLayersModel, MODEL_JSON } from "../models/tfjs/io.ts";
 import { isPretrainedName, loadPretrained, PRETRAINED } from "../models/pretrained.ts";
 import {
   type Dataset,

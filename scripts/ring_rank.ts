@@ -15,7 +15,7 @@ import { allreduce, type AllreduceOptions } from "../runtime/collective/allreduc
 import { CollectiveError } from "../runtime/errors.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
-import { connectTcpRing } from "../runtime/transport/tcp.ts";
+import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
 
 const HELP = `deno run -A scripts/ring_rank.ts --rank R --peers HOST:PORT,HOST:PORT,... [options]
 

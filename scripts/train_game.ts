@@ -6,11 +6,22 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { choice, num, type ProcessFlags, processFlags, processOptions, Usage } from "./_flags.ts";
-import { runGame } from "../runtime/train/game_runner.ts";
+import {
+  choice,
+  num,
+  PROCESS_FLAG_OPTIONS,
+  PROCESS_FLAGS_HELP,
+  type ProcessFlags,
+  processFlags,
+  processOptions,
+  Usage,
+} from "./_flags.ts";
+import { runGame } from "../models/game_runner.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { gameProblem } from "../models/game_problem.ts";
-import { PROCESS_FLAG_OPTIONS, PROCESS_FLAGS_HELP, supervise } from "../runtime/train/launch.ts";
+import { supervise } from "../actors/launch.ts";
+import { jobConfig } from "../actors/job.ts";
+import { problemModule } from "../models/registry.ts";
 
 const PROBLEMS = ["bilinear", "quadratic", "linear", "kelly"] as const;
 const OPTIMIZERS = ["qoda", "qgenx", "sgd", "adam"] as const;
@@ -219,8 +230,9 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
   };
   if (cfg.dim !== undefined) problemOptions.dim = cfg.dim;
   if (cfg.nanAt) problemOptions.nanAt = cfg.nanAt;
-  const job = {
+  const job = jobConfig({
     problem: cfg.problem,
+    module: problemModule(cfg.problem),
     problemOptions,
     optimizer: cfg.optimizer,
     lr: cfg.lr,
@@ -230,10 +242,7 @@ async function runProcesses(cfg: GameCli, say: (line: string) => void): Promise<
     collective: cfg.collective,
     steps: cfg.steps,
     seed: cfg.seed,
-    adapt: { warmup: [20, 100, 500], every: 2000 },
-    checksumEvery: 100,
-    timeoutMs: 30_000,
-  };
+  });
   const evalEvery = cfg.evalEvery ?? Math.max(1, Math.floor(cfg.steps / 10));
   const records: Record<string, number>[] = [];
   let bytes = 0, collectives = 0;

@@ -8,12 +8,22 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { choice, num, type ProcessFlags, processFlags, processOptions, Usage } from "./_flags.ts";
+import {
+  choice,
+  num,
+  PROCESS_FLAG_OPTIONS,
+  PROCESS_FLAGS_HELP,
+  type ProcessFlags,
+  processFlags,
+  processOptions,
+  Usage,
+} from "./_flags.ts";
 import * as tf from "@tensorflow/tfjs";
 import { OPTIMIZER_NAMES, type OptimizerName } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
-import type { JobConfig } from "../runtime/train/job.ts";
-import { PROCESS_FLAG_OPTIONS, PROCESS_FLAGS_HELP, supervise } from "../runtime/train/launch.ts";
+import { type JobConfig, jobConfig } from "../actors/job.ts";
+import { problemModule } from "../models/registry.ts";
+import { supervise } from "../actors/launch.ts";
 import type { StepSummary, SupervisedEval, TrainingSupervisor } from "../actors/supervisor.ts";
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS } from "../models/gan/networks.ts";
@@ -21,7 +31,7 @@ import { recommendedLr, type WganProblem } from "../models/gan/wgan.ts";
 import { saveGenerator } from "../models/gan/checkpoint.ts";
 import { encodePng } from "../models/gan/png.ts";
 import { renderReport, type ReportRecord } from "../models/gan/report.ts";
-import { BACKENDS } from "../runtime/backend/backend.ts";
+import { BACKENDS } from "../models/tfjs/backend/backend.ts";
 
 const COLLECTIVES = ["allgather", "ring"] as const;
 
@@ -152,8 +162,9 @@ function parse(args: string[]): GanCli | "help" {
   if (a["eval-samples"]) {
     problemOptions.evalSamples = num("--eval-samples", a["eval-samples"], { int: true, min: 1 });
   }
-  const job: JobConfig = {
+  const job: JobConfig = jobConfig({
     problem: "wgan",
+    module: problemModule("wgan"),
     problemOptions,
     optimizer: choice("--optimizer", a.optimizer!, OPTIMIZER_NAMES) as OptimizerName,
     lr: a.lr === undefined ? recommendedLr(dataset, arch) : num("--lr", a.lr, { gt: 0 }),
@@ -163,10 +174,7 @@ function parse(args: string[]): GanCli | "help" {
     collective: choice("--collective", a.collective!, COLLECTIVES),
     steps,
     seed: num("--seed", a.seed!, { int: true, min: 0 }),
-    adapt: { warmup: [20, 100, 500], every: 2000 },
-    checksumEvery: 50,
-    timeoutMs: 60_000,
-  };
+  });
   if (a["lr-gamma"]) job.lrGamma = num("--lr-gamma", a["lr-gamma"], { gt: 0 });
   if (a["lr-eta"]) job.lrEta = num("--lr-eta", a["lr-eta"], { gt: 0 });
   const commitEvery = num("--commit-every", a["commit-every"]!, { int: true, min: 0 });

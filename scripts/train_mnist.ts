@@ -13,14 +13,14 @@
  *
  * @module
  */
-import { describeBackend, initBackend } from "../runtime/backend/backend.ts";
-import { FqtOps } from "../runtime/fqt/layers.ts";
+import { describeBackend, initBackend } from "../models/tfjs/backend/backend.ts";
+import { FqtOps } from "../models/tfjs/fqt/layers.ts";
 import { EpsTracker } from "../runtime/quant/eps.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
-import { compressedAllGatherMean } from "../runtime/train/allgather.ts";
-import { parseTrainArgs, runCli, type TrainConfig, usage } from "../runtime/train/_cli.ts";
+import { compressedAllGatherMean } from "../runtime/collective/allgather.ts";
+import { parseTrainArgs, runCli, type TrainConfig, usage } from "./_cli.ts";
 import {
   type Classifier,
   evaluate,

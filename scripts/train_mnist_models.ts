@@ -21,8 +21,13 @@
  */
 import { parseArgs } from "node:util";
 import type * as tfjs from "@tensorflow/tfjs";
-import { BACKENDS, describeBackend, initBackend, type Tfjs } from "../runtime/backend/backend.ts";
-import { saveLayersModel } from "../runtime/tfjs_io.ts";
+import {
+  BACKENDS,
+  describeBackend,
+  initBackend,
+  type Tfjs,
+} from "../models/tfjs/backend/backend.ts";
+import { saveLayersModel } from "../models/tfjs/io.ts";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, splitTrainTest } from "../models/mnist_data.ts";
 import { PRETRAINED, type PretrainedName } from "../models/pretrained.ts";
 

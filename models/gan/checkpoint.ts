@@ -11,7 +11,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { loadLayersModel, saveLayersModel } from "../../runtime/tfjs_io.ts";
+import { loadLayersModel, saveLayersModel } from "../tfjs/io.ts";
 import type { Tfjs } from "./_ops.ts";
 import { ganLayers } from "./model.ts";
 import type { GanArchitecture } from "./networks.ts";
@@ -54,7 +54,7 @@ function shuffleKernel(tf: Tfjs, c: number): tfjs.Tensor {
  *
  * @example The layers model computes the generator
  * ```ts
- * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { initBackend } from "../tfjs/backend/backend.ts";
  * import { ganArchitecture } from "./networks.ts";
  * import { GanModel, initialParams } from "./model.ts";
  * import { generatorAsLayersModel } from "./checkpoint.ts";

@@ -119,7 +119,7 @@ export function layersExtractor(
  *
  * @example Real digits score close to themselves
  * ```ts
- * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { initBackend } from "../tfjs/backend/backend.ts";
  * import { loadMnist, splitTrainTest } from "../mnist_data.ts";
  * import { createMnistScorer } from "./mnist_scorer.ts";
  * import { toSigned } from "./datasets.ts";

@@ -10,12 +10,13 @@
  * @example Two workers and QODA on the ring of eight Gaussians
  * ```ts
  * import { createWganProblem } from "./mod.ts";
- * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { initBackend } from "../tfjs/backend/backend.ts";
  * import { Qoda } from "../../runtime/optim/qoda.ts";
+ * import { rankSeed, Rng } from "../../runtime/rng.ts";
  *
  * const { tf } = await initBackend("auto");
  * const problem = await createWganProblem(tf, { dataset: "gaussians8", batch: 32, evalSamples: 500 });
- * const workers = [problem.worker(0, 2), problem.worker(1, 2)];
+ * const workers = [0, 1].map((r) => problem.worker(r, 2, new Rng(rankSeed(0, r)).fork()));
  * const opt = new Qoda(problem.initial(), { lr: problem.defaultLr });
  * const v = new Float32Array(problem.dim);
  * const oracle = (x: Float32Array, out: Float32Array) => {

@@ -70,7 +70,7 @@ export function initialParams(arch: GanArchitecture, seed: number): Float32Array
  *
  * @example Load a point and generate
  * ```ts
- * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { initBackend } from "../tfjs/backend/backend.ts";
  * import { ganArchitecture } from "./networks.ts";
  * import { GanModel, initialParams } from "./model.ts";
  * const { tf } = await initBackend("cpu");

@@ -36,7 +36,7 @@ import type * as tfjs from "@tensorflow/tfjs";
 import type { LayerSpan } from "../../runtime/collective/allreduce.ts";
 import { UnknownNameError } from "../../runtime/errors.ts";
 import { Rng, type RngState } from "../../runtime/rng.ts";
-import type { ProblemWorker, TrainProblem } from "../../runtime/train/problem.ts";
+import type { ProblemWorker, TrainProblem } from "../../actors/problem.ts";
 import { type Dataset, loadMnist, MNIST_PIXELS, shard, splitTrainTest } from "../mnist_data.ts";
 import type { Tfjs } from "./_ops.ts";
 import { generatorAsLayersModel, saveGenerator } from "./checkpoint.ts";
@@ -138,7 +138,7 @@ export interface WganProblem extends TrainProblem {
   /** What `quality` measures, for reports: `"modes_covered"` or `"fid"`. */
   readonly qualityName: string;
   /** Worker `rank` of `size`: its own shard or stream, its own noise (see the module doc). */
-  worker(rank: number, size: number): ProblemWorker;
+  worker(rank: number, size: number, rng: Rng): ProblemWorker;
   /** Quality figures at `x` (see {@linkcode createWganProblem}); always a promise. */
   evaluate(x: Float32Array): Promise<Record<string, number>>;
   /** Frees the variables and the scorer the problem built. */
@@ -170,18 +170,6 @@ export function recommendedLr(dataset: string, arch = "mlp"): number {
     throw new UnknownNameError("GAN architecture", arch, GAN_ARCHS);
   }
   return 10;
-}
-
-/**
- * The seed of worker `rank`'s streams: its first fork draws data, its second
- * latent vectors and ε.
- *
- * @param seed The problem's seed.
- * @param rank The worker.
- * @returns The seed of the worker's root {@linkcode Rng}.
- */
-export function ganWorkerSeed(seed: number, rank: number): number {
-  return seed * 1_000_003 + 7919 + rank;
 }
 
 interface WorkerState {
@@ -218,12 +206,13 @@ function checkCount(name: string, v: number, max: number): void {
  *
  * @example One worker's operator sample on the ring of eight
  * ```ts
- * import { initBackend } from "../../runtime/backend/backend.ts";
+ * import { initBackend } from "../tfjs/backend/backend.ts";
  * import { createWganProblem } from "./wgan.ts";
+ * import { Rng } from "../../runtime/rng.ts";
  * const { tf } = await initBackend("cpu");
  * const p = await createWganProblem(tf, { dataset: "gaussians8", batch: 16, evalSamples: 200 });
  * const x = p.initial(), v = new Float32Array(p.dim);
- * p.worker(0, 2).operator(x, v);
+ * p.worker(0, 2, new Rng(3)).operator(x, v);
  * if (!v.some((g) => g !== 0) || p.layers[0].name !== "gen/dense1/kernel") throw new Error();
  * const m = await p.evaluate(x);
  * if (!(m.quality >= 0 && m.quality <= 8)) throw new Error();
@@ -347,15 +336,16 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
       const { fid, labelEntropy } = scorer.score(samples);
       return { quality: fid, fid, label_entropy: labelEntropy };
     },
-    worker(rank: number, size: number): ProblemWorker {
+    worker(rank: number, size: number, rng: Rng): ProblemWorker {
       if (!Number.isInteger(size) || size < 1) {
         throw new RangeError(`size must be a positive integer, got ${size}`);
       }
       if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
         throw new RangeError(`rank must be an integer in 0..${size - 1}, got ${rank}`);
       }
-      const root = new Rng(ganWorkerSeed(seed, rank));
-      let dataRng = root.fork(), noiseRng = root.fork();
+      // The runtime's stream for this rank: its first fork draws data, its second
+      // latent vectors and ε.
+      let dataRng = rng.fork(), noiseRng = rng.fork();
       let images: Float32Array | undefined, count = 0;
       if (train) {
         let parts = shards.get(size);

@@ -45,7 +45,7 @@ import {
   type PackedCodes,
   SIGN_MAGNITUDE_OUTPUT,
   type SignMagnitudeOutput,
-} from "../quant/_sign_magnitude.ts";
+} from "../quant/sign_magnitude.ts";
 import {
   eliasGammaLength,
   eliasOmegaLength,

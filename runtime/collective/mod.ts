@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { allreduce, memoryRing, RingContext } from "../../mod.ts";
+ * import { allreduce, memoryRing, RingContext } from "@qoda/ring";
  * const ctxs = memoryRing(2).map((l, rank) => new RingContext({ rank, size: 2, ...l }));
  * const bufs = [new Float32Array([1, 2]), new Float32Array([3, 4])];
  * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r])));
@@ -16,3 +16,5 @@
  */
 export * from "./context.ts";
 export * from "./allreduce.ts";
+export * from "./tcp_ring.ts";
+export * from "./allgather.ts";

@@ -132,3 +132,5 @@ export function restoreOptimizer(state: OptimizerState): Optimizer {
       );
   }
 }
+
+export { firstNonFinite } from "./_util.ts";

@@ -14,7 +14,7 @@ import {
   dequantizeSignMagnitude,
   quantizeSignMagnitude,
   signMagnitudeVariance,
-} from "./_sign_magnitude.ts";
+} from "./sign_magnitude.ts";
 import { checkBits, checkLayer, checkPositiveInt, layerName } from "./_validate.ts";
 import { EpsTracker } from "./eps.ts";
 import { LayerTypeMap } from "./layer_types.ts";

@@ -10,7 +10,7 @@ import {
   dequantizeSignMagnitude,
   quantizeSignMagnitude,
   signMagnitudeVariance,
-} from "./_sign_magnitude.ts";
+} from "./sign_magnitude.ts";
 import { checkBits, checkLayer, checkPositiveInt, layerName } from "./_validate.ts";
 import { QuantizationError } from "../errors.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts";

@@ -1,5 +1,6 @@
 /**
- * Links over TCP, and forming a ring of them.
+ * Links over TCP, and connecting a rank to its two ring neighbours over them
+ * (`connectTcpRing` in `collective/` wraps the two links in a ring context).
  *
  * Each rank listens on its own address and connects to its right neighbour;
  * the connection from its left neighbour arrives at its listener. Every new
@@ -17,7 +18,6 @@ import { CollectiveError, HandshakeError, LinkError, QodaError } from "../errors
 import { decodeFrame, encodeChunkFrameParts, encodeFrame } from "../wire/codec.ts";
 import { FrameReader, writeAll } from "../wire/framing.ts";
 import type { WireMessage } from "../wire/messages.ts";
-import { RingContext } from "../collective/context.ts";
 import { acceptorHandshake, connectorHandshake, type HandshakeParams } from "./handshake.ts";
 import type { Link, Received } from "./link.ts";
 
@@ -151,7 +151,7 @@ export function parseAddress(
   return { hostname: m[1].replace(/^\[|\]$/g, ""), port };
 }
 
-/** Options of {@linkcode connectTcpRing}. */
+/** Options of {@linkcode connectTcpLinks} (and of `connectTcpRing`). */
 export interface TcpRingOptions {
   /** This rank. */
   rank: number;
@@ -182,20 +182,27 @@ export class RingConfigError extends QodaError {
   }
 }
 
+/** This rank's two links of a ring: from rank − 1 and to rank + 1 (null for a ring of one). */
+export interface RingLinks {
+  /** Link from rank − 1. */
+  left: TcpLink | null;
+  /** Link to rank + 1. */
+  right: TcpLink | null;
+}
+
 /**
- * Forms this rank's part of a TCP ring: listens, accepts and authenticates
- * the left neighbour, connects to and authenticates with the right one.
- * Resolves to a {@linkcode RingContext} ready for collectives.
+ * Connects this rank to its ring neighbours over TCP: listens, accepts and
+ * authenticates the left neighbour, connects to and authenticates with the
+ * right one. Resolves to the two links, like `memoryRing` gives in-process.
  *
  * @example A ring of one needs no sockets
  * ```ts
- * import { connectTcpRing } from "./tcp.ts";
- * const ctx = await connectTcpRing({ rank: 0, peers: ["127.0.0.1:1"] });
- * if (ctx.size !== 1) throw new Error();
- * ctx.close();
+ * import { connectTcpLinks } from "./tcp.ts";
+ * const { left, right } = await connectTcpLinks({ rank: 0, peers: ["127.0.0.1:1"] });
+ * if (left !== null || right !== null) throw new Error();
  * ```
  */
-export async function connectTcpRing(options: TcpRingOptions): Promise<RingContext> {
+export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLinks> {
   const { rank, peers, ringId = 0n, epoch = 0, connectTimeoutMs = 30_000, log = () => {} } =
     options;
   const size = peers.length;
@@ -208,8 +215,7 @@ export async function connectTcpRing(options: TcpRingOptions): Promise<RingConte
     : typeof secretOpt === "string"
     ? new TextEncoder().encode(secretOpt)
     : secretOpt;
-  const ctxOptions = { rank, size, ringId, epoch, timeoutMs: options.timeoutMs, log };
-  if (size === 1) return new RingContext({ ...ctxOptions, left: null, right: null });
+  if (size === 1) return { left: null, right: null };
 
   const self = parseAddress(peers[rank]);
   const right = parseAddress(peers[(rank + 1) % size]);
@@ -293,7 +299,7 @@ export async function connectTcpRing(options: TcpRingOptions): Promise<RingConte
   } finally {
     if (!options.listener) listener.close();
   }
-  return new RingContext({ ...ctxOptions, left: leftLink, right: rightLink });
+  return { left: leftLink, right: rightLink };
 }
 
 /**

@@ -9,7 +9,7 @@ import {
 import { createCnn } from "../../models/mnist_cnn.ts";
 import { loadMnist, MNIST_PIXELS, splitTrainTest } from "../../models/mnist_data.ts";
 import { createMlp } from "../../models/mnist_mlp.ts";
-import { initBackend } from "../../runtime/backend/backend.ts";
+import { initBackend } from "../../models/tfjs/backend/backend.ts";
 
 Deno.test("crossEntropy() and accuracy() match hand-computed values", () => {
   const logits = new Float32Array([2, 0, 0, /**/ 0, 1, 3]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type * as tfjs from "@tensorflow/tfjs";
-import { initBackend } from "../../runtime/backend/backend.ts";
+import { initBackend } from "../../models/tfjs/backend/backend.ts";
 import {
   featureModel,
   loadPretrained,

@@ -8,8 +8,8 @@ import {
   usage,
   UsageError,
 } from "../../scripts/quantize.ts";
-import { initBackend } from "../../runtime/backend/backend.ts";
-import { saveLayersModel } from "../../runtime/tfjs_io.ts";
+import { initBackend } from "../../models/tfjs/backend/backend.ts";
+import { saveLayersModel } from "../../models/tfjs/io.ts";
 
 const run = (...args: string[]) => runScript("quantize.ts", args);
 

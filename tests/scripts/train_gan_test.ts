@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { runScript } from "../_support/run_script.ts";
 import * as tf from "@tensorflow/tfjs";
-import { loadLayersModel } from "../../runtime/tfjs_io.ts";
+import { loadLayersModel } from "../../models/tfjs/io.ts";
 import { PNG_SIGNATURE } from "../../models/gan/png.ts";
 
 const run = (args: string[]) => runScript("train.ts", args);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../../../runtime/backend/backend.ts";
+import { initBackend } from "../../../models/tfjs/backend/backend.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import {
   generatorAsLayersModel,

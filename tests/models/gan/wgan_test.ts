@@ -1,5 +1,6 @@
+import { rankSeed, Rng } from "../../../runtime/rng.ts";
 import assert from "node:assert/strict";
-import { initBackend } from "../../../runtime/backend/backend.ts";
+import { initBackend } from "../../../models/tfjs/backend/backend.ts";
 import { UnknownNameError } from "../../../runtime/errors.ts";
 import { Qoda } from "../../../runtime/optim/qoda.ts";
 import { createWganProblem } from "../../../models/gan/wgan.ts";
@@ -41,7 +42,9 @@ Deno.test("ProblemWorker draws its own seeded stream and restores it", async () 
     w.operator(x, v);
     return v;
   };
-  const a = p.worker(0, 2), b = p.worker(0, 2), c = p.worker(1, 2);
+  const a = p.worker(0, 2, new Rng(rankSeed(0, 0)).fork()),
+    b = p.worker(0, 2, new Rng(rankSeed(0, 0)).fork()),
+    c = p.worker(1, 2, new Rng(rankSeed(0, 1)).fork());
   const va = sample(a);
   assert.deepEqual(sample(b), va, "same rank and seed, same sample");
   assert.notDeepEqual(sample(c), va, "another rank draws other data and noise");
@@ -49,7 +52,7 @@ Deno.test("ProblemWorker draws its own seeded stream and restores it", async () 
   const next = sample(a);
   const scalars = a.scalars();
   assert.notDeepEqual(next, va, "the stream moves on");
-  const d = p.worker(0, 2);
+  const d = p.worker(0, 2, new Rng(rankSeed(0, 0)).fork());
   d.restore(saved);
   assert.deepEqual(sample(d), next, "restore() continues the stream exactly");
   assert.deepEqual(d.scalars(), scalars);
@@ -69,7 +72,7 @@ Deno.test("createWganProblem() with clip projects the critic only and drops the 
   p.project!(y);
   assert.deepEqual(y.subarray(0, p.genDim), x.subarray(0, p.genDim).map((v) => 3 * v + 1));
   assert.ok(y.subarray(p.genDim).every((v) => Math.abs(v) <= 0.5));
-  const w = p.worker(0, 1);
+  const w = p.worker(0, 1, new Rng(rankSeed(0, 0)).fork());
   w.operator(x, new Float32Array(p.dim));
   assert.equal(w.scalars().gp, 0);
   assert.equal(p.config.gp, 0);
@@ -96,7 +99,10 @@ Deno.test("createWganProblem() rejects bad options, naming them", async () => {
     /gp \(λ\) must be ≥ 0/,
   );
   const p = await createWganProblem(tf, { dataset: "gaussians8" });
-  assert.throws(() => p.worker(2, 2), /rank must be an integer in 0..1, got 2/);
+  assert.throws(
+    () => p.worker(2, 2, new Rng(rankSeed(0, 2)).fork()),
+    /rank must be an integer in 0..1, got 2/,
+  );
   p.dispose();
 });
 
@@ -105,7 +111,8 @@ const STEPS = 600;
 
 Deno.test("two workers averaging their operator samples under QODA move the generator onto the modes", async () => {
   const p = await createWganProblem(tf, { dataset: "gaussians8", evalSamples: 1000 });
-  const workers = [p.worker(0, 2), p.worker(1, 2)];
+  // Each worker's own stream, seeded as this measurement always was.
+  const workers = [0, 1].map((r) => p.worker(r, 2, new Rng(7919 + r)));
   // lr 3, the low end of the useful range: its first few hundred steps are smoother than lr 10's.
   const opt = new Qoda(p.initial(), { lr: 3 });
   const tmp = new Float32Array(p.dim);
@@ -137,7 +144,7 @@ Deno.test("the MNIST problem: one operator sample, FID and label entropy, the sa
   assert.equal(p.lowerIsBetter, true);
   const x = p.initial();
   const v = new Float32Array(p.dim);
-  p.worker(1, 3).operator(x, v);
+  p.worker(1, 3, new Rng(rankSeed(0, 1)).fork()).operator(x, v);
   assert.ok(v.every(Number.isFinite) && v.some((g) => g !== 0));
   const m = await p.evaluate(x);
   assert.equal(m.quality, m.fid);

@@ -4,7 +4,7 @@ import {
   quantizeSignMagnitude,
   SIGN_MAGNITUDE_OUTPUT,
   type SignMagnitudeParams,
-} from "../../../runtime/quant/_sign_magnitude.ts";
+} from "../../../runtime/quant/sign_magnitude.ts";
 import { exponentialLevels } from "../../../runtime/quant/layerwise.ts";
 import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
 import type { QuantizeStats } from "../../../runtime/quant/types.ts";

@@ -1,0 +1,234 @@
+/**
+ * The control plane between the supervisor and its workers: one
+ * authenticated TCP connection per worker carrying Cap'n Proto frames
+ * (`stepReport`, `stepCommand`, `heartbeat`, `shutdown` and `control`
+ * messages whose `kind` names them). It runs the ring's HMAC handshake with
+ * fixed pseudo-ranks, so a peer without the secret never gets a message in.
+ *
+ * A background reader turns the connection into a queue, so a worker can
+ * react to `abort` while it is blocked in a collective and the supervisor
+ * notices a dead worker (end of stream) at once.
+ *
+ * @module
+ */
+import { LinkError } from "../runtime/errors.ts";
+import {
+  acceptorHandshake,
+  connectorHandshake,
+  type HandshakeParams,
+} from "../runtime/transport/handshake.ts";
+import { connectRetrying, parseAddress, TcpLink } from "../runtime/transport/tcp.ts";
+import type { WireMessage } from "../runtime/wire/messages.ts";
+
+/** Pseudo-rank of the supervisor in the control handshake. */
+export const SUPERVISOR_RANK = 0xffff_ffff;
+/** Pseudo-rank of a joining worker in the control handshake. */
+export const WORKER_RANK = 0xffff_fffe;
+/** Ring id of every control connection (distinct from data rings' ids). */
+export const CONTROL_RING_ID = 0x51_0da_c0_57n;
+
+/** A decoded control-plane message (bulk bytes copied out of the frame). */
+export type ControlEvent =
+  | { type: "control"; kind: string; body: Record<string, unknown>; blob: Uint8Array }
+  | Exclude<WireMessage, { type: "control" }>;
+
+function params(rank: number, secret: Uint8Array | null, timeoutMs: number): HandshakeParams {
+  return { ringId: CONTROL_RING_ID, epoch: 0, rank, worldSize: 0, secret, timeoutMs };
+}
+
+/** Turns a `--secret` string into key bytes (null for none). */
+export function secretBytes(secret: string | null | undefined): Uint8Array | null {
+  const s = secret ?? Deno.env.get("QODA_RING_SECRET") ?? "";
+  return s === "" ? null : new TextEncoder().encode(s);
+}
+
+/**
+ * One end of a control connection.
+ *
+ * @example A supervisor and a worker on loopback
+ * ```ts
+ * import { acceptControl, joinControl } from "./control.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const [sup, worker] = await Promise.all([
+ *   acceptControl(listener, null),
+ *   joinControl(`127.0.0.1:${listener.addr.port}`, null),
+ * ]);
+ * await worker.send("join", { address: "127.0.0.1:1" });
+ * const m = await sup.next();
+ * if (m?.type !== "control" || m.kind !== "join") throw new Error();
+ * worker.close();
+ * if ((await sup.next()) !== null) throw new Error("end of stream");
+ * sup.close();
+ * listener.close();
+ * ```
+ */
+export class ControlChannel {
+  /** The connection. */
+  readonly link: TcpLink;
+  /** Address of the other end, for messages. */
+  readonly remote: string;
+  readonly #queue: (ControlEvent | null | Error)[] = [];
+  #waiter: (() => void) | null = null;
+  #closed = false;
+  /** Called on each message as it arrives (before it is queued), e.g. to abort at once. */
+  onMessage: ((m: ControlEvent) => void) | null = null;
+
+  /**
+   * @param link An authenticated link.
+   * @param remote The peer's address.
+   */
+  constructor(link: TcpLink, remote: string) {
+    this.link = link;
+    this.remote = remote;
+    this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    for (;;) {
+      let item: ControlEvent | null | Error;
+      try {
+        const r = await this.link.receive();
+        if (r === null) item = null;
+        else {
+          const m = r.msg;
+          if (m.type === "control") {
+            let body: Record<string, unknown>;
+            try {
+              body = m.json === "" ? {} : JSON.parse(m.json);
+            } catch (e) {
+              r.release();
+              throw new LinkError(
+                "protocol",
+                -1,
+                `${this.remote} sent control "${m.kind}" with malformed JSON: ${
+                  (e as Error).message
+                }`,
+              );
+            }
+            item = { type: "control", kind: m.kind, body, blob: m.blob.slice() };
+          } else if (m.type === "chunk" || m.type === "hello" || m.type === "auth") {
+            r.release();
+            throw new LinkError(
+              "protocol",
+              -1,
+              `${this.remote} sent a ${m.type} on the control plane`,
+            );
+          } else item = m;
+          r.release();
+          this.onMessage?.(item);
+        }
+      } catch (e) {
+        item = e instanceof Error ? e : new Error(String(e));
+      }
+      this.#queue.push(item);
+      this.#waiter?.();
+      if (item === null || item instanceof Error) return;
+    }
+  }
+
+  /**
+   * The next message; null once the peer closed the connection. Rejects with
+   * the link's error (a reset, a malformed frame).
+   */
+  async next(): Promise<ControlEvent | null> {
+    while (this.#queue.length === 0) {
+      await new Promise<void>((r) => (this.#waiter = r));
+      this.#waiter = null;
+    }
+    const item = this.#queue[0];
+    if (item === null || item instanceof Error) {
+      if (item instanceof Error) throw item;
+      return null;
+    }
+    this.#queue.shift();
+    return item;
+  }
+
+  /** Sends a `control` message of `kind` with JSON fields and optional bulk bytes. */
+  send(kind: string, body: Record<string, unknown>, blob?: Uint8Array): Promise<void> {
+    return this.link.send({
+      type: "control",
+      kind,
+      json: JSON.stringify(body),
+      blob: blob ?? new Uint8Array(0),
+    });
+  }
+
+  /** Sends any other wire message (step report, command, heartbeat, shutdown). */
+  sendWire(msg: WireMessage): Promise<void> {
+    return this.link.send(msg);
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.#closed = true;
+    this.link.close();
+  }
+}
+
+/**
+ * TrainingSupervisor side: accepts one connection and authenticates it. A peer that
+ * fails the handshake is closed and the error thrown (the caller logs it and
+ * accepts the next one).
+ *
+ * @param listener The supervisor's control listener.
+ * @param secret Shared secret (null: none, loopback only).
+ * @param timeoutMs Handshake deadline.
+ */
+export async function acceptControl(
+  listener: Deno.TcpListener,
+  secret: Uint8Array | null,
+  timeoutMs = 10_000,
+): Promise<ControlChannel> {
+  const conn = await listener.accept();
+  const a = conn.remoteAddr as Deno.NetAddr;
+  const link = new TcpLink(conn, -1);
+  try {
+    await acceptorHandshake(link, params(SUPERVISOR_RANK, secret, timeoutMs), WORKER_RANK);
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+  return new ControlChannel(link, `${a.hostname}:${a.port}`);
+}
+
+/**
+ * Worker side: connects to the supervisor at `address` ("host:port") and
+ * authenticates, retrying the connection for up to `timeoutMs`.
+ *
+ * @param address The supervisor's control address.
+ * @param secret Shared secret (null: none).
+ * @param timeoutMs How long to keep trying.
+ */
+export async function joinControl(
+  address: string,
+  secret: Uint8Array | null,
+  timeoutMs = 30_000,
+): Promise<ControlChannel> {
+  const { hostname, port } = parseAddress(address);
+  const deadline = performance.now() + timeoutMs;
+  const conn = await connectRetrying(
+    hostname,
+    port,
+    deadline,
+    (e) =>
+      new LinkError(
+        "io",
+        -1,
+        `could not reach the supervisor at ${address} within ${timeoutMs} ms: ${e.message}`,
+      ),
+  );
+  const link = new TcpLink(conn, -1);
+  try {
+    await connectorHandshake(link, params(WORKER_RANK, secret, timeoutMs), SUPERVISOR_RANK);
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+  return new ControlChannel(link, address);
+}

@@ -1,0 +1,28 @@
+/**
+ * Transports: the abstract {@linkcode Link} a collective runs over, an
+ * in-process ring of links ({@linkcode memoryRing}) and TCP links with an
+ * authenticated handshake ({@linkcode connectTcpLinks}). Transports know
+ * nothing of collectives: `connectTcpRing` in `@qoda/ring/collective` wraps
+ * the links in a ring context.
+ *
+ * @example An in-process ring of three: each rank's two links
+ * ```ts
+ * import { memoryRing } from "@qoda/ring/transport";
+ * const ring = memoryRing(3);
+ * if (ring.length !== 3 || ring[0].right === null) throw new Error();
+ * for (const { left, right } of ring) { left?.close(); right?.close(); }
+ * ```
+ *
+ * @module
+ */
+export type { Link, Received } from "./link.ts";
+export { memoryLinkPair, memoryRing } from "./memory.ts";
+export {
+  connectTcpLinks,
+  isLoopback,
+  parseAddress,
+  RingConfigError,
+  type RingLinks,
+  TcpLink,
+  type TcpRingOptions,
+} from "./tcp.ts";
