@@ -38,6 +38,15 @@
  *
  * @module
  */
+export {
+  type ProblemInit,
+  type ProblemModule,
+  type ProblemWorker,
+  train,
+  type TrainOptions,
+  type TrainProblem,
+  type TrainResult,
+} from "./actors/mod.ts";
 export * from "./runtime/errors.ts";
 export { Rng, type RngState } from "./runtime/rng.ts";
 export {

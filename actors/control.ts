@@ -18,6 +18,7 @@ import {
   type HandshakeParams,
 } from "../runtime/transport/handshake.ts";
 import { connectRetrying, parseAddress, TcpLink } from "../runtime/transport/tcp.ts";
+import type { Link } from "../runtime/transport/link.ts";
 import type { WireMessage } from "../runtime/wire/messages.ts";
 
 /** Pseudo-rank of the supervisor in the control handshake. */
@@ -63,8 +64,8 @@ export function secretBytes(secret: string | null | undefined): Uint8Array | nul
  * ```
  */
 export class ControlChannel {
-  /** The connection. */
-  readonly link: TcpLink;
+  /** The connection (TCP between processes, in memory within one). */
+  readonly link: Link;
   /** Address of the other end, for messages. */
   readonly remote: string;
   readonly #queue: (ControlEvent | null | Error)[] = [];
@@ -74,10 +75,10 @@ export class ControlChannel {
   onMessage: ((m: ControlEvent) => void) | null = null;
 
   /**
-   * @param link An authenticated link.
+   * @param link An authenticated link (or an in-memory one).
    * @param remote The peer's address.
    */
-  constructor(link: TcpLink, remote: string) {
+  constructor(link: Link, remote: string) {
     this.link = link;
     this.remote = remote;
     this.#pump();

@@ -83,11 +83,8 @@ export const JOB_DEFAULTS: Omit<JobConfig, "problem" | "module"> = {
 export function jobConfig(
   settings: Partial<JobConfig> & Pick<JobConfig, "problem" | "module">,
 ): JobConfig {
-  const job: JobConfig = { ...JOB_DEFAULTS, ...settings };
-  for (const k of Object.keys(job) as (keyof JobConfig)[]) {
-    if (job[k] === undefined) delete job[k];
-  }
-  return job;
+  const given = Object.entries(settings).filter(([, v]) => v !== undefined);
+  return { ...structuredClone(JOB_DEFAULTS), ...Object.fromEntries(given) } as JobConfig;
 }
 
 /**

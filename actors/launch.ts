@@ -10,16 +10,20 @@ import {
   type TrainingSupervisorOptions,
 } from "./supervisor.ts";
 
-/** The command that starts one local worker process (`worker_main.ts`). */
+/**
+ * The command that starts one local worker process (`worker_main.ts`). It
+ * names no config file: like the process that trains, a worker resolves the
+ * problem module's imports through the `deno.json` Deno finds for it.
+ *
+ * @param quiet Pass `--quiet` (no log lines from the worker).
+ */
 export function localWorkerCommand(quiet = true): string[] {
-  const root = new URL("../", import.meta.url);
+  const main = new URL("./worker_main.ts", import.meta.url);
   return [
     Deno.execPath(),
     "run",
     "-A",
-    "--config",
-    new URL("deno.json", root).pathname,
-    new URL("./worker_main.ts", import.meta.url).pathname,
+    main.protocol === "file:" ? decodeURIComponent(main.pathname) : main.href,
     ...(quiet ? ["--quiet"] : []),
   ];
 }

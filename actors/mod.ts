@@ -73,3 +73,4 @@ export * from "./commit.ts";
 export * from "./worker.ts";
 export * from "./supervisor.ts";
 export * from "./launch.ts";
+export * from "./train.ts";

@@ -20,7 +20,7 @@
  */
 import { decide as decidePolicy, type SupervisionPolicy } from "./supervision.ts";
 import { deserializeError } from "./protocol.ts";
-import { MismatchError, QodaError } from "../runtime/errors.ts";
+import { QodaError, ReplicaDivergenceError } from "../runtime/errors.ts";
 import {
   LayerwiseQuantizer,
   type LevelTable,
@@ -30,11 +30,12 @@ import { isAdaptStep } from "../runtime/quant/levels.ts";
 import { isLoopback, parseAddress } from "../runtime/transport/tcp.ts";
 import type { StepReportMessage } from "../runtime/wire/messages.ts";
 import { decodeCommit, encodeCommit, readCommit, writeCommit } from "./commit.ts";
-import { acceptControl, type ControlChannel, type ControlEvent, secretBytes } from "./control.ts";
+import { acceptControl, ControlChannel, type ControlEvent, secretBytes } from "./control.ts";
 import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
 import type { TrainProblem } from "./problem.ts";
 import { type ScheduleState, StepSchedule } from "./schedule.ts";
-import type { Assignment, CommitPart } from "./worker.ts";
+import { type Assignment, type CommitPart, MemoryRingHub, serveWorker } from "./worker.ts";
+import { memoryLinkPair } from "../runtime/transport/memory.ts";
 
 /** Options of {@linkcode TrainingSupervisor}. */
 export interface TrainingSupervisorOptions {
@@ -47,7 +48,7 @@ export interface TrainingSupervisorOptions {
    * `--join HOST:PORT` (and passes the secret in QODA_RING_SECRET). Null:
    * spawn nothing and wait for remote workers to join.
    */
-  spawn?: string[] | null;
+  spawn?: string[] | "inprocess" | null;
   /** Control address to listen on. @default {"127.0.0.1:0"} */
   listen?: string;
   /** Shared secret (or QODA_RING_SECRET); required off loopback. */
@@ -191,7 +192,7 @@ interface Member {
   name: string;
   address: string;
   pid: number;
-  child: Deno.ChildProcess | null;
+  child: LocalWorker | null;
   lastSeen: number;
   dead: string | null;
   rank: number;
@@ -209,6 +210,18 @@ interface Restart {
 interface SupervisorCommit extends Restart {
   format: 2;
   job: JobConfig;
+}
+
+/** A worker this supervisor started: a process, or a worker in this process. */
+interface LocalWorker {
+  /** Its process id (in-process workers: a negative id). */
+  readonly pid: number;
+  /** Ends it at once. */
+  kill(): void;
+  /** Settles with why it ended ("exited with code 0", "killed by SIGKILL"). */
+  readonly status: Promise<string>;
+  /** "worker process" or "in-process worker", for messages. */
+  readonly what: string;
 }
 
 const DEFAULT_POLICY: SupervisionPolicy = {
@@ -241,9 +254,12 @@ export class TrainingSupervisor {
   readonly #o: TrainingSupervisorOptions;
   readonly #log: (line: string) => void;
   readonly #joined: Member[] = [];
-  readonly #children = new Set<Deno.ChildProcess>();
+  readonly #children = new Set<LocalWorker>();
   /** Spawned processes that have not joined yet. */
-  readonly #pendingChildren: Deno.ChildProcess[] = [];
+  readonly #pendingChildren: LocalWorker[] = [];
+  /** In-process workers' rings (spawn "inprocess"). */
+  readonly #memoryRings = new MemoryRingHub();
+  #inprocessIds = 0;
   #listener: Deno.TcpListener | null = null;
   #address = "";
   #wake: (() => void)[] = [];
@@ -309,10 +325,13 @@ export class TrainingSupervisor {
         `refusing to listen on ${host}, which is not loopback, without a secret: pass --secret or set QODA_RING_SECRET`,
       );
     }
-    this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
-    this.#address = `${host}:${(this.#listener.addr as Deno.NetAddr).port}`;
-    this.#log(`supervisor: listening on ${this.#address}`);
-    this.#acceptLoop(secret);
+    if (o.spawn === "inprocess") this.#address = "in-process";
+    else {
+      this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+      this.#address = `${host}:${(this.#listener.addr as Deno.NetAddr).port}`;
+      this.#log(`supervisor: listening on ${this.#address}`);
+      this.#acceptLoop(secret);
+    }
     const watchdog = setInterval(() => this.#watch(), 200);
     try {
       let size = o.workers;
@@ -478,6 +497,8 @@ export class TrainingSupervisor {
     const bitsOf = (t: string) => (q instanceof LayerwiseQuantizer ? q.bitsOf(t) : job.bits);
     const evalEvery = o.evalEvery ?? 0, commitEvery = o.commitEvery ?? 0;
     const peers = members.map((m) => m.address);
+    // A fresh start broadcasts X_1: every replica starts from the same point.
+    const x1 = start.parts ? null : problem.initial();
     for (const m of members) {
       const a: Assignment = {
         epoch,
@@ -490,6 +511,7 @@ export class TrainingSupervisor {
         levels,
         evalEvery,
         commitEvery,
+        blob: start.parts ? "commit" : "initial",
       };
       const part = start.parts
         ? { ...start.parts[m.rank], rank: m.rank, opt: start.parts[0].opt }
@@ -501,7 +523,7 @@ export class TrainingSupervisor {
       await m.ch.send(
         "assign",
         a as unknown as Record<string, unknown>,
-        part ? utf8(encodeCommit(part)) : undefined,
+        part ? utf8(encodeCommit(part)) : bytesOf(x1!),
       )
         .catch(() => {});
     }
@@ -528,18 +550,18 @@ export class TrainingSupervisor {
       let d;
       try {
         d = schedule.decide(reports);
-        const sums = reports.filter((r) => r.checksum !== 0n);
-        if (sums.length && sums.some((r) => r.checksum !== sums[0].checksum)) {
-          throw new MismatchError(
-            -1,
-            `step ${t}: replica checksums differ: ${
-              sums.map((r) => r.checksum.toString(16)).join(", ")
-            }`,
-          );
-        }
       } catch (e) {
         this.#fail(`step ${t}: ${(e as Error).message}`);
         throw new EpochFailed(String(e));
+      }
+      // Replicas that differ stay different after a restart: that is fatal.
+      const sums = reports.filter((r) => r.checksum !== 0n);
+      if (sums.length && sums.some((r) => r.checksum !== sums[0].checksum)) {
+        throw new ReplicaDivergenceError(
+          `step ${t}: the replicas' parameters differ (${
+            reports.map((r, k) => `rank ${k}: ${(r.checksum - 1n).toString(16)}`).join(", ")
+          })`,
+        );
       }
       if (d.skip) {
         this.#log(
@@ -709,23 +731,54 @@ export class TrainingSupervisor {
   #spawn(secret: Uint8Array | null): void {
     const cmd = this.#o.spawn;
     if (!cmd) return;
-    const env: Record<string, string> = {};
-    if (secret) env.QODA_RING_SECRET = new TextDecoder().decode(secret);
-    const child = new Deno.Command(cmd[0], {
-      args: [...cmd.slice(1), "--join", this.#address],
-      env,
-      stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
+    let child: LocalWorker;
+    if (cmd === "inprocess") {
+      // A worker in this process: the same step loop over an in-memory control
+      // channel and in-memory rings.
+      const id = -++this.#inprocessIds;
+      const [supLink, workerLink] = memoryLinkPair(-1, -1);
+      const channel = new ControlChannel(workerLink, "supervisor");
+      const status = serveWorker({
+        channel,
+        ring: this.#memoryRings.connector(),
+        name: `worker-${-id}`,
+        pid: id,
+        log: this.#log,
+        lend: () => this.#problem(),
+      }).then(
+        (code) => `exited with code ${code}`,
+        (e) => `failed: ${(e as Error).message}`,
+      );
+      child = { pid: id, kill: () => channel.close(), status, what: "in-process worker" };
+      this.#greet(new ControlChannel(supLink, `in-process worker ${-id}`));
+    } else {
+      const env: Record<string, string> = {};
+      if (secret) env.QODA_RING_SECRET = new TextDecoder().decode(secret);
+      const proc = new Deno.Command(cmd[0], {
+        args: [...cmd.slice(1), "--join", this.#address],
+        env,
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+      child = {
+        pid: proc.pid,
+        kill: () => proc.kill("SIGKILL"),
+        status: proc.status.then((s) =>
+          s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`
+        ),
+        what: "worker process",
+      };
+      this.#log(`supervisor: started worker process ${proc.pid}`);
+    }
     this.#children.add(child);
-    this.#log(`supervisor: started worker process ${child.pid}`);
-    child.status.then((s) => {
+    child.status.then((why) => {
       this.#children.delete(child);
       const m = this.#joined.find((j) => j.child === child);
-      const why = s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`;
-      if (m) this.#markDead(m, `process ${child.pid} ${why}`);
-      else if (!this.#stopping) this.#fail(`worker process ${child.pid} ${why} before joining`);
+      if (m) this.#markDead(m, `${child.what} ${Math.abs(child.pid)} ${why}`);
+      else if (!this.#stopping) {
+        this.#fail(`${child.what} ${Math.abs(child.pid)} ${why} before joining`);
+      }
     });
     this.#pendingChildren.push(child);
   }
@@ -975,14 +1028,18 @@ export class TrainingSupervisor {
   }
 }
 
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
 function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
 /** SIGKILL, ignoring a process that is already gone. */
-function killQuietly(child: Deno.ChildProcess | null): void {
+function killQuietly(child: LocalWorker | null): void {
   try {
-    child?.kill("SIGKILL");
+    child?.kill();
   } catch {
     // already gone
   }

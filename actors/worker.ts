@@ -23,7 +23,8 @@
  * @module
  */
 import { allreduce, type LayerSpan } from "../runtime/collective/allreduce.ts";
-import type { RingContext } from "../runtime/collective/context.ts";
+import { RingContext } from "../runtime/collective/context.ts";
+import { memoryRing } from "../runtime/transport/memory.ts";
 import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../runtime/quant/layerwise.ts";
 import type { LevelTable } from "../runtime/quant/layerwise.ts";
 import { isAdaptStep } from "../runtime/quant/levels.ts";
@@ -98,6 +99,12 @@ export interface Assignment {
   evalEvery: number;
   /** Write commit parts every this many steps (0: never). */
   commitEvery: number;
+  /**
+   * What the assignment's bytes hold: this rank's commit part (resuming), or
+   * X_1 as float32 (a fresh start: every replica starts from the
+   * supervisor's point, whatever its own problem instance would draw).
+   */
+  blob: "commit" | "initial";
 }
 
 /** The supervisor ended the epoch (or the run) while this worker was in it. */
@@ -111,17 +118,121 @@ class Interrupted extends Error {
 class AgreedSkip extends Error {}
 
 /**
+ * How a worker forms the ring of each epoch: over TCP (worker processes and
+ * hosts) or in memory (every worker in this process).
+ */
+export interface RingConnector {
+  /** This worker's ring address, announced when it joins. */
+  readonly address: string;
+  /** Forms the ring of assignment `a` (this rank's part of it). */
+  connect(a: Assignment): Promise<RingContext>;
+  /** Frees what the connector holds (a listener). */
+  close(): void;
+}
+
+/**
+ * Rings of workers that all run in this process: each epoch's ring is one
+ * `memoryRing` whose links every rank takes its own pair of.
+ */
+export class MemoryRingHub {
+  readonly #rings = new Map<number, { links: ReturnType<typeof memoryRing>; taken: number }>();
+  #ids = 0;
+
+  /** A connector for one more worker of this process. */
+  connector(): RingConnector {
+    const address = `memory:${++this.#ids}`;
+    return {
+      address,
+      connect: (a) => Promise.resolve(this.#take(a)),
+      close: () => {},
+    };
+  }
+
+  #take(a: Assignment): RingContext {
+    let r = this.#rings.get(a.epoch);
+    if (!r) {
+      for (const e of this.#rings.keys()) if (e < a.epoch) this.#rings.delete(e);
+      this.#rings.set(a.epoch, r = { links: memoryRing(a.size), taken: 0 });
+    }
+    if (++r.taken === a.size) this.#rings.delete(a.epoch);
+    return new RingContext({
+      rank: a.rank,
+      size: a.size,
+      ringId: BigInt(a.epoch) + 1n,
+      epoch: a.epoch,
+      timeoutMs: a.job.timeoutMs,
+      ...r.links[a.rank],
+    });
+  }
+}
+
+/** Options of {@linkcode serveWorker}. */
+export interface ServeWorkerOptions {
+  /** The control channel to the supervisor. */
+  channel: ControlChannel;
+  /** How this worker forms its rings. */
+  ring: RingConnector;
+  /** A name for logs. */
+  name: string;
+  /** The id the supervisor knows a local worker by (its process id). */
+  pid: number;
+  /** Heartbeat period, ms. @default {1000} */
+  heartbeatMs?: number;
+  /** One line per notable event. */
+  log?: (line: string) => void;
+  /**
+   * Lends the job's problem instead of building one (in-process workers share
+   * the supervisor's: one model in memory, and tfjs variable names stay
+   * unique). A lent problem is its owner's to dispose.
+   */
+  lend?: (job: JobConfig) => Promise<TrainProblem>;
+}
+
+/**
  * Runs a worker until the supervisor shuts it down. Resolves to the exit
  * code: 0 after `shutdown`, 1 when the supervisor went away.
  */
 export async function runWorker(options: WorkerOptions): Promise<number> {
-  const log = options.log ?? (() => {});
   const host = options.listenHost ?? "127.0.0.1";
   const secret = secretBytes(options.secret);
-  const ch = await joinControl(options.join, secret);
+  const channel = await joinControl(options.join, secret);
+  return await serveWorker({
+    channel,
+    ring: tcpRingConnector(host, secret),
+    name: options.name ?? `worker-${Deno.pid}`,
+    pid: Deno.pid,
+    heartbeatMs: options.heartbeatMs,
+    log: options.log,
+  });
+}
+
+/** Forms rings over TCP from a listener on `host` (any free port). */
+export function tcpRingConnector(host: string, secret: Uint8Array | null): RingConnector {
   const listener = Deno.listen({ hostname: host, port: 0, transport: "tcp" });
-  const address = `${host}:${(listener.addr as Deno.NetAddr).port}`;
-  const name = options.name ?? `worker-${Deno.pid}`;
+  return {
+    address: `${host}:${(listener.addr as Deno.NetAddr).port}`,
+    connect: (a) =>
+      connectTcpRing({
+        rank: a.rank,
+        peers: a.peers,
+        secret,
+        ringId: BigInt(a.epoch) + 1n,
+        epoch: a.epoch,
+        listener,
+        timeoutMs: a.job.timeoutMs,
+      }),
+    close: () => listener.close(),
+  };
+}
+
+/**
+ * Serves the supervisor at the other end of `channel`: joins, then runs
+ * every assigned epoch until `shutdown` (resolves to 0) or until the
+ * supervisor goes away (resolves to 1).
+ */
+export async function serveWorker(options: ServeWorkerOptions): Promise<number> {
+  const { channel: ch, ring: connector, name } = options;
+  const log = options.log ?? (() => {});
   let epoch = 0, rank = -1;
   let ring: RingContext | null = null;
   ch.onMessage = (m) => {
@@ -137,7 +248,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   let problem: TrainProblem | null = null, problemKey = "";
   let pending: ControlEvent | null = null;
   try {
-    await ch.send("join", { name, address, pid: Deno.pid, device: "cpu" });
+    await ch.send("join", { name, address: connector.address, pid: options.pid, device: "cpu" });
     for (;;) {
       const m = pending ?? await ch.next().catch(() => null);
       pending = null;
@@ -152,12 +263,12 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       rank = a.rank;
       const key = JSON.stringify(a.job);
       if (key !== problemKey) {
-        problem?.dispose?.();
-        problem = await createProblem(a.job);
+        if (!options.lend) problem?.dispose?.();
+        problem = await (options.lend ?? createProblem)(a.job);
         problemKey = key;
       }
       try {
-        pending = await runEpoch(ch, listener, secret, a, problem!, m.blob, (r) => (ring = r));
+        pending = await runEpoch(ch, connector, a, problem!, m.blob, (r) => (ring = r));
       } catch (e) {
         (ring as RingContext | null)?.close("failed");
         if (e instanceof Interrupted) {
@@ -175,8 +286,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     }
   } finally {
     clearInterval(beat);
-    listener.close();
-    problem?.dispose?.();
+    connector.close();
+    if (!options.lend) problem?.dispose?.();
     ch.close();
   }
 }
@@ -184,18 +295,25 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 /** One epoch: build the replica, form the ring, run steps to the end. */
 async function runEpoch(
   ch: ControlChannel,
-  listener: Deno.TcpListener,
-  secret: Uint8Array | null,
+  connector: RingConnector,
   a: Assignment,
   problem: TrainProblem,
   blob: Uint8Array,
   setRing: (r: RingContext) => void,
 ): Promise<ControlEvent> {
   const { job, rank, size } = a;
-  const part = blob.length ? decodeCommit(new TextDecoder().decode(blob)) as CommitPart : null;
+  const part = a.blob === "commit"
+    ? decodeCommit(new TextDecoder().decode(blob)) as CommitPart
+    : null;
+  const x1 = a.blob === "initial" ? new Float32Array(blob.slice().buffer) : null;
+  if (x1 && x1.length !== problem.dim) {
+    throw new RangeError(
+      `the supervisor's starting point has ${x1.length} parameters, this worker's problem ${problem.dim}`,
+    );
+  }
   const opt: Optimizer = part?.opt
     ? restoreOptimizer(part.opt)
-    : createJobOptimizer(job, problem.initial());
+    : createJobOptimizer(job, x1 ?? problem.initial());
   if (opt.t !== a.startStep) {
     throw new RangeError(`assignment starts after step ${a.startStep}, the state is at ${opt.t}`);
   }
@@ -215,15 +333,7 @@ async function runEpoch(
     bytesSent = part.bytesSent;
   }
 
-  const ctx = await connectTcpRing({
-    rank,
-    peers: a.peers,
-    secret,
-    ringId: BigInt(a.epoch) + 1n,
-    epoch: a.epoch,
-    listener,
-    timeoutMs: job.timeoutMs,
-  });
+  const ctx = await connector.connect(a);
   setRing(ctx);
   await ch.send("ready", { epoch: a.epoch, rank });
 

@@ -191,3 +191,15 @@ export class HandshakeError extends QodaError {
     this.name = "HandshakeError";
   }
 }
+
+/** Two replicas computed different averages from the same messages (a determinism bug). */
+export class ReplicaDivergenceError extends QodaError {
+  /**
+   * @param message Which receivers, layer and coordinate differ.
+   * @param options Standard `ErrorOptions`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ReplicaDivergenceError";
+  }
+}

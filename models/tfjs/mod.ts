@@ -21,6 +21,7 @@
 export * from "./backend/mod.ts";
 export * from "./fqt/mod.ts";
 export * from "./gpfq/mod.ts";
+export * from "./problem.ts";
 export {
   affineQuantize,
   captureArtifacts,

@@ -11,23 +11,11 @@
  * @module
  */
 import { type CoderName, decodeInto, encode } from "../coding/codec.ts";
-import { QodaError } from "../errors.ts";
+import { ReplicaDivergenceError } from "../errors.ts";
 import type { EpsTracker } from "../quant/eps.ts";
 import { defaultLayerType } from "../quant/layer_types.ts";
 import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "../quant/types.ts";
 import type { Rng } from "../rng.ts";
-
-/** Two replicas computed different averages from the same messages (a determinism bug). */
-export class ReplicaDivergenceError extends QodaError {
-  /**
-   * @param message Which receivers, layer and coordinate differ.
-   * @param options Standard `ErrorOptions`.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ReplicaDivergenceError";
-  }
-}
 
 /** Options of {@linkcode compressedAllGatherMean}. */
 export interface AllGatherOptions {

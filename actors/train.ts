@@ -1,0 +1,213 @@
+/**
+ * `train()`: the one entry point that trains any problem data-parallel with
+ * quantized communication. The problem is a module (a user's own, or one
+ * this repository ships) that every worker imports; the runtime does the
+ * rest: it starts the workers (processes, or in this process), broadcasts
+ * the starting point, forms the ring, runs the supervisor (QODA's step sizes,
+ * layer-wise level tables, commits, restarts) and checks that the replicas
+ * agree.
+ *
+ * @module
+ */
+import { ReplicaDivergenceError, UnknownNameError } from "../runtime/errors.ts";
+import type { LevelSchedule } from "../runtime/quant/levels.ts";
+import type { OptimizerName } from "../runtime/optim/types.ts";
+import { type JobConfig, jobConfig, moduleUrl } from "./job.ts";
+import { localWorkerCommand } from "./launch.ts";
+import {
+  type RecoveryEvent,
+  type StepSummary,
+  type SupervisedEval,
+  TrainingSupervisor,
+} from "./supervisor.ts";
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /**
+   * The problem: the specifier of a module that exports
+   * `createProblem(init): TrainProblem` (an absolute URL such as
+   * `new URL("./my_problem.ts", import.meta.url)`, or a path relative to the
+   * working directory), or a name of {@linkcode TrainOptions.problems}.
+   */
+  problem: string | URL;
+  /** Names → module specifiers, for a `problem` given by name. @default {{}} */
+  problems?: Readonly<Record<string, string>>;
+  /** The problem's name, handed to `createProblem`. @default {the file name of the module, or the registered name} */
+  name?: string;
+  /** The problem's options, handed to `createProblem` (plain JSON). @default {{}} */
+  options?: Record<string, unknown>;
+  /**
+   * `process`: one `deno` process per worker, over TCP; `inprocess`: every
+   * worker in this process over in-memory links (quick experiments and tests).
+   * @default {"process"}
+   */
+  runtime?: "process" | "inprocess";
+  /** Number of workers (ring size). @default {2} */
+  workers?: number;
+  /** qoda | qgenx | sgd | adam. @default {"qoda"} */
+  optimizer?: OptimizerName;
+  /** Base learning rate (QODA: of γ and η). @default {1} */
+  lr?: number;
+  /** Quantizer scheme of the exchanged vectors ("none": float32). @default {"layerwise"} */
+  quant?: string;
+  /** Quantizer bits. @default {4} */
+  bits?: number;
+  /** Quantizer bucket size. @default {1024} */
+  bucket?: number;
+  /** `allgather` (each message decoded once) or `ring` (CGX re-quantizing). @default {"allgather"} */
+  collective?: "allgather" | "ring";
+  /** Iterations. @default {1000} */
+  steps?: number;
+  /** Seed of everything. @default {0} */
+  seed?: number;
+  /** Layer-wise level re-solve schedule. @default {{ warmup: [20, 100, 500], every: 2000 }} */
+  adapt?: LevelSchedule | false;
+  /** Compare the replicas' checksums every this many steps (0: only at the end). @default {50} */
+  checksumEvery?: number;
+  /** Per-collective deadline, ms. @default {60000} */
+  timeoutMs?: number;
+  /** Evaluate rank 0's parameters every this many steps (0: only at the end). @default {0} */
+  evalEvery?: number;
+  /** Commit every this many steps (0: never). @default {0} */
+  commitEvery?: number;
+  /** Where `commit.json` goes. */
+  commitDir?: string;
+  /** Resume from `DIR/commit.json` (same job required). */
+  resumeFrom?: string;
+  /** Stops every worker and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called with each evaluation. */
+  onEval?: (e: SupervisedEval) => void;
+  /** Called after each decided step. */
+  onStep?: (s: StepSummary) => void;
+  /** Called when the ring is reset after a failure. */
+  onRecovery?: (r: RecoveryEvent) => void;
+  /** One line per notable event. */
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode train} returns. */
+export interface TrainResult {
+  /** The job that ran (every setting, defaults filled in). */
+  job: JobConfig;
+  /** The final parameters (every replica holds the same). */
+  params: Float32Array;
+  /** The problem's quality figures at the final parameters. */
+  metrics: Record<string, number>;
+  /** Steps run. */
+  steps: number;
+  /** Workers at the end. */
+  workers: number;
+  /** Payload bytes all workers sent. */
+  bytesSent: number;
+  /** Collectives per worker. */
+  collectives: number;
+  /** Steps every replica skipped (a non-finite value on some rank). */
+  skipped: number;
+  /** FNV-1a of the final parameters. */
+  checksum: string;
+  /** Ring resets after failures. */
+  recoveries: RecoveryEvent[];
+  /** Mean step time, ms. */
+  stepMs: number;
+  /** Wall time, s. */
+  seconds: number;
+}
+
+/**
+ * Trains a problem data-parallel with quantized communication and resolves
+ * once every step has run. The replicas start from the supervisor's X_1 and
+ * are compared by checksum during the run and at its end: a divergence is a
+ * {@linkcode ReplicaDivergenceError}, never silent.
+ *
+ * @example Train a module's problem on two in-process workers
+ * ```ts
+ * import { train } from "@qoda/ring";
+ *
+ * // A problem module exports createProblem(init) → TrainProblem; this one is
+ * // one of the repository's games.
+ * const problem = new URL("../models/game_problem.ts", import.meta.url);
+ * const r = await train({ problem, name: "quadratic", runtime: "inprocess", workers: 2, steps: 200, lr: 0.5 });
+ * if (!(r.metrics.dist < 0.5 * 2)) throw new Error(`distance ${r.metrics.dist}`);
+ * ```
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { problem, problems = {}, runtime = "process", workers = 2, signal } = options;
+  if (runtime !== "process" && runtime !== "inprocess") {
+    throw new UnknownNameError("runtime", String(runtime), ["process", "inprocess"]);
+  }
+  const spec = String(problem);
+  const registered = Object.hasOwn(problems, spec) ? problems[spec] : undefined;
+  if (registered === undefined && !looksLikeModule(spec)) {
+    throw new UnknownNameError("problem", spec, Object.keys(problems));
+  }
+  const module = moduleUrl(registered ?? spec);
+  const job = jobConfig({
+    problem: options.name ?? (registered ? spec : baseName(module)),
+    module,
+    problemOptions: options.options ?? {},
+    optimizer: options.optimizer,
+    lr: options.lr,
+    quant: options.quant,
+    bits: options.bits,
+    bucket: options.bucket,
+    collective: options.collective,
+    steps: options.steps,
+    seed: options.seed,
+    adapt: options.adapt,
+    checksumEvery: options.checksumEvery,
+    timeoutMs: options.timeoutMs,
+  });
+  signal?.throwIfAborted();
+  const sup = new TrainingSupervisor({
+    job,
+    workers,
+    spawn: runtime === "inprocess" ? "inprocess" : localWorkerCommand(),
+    evalEvery: options.evalEvery,
+    commitEvery: options.commitEvery,
+    commitDir: options.commitDir,
+    resumeFrom: options.resumeFrom,
+    onEval: options.onEval,
+    onStep: options.onStep,
+    onRecovery: options.onRecovery,
+    log: options.log,
+  });
+  const abort = () => sup.stop("aborted").catch(() => {});
+  signal?.addEventListener("abort", abort, { once: true });
+  try {
+    const r = await sup.run();
+    if (!r.replicas_agree) {
+      throw new ReplicaDivergenceError(
+        `the ${r.workers} replicas ended with different parameters (rank 0: ${r.checksum})`,
+      );
+    }
+    return {
+      job,
+      params: r.params,
+      metrics: r.metrics,
+      steps: r.steps,
+      workers: r.workers,
+      bytesSent: r.bytes_sent,
+      collectives: r.collectives,
+      skipped: r.skipped,
+      checksum: r.checksum,
+      recoveries: r.recoveries,
+      stepMs: r.step_ms,
+      seconds: r.seconds,
+    };
+  } catch (e) {
+    signal?.throwIfAborted();
+    throw e;
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
+}
+
+function looksLikeModule(spec: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(spec) || /[\\/]/.test(spec) || /\.[cm]?[jt]sx?$/.test(spec);
+}
+
+function baseName(url: string): string {
+  const file = url.slice(url.lastIndexOf("/") + 1);
+  return file.replace(/\.[cm]?[jt]sx?$/, "") || url;
+}
