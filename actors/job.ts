@@ -10,6 +10,7 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import type { LevelSchedule } from "../runtime/quant/levels.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import type { Quantizer } from "../runtime/quant/types.ts";
+import type { CoderName } from "../runtime/coding/codec.ts";
 import { createOptimizer, type Optimizer, type OptimizerName } from "../runtime/optim/mod.ts";
 import type { ProblemModule, TrainProblem } from "./problem.ts";
 
@@ -41,6 +42,8 @@ export interface JobConfig {
   bucket: number;
   /** `allgather` (each message decoded once) or `ring` (CGX re-quantizing). */
   collective: "allgather" | "ring";
+  /** Coder of the quantized messages (`fixed`, `gamma`, `omega`). @default {"fixed"} */
+  coder?: CoderName;
   /** Iterations. */
   steps: number;
   /** Seed of everything. */

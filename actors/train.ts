@@ -12,6 +12,7 @@
 import { ReplicaDivergenceError, UnknownNameError } from "../runtime/errors.ts";
 import type { LevelSchedule } from "../runtime/quant/levels.ts";
 import type { OptimizerName } from "../runtime/optim/types.ts";
+import type { CoderName } from "../runtime/coding/codec.ts";
 import { type JobConfig, jobConfig, moduleUrl } from "./job.ts";
 import { localWorkerCommand } from "./launch.ts";
 import {
@@ -56,6 +57,8 @@ export interface TrainOptions {
   bucket?: number;
   /** `allgather` (each message decoded once) or `ring` (CGX re-quantizing). @default {"allgather"} */
   collective?: "allgather" | "ring";
+  /** Coder of the quantized messages. @default {"fixed"} */
+  coder?: CoderName;
   /** Iterations. @default {1000} */
   steps?: number;
   /** Seed of everything. @default {0} */
@@ -152,6 +155,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     bits: options.bits,
     bucket: options.bucket,
     collective: options.collective,
+    coder: options.coder,
     steps: options.steps,
     seed: options.seed,
     adapt: options.adapt,

@@ -346,6 +346,7 @@ async function runEpoch(
   const compression = q
     ? {
       mode: job.collective,
+      coder: job.coder,
       rng,
       quantizerFor: (l: LayerSpan) => (l.offset >= dim ? null : q),
     }
