@@ -20,6 +20,7 @@ import {
 import { connectRetrying, parseAddress, TcpLink } from "../runtime/transport/tcp.ts";
 import type { Link } from "../runtime/transport/link.ts";
 import type { WireMessage } from "../runtime/wire/messages.ts";
+import type { ControlBodies, ControlKind, ControlMessage } from "./messages.ts";
 
 /** Pseudo-rank of the supervisor in the control handshake. */
 export const SUPERVISOR_RANK = 0xffff_ffff;
@@ -30,8 +31,45 @@ export const CONTROL_RING_ID = 0x51_0da_c0_57n;
 
 /** A decoded control-plane message (bulk bytes copied out of the frame). */
 export type ControlEvent =
-  | { type: "control"; kind: string; body: Record<string, unknown>; blob: Uint8Array }
+  | (ControlMessage & { type: "control"; blob: Uint8Array })
   | Exclude<WireMessage, { type: "control" }>;
+
+/** Every control kind, for checking what arrives. */
+export const CONTROL_KINDS: readonly ControlKind[] = [
+  "join",
+  "assign",
+  "ready",
+  "stats",
+  "commitPart",
+  "params",
+  "failed",
+  "abort",
+  "levels",
+  "evalRequest",
+];
+
+/**
+ * A control frame's kind and JSON text as a typed message: the kind must be
+ * one of {@linkcode CONTROL_KINDS} and the body a JSON object. The sender is
+ * authenticated, so the body's fields are trusted as its kind says.
+ *
+ * @throws {TypeError} An unknown kind, malformed JSON or a body that is not an object.
+ */
+export function parseControl(kind: string, json: string): ControlMessage {
+  if (!(CONTROL_KINDS as readonly string[]).includes(kind)) {
+    throw new TypeError(`unknown control message kind "${kind}"`);
+  }
+  let body: unknown;
+  try {
+    body = json === "" ? {} : JSON.parse(json);
+  } catch (e) {
+    throw new TypeError(`control "${kind}" with malformed JSON: ${(e as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new TypeError(`control "${kind}" with a body that is not an object`);
+  }
+  return { kind, body } as ControlMessage;
+}
 
 function params(rank: number, secret: Uint8Array | null, timeoutMs: number): HandshakeParams {
   return { ringId: CONTROL_RING_ID, epoch: 0, rank, worldSize: 0, secret, timeoutMs };
@@ -54,7 +92,7 @@ export function secretBytes(secret: string | null | undefined): Uint8Array | nul
  *   acceptControl(listener, null),
  *   joinControl(`127.0.0.1:${listener.addr.port}`, null),
  * ]);
- * await worker.send("join", { address: "127.0.0.1:1" });
+ * await worker.send("join", { name: "w", address: "127.0.0.1:1", pid: 1, device: "cpu" });
  * const m = await sup.next();
  * if (m?.type !== "control" || m.kind !== "join") throw new Error();
  * worker.close();
@@ -71,8 +109,6 @@ export class ControlChannel {
   readonly #queue: (ControlEvent | null | Error)[] = [];
   #waiter: (() => void) | null = null;
   #closed = false;
-  /** Called on each message as it arrives (before it is queued), e.g. to abort at once. */
-  onMessage: ((m: ControlEvent) => void) | null = null;
 
   /**
    * @param link An authenticated link (or an in-memory one).
@@ -93,20 +129,14 @@ export class ControlChannel {
         else {
           const m = r.msg;
           if (m.type === "control") {
-            let body: Record<string, unknown>;
+            let msg: ControlMessage;
             try {
-              body = m.json === "" ? {} : JSON.parse(m.json);
+              msg = parseControl(m.kind, m.json);
             } catch (e) {
               r.release();
-              throw new LinkError(
-                "protocol",
-                -1,
-                `${this.remote} sent control "${m.kind}" with malformed JSON: ${
-                  (e as Error).message
-                }`,
-              );
+              throw new LinkError("protocol", -1, `${this.remote} sent ${(e as Error).message}`);
             }
-            item = { type: "control", kind: m.kind, body, blob: m.blob.slice() };
+            item = { type: "control", ...msg, blob: m.blob.slice() };
           } else if (m.type === "chunk" || m.type === "hello" || m.type === "auth") {
             r.release();
             throw new LinkError(
@@ -116,7 +146,6 @@ export class ControlChannel {
             );
           } else item = m;
           r.release();
-          this.onMessage?.(item);
         }
       } catch (e) {
         item = e instanceof Error ? e : new Error(String(e));
@@ -145,8 +174,8 @@ export class ControlChannel {
     return item;
   }
 
-  /** Sends a `control` message of `kind` with JSON fields and optional bulk bytes. */
-  send(kind: string, body: Record<string, unknown>, blob?: Uint8Array): Promise<void> {
+  /** Sends a `control` message of `kind` with its body and optional bulk bytes. */
+  send<K extends ControlKind>(kind: K, body: ControlBodies[K], blob?: Uint8Array): Promise<void> {
     return this.link.send({
       type: "control",
       kind,

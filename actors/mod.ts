@@ -1,61 +1,61 @@
 /**
- * The actor layer of qoda-ring: bounded fair mailboxes, turn-based actors,
- * supervision policies (one-for-one / all-for-one with exponential backoff),
- * the worker ⇄ supervisor protocol with an error codec, and the two actors of
- * the process runtime: the worker (`runWorker`, one process per device) and
- * the {@linkcode TrainingSupervisor} (rendezvous, QODA's step sizes, level
- * tables, commits, restarts).
+ * The actor layer of qoda-ring: the actor core (bounded fair mailboxes,
+ * actors that handle one message at a time, the restart policy) and the
+ * training runtime built on it.
  *
- * Every GPU is a worker actor; a supervisor restarts what fails. A ring
- * member's failure breaks every peer's collective, so the ring is supervised
- * `all-for-one`: every worker stops and starts again in a new epoch.
+ * Every worker is an actor: its mailbox takes the supervisor's control
+ * messages (one types-only union, {@linkcode ControlMessage}) and it runs the
+ * step loop of each assigned epoch: oracle, compressed all-reduce, step
+ * report, the supervisor's step command, update. The supervisor is an actor
+ * too: its mailbox takes every worker's messages, process exits and watchdog
+ * ticks; it owns QODA's step counter, step-size accumulator and step sizes,
+ * the layer-wise level tables and the commits, and when the ring fails it
+ * applies the restart policy ({@linkcode decide}) all-for-one: a new epoch
+ * with the dead worker restarted, from the last commit. Workers in other
+ * processes or on other hosts are reached over the same Cap'n Proto/TCP
+ * control plane; in-process workers over in-memory links.
  *
- * @example Supervise two actors all-for-one and restart after a failure
+ * {@linkcode train} is the entry point; {@linkcode TrainingSupervisor} and
+ * {@linkcode runWorker} are the lower-level API.
+ *
+ * @example An actor handles a typed message union one message at a time
  * ```ts
- * import { Actor, type Child, Supervisor } from "./mod.ts";
- * import { LinkError } from "../runtime/errors.ts";
+ * import { Actor } from "@qoda/ring/actors";
  *
- * let now = 0;
- * const sup = new Supervisor({
- *   policy: {
- *     strategy: "all-for-one",
- *     maxRestarts: 3,
- *     withinMs: 60_000,
- *     backoff: { initialMs: 10, factor: 2, maxMs: 1_000 },
+ * type Msg = { type: "add"; n: number } | { type: "reset" };
+ * let total = 0;
+ * const counter = new Actor<Msg>({
+ *   name: "counter",
+ *   handler: async (m) => {
+ *     if (m.type === "reset") total = 0;
+ *     else {
+ *       const before = total;
+ *       await new Promise((r) => setTimeout(r, 1)); // no other message runs meanwhile
+ *       total = before + m.n;
+ *     }
  *   },
- *   clock: () => now,
- *   sleep: (ms) => Promise.resolve(void (now += ms)),
  * });
- * const actors = new Map<string, Actor<string>>();
- * const outcomes: Promise<unknown>[] = [];
- * const worker = (name: string): Child => ({
- *   name,
- *   start: async () => {
- *     const a = new Actor<string>({
- *       name,
- *       handler: (msg) => {
- *         if (msg === "boom") throw new LinkError("peer-closed", 1, "rank 1 hung up");
- *       },
- *       onFailure: (report) => void outcomes.push(sup.onFailure(report)),
- *     });
- *     actors.set(name, a);
- *     await a.start();
- *   },
- *   stop: () => actors.get(name)?.stop({ mode: "drop" }),
- * });
- * for (const name of ["w0", "w1"]) {
- *   const child = worker(name);
- *   sup.add(child);
- *   await child.start();
- * }
- * const first = actors.get("w1")!;
- * first.tell("test", "boom");
- * await first.exited;
- * const [outcome] = await Promise.all(outcomes);
- * if ((outcome as { action: string }).action !== "restart") throw new Error("no restart");
- * if (first.state !== "closed" || actors.get("w1") === first) throw new Error("not replaced");
- * if (actors.get("w0")!.state !== "running" || now !== 10) throw new Error("not all-for-one");
- * for (const a of actors.values()) await a.stop();
+ * await counter.start();
+ * counter.tell("test", { type: "add", n: 2 });
+ * counter.tell("test", { type: "add", n: 3 });
+ * await counter.stop(); // drains the mailbox
+ * if (total !== 5) throw new Error(`total ${total}`);
+ * ```
+ *
+ * @example The restart policy: restart with backoff, then escalate
+ * ```ts
+ * import { decide, type SupervisionPolicy } from "@qoda/ring/actors";
+ *
+ * const policy: SupervisionPolicy = {
+ *   strategy: "all-for-one",
+ *   maxRestarts: 2,
+ *   withinMs: 60_000,
+ *   backoff: { initialMs: 100, factor: 2, maxMs: 1_000 },
+ * };
+ * const first = decide(policy, [], 0);
+ * const third = decide(policy, [0, 10], 20);
+ * if (first.action !== "restart" || first.delayMs !== 100) throw new Error();
+ * if (third.action !== "escalate") throw new Error("a third failure within a minute escalates");
  * ```
  *
  * @module
@@ -64,7 +64,8 @@ export * from "./errors.ts";
 export * from "./mailbox.ts";
 export * from "./actor.ts";
 export * from "./supervision.ts";
-export * from "./protocol.ts";
+export * from "./error_codec.ts";
+export type * from "./messages.ts";
 export * from "./problem.ts";
 export * from "./job.ts";
 export * from "./schedule.ts";

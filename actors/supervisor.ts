@@ -16,10 +16,16 @@
  *   (or, with `elastic`, goes on with fewer), restores the last commit and
  *   carries on, within the restart budget of its supervision policy.
  *
+ * It is an actor: every worker's messages, lost connections, process exits
+ * and watchdog ticks go through one mailbox and are handled one at a time;
+ * its run (the epochs and their steps) reads the state those handlers keep.
+ * Workers it starts itself are processes (`spawn`: a command) or actors in
+ * this process (`spawn: "inprocess"`, over in-memory links and rings).
+ *
  * @module
  */
-import { decide as decidePolicy, type SupervisionPolicy } from "./supervision.ts";
-import { deserializeError } from "./protocol.ts";
+import { decide as decidePolicy, type SupervisionPolicy, validatePolicy } from "./supervision.ts";
+import { deserializeError } from "./error_codec.ts";
 import { QodaError, ReplicaDivergenceError } from "../runtime/errors.ts";
 import {
   LayerwiseQuantizer,
@@ -34,7 +40,9 @@ import { acceptControl, ControlChannel, type ControlEvent, secretBytes } from ".
 import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
 import type { TrainProblem } from "./problem.ts";
 import { type ScheduleState, StepSchedule } from "./schedule.ts";
-import { type Assignment, type CommitPart, MemoryRingHub, serveWorker } from "./worker.ts";
+import { MemoryRingHub, serveWorker } from "./worker.ts";
+import type { Assignment, CommitPart, JoinBody, ParamsBody } from "./messages.ts";
+import { Actor } from "./actor.ts";
 import { memoryLinkPair } from "../runtime/transport/memory.ts";
 
 /** Options of {@linkcode TrainingSupervisor}. */
@@ -212,6 +220,14 @@ interface SupervisorCommit extends Restart {
   job: JobConfig;
 }
 
+/** What the supervisor actor's mailbox takes. */
+type SupervisorInbox =
+  | { type: "joined"; member: Member }
+  | { type: "message"; member: Member; msg: ControlEvent }
+  | { type: "lost"; member: Member; why: string }
+  | { type: "exited"; child: LocalWorker; why: string }
+  | { type: "tick" };
+
 /** A worker this supervisor started: a process, or a worker in this process. */
 interface LocalWorker {
   /** Its process id (in-process workers: a negative id). */
@@ -274,11 +290,20 @@ export class TrainingSupervisor {
   #stats = new Map<number, Record<string, Float64Array>[]>();
   #ready = new Set<number>();
   #parts = new Map<number, CommitPart[]>();
-  #finals: { body: Record<string, unknown>; blob: Uint8Array }[] = [];
+  #finals: { body: ParamsBody; blob: Uint8Array }[] = [];
   #evals: Promise<void>[] = [];
   #evalProblem: Promise<TrainProblem> | null = null;
   #evaluator: Worker | null = null;
   #evalId = 0;
+  /** This actor's mailbox: joins, messages, lost connections, exits, watchdog ticks. */
+  readonly #inbox: Actor<SupervisorInbox> = new Actor<SupervisorInbox>({
+    name: "supervisor",
+    handler: (e) => this.#handle(e),
+    onFailure: (r) => {
+      this.#stopping = true;
+      this.#fail(`the supervisor's handler failed: ${(r.error as Error)?.message}`);
+    },
+  });
   readonly #evalWaiters = new Map<
     number,
     { resolve: (m: Record<string, number>) => void; reject: (e: Error) => void }
@@ -289,6 +314,7 @@ export class TrainingSupervisor {
     if (!(Number.isInteger(options.workers) && options.workers >= 1)) {
       throw new RangeError(`workers must be an integer ≥ 1, got ${options.workers}`);
     }
+    if (options.policy) validatePolicy(options.policy);
     this.#o = options;
     this.#log = options.log ?? (() => {});
   }
@@ -332,7 +358,8 @@ export class TrainingSupervisor {
       this.#log(`supervisor: listening on ${this.#address}`);
       this.#acceptLoop(secret);
     }
-    const watchdog = setInterval(() => this.#watch(), 200);
+    await this.#inbox.start();
+    const watchdog = setInterval(() => this.#tell({ type: "tick" }), 200);
     try {
       let size = o.workers;
       let restart: Restart = o.resumeFrom ? await this.#loadCommit(o.resumeFrom) : {
@@ -344,7 +371,7 @@ export class TrainingSupervisor {
       for (let i = 0; i < size; i++) this.#spawn(secret);
       let lastCommit: Restart = restart;
       // The starting point's quality, so curves start where training did.
-      if ((o.evalEvery ?? 0) > 0 && restart.step === 0) this.#evaluate(0, null, {});
+      if ((o.evalEvery ?? 0) > 0 && restart.step === 0) this.#evaluate(0, null, null);
       const history: number[] = [];
       const recoveries: RecoveryEvent[] = [];
       const totals = {
@@ -443,6 +470,42 @@ export class TrainingSupervisor {
       await Promise.allSettled(this.#evals);
       this.#evaluator?.terminate();
       (await this.#evalProblem?.catch(() => null))?.dispose?.();
+      await this.#inbox.stop({ mode: "drop" });
+    }
+  }
+
+  /** Posts an event to this actor's own mailbox (dropped once it is closed). */
+  #tell(e: SupervisorInbox, from = "supervisor"): Promise<void> {
+    return this.#inbox.tellAsync(from, e).catch(() => {});
+  }
+
+  /** Handles one event of the mailbox: the only place member state changes. */
+  #handle(e: SupervisorInbox): void {
+    switch (e.type) {
+      case "joined":
+        this.#joined.push(e.member);
+        this.#log(
+          `supervisor: ${e.member.name} joined from ${e.member.ch.remote} (ring address ${e.member.address})`,
+        );
+        this.#notify();
+        return;
+      case "message":
+        e.member.lastSeen = performance.now();
+        return this.#dispatch(e.member, e.msg);
+      case "lost":
+        return this.#markDead(e.member, e.why);
+      case "exited": {
+        const { child, why } = e;
+        this.#children.delete(child);
+        const m = this.#joined.find((j) => j.child === child);
+        if (m) this.#markDead(m, `${child.what} ${Math.abs(child.pid)} ${why}`);
+        else if (!this.#stopping) {
+          this.#fail(`${child.what} ${Math.abs(child.pid)} ${why} before joining`);
+        }
+        return;
+      }
+      case "tick":
+        return this.#watch();
     }
   }
 
@@ -522,7 +585,7 @@ export class TrainingSupervisor {
       }
       await m.ch.send(
         "assign",
-        a as unknown as Record<string, unknown>,
+        a,
         part ? utf8(encodeCommit(part)) : bytesOf(x1!),
       )
         .catch(() => {});
@@ -581,7 +644,7 @@ export class TrainingSupervisor {
           };
           this.#levels = levels;
           for (const m of members) {
-            await m.ch.send("levels", table as unknown as Record<string, unknown>).catch(() => {});
+            await m.ch.send("levels", table).catch(() => {});
           }
         }
       }
@@ -654,11 +717,11 @@ export class TrainingSupervisor {
     const sums = this.#finals.map((f) => f.body.checksum);
     return {
       metrics,
-      collectives: f0.body.collectiveCalls as number,
+      collectives: f0.body.collectiveCalls,
       bytes_sent: this.#finals.reduce((s, f) => s + (f.body.bytesSent as number), 0),
-      skipped: f0.body.skipped as number,
+      skipped: f0.body.skipped,
       replicas_agree: sums.every((c) => c === sums[0]),
-      checksum: f0.body.checksum as string,
+      checksum: f0.body.checksum,
       params,
     };
   }
@@ -692,10 +755,9 @@ export class TrainingSupervisor {
     if (c?.format !== 2 || !Array.isArray(c.parts)) {
       throw new SupervisorError(`${dir}/commit.json is not a supervisor commit`);
     }
-    const diff = Object.keys(this.#o.job).filter((k) =>
-      k !== "steps" &&
-      JSON.stringify((c.job as unknown as Record<string, unknown>)[k]) !==
-        JSON.stringify((this.#o.job as unknown as Record<string, unknown>)[k])
+    const keys = Object.keys(this.#o.job) as (keyof JobConfig)[];
+    const diff = keys.filter((k) =>
+      k !== "steps" && JSON.stringify(c.job[k]) !== JSON.stringify(this.#o.job[k])
     );
     if (diff.length) {
       throw new SupervisorError(
@@ -772,14 +834,7 @@ export class TrainingSupervisor {
       this.#log(`supervisor: started worker process ${proc.pid}`);
     }
     this.#children.add(child);
-    child.status.then((why) => {
-      this.#children.delete(child);
-      const m = this.#joined.find((j) => j.child === child);
-      if (m) this.#markDead(m, `${child.what} ${Math.abs(child.pid)} ${why}`);
-      else if (!this.#stopping) {
-        this.#fail(`${child.what} ${Math.abs(child.pid)} ${why} before joining`);
-      }
-    });
+    child.status.then((why) => this.#tell({ type: "exited", child, why }));
     this.#pendingChildren.push(child);
   }
 
@@ -798,6 +853,10 @@ export class TrainingSupervisor {
     }
   }
 
+  /**
+   * Reads one worker's control channel: its `join` first (within 10 s), then
+   * every message into this actor's mailbox, and finally its end.
+   */
   async #greet(ch: ControlChannel): Promise<void> {
     const first = await Promise.race([
       ch.next().catch(() => null),
@@ -808,7 +867,7 @@ export class TrainingSupervisor {
       ch.close();
       return;
     }
-    const b = first.body as { name?: string; address?: string; pid?: number };
+    const b: JoinBody = first.body;
     if (typeof b.address !== "string" || typeof b.name !== "string") {
       this.#log(`supervisor: ${ch.remote} sent a join without name/address; dropped`);
       ch.close();
@@ -817,7 +876,7 @@ export class TrainingSupervisor {
     const pid = Number(b.pid ?? -1);
     const child = this.#pendingChildren.find((c) => c.pid === pid) ?? null;
     if (child) this.#pendingChildren.splice(this.#pendingChildren.indexOf(child), 1);
-    const m: Member = {
+    const member: Member = {
       ch,
       name: b.name,
       address: b.address,
@@ -827,23 +886,19 @@ export class TrainingSupervisor {
       dead: null,
       rank: -1,
     };
-    this.#joined.push(m);
-    this.#log(`supervisor: ${m.name} joined from ${ch.remote} (ring address ${m.address})`);
-    this.#notify();
+    await this.#tell({ type: "joined", member }, member.name);
     for (;;) {
       let msg: ControlEvent | null;
       try {
         msg = await ch.next();
       } catch (e) {
-        this.#markDead(m, `control connection failed: ${(e as Error).message}`);
-        return;
+        const why = `control connection failed: ${(e as Error).message}`;
+        return await this.#tell({ type: "lost", member, why }, member.name);
       }
       if (msg === null) {
-        this.#markDead(m, "control connection closed");
-        return;
+        return await this.#tell({ type: "lost", member, why: "control connection closed" });
       }
-      m.lastSeen = performance.now();
-      this.#dispatch(m, msg);
+      await this.#tell({ type: "message", member, msg }, member.name);
     }
   }
 
@@ -856,37 +911,37 @@ export class TrainingSupervisor {
       if (!a) this.#reports.set(msg.step, a = []);
       a[m.rank] = { ...msg, rank: m.rank };
     } else if (msg.type === "control") {
-      const b = msg.body as Record<string, unknown>;
-      if (b.epoch !== epoch) return;
       switch (msg.kind) {
         case "ready":
-          this.#ready.add(m.rank);
+          if (msg.body.epoch === epoch) this.#ready.add(m.rank);
           break;
         case "stats": {
-          const types = b.types as string[], bins = b.bins as number;
+          const { types, bins, step } = msg.body;
+          if (msg.body.epoch !== epoch) break;
           const flat = new Float64Array(msg.blob.slice().buffer);
           const rec: Record<string, Float64Array> = {};
           types.forEach((ty, i) => (rec[ty] = flat.slice(i * bins, (i + 1) * bins)));
-          let a = this.#stats.get(b.step as number);
-          if (!a) this.#stats.set(b.step as number, a = []);
+          let a = this.#stats.get(step);
+          if (!a) this.#stats.set(step, a = []);
           a[m.rank] = rec;
           break;
         }
         case "commitPart": {
-          const a = this.#parts.get(b.step as number);
+          if (msg.body.epoch !== epoch) break;
+          const a = this.#parts.get(msg.body.step);
           if (a) a[m.rank] = decodeCommit(new TextDecoder().decode(msg.blob)) as CommitPart;
           break;
         }
         case "params": {
-          const step = b.step as number;
-          if (step === this.#o.job.steps) this.#finals.push({ body: b, blob: msg.blob });
-          else if (m.rank === 0) {
-            this.#evaluate(step, msg.blob, b);
-          }
+          const b = msg.body;
+          if (b.epoch !== epoch) break;
+          if (b.step === this.#o.job.steps) this.#finals.push({ body: b, blob: msg.blob });
+          else if (m.rank === 0) this.#evaluate(b.step, msg.blob, b);
           break;
         }
         case "failed": {
-          const err = deserializeError(b.error as never);
+          if (msg.body.epoch !== epoch) break;
+          const err = deserializeError(msg.body.error);
           this.#fail(`${m.name} (rank ${m.rank}) failed: ${err.message}`);
           break;
         }
@@ -895,7 +950,7 @@ export class TrainingSupervisor {
     this.#notify();
   }
 
-  #evaluate(step: number, blob: Uint8Array | null, body: Record<string, unknown>): void {
+  #evaluate(step: number, blob: Uint8Array | null, body: ParamsBody | null): void {
     const receivedAt = performance.now();
     const x = blob ? new Float32Array(blob.slice().buffer) : null;
     const levels = this.#levels ? structuredClone(this.#levels) : null;
@@ -903,8 +958,8 @@ export class TrainingSupervisor {
       this.#o.onEval?.({
         step,
         metrics,
-        scalars: (body.scalars ?? {}) as Record<string, number>,
-        eps: (body.eps ?? {}) as Record<string, number>,
+        scalars: body?.scalars ?? {},
+        eps: body?.eps ?? {},
         levels,
         params: x ?? (await this.#problem()).initial(),
         receivedAt,

@@ -1,8 +1,9 @@
 /**
- * The worker actor of the process runtime: one process per device. It joins
- * a supervisor over the control plane, and for every assignment (an epoch of
- * the ring) builds its replica (problem, optimiser, quantizer), forms the TCP
- * ring with its peers and runs steps in lockstep:
+ * The worker actor: one per device, in its own process (over TCP) or in the
+ * supervisor's (over in-memory links). Its mailbox takes the supervisor's
+ * control messages one at a time; for every assignment (an epoch of the ring)
+ * it builds its replica (problem, optimiser, quantizer), forms the ring with
+ * its peers and runs steps in lockstep:
  *
  * 1. oracle V_k at the extrapolated point (compute);
  * 2. the compressed all-reduce (quantize → encode → ring → decode), with one
@@ -25,17 +26,19 @@
 import { allreduce, type LayerSpan } from "../runtime/collective/allreduce.ts";
 import { RingContext } from "../runtime/collective/context.ts";
 import { memoryRing } from "../runtime/transport/memory.ts";
-import { LayerwiseQuantizer, type LayerwiseSnapshot } from "../runtime/quant/layerwise.ts";
+import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import type { LevelTable } from "../runtime/quant/layerwise.ts";
 import { isAdaptStep } from "../runtime/quant/levels.ts";
 import type { Quantizer } from "../runtime/quant/types.ts";
-import { rankSeed, Rng, type RngState } from "../runtime/rng.ts";
+import { rankSeed, Rng } from "../runtime/rng.ts";
 import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
-import { type Optimizer, type OptimizerState, restoreOptimizer } from "../runtime/optim/mod.ts";
+import { type Optimizer, restoreOptimizer } from "../runtime/optim/mod.ts";
 import type { Qoda } from "../runtime/optim/qoda.ts";
 import { firstNonFinite } from "../runtime/optim/mod.ts";
 import type { StepCommandMessage } from "../runtime/wire/messages.ts";
 import { decodeCommit, encodeCommit } from "./commit.ts";
+import { Actor } from "./actor.ts";
+import type { Assignment, CommitPart } from "./messages.ts";
 import { type ControlChannel, type ControlEvent, joinControl, secretBytes } from "./control.ts";
 import {
   createJobOptimizer,
@@ -45,7 +48,7 @@ import {
   type JobConfig,
 } from "./job.ts";
 import type { ProblemWorker, TrainProblem } from "./problem.ts";
-import { serializeError } from "./protocol.ts";
+import { serializeError } from "./error_codec.ts";
 
 /** Options of {@linkcode runWorker}. */
 export interface WorkerOptions {
@@ -61,50 +64,6 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** One line per notable event. */
   log?: (line: string) => void;
-}
-
-/** What a rank contributes to a commit. */
-export interface CommitPart {
-  /** Its rank. */
-  rank: number;
-  /** The step after which it was taken. */
-  step: number;
-  /** The problem worker's random state (batches, noise). */
-  worker: unknown;
-  /** Its stochastic-rounding stream. */
-  rng: RngState;
-  /** Its layer-wise quantizer (levels and pending statistics), if any. */
-  quant: LayerwiseSnapshot | null;
-  /** Payload bytes it sent so far. */
-  bytesSent: number;
-  /** The optimiser replica (rank 0 only: every replica is identical). */
-  opt?: OptimizerState;
-}
-
-/** The assignment for one epoch (the body of control `assign`). */
-export interface Assignment {
-  epoch: number;
-  rank: number;
-  size: number;
-  /** Ring listener address of every rank, by rank. */
-  peers: string[];
-  job: JobConfig;
-  /** The step the epoch starts after (0: from scratch). */
-  startStep: number;
-  /** γ of the first step of the epoch. */
-  gamma: number;
-  /** The level table in force (null: the quantizer's initial levels). */
-  levels: LevelTable | null;
-  /** Send parameters for evaluation every this many steps (0: never). */
-  evalEvery: number;
-  /** Write commit parts every this many steps (0: never). */
-  commitEvery: number;
-  /**
-   * What the assignment's bytes hold: this rank's commit part (resuming), or
-   * X_1 as float32 (a fresh start: every replica starts from the
-   * supervisor's point, whatever its own problem instance would draw).
-   */
-  blob: "commit" | "initial";
 }
 
 /** The supervisor ended the epoch (or the run) while this worker was in it. */
@@ -225,70 +184,204 @@ export function tcpRingConnector(host: string, secret: Uint8Array | null): RingC
   };
 }
 
+/** What the worker actor's mailbox takes: control-plane messages, and the channel's end. */
+type WorkerInbox = ControlEvent | { type: "disconnected"; reason: string };
+
 /**
- * Serves the supervisor at the other end of `channel`: joins, then runs
- * every assigned epoch until `shutdown` (resolves to 0) or until the
- * supervisor goes away (resolves to 1).
+ * Serves the supervisor at the other end of `channel` as an actor: every
+ * control message goes through its mailbox and is handled one at a time
+ * (assign, step command, levels, evaluation request, abort, shutdown). An
+ * assignment starts the epoch's step loop as the actor's running job, which
+ * waits on the step commands the handler delivers; an abort closes the ring
+ * at once, even in the middle of a collective. Resolves to the exit code: 0
+ * after `shutdown`, 1 when the supervisor went away.
  */
 export async function serveWorker(options: ServeWorkerOptions): Promise<number> {
   const { channel: ch, ring: connector, name } = options;
   const log = options.log ?? (() => {});
   let epoch = 0, rank = -1;
-  let ring: RingContext | null = null;
-  ch.onMessage = (m) => {
-    // Leave a blocked collective at once; the step loop then sees the abort.
-    if ((m.type === "control" && m.kind === "abort") || m.type === "shutdown") {
-      ring?.close(`aborted by the supervisor`);
-    }
-  };
-  const beat = setInterval(() => {
-    ch.sendWire({ type: "heartbeat", epoch, rank: Math.max(rank, 0), timeMs: Date.now() })
-      .catch(() => {});
-  }, options.heartbeatMs ?? 1000);
   let problem: TrainProblem | null = null, problemKey = "";
-  let pending: ControlEvent | null = null;
-  try {
-    await ch.send("join", { name, address: connector.address, pid: options.pid, device: "cpu" });
-    for (;;) {
-      const m = pending ?? await ch.next().catch(() => null);
-      pending = null;
-      if (m === null) {
-        log(`${name}: the supervisor closed the connection; exiting`);
-        return 1;
-      }
-      if (m.type === "shutdown") return 0;
-      if (m.type !== "control" || m.kind !== "assign") continue; // stale
-      const a = m.body as unknown as Assignment;
-      epoch = a.epoch;
-      rank = a.rank;
-      const key = JSON.stringify(a.job);
-      if (key !== problemKey) {
-        if (!options.lend) problem?.dispose?.();
-        problem = await (options.lend ?? createProblem)(a.job);
-        problemKey = key;
-      }
+  let current: { ep: EpochState; done: Promise<void> } | null = null;
+  let exit!: (code: number) => void;
+  const exited = new Promise<number>((r) => (exit = r));
+
+  const startEpoch = (a: Assignment, blob: Uint8Array) => {
+    const ep = new EpochState(a.epoch);
+    const done = (async () => {
       try {
-        pending = await runEpoch(ch, connector, a, problem!, m.blob, (r) => (ring = r));
+        const key = JSON.stringify(a.job);
+        if (key !== problemKey) {
+          if (!options.lend) problem?.dispose?.();
+          problem = null;
+          problem = await (options.lend ?? createProblem)(a.job);
+          problemKey = key;
+        }
+        await runEpoch(ch, connector, a, problem!, blob, ep);
       } catch (e) {
-        (ring as RingContext | null)?.close("failed");
+        ep.ring?.close("failed");
         if (e instanceof Interrupted) {
-          if (e.kind === "shutdown") return 0;
-          if (e.kind === "gone") return 1;
-          log(`${name}: epoch ${a.epoch} aborted by the supervisor`);
-          continue;
+          if (e.kind === "abort") log(`${name}: epoch ${a.epoch} aborted by the supervisor`);
+          return;
         }
         log(`${name}: epoch ${a.epoch} failed: ${(e as Error).message}`);
         await ch.send("failed", { epoch: a.epoch, rank: a.rank, error: serializeError(e) })
           .catch(() => {});
-      } finally {
-        ring = null;
       }
+    })();
+    current = { ep, done };
+  };
+  /** Ends the running epoch: released when its steps are done, interrupted otherwise. */
+  const endEpoch = async (why: Interrupted) => {
+    if (!current) return;
+    if (current.ep.finished) current.ep.release(why.kind === "shutdown" ? "shutdown" : "finished");
+    else current.ep.interrupt(why);
+    await current.done;
+    current = null;
+  };
+
+  const actor = new Actor<WorkerInbox>({
+    name,
+    handler: async (m) => {
+      switch (m.type) {
+        case "disconnected":
+          log(`${name}: the supervisor closed the connection (${m.reason}); exiting`);
+          await endEpoch(new Interrupted("gone", "the supervisor went away"));
+          return exit(1);
+        case "shutdown":
+          await endEpoch(new Interrupted("shutdown", m.reason));
+          return exit(0);
+        case "stepCommand":
+          return current?.ep.deliver(m);
+        case "control":
+          switch (m.kind) {
+            case "assign":
+              await endEpoch(new Interrupted("abort", "reassigned"));
+              epoch = m.body.epoch;
+              rank = m.body.rank;
+              return startEpoch(m.body, m.blob);
+            case "abort":
+              return await endEpoch(new Interrupted("abort", "aborted by the supervisor"));
+            case "levels":
+              if (current) current.ep.pendingTable = m.body;
+              return;
+            case "evalRequest":
+              if (current) current.ep.evalNow = true;
+              return;
+          }
+      }
+    },
+  });
+  actor.exited.then((x) => {
+    if (x.reason !== "failed") return;
+    log(`${name}: ${(x.error as Error)?.message ?? x.error}`);
+    current?.ep.interrupt(new Interrupted("gone", "the worker actor failed"));
+    exit(1);
+  });
+  await actor.start();
+  // The channel's reader feeds the mailbox (waiting for room: backpressure).
+  (async () => {
+    for (;;) {
+      let m: WorkerInbox | null;
+      try {
+        m = await ch.next();
+      } catch (e) {
+        m = { type: "disconnected", reason: (e as Error).message };
+      }
+      m ??= { type: "disconnected", reason: "end of stream" };
+      try {
+        await actor.tellAsync("supervisor", m);
+      } catch {
+        return; // the actor is closed
+      }
+      if (m.type === "disconnected") return;
     }
+  })();
+  const beat = setInterval(() => {
+    ch.sendWire({ type: "heartbeat", epoch, rank: Math.max(rank, 0), timeMs: Date.now() })
+      .catch(() => {});
+  }, options.heartbeatMs ?? 1000);
+  try {
+    await ch.send("join", { name, address: connector.address, pid: options.pid, device: "cpu" });
+    return await exited;
   } finally {
     clearInterval(beat);
     connector.close();
-    if (!options.lend) problem?.dispose?.();
     ch.close();
+    await actor.stop({ mode: "drop" });
+    await (current as { done: Promise<void> } | null)?.done;
+    if (!options.lend) (problem as TrainProblem | null)?.dispose?.();
+  }
+}
+
+/** What the worker actor's handler and its running epoch share. */
+class EpochState {
+  /** The epoch's ring, once formed. */
+  ring: RingContext | null = null;
+  /** A level table waiting for the step command that names its version. */
+  pendingTable: LevelTable | null = null;
+  /** Rank 0 sends its parameters after the current step. */
+  evalNow = false;
+  /** Every step ran; the ring stays up until the supervisor releases it. */
+  finished = false;
+  #interrupted: Interrupted | null = null;
+  #waiting: {
+    step: number;
+    resolve: (m: StepCommandMessage) => void;
+    reject: (e: Error) => void;
+  } | null = null;
+  #early = new Map<number, StepCommandMessage>();
+  #release!: (how: "finished" | "shutdown") => void;
+  #releaseFail!: (e: Error) => void;
+  /** Settles when the supervisor releases the finished epoch. */
+  readonly released: Promise<"finished" | "shutdown">;
+
+  constructor(readonly epoch: number) {
+    this.released = new Promise((resolve, reject) => {
+      this.#release = resolve;
+      this.#releaseFail = reject;
+    });
+    this.released.catch(() => {});
+  }
+
+  /** The supervisor's command for `step` of this epoch. */
+  command(step: number): Promise<StepCommandMessage> {
+    if (this.#interrupted) return Promise.reject(this.#interrupted);
+    const early = this.#early.get(step);
+    if (early) {
+      this.#early.delete(step);
+      return Promise.resolve(early);
+    }
+    return new Promise((resolve, reject) => (this.#waiting = { step, resolve, reject }));
+  }
+
+  /** Hands a step command to the step loop (a stale one is dropped). */
+  deliver(m: StepCommandMessage): void {
+    if (m.epoch !== this.epoch) return;
+    const w = this.#waiting;
+    if (w && w.step === m.step) {
+      this.#waiting = null;
+      w.resolve(m);
+    } else this.#early.set(m.step, m);
+  }
+
+  /** Ends the epoch now: closes its ring and fails whatever the step loop waits for. */
+  interrupt(e: Interrupted): void {
+    if (this.#interrupted) return;
+    this.#interrupted = e;
+    this.ring?.close(e.message);
+    this.#waiting?.reject(e);
+    this.#waiting = null;
+    this.#releaseFail(e);
+  }
+
+  /** Throws if the epoch was interrupted. */
+  check(): void {
+    if (this.#interrupted) throw this.#interrupted;
+  }
+
+  /** Releases a finished epoch. */
+  release(how: "finished" | "shutdown"): void {
+    this.#release(how);
   }
 }
 
@@ -299,8 +392,8 @@ async function runEpoch(
   a: Assignment,
   problem: TrainProblem,
   blob: Uint8Array,
-  setRing: (r: RingContext) => void,
-): Promise<ControlEvent> {
+  ep: EpochState,
+): Promise<void> {
   const { job, rank, size } = a;
   const part = a.blob === "commit"
     ? decodeCommit(new TextDecoder().decode(blob)) as CommitPart
@@ -333,8 +426,10 @@ async function runEpoch(
     bytesSent = part.bytesSent;
   }
 
+  ep.check();
   const ctx = await connector.connect(a);
-  setRing(ctx);
+  ep.ring = ctx;
+  ep.check();
   await ch.send("ready", { epoch: a.epoch, rank });
 
   const dim = problem.dim;
@@ -353,8 +448,6 @@ async function runEpoch(
     : undefined;
   const isQoda = opt.name === "qoda";
   let gamma = a.gamma;
-  let pendingTable: LevelTable | null = null;
-  let evalNow = false;
   let lastControlMs = 0;
 
   try {
@@ -393,21 +486,9 @@ async function runEpoch(
           collectives: tm.collectives,
           bytesSent: tm.bytes,
         });
-        for (;;) {
-          const m = await ch.next().catch(() => null);
-          if (m === null) throw new Interrupted("gone", "the supervisor went away");
-          if (m.type === "shutdown") throw new Interrupted("shutdown", m.reason);
-          if (m.type === "control") {
-            if (m.kind === "abort") throw new Interrupted("abort", "aborted");
-            if (m.kind === "levels") pendingTable = m.body as unknown as LevelTable;
-            if (m.kind === "evalRequest") evalNow = true;
-            continue;
-          }
-          if (m.type === "stepCommand" && m.epoch === a.epoch && m.step === t) {
-            lastControlMs = performance.now() - sent;
-            return m;
-          }
-        }
+        const m = await ep.command(t);
+        lastControlMs = performance.now() - sent;
+        return m;
       };
 
       const oracle = (x: Float32Array, out: Float32Array) => {
@@ -467,10 +548,10 @@ async function runEpoch(
       const c = cmd as StepCommandMessage | null;
       if (c) {
         if (isQoda) gamma = c.gamma;
-        const table = pendingTable as LevelTable | null;
+        const table = ep.pendingTable;
         if (table && layerwise && c.levelTableVersion === table.version) {
           layerwise.adopt(table);
-          pendingTable = null;
+          ep.pendingTable = null;
         }
       }
       problem.project?.(opt.params);
@@ -486,8 +567,8 @@ async function runEpoch(
         };
         await ch.send("commitPart", { epoch: a.epoch, step: t, rank }, utf8(encodeCommit(p)));
       }
-      if (evalNow || t === job.steps) {
-        evalNow = false;
+      if (ep.evalNow || t === job.steps) {
+        ep.evalNow = false;
         if (rank === 0 || t === job.steps) {
           await ch.send(
             "params",
@@ -510,20 +591,10 @@ async function runEpoch(
   } finally {
     pw.dispose?.();
   }
-  // Stay in the ring until the supervisor releases everyone (a peer may still
-  // drain); hand back the message that ends the epoch.
-  for (;;) {
-    const m = await ch.next().catch(() => null);
-    if (m === null) throw new Interrupted("gone", "the supervisor went away");
-    if (m.type === "shutdown") {
-      await ctx.closeGracefully("finished", 500);
-      return m;
-    }
-    if (m.type === "control" && (m.kind === "abort" || m.kind === "assign")) {
-      ctx.close("finished");
-      return m;
-    }
-  }
+  // Stay in the ring until the supervisor releases everyone (a peer may still drain).
+  ep.finished = true;
+  if ((await ep.released) === "shutdown") await ctx.closeGracefully("finished", 500);
+  else ctx.close("finished");
 }
 
 /** ε_Q per layer type since the last call (the tracker restarts). */

@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  deserializeError,
-  type ProtocolMessage,
-  serializeError,
-  type SupervisorMessage,
-  type WorkerMessage,
-} from "../../actors/protocol.ts";
+import { deserializeError, serializeError } from "../../actors/error_codec.ts";
 import { MailboxFullError, RemoteError } from "../../actors/errors.ts";
 import {
   CollectiveError,
@@ -99,48 +93,4 @@ Deno.test("serializeError() handles non-Error values and malformed input", () =>
   cyclic.cause = cyclic;
   const s = serializeError(cyclic); // depth-limited, no stack overflow
   assert.equal(s.name, "Error");
-});
-
-Deno.test("protocol messages narrow on type and survive structured clone", () => {
-  const fromWorker: WorkerMessage[] = [
-    { type: "join", worker: "w0", address: "127.0.0.1:7000", device: "cuda:0" },
-    { type: "ready", worker: "w0", epoch: 1, rank: 0 },
-    {
-      type: "stepReport",
-      worker: "w0",
-      epoch: 1,
-      step: 10,
-      loss: 0.5,
-      gradNorm: 1.25,
-      bytesSent: 1024,
-      ms: 12,
-    },
-    { type: "commitRequest", worker: "w0", epoch: 1, step: 10, digest: "abc" },
-    {
-      type: "failure",
-      worker: "w0",
-      epoch: 1,
-      step: 10,
-      error: serializeError(new LinkError("io", 1, "reset")),
-    },
-  ];
-  const fromSupervisor: SupervisorMessage[] = [
-    {
-      type: "stepCommand",
-      epoch: 1,
-      step: 10,
-      stepSize: 0.1,
-      levelVersion: 2,
-      ring: { rank: 0, size: 2, ringId: "r1", peers: ["a:1", "b:2"] },
-    },
-    { type: "levelTable", epoch: 1, version: 2, layers: [{ layer: "fc", levels: [0, 0.5, 1] }] },
-    { type: "committed", epoch: 1, step: 10 },
-    { type: "shutdown", reason: "done", drain: true },
-  ];
-  const all: ProtocolMessage[] = [...fromWorker, ...fromSupervisor];
-  assert.deepEqual(structuredClone(all), all);
-  const failure = all.find((m) => m.type === "failure");
-  assert.ok(failure && failure.type === "failure");
-  const revived = deserializeError(failure.error);
-  assert.ok(revived instanceof LinkError && revived.culprit === 1);
 });

@@ -1,20 +1,8 @@
 /**
- * The worker ⇄ supervisor protocol, at the level of intent, and the error
- * codec used when errors cross an actor boundary.
- *
- * Messages are discriminated unions on a string `type` and hold only
- * structured-clone-safe data, so they can cross `postMessage` unchanged.
- * Every message after `join` carries the ring `epoch`; a receiver drops
- * messages of an older epoch (stale frames from a ring that was rebuilt).
- *
- * A step, as seen here: the supervisor sends `stepCommand`; each worker runs
- * quantize → encode → ring-reduce → decode and answers `stepReport`, then
- * `commitRequest`; once every rank asked, the supervisor sends `committed`.
- * `levelTable` ships QODA's adaptive quantization levels when they change.
- *
- * Errors cross as {@linkcode SerializedError} (`{ name, message, cause? }`
- * plus the error's own fields in `data`) and become typed errors again with
- * {@linkcode deserializeError}.
+ * The error codec used when errors cross an actor boundary (a control frame,
+ * a `postMessage`): errors travel as {@linkcode SerializedError}
+ * (`{ name, message, cause? }` plus the error's own fields in `data`) and
+ * become typed errors again with {@linkcode deserializeError}.
  *
  * @module
  */
@@ -30,171 +18,10 @@ import {
   QodaError,
   QuantizationError,
   RemoteFailureError,
+  ReplicaDivergenceError,
   UnknownNameError,
 } from "../runtime/errors.ts";
 import { MailboxClosedError, MailboxFullError, RemoteError } from "./errors.ts";
-
-// ---------------------------------------------------------------- messages
-
-/** Where a worker sits in the ring for one epoch. */
-export interface RingAssignment {
-  /** This worker's rank, 0 ≤ rank < size. */
-  readonly rank: number;
-  /** Number of ranks in the ring. */
-  readonly size: number;
-  /** Ring identifier (changes when the ring is rebuilt). */
-  readonly ringId: string;
-  /** Address of every rank's listener, indexed by rank (e.g. "host:port"). */
-  readonly peers: readonly string[];
-}
-
-/** Worker → supervisor: a worker (one GPU) offers itself. */
-export interface JoinMessage {
-  /** Discriminant. */
-  readonly type: "join";
-  /** The worker's name (its actor name). */
-  readonly worker: string;
-  /** Where peers can connect to it ("host:port"). */
-  readonly address: string;
-  /** The device it drives, e.g. "cuda:0", "cpu". */
-  readonly device: string;
-}
-
-/** Worker → supervisor: links to both ring neighbours are up for `epoch`. */
-export interface ReadyMessage {
-  /** Discriminant. */
-  readonly type: "ready";
-  /** The worker's name. */
-  readonly worker: string;
-  /** The ring epoch it is ready for. */
-  readonly epoch: number;
-  /** Its rank in that ring. */
-  readonly rank: number;
-}
-
-/** Supervisor → worker: run one training step. */
-export interface StepCommandMessage {
-  /** Discriminant. */
-  readonly type: "stepCommand";
-  /** The ring epoch. */
-  readonly epoch: number;
-  /** The global step number. */
-  readonly step: number;
-  /** The step size (learning rate) QODA's dual averaging chose. */
-  readonly stepSize: number;
-  /** Version of the level table to quantize with. */
-  readonly levelVersion: number;
-  /** Present on the first step of a new epoch: the (re)built ring. */
-  readonly ring?: RingAssignment;
-}
-
-/** Worker → supervisor: what one step measured. */
-export interface StepReportMessage {
-  /** Discriminant. */
-  readonly type: "stepReport";
-  /** The worker's name. */
-  readonly worker: string;
-  /** The ring epoch. */
-  readonly epoch: number;
-  /** The step. */
-  readonly step: number;
-  /** Training loss on this worker's batch. */
-  readonly loss: number;
-  /** Norm of the averaged gradient. */
-  readonly gradNorm: number;
-  /** Bytes this rank sent during the collective. */
-  readonly bytesSent: number;
-  /** Wall time of the step, in ms. */
-  readonly ms: number;
-  /** Per-layer statistics for level adaptation (e.g. normalized-coordinate histograms). */
-  readonly layerStats?: readonly {
-    readonly layer: string;
-    readonly histogram: readonly number[];
-  }[];
-}
-
-/** Supervisor → worker: QODA's adaptive quantization levels, per layer. */
-export interface LevelTableMessage {
-  /** Discriminant. */
-  readonly type: "levelTable";
-  /** The ring epoch. */
-  readonly epoch: number;
-  /** Version, increasing; `stepCommand.levelVersion` refers to it. */
-  readonly version: number;
-  /** Sorted levels in [0, 1] per layer. */
-  readonly layers: readonly { readonly layer: string; readonly levels: readonly number[] }[];
-}
-
-/** Worker → supervisor: the step's update is ready to apply (two-phase commit). */
-export interface CommitRequestMessage {
-  /** Discriminant. */
-  readonly type: "commitRequest";
-  /** The worker's name. */
-  readonly worker: string;
-  /** The ring epoch. */
-  readonly epoch: number;
-  /** The step. */
-  readonly step: number;
-  /** A digest of the reduced gradient, so ranks can be checked for agreement. */
-  readonly digest: string;
-}
-
-/** Supervisor → worker: every rank agreed; apply the step. */
-export interface CommittedMessage {
-  /** Discriminant. */
-  readonly type: "committed";
-  /** The ring epoch. */
-  readonly epoch: number;
-  /** The committed step. */
-  readonly step: number;
-}
-
-/** Worker → supervisor: the worker failed (before its actor closes). */
-export interface FailureMessage {
-  /** Discriminant. */
-  readonly type: "failure";
-  /** The worker's name. */
-  readonly worker: string;
-  /** The ring epoch. */
-  readonly epoch: number;
-  /** The step it was in, or −1. */
-  readonly step: number;
-  /** What went wrong; revive with {@linkcode deserializeError}. */
-  readonly error: SerializedError;
-}
-
-/** Supervisor → worker: stop (drain in-flight work if `drain`). */
-export interface ShutdownMessage {
-  /** Discriminant. */
-  readonly type: "shutdown";
-  /** Why. */
-  readonly reason: string;
-  /** Finish the current step first. */
-  readonly drain: boolean;
-}
-
-/** Every message a worker sends its supervisor. */
-export type WorkerMessage =
-  | JoinMessage
-  | ReadyMessage
-  | StepReportMessage
-  | CommitRequestMessage
-  | FailureMessage;
-
-/** Every message a supervisor sends a worker. */
-export type SupervisorMessage =
-  | StepCommandMessage
-  | LevelTableMessage
-  | CommittedMessage
-  | ShutdownMessage;
-
-/** Every protocol message. */
-export type ProtocolMessage = WorkerMessage | SupervisorMessage;
-
-/** The `type` strings of the protocol. */
-export type MessageType = ProtocolMessage["type"];
-
-// ---------------------------------------------------------------- errors
 
 /** An error as it crosses an actor boundary (structured-clone safe). */
 export interface SerializedError {
@@ -235,8 +62,8 @@ function cloneSafe(v: unknown, depth = 0): unknown {
  *
  * @example
  * ```ts
- * import { serializeError } from "./mod.ts";
- * import { LinkError } from "../runtime/errors.ts";
+ * import { serializeError } from "@qoda/ring/actors";
+ * import { LinkError } from "@qoda/ring";
  *
  * const o = serializeError(new LinkError("io", 3, "connection reset"));
  * if (o.name !== "LinkError" || o.data?.culprit !== 3) throw new Error("lost fields");
@@ -311,6 +138,7 @@ const REVIVERS: Readonly<Record<string, ErrorReviver>> = {
   CollectiveTimeoutError: (o) =>
     new CollectiveTimeoutError(num(o, "culprit"), num(o, "timeoutMs", 0), o.message),
   MismatchError: (o) => new MismatchError(num(o, "culprit"), o.message),
+  ReplicaDivergenceError: (o, opt) => new ReplicaDivergenceError(o.message, opt),
   RemoteFailureError: (o) =>
     new RemoteFailureError(
       str(o, "code", "unknown"),
@@ -337,8 +165,8 @@ const REVIVERS: Readonly<Record<string, ErrorReviver>> = {
  *
  * @example Round-trip a LinkError
  * ```ts
- * import { deserializeError, serializeError } from "./mod.ts";
- * import { LinkError } from "../runtime/errors.ts";
+ * import { deserializeError, serializeError } from "@qoda/ring/actors";
+ * import { LinkError } from "@qoda/ring";
  *
  * const e = deserializeError(serializeError(new LinkError("peer-closed", 2, "rank 2 hung up")));
  * if (!(e instanceof LinkError) || e.culprit !== 2 || e.code !== "peer-closed") throw new Error("not revived");
