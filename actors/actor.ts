@@ -120,6 +120,7 @@ export class Actor<M> {
   readonly exited: Promise<ActorExit>;
 
   /**
+   * Creates it.
    * @param options Name, handler, supervisor callback, capacity.
    * @throws {RangeError} If `capacity` is not an integer ≥ 1.
    */

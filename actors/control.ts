@@ -111,6 +111,7 @@ export class ControlChannel {
   #closed = false;
 
   /**
+   * Creates it.
    * @param link An authenticated link (or an in-memory one).
    * @param remote The peer's address.
    */

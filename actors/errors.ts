@@ -31,6 +31,7 @@ export class MailboxFullError extends QodaError {
   /** The mailbox capacity that was reached. */
   readonly capacity: number;
   /**
+   * Creates it.
    * @param actor The mailbox owner.
    * @param sender The sender whose message was refused.
    * @param capacity The capacity that was reached.
@@ -66,6 +67,7 @@ export class MailboxClosedError extends QodaError {
   /** The actor (mailbox owner) that is closed. */
   readonly actor: string;
   /**
+   * Creates it.
    * @param actor The mailbox owner.
    * @param message What was refused.
    * @param options Standard `ErrorOptions`; `cause` is the close reason.
@@ -96,6 +98,7 @@ export class RemoteError extends QodaError {
   /** The original error's own enumerable fields (structured-clone safe). */
   readonly data: Readonly<Record<string, unknown>>;
   /**
+   * Creates it.
    * @param remoteName The original `name`.
    * @param message The original message.
    * @param data The original's own fields.

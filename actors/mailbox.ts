@@ -130,6 +130,7 @@ export class Mailbox<M> {
   #reason: unknown = undefined;
 
   /**
+   * Creates it.
    * @param options Capacity and owner name.
    * @throws {RangeError} If `capacity` is not an integer ≥ 1.
    */

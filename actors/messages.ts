@@ -42,11 +42,15 @@ export interface CommitPart {
 
 /** The assignment for one epoch (the body of control `assign`). */
 export interface Assignment {
+  /** The ring epoch (a new one after every failure). */
   epoch: number;
+  /** This worker's rank in it. */
   rank: number;
+  /** The ring size. */
   size: number;
   /** Ring listener address of every rank, by rank. */
   peers: string[];
+  /** The job every rank runs. */
   job: JobConfig;
   /** The step the epoch starts after (0: from scratch). */
   startStep: number;
@@ -158,16 +162,25 @@ export interface EvalRequestBody {
 
 /** Every control message's body, by kind. */
 export interface ControlBodies {
+  /** Worker → supervisor, first. */
   join: JoinBody;
+  /** Supervisor → worker: an epoch (blob: a commit part or X_1). */
   assign: Assignment;
+  /** Worker → supervisor: ring formed. */
   ready: ReadyBody;
+  /** Worker → supervisor: quantizer statistics. */
   stats: StatsBody;
+  /** Worker → supervisor: its commit part. */
   commitPart: CommitPartBody;
+  /** Worker → supervisor: parameters' figures. */
   params: ParamsBody;
+  /** Worker → supervisor: its epoch failed. */
   failed: FailedBody;
+  /** Supervisor → worker: leave the epoch. */
   abort: AbortBody;
   /** Supervisor → worker: the merged layer-wise level table, adopted at the next step command naming its version. */
   levels: LevelTable;
+  /** Supervisor → rank 0: send parameters for an evaluation. */
   evalRequest: EvalRequestBody;
 }
 

@@ -75,3 +75,28 @@ export * from "./worker.ts";
 export * from "./supervisor.ts";
 export * from "./launch.ts";
 export * from "./train.ts";
+// Types of the lower layers that this package's API names.
+export type * from "../runtime/errors.ts";
+export type { Link, Received } from "../runtime/transport/link.ts";
+export type {
+  AuthMessage,
+  BarrierMessage,
+  ChunkMessage,
+  ControlMessage as ControlFrameMessage,
+  ErrorMessage,
+  HeartbeatMessage,
+  HelloMessage,
+  Phase,
+  ShutdownMessage,
+  StepCommandMessage,
+  StepReportMessage,
+  WireMessage,
+} from "../runtime/wire/messages.ts";
+export type { ReceivedChunk, RingContext } from "../runtime/collective/context.ts";
+export type { LayerSpan } from "../runtime/collective/allreduce.ts";
+export type { Rng, RngState } from "../runtime/rng.ts";
+export type * from "../runtime/quant/types.ts";
+export type { LayerwiseSnapshot, LevelTable } from "../runtime/quant/layerwise.ts";
+export type { LevelSchedule } from "../runtime/quant/levels.ts";
+export type * from "../runtime/optim/types.ts";
+export type { CoderName, CODERS } from "../runtime/coding/codec.ts";

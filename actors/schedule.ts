@@ -78,7 +78,10 @@ export class StepSchedule {
   #sumSq = 0;
   #skipped = 0;
 
-  /** @param options Bases and exponents of γ and η. */
+  /**
+   * Creates the schedule at t = 0.
+   * @param options Bases and exponents of γ and η.
+   */
   constructor(options: ScheduleOptions) {
     const { lrGamma, lrEta, exponentGamma = 0.5, exponentEta = 0.5 } = options;
     for (const [k, v] of Object.entries({ lrGamma, lrEta, exponentGamma, exponentEta })) {

@@ -89,16 +89,25 @@ export interface TrainingSupervisorOptions {
 
 /** One decided step, as the supervisor saw it. */
 export interface StepSummary {
+  /** The step (1-based). */
   step: number;
+  /** The ring epoch it ran in. */
   epoch: number;
+  /** Every rank skipped it (a non-finite value somewhere). */
   skip: boolean;
+  /** Ranks that reported a non-finite value. */
   nonFiniteRanks: number[];
+  /** QODA's γ decided for the step after next. */
   gamma: number;
+  /** QODA's η of this step's dual update. */
   eta: number;
-  /** Means over ranks, ms. */
+  /** Mean over ranks of the oracle (compute) time, ms. */
   computeMs: number;
+  /** Mean over ranks of the quantize + encode time, ms. */
   quantizeMs: number;
+  /** Mean over ranks of the rest of the collective (wire, decode, reduce), ms. */
   communicateMs: number;
+  /** Mean over ranks of the optimiser's own time, ms. */
   optimizerMs: number;
   /** Mean wait of the previous step for this supervisor's command, ms. */
   controlMs: number;
@@ -114,7 +123,9 @@ export interface StepSummary {
 
 /** An evaluation of rank 0's parameters. */
 export interface SupervisedEval {
+  /** The step the parameters were taken after (0: the starting point). */
   step: number;
+  /** The problem's quality figures (`quality` and the problem's own). */
   metrics: Record<string, number>;
   /** Rank 0's last oracle scalars (losses). */
   scalars: Record<string, number>;
@@ -146,7 +157,9 @@ export interface RecoveryEvent {
 
 /** What a supervised run returns. */
 export interface SupervisedResult {
+  /** Steps run. */
   steps: number;
+  /** Workers in the ring at the end. */
   workers: number;
   /** Final quality figures of the problem (at rank 0's parameters). */
   metrics: Record<string, number>;
@@ -164,12 +177,17 @@ export interface SupervisedResult {
   recoveries: RecoveryEvent[];
   /** Epochs run. */
   epochs: number;
-  /** Mean step figures over the run (ms). */
+  /** Mean time between decided steps, ms. */
   step_ms: number;
+  /** Mean oracle (compute) time per step, ms. */
   compute_ms: number;
+  /** Mean quantize + encode time per step, ms. */
   quantize_ms: number;
+  /** Mean rest of the collectives per step, ms. */
   communicate_ms: number;
+  /** Mean optimiser time per step, ms. */
   optimizer_ms: number;
+  /** Mean wait for the supervisor's command per step, ms. */
   control_ms: number;
   /**
    * Mean over steps of the shortest wait any rank had for its command (the
@@ -182,12 +200,17 @@ export interface SupervisedResult {
   control_overhead: number;
   /** The final parameters. */
   params: Float32Array;
+  /** Wall time of the run, s. */
   seconds: number;
 }
 
 /** The supervisor gave up: restart budget spent, nobody left, or a fatal error. */
 export class SupervisorError extends QodaError {
-  /** @param message What happened. */
+  /**
+   * Creates the error.
+   * @param message What happened.
+   * @param options Standard `ErrorOptions`.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SupervisorError";
@@ -309,7 +332,10 @@ export class TrainingSupervisor {
     { resolve: (m: Record<string, number>) => void; reject: (e: Error) => void }
   >();
 
-  /** @param options See {@linkcode TrainingSupervisorOptions}. */
+  /**
+   * Creates a supervisor; {@linkcode TrainingSupervisor.run} starts it.
+   * @param options See {@linkcode TrainingSupervisorOptions}.
+   */
   constructor(options: TrainingSupervisorOptions) {
     if (!(Number.isInteger(options.workers) && options.workers >= 1)) {
       throw new RangeError(`workers must be an integer ≥ 1, got ${options.workers}`);
