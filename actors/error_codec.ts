@@ -21,7 +21,7 @@ import {
   ReplicaDivergenceError,
   UnknownNameError,
 } from "../runtime/errors.ts";
-import { MailboxClosedError, MailboxFullError, RemoteError } from "./errors.ts";
+import { MailboxClosedError, MailboxFullError, RemoteError, SupervisorError } from "./errors.ts";
 
 /** An error as it crosses an actor boundary (structured-clone safe). */
 export interface SerializedError {
@@ -139,6 +139,7 @@ const REVIVERS: Readonly<Record<string, ErrorReviver>> = {
     new CollectiveTimeoutError(num(o, "culprit"), num(o, "timeoutMs", 0), o.message),
   MismatchError: (o) => new MismatchError(num(o, "culprit"), o.message),
   ReplicaDivergenceError: (o, opt) => new ReplicaDivergenceError(o.message, opt),
+  SupervisorError: (o, opt) => new SupervisorError(o.message, opt),
   RemoteFailureError: (o) =>
     new RemoteFailureError(
       str(o, "code", "unknown"),

@@ -116,3 +116,16 @@ export class RemoteError extends QodaError {
     this.data = data;
   }
 }
+
+/** The supervisor gave up: restart budget spent, nobody left, or a fatal error. */
+export class SupervisorError extends QodaError {
+  /**
+   * Creates the error.
+   * @param message What happened.
+   * @param options Standard `ErrorOptions`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SupervisorError";
+  }
+}

@@ -26,7 +26,8 @@
  */
 import { decide as decidePolicy, type SupervisionPolicy, validatePolicy } from "./supervision.ts";
 import { deserializeError } from "./error_codec.ts";
-import { QodaError, ReplicaDivergenceError } from "../runtime/errors.ts";
+import { ReplicaDivergenceError } from "../runtime/errors.ts";
+import { SupervisorError } from "./errors.ts";
 import {
   LayerwiseQuantizer,
   type LevelTable,
@@ -202,19 +203,6 @@ export interface SupervisedResult {
   params: Float32Array;
   /** Wall time of the run, s. */
   seconds: number;
-}
-
-/** The supervisor gave up: restart budget spent, nobody left, or a fatal error. */
-export class SupervisorError extends QodaError {
-  /**
-   * Creates the error.
-   * @param message What happened.
-   * @param options Standard `ErrorOptions`.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SupervisorError";
-  }
 }
 
 /** A connected worker. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { deserializeError, serializeError } from "../../actors/error_codec.ts";
-import { MailboxFullError, RemoteError } from "../../actors/errors.ts";
+import { MailboxFullError, RemoteError, SupervisorError } from "../../actors/errors.ts";
 import {
   CollectiveError,
   CollectiveTimeoutError,
@@ -9,6 +9,7 @@ import {
   QodaError,
   QuantizationError,
   RemoteFailureError,
+  ReplicaDivergenceError,
   UnknownNameError,
 } from "../../runtime/errors.ts";
 
@@ -93,4 +94,15 @@ Deno.test("serializeError() handles non-Error values and malformed input", () =>
   cyclic.cause = cyclic;
   const s = serializeError(cyclic); // depth-limited, no stack overflow
   assert.equal(s.name, "Error");
+});
+
+Deno.test("deserializeError() revives the runtime's own failures: divergence and a supervisor giving up", () => {
+  const div = deserializeError(serializeError(new ReplicaDivergenceError("step 10: differ")));
+  assert.ok(div instanceof ReplicaDivergenceError);
+  assert.equal(div.message, "step 10: differ");
+  const sup = deserializeError(
+    serializeError(new SupervisorError("giving up", { cause: new LinkError("io", 1, "reset") })),
+  );
+  assert.ok(sup instanceof SupervisorError);
+  assert.ok(sup.cause instanceof LinkError);
 });
