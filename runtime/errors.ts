@@ -8,6 +8,8 @@
 /** Base class of every error raised by qoda-ring. */
 export class QodaError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What went wrong.
    * @param options Standard `ErrorOptions` (a `cause`).
    */
@@ -25,6 +27,8 @@ export class QuantizationError extends QodaError {
   /** The layer whose tensor was rejected ("" when not known). */
   readonly layer: string;
   /**
+   * Creates the error; the message is prefixed with the layer name when there is one.
+   *
    * @param layer The layer name ("" when not known).
    * @param message What was wrong.
    * @param options Standard `ErrorOptions`.
@@ -43,6 +47,8 @@ export class NonFiniteError extends QuantizationError {
   /** The offending value (NaN, Infinity or -Infinity). */
   readonly value: number;
   /**
+   * Creates the error; the message names the value and its index.
+   *
    * @param layer The layer name ("" when not known).
    * @param index Index of the first non-finite coordinate.
    * @param value The offending value.
@@ -62,6 +68,8 @@ export class UnknownNameError extends QodaError {
   /** The names that would have been accepted. */
   readonly valid: readonly string[];
   /**
+   * Creates the error; the message lists the valid names.
+   *
    * @param what What kind of name ("scheme", "coder", "backend", …).
    * @param requested The name that was asked for.
    * @param valid The accepted names.
@@ -77,6 +85,8 @@ export class UnknownNameError extends QodaError {
 /** Encoded bytes that cannot be decoded: truncated, corrupt or inconsistent. */
 export class FrameError extends QodaError {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong with the bytes.
    * @param options Standard `ErrorOptions`.
    */
@@ -89,6 +99,8 @@ export class FrameError extends QodaError {
 /** A tensor backend could not be initialised as asked. */
 export class BackendError extends QodaError {
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param options Standard `ErrorOptions`.
    */
@@ -108,6 +120,8 @@ export class CollectiveError extends QodaError {
   /** The rank held responsible, or −1. */
   readonly culprit: number;
   /**
+   * Creates the error.
+   *
    * @param code Machine-readable kind.
    * @param culprit The rank held responsible, or −1.
    * @param message What happened.
@@ -124,6 +138,8 @@ export class CollectiveError extends QodaError {
 /** The connection to a peer closed or failed (`culprit` is that peer). */
 export class LinkError extends CollectiveError {
   /**
+   * Creates the error.
+   *
    * @param code "peer-closed" or "io".
    * @param peer The peer's rank.
    * @param message What happened.
@@ -140,6 +156,8 @@ export class CollectiveTimeoutError extends CollectiveError {
   /** The deadline that passed, in ms. */
   readonly timeoutMs: number;
   /**
+   * Creates the error, with code `"timeout"`.
+   *
    * @param waitingFor The rank whose data did not arrive.
    * @param timeoutMs The deadline in ms.
    * @param message What was being waited for.
@@ -154,6 +172,8 @@ export class CollectiveTimeoutError extends CollectiveError {
 /** Ranks disagree on an operation (lengths, quantizer headers, op ids). */
 export class MismatchError extends CollectiveError {
   /**
+   * Creates the error, with code `"mismatch"`.
+   *
    * @param peer The rank whose frame disagreed.
    * @param message Both sides' values.
    */
@@ -168,6 +188,8 @@ export class RemoteFailureError extends CollectiveError {
   /** The rank that reported the failure. */
   readonly reporter: number;
   /**
+   * Creates the error; the message names the reporting rank.
+   *
    * @param code The reporter's error code.
    * @param culprit The rank held responsible, or −1.
    * @param reporter The rank that reported it.
@@ -183,6 +205,8 @@ export class RemoteFailureError extends CollectiveError {
 /** A connection failed the handshake (bad version, ring, rank or secret). */
 export class HandshakeError extends QodaError {
   /**
+   * Creates the error.
+   *
    * @param message Why the peer was refused.
    * @param options Standard `ErrorOptions`.
    */
@@ -195,6 +219,8 @@ export class HandshakeError extends QodaError {
 /** Two replicas computed different averages from the same messages (a determinism bug). */
 export class ReplicaDivergenceError extends QodaError {
   /**
+   * Creates the error.
+   *
    * @param message Which receivers, layer and coordinate differ.
    * @param options Standard `ErrorOptions`.
    */

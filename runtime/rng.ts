@@ -17,11 +17,17 @@ export interface RngState {
 /**
  * xoshiro128** generator: 128-bit state, period 2^128 − 1, 32-bit outputs.
  *
- * @example Reproducible draws
+ * @example Reproducible draws, and independent sub-streams
  * ```ts
- * import { Rng } from "./rng.ts";
+ * import { Rng } from "@qoda/ring";
  * const a = new Rng(7), b = new Rng(7);
  * if (a.nextU32() !== b.nextU32()) throw new Error("not reproducible");
+ * const u = a.nextFloat();
+ * if (!(u >= 0 && u < 1) || u !== b.nextFloat()) throw new Error("not reproducible");
+ * // A fork draws its seed from the parent, so it continues differently.
+ * const child = a.fork();
+ * b.fork();
+ * if (child.nextU32() === a.nextU32()) throw new Error("the fork repeats its parent");
  * ```
  */
 export class Rng {
@@ -32,6 +38,8 @@ export class Rng {
   #spare = NaN;
 
   /**
+   * Creates a generator from a seed.
+   *
    * @param seed Any integer; equal seeds give equal streams.
    */
   constructor(seed: number) {

@@ -22,30 +22,30 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { Tensor, Tensor2D, Tensor4D, Tfjs } from "../tfjs/types.ts";
 
-/** The tfjs module (from `initBackend(...).tf`). */
-export type Tfjs = typeof tfjs;
+export type { Tfjs };
 
 /** The differentiable operations of the GAN networks, bound to one tfjs module. */
 export interface Ops {
   /** `x @ w` for `[B, n]` by `[n, m]`; gradients without transpose flags. */
-  dense(x: tfjs.Tensor, w: tfjs.Tensor): tfjs.Tensor2D;
+  dense(x: Tensor, w: Tensor): Tensor2D;
   /** 3×3 (any odd k) stride-1 "same" convolution, NHWC; input gradient by conv2d. */
-  conv(x: tfjs.Tensor, w: tfjs.Tensor): tfjs.Tensor4D;
+  conv(x: Tensor, w: Tensor): Tensor4D;
   /** Leaky ReLU, slope `alpha` below 0, twice differentiable in tfjs. */
-  lrelu(x: tfjs.Tensor, alpha?: number): tfjs.Tensor;
+  lrelu(x: Tensor, alpha?: number): Tensor;
   /** Depth-to-space by 2: `[B, H, W, 4C]` → `[B, 2H, 2W, C]`. */
-  shuffle(x: tfjs.Tensor4D): tfjs.Tensor4D;
+  shuffle(x: Tensor4D): Tensor4D;
   /** Space-to-depth by 2: `[B, 2H, 2W, C]` → `[B, H, W, 4C]` (inverse of `shuffle`). */
-  unshuffle(x: tfjs.Tensor4D): tfjs.Tensor4D;
+  unshuffle(x: Tensor4D): Tensor4D;
 }
 
 /** What the function given to {@linkcode customGradient} returns. */
 export interface CustomGradientResult {
   /** The op's value. */
-  value: tfjs.Tensor;
+  value: Tensor;
   /** The gradient of each input, given dy and the tensors passed to `save`. */
-  gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => tfjs.Tensor | tfjs.Tensor[];
+  gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor | Tensor[];
 }
 
 /**
@@ -58,11 +58,11 @@ export interface CustomGradientResult {
  */
 export function customGradient(
   tf: Tfjs,
-  f: (inputs: tfjs.Tensor[], save: tfjs.GradSaveFunc) => CustomGradientResult,
-): (...inputs: tfjs.Tensor[]) => tfjs.Tensor {
-  return tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
+  f: (inputs: Tensor[], save: tfjs.GradSaveFunc) => CustomGradientResult,
+): (...inputs: Tensor[]) => Tensor {
+  return tf.customGrad((...args: (Tensor | tfjs.GradSaveFunc)[]) => {
     const save = args[args.length - 1] as tfjs.GradSaveFunc;
-    return f(args.slice(0, -1) as tfjs.Tensor[], save);
+    return f(args.slice(0, -1) as Tensor[], save);
   });
 }
 
@@ -75,14 +75,14 @@ export function customGradient(
  * @returns The operations.
  */
 export function createOps(tf: Tfjs): Ops {
-  type T = tfjs.Tensor;
+  type T = Tensor;
   const dense = customGradient(tf, ([a, b], save) => {
     save([a, b]);
     return {
-      value: tf.matMul(a as tfjs.Tensor2D, b as tfjs.Tensor2D),
+      value: tf.matMul(a as Tensor2D, b as Tensor2D),
       gradFunc: (dy, [sa, sb]) => [dense(dy, tf.transpose(sb)), dense(tf.transpose(sa), dy)],
     };
-  }) as (a: T, b: T) => tfjs.Tensor2D;
+  }) as (a: T, b: T) => Tensor2D;
 
   const flip = (w: T): T => tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]);
   const filterGrad = (x: T, dy: T, shape: number[]): T =>
@@ -104,10 +104,10 @@ export function createOps(tf: Tfjs): Ops {
     }
     save([x, w]);
     return {
-      value: tf.conv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 1, "same"),
+      value: tf.conv2d(x as Tensor4D, w as Tensor4D, 1, "same"),
       gradFunc: (dy, [sx, sw]) => [conv(dy, flip(sw)), filterGrad(sx, dy, sw.shape)],
     };
-  }) as (x: T, w: T) => tfjs.Tensor4D;
+  }) as (x: T, w: T) => Tensor4D;
 
   return {
     dense,

@@ -10,14 +10,14 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { LayersModel, Sequential, Tensor } from "../tfjs/types.ts";
 import { loadLayersModel, saveLayersModel } from "../tfjs/io.ts";
 import type { Tfjs } from "./_ops.ts";
 import { ganLayers } from "./model.ts";
 import type { GanArchitecture } from "./networks.ts";
 
 /** Weights of generator parameter `i` at `x`, scale folded in, as a tensor. */
-function weightTensor(tf: Tfjs, arch: GanArchitecture, x: Float32Array, i: number): tfjs.Tensor {
+function weightTensor(tf: Tfjs, arch: GanArchitecture, x: Float32Array, i: number): Tensor {
   const spec = arch.generator[i];
   const span = ganLayers(arch)[i];
   const v = x.slice(span.offset, span.offset + span.length);
@@ -30,7 +30,7 @@ function weightTensor(tf: Tfjs, arch: GanArchitecture, x: Float32Array, i: numbe
 }
 
 /** The fixed kernel `[2, 2, C, 4C]` of depth-to-space by 2 as a transposed convolution. */
-function shuffleKernel(tf: Tfjs, c: number): tfjs.Tensor {
+function shuffleKernel(tf: Tfjs, c: number): Tensor {
   const k = new Float32Array(4 * c * 4 * c);
   for (let i = 0; i < 2; i++) {
     for (let j = 0; j < 2; j++) {
@@ -54,10 +54,8 @@ function shuffleKernel(tf: Tfjs, c: number): tfjs.Tensor {
  *
  * @example The layers model computes the generator
  * ```ts
- * import { initBackend } from "../tfjs/backend/backend.ts";
- * import { ganArchitecture } from "./networks.ts";
- * import { GanModel, initialParams } from "./model.ts";
- * import { generatorAsLayersModel } from "./checkpoint.ts";
+ * import { initBackend } from "@qoda/ring/tfjs";
+ * import { ganArchitecture, GanModel, generatorAsLayersModel, initialParams } from "./mod.ts";
  * const { tf } = await initBackend("cpu");
  * const arch = ganArchitecture({ arch: "mlp", sampleDim: 2, latentDim: 2 });
  * const x = initialParams(arch, 3);
@@ -76,7 +74,7 @@ export function generatorAsLayersModel(
   tf: Tfjs,
   arch: GanArchitecture,
   x: Float32Array,
-): tfjs.Sequential {
+): Sequential {
   const genDim = arch.generator.reduce((s, p) => s + p.size, 0);
   if (x.length < genDim) {
     throw new RangeError(`parameter vector has length ${x.length}, the generator needs ${genDim}`);
@@ -84,8 +82,8 @@ export function generatorAsLayersModel(
   const g = arch.generator;
   const weights = g.map((_, i) => weightTensor(tf, arch, x, i));
   const L = tf.layers;
-  let model: tfjs.Sequential;
-  const extra: tfjs.Tensor[] = [];
+  let model: Sequential;
+  const extra: Tensor[] = [];
   if (arch.arch === "mlp") {
     const [h1, h2] = [g[0].shape[1], g[2].shape[1]];
     model = tf.sequential({
@@ -187,6 +185,6 @@ export async function saveGenerator(
  * @returns The model (`[N, latentDim]` → `[N, sampleDim]`); the caller disposes it.
  * @throws {ModelFileError} Missing or corrupt files.
  */
-export function loadGenerator(tf: Tfjs, dir: string): Promise<tfjs.LayersModel> {
+export function loadGenerator(tf: Tfjs, dir: string): Promise<LayersModel> {
   return loadLayersModel(tf, dir);
 }

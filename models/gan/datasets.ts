@@ -44,7 +44,7 @@ export interface Mixture {
  *
  * @example The ring of eight
  * ```ts
- * import { mixture } from "./datasets.ts";
+ * import { mixture } from "./mod.ts";
  * const m = mixture("gaussians8");
  * if (m.modes !== 8 || m.sigma !== 0.02 || Math.hypot(m.centers[2], m.centers[3]) !== 2) {
  *   throw new Error();
@@ -87,8 +87,8 @@ export function mixture(name: string): Mixture {
  *
  * @example
  * ```ts
- * import { mixture, sampleMixture } from "./datasets.ts";
- * import { Rng } from "../../runtime/rng.ts";
+ * import { Rng } from "@qoda/ring";
+ * import { mixture, sampleMixture } from "./mod.ts";
  * const pts = sampleMixture(mixture("gaussians25"), 100, new Rng(1));
  * if (pts.length !== 200 || pts.some((v) => Math.abs(v) > 5)) throw new Error();
  * ```
@@ -116,7 +116,7 @@ export function sampleMixture(m: Mixture, n: number, rng: Rng, out?: Float32Arra
  *
  * @example
  * ```ts
- * import { toSigned } from "./datasets.ts";
+ * import { toSigned } from "./mod.ts";
  * if (toSigned(new Float32Array([0, 0.5, 1])).join() !== "-1,0,1") throw new Error();
  * ```
  */

@@ -39,7 +39,7 @@ export interface FeatureStats {
  *
  * @example
  * ```ts
- * import { featureStats } from "./fid.ts";
+ * import { featureStats } from "./mod.ts";
  * const s = featureStats(new Float64Array([0, 0, 2, 4]), 2); // points (0, 0) and (2, 4)
  * if (s.mean.join() !== "1,2" || s.cov.join() !== "2,4,4,8") throw new Error();
  * ```
@@ -94,7 +94,7 @@ export function featureStats(features: Float32Array | Float64Array, dim: number)
  *
  * @example
  * ```ts
- * import { sqrtPsd } from "./fid.ts";
+ * import { sqrtPsd } from "./mod.ts";
  * const r = sqrtPsd(new Float64Array([4, 0, 0, 9]), 2);
  * if (r.some((v, i) => Math.abs(v - [2, 0, 0, 3][i]) > 1e-12)) throw new Error();
  * ```
@@ -169,7 +169,7 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number):
  *
  * @example Two 1-D Gaussians: (μ₁ − μ₂)² + (σ₁ − σ₂)²
  * ```ts
- * import { frechetDistance } from "./fid.ts";
+ * import { frechetDistance } from "./mod.ts";
  * const a = { dim: 1, count: 2, mean: new Float64Array([0]), cov: new Float64Array([1]) };
  * const b = { dim: 1, count: 2, mean: new Float64Array([3]), cov: new Float64Array([4]) };
  * if (Math.abs(frechetDistance(a, b) - (9 + 1)) > 1e-12) throw new Error();

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { Scalar, Tensor, Tfjs } from "../tfjs/types.ts";
 import { customGradient } from "./_ops.ts";
 import type { GanModel } from "./model.ts";
 
@@ -45,15 +45,15 @@ export interface WganScalars {
 
 /** An identity whose gradient is `grad(dy)`. */
 function gradIdentity(
-  tf: typeof tfjs,
-  grad: (dy: tfjs.Tensor) => tfjs.Tensor,
-): (x: tfjs.Tensor) => tfjs.Tensor {
+  tf: Tfjs,
+  grad: (dy: Tensor) => Tensor,
+): (x: Tensor) => Tensor {
   return customGradient(tf, ([x]) => ({ value: tf.clone(x), gradFunc: (dy) => grad(dy) }));
 }
 
 const cache = new WeakMap<GanModel, {
-  reverse: (x: tfjs.Tensor) => tfjs.Tensor;
-  stop: (x: tfjs.Tensor) => tfjs.Tensor;
+  reverse: (x: Tensor) => Tensor;
+  stop: (x: Tensor) => Tensor;
 }>();
 
 /**
@@ -96,8 +96,8 @@ export function wganOperator(
   }
   const { reverse, stop } = ids;
   const { arch, ops, genVars, criticVars } = model;
-  const kept: tfjs.Tensor[] = [];
-  const keep = <T extends tfjs.Tensor>(t: T): T => {
+  const kept: Tensor[] = [];
+  const keep = <T extends Tensor>(t: T): T => {
     kept.push(tf.keep(t));
     return t;
   };
@@ -113,12 +113,12 @@ export function wganOperator(
       let loss = tf.sub(meanFake, meanReal);
       if (lambda > 0) {
         const xh = tf.add(real, tf.mul(eps, tf.sub(stop(fake), real)));
-        const gx = tf.grad((v: tfjs.Tensor) => tf.sum(arch.criticize(tf, ops, criticVars, v)))(xh);
+        const gx = tf.grad((v: Tensor) => tf.sum(arch.criticize(tf, ops, criticVars, v)))(xh);
         const norm = tf.sqrt(tf.add(tf.sum(tf.square(gx), 1), 1e-12));
         const penalty = keep(tf.mean(tf.square(tf.sub(norm, 1))));
         loss = tf.add(loss, tf.mul(lambda, penalty));
       }
-      return loss as tfjs.Scalar;
+      return loss as Scalar;
     }, vars);
   });
   const lossD = value.dataSync()[0];

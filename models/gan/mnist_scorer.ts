@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { LayersModel, Tensor } from "../tfjs/types.ts";
 import { type Dataset, MNIST_CLASSES, MNIST_PIXELS } from "../mnist_data.ts";
 import { featureModel, loadPretrained } from "../pretrained.ts";
 import type { Tfjs } from "./_ops.ts";
@@ -75,8 +75,8 @@ export interface MnistScorerOptions {
  */
 export function layersExtractor(
   tf: Tfjs,
-  classifier: tfjs.LayersModel,
-  features: tfjs.LayersModel,
+  classifier: LayersModel,
+  features: LayersModel,
   chunk = 500,
 ): FeatureExtractor {
   const dim = (features.outputs[0].shape as number[]).at(-1)!;
@@ -95,7 +95,7 @@ export function layersExtractor(
             m,
             MNIST_PIXELS,
           ]);
-          return [features.predict(x) as tfjs.Tensor, classifier.predict(x) as tfjs.Tensor];
+          return [features.predict(x) as Tensor, classifier.predict(x) as Tensor];
         });
         f.set(ft.dataSync() as Float32Array, at * dim);
         p.set(pt.dataSync() as Float32Array, at * MNIST_CLASSES);
@@ -119,10 +119,9 @@ export function layersExtractor(
  *
  * @example Real digits score close to themselves
  * ```ts
- * import { initBackend } from "../tfjs/backend/backend.ts";
- * import { loadMnist, splitTrainTest } from "../mnist_data.ts";
- * import { createMnistScorer } from "./mnist_scorer.ts";
- * import { toSigned } from "./datasets.ts";
+ * import { loadMnist, splitTrainTest } from "@qoda/ring/models";
+ * import { initBackend } from "@qoda/ring/tfjs";
+ * import { createMnistScorer, toSigned } from "./mod.ts";
  * const { tf } = await initBackend("wasm");
  * const { train, test } = splitTrainTest(await loadMnist(), { testSize: 500, seed: 0 });
  * const scorer = await createMnistScorer(tf, { reference: test });

@@ -9,14 +9,13 @@
  *
  * @example Two workers and QODA on the ring of eight Gaussians
  * ```ts
+ * import { Qoda, Rng } from "@qoda/ring";
+ * import { initBackend } from "@qoda/ring/tfjs";
  * import { createWganProblem } from "./mod.ts";
- * import { initBackend } from "../tfjs/backend/backend.ts";
- * import { Qoda } from "../../runtime/optim/qoda.ts";
- * import { rankSeed, Rng } from "../../runtime/rng.ts";
  *
  * const { tf } = await initBackend("auto");
  * const problem = await createWganProblem(tf, { dataset: "gaussians8", batch: 32, evalSamples: 500 });
- * const workers = [0, 1].map((r) => problem.worker(r, 2, new Rng(rankSeed(0, r)).fork()));
+ * const workers = [0, 1].map((r) => problem.worker(r, 2, new Rng(100 + r))); // own streams
  * const opt = new Qoda(problem.initial(), { lr: problem.defaultLr });
  * const v = new Float32Array(problem.dim);
  * const oracle = (x: Float32Array, out: Float32Array) => {
@@ -45,3 +44,19 @@ export * from "./mnist_scorer.ts";
 export * from "./checkpoint.ts";
 export * from "./png.ts";
 export * from "./report.ts";
+export type { Ops } from "./_ops.ts";
+export type {
+  LayersModel,
+  Scalar,
+  Sequential,
+  Tensor,
+  Tensor2D,
+  Tensor4D,
+  Tfjs,
+  Variable,
+} from "../tfjs/types.ts";
+export type { Dataset } from "../mnist_data.ts";
+export type { ProblemWorker, TrainProblem } from "../../actors/mod.ts";
+export type { LayerSpan } from "../../runtime/collective/mod.ts";
+export type { LayerInfo, LevelTable } from "../../runtime/quant/mod.ts";
+export type { Rng, RngState } from "../../runtime/rng.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { Variable } from "../tfjs/types.ts";
 import type { LayerSpan } from "../../runtime/collective/allreduce.ts";
 import { Rng } from "../../runtime/rng.ts";
 import { createOps, type Ops, type Tfjs } from "./_ops.ts";
@@ -22,8 +22,7 @@ import type { GanArchitecture, ParamSpec } from "./networks.ts";
  *
  * @example
  * ```ts
- * import { ganArchitecture } from "./networks.ts";
- * import { ganLayers } from "./model.ts";
+ * import { ganArchitecture, ganLayers } from "./mod.ts";
  * const spans = ganLayers(ganArchitecture({ arch: "mlp", sampleDim: 2, latentDim: 2 }));
  * if (spans[0].name !== "gen/dense1/kernel" || spans[6].name !== "critic/dense1/kernel") {
  *   throw new Error();
@@ -70,9 +69,8 @@ export function initialParams(arch: GanArchitecture, seed: number): Float32Array
  *
  * @example Load a point and generate
  * ```ts
- * import { initBackend } from "../tfjs/backend/backend.ts";
- * import { ganArchitecture } from "./networks.ts";
- * import { GanModel, initialParams } from "./model.ts";
+ * import { initBackend } from "@qoda/ring/tfjs";
+ * import { ganArchitecture, GanModel, initialParams } from "./mod.ts";
  * const { tf } = await initBackend("cpu");
  * const arch = ganArchitecture({ arch: "mlp", sampleDim: 2, latentDim: 2 });
  * const model = new GanModel(tf, arch);
@@ -90,9 +88,9 @@ export class GanModel {
   /** The differentiable ops. */
   readonly ops: Ops;
   /** The generator's variables, in {@linkcode GanArchitecture.generator} order. */
-  readonly genVars: tfjs.Variable[];
+  readonly genVars: Variable[];
   /** The critic's variables, in {@linkcode GanArchitecture.critic} order. */
-  readonly criticVars: tfjs.Variable[];
+  readonly criticVars: Variable[];
   /** Layer spans of the flat vector. */
   readonly layers: readonly LayerSpan[];
   /** Length of the flat vector. */
@@ -119,7 +117,7 @@ export class GanModel {
   }
 
   /** Every variable, generator first (flat-vector order). */
-  get variables(): tfjs.Variable[] {
+  get variables(): Variable[] {
     return [...this.genVars, ...this.criticVars];
   }
 

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { Tensor, Tensor2D, Tensor4D, Tfjs } from "../tfjs/types.ts";
 import { UnknownNameError } from "../../runtime/errors.ts";
 import type { Ops } from "./_ops.ts";
 
@@ -70,18 +70,18 @@ export interface GanArchitecture {
    * tensors in {@linkcode GanArchitecture.generator} order.
    */
   generate(
-    tf: typeof tfjs,
+    tf: Tfjs,
     ops: Ops,
-    params: readonly tfjs.Tensor[],
-    z: tfjs.Tensor,
-  ): tfjs.Tensor2D;
+    params: readonly Tensor[],
+    z: Tensor,
+  ): Tensor2D;
   /** D(x): `[B, sampleDim]` → `[B, 1]`; `params` in critic order. */
   criticize(
-    tf: typeof tfjs,
+    tf: Tfjs,
     ops: Ops,
-    params: readonly tfjs.Tensor[],
-    x: tfjs.Tensor,
-  ): tfjs.Tensor2D;
+    params: readonly Tensor[],
+    x: Tensor,
+  ): Tensor2D;
 }
 
 /** Options of {@linkcode ganArchitecture}. */
@@ -134,7 +134,7 @@ function checkWidths(widths: readonly number[], count: number, what: string): vo
 }
 
 /** Scaled kernel `p·scale` (the forward-pass weight). */
-function weight(tf: typeof tfjs, p: tfjs.Tensor, spec: ParamSpec): tfjs.Tensor {
+function weight(tf: Tfjs, p: Tensor, spec: ParamSpec): Tensor {
   return spec.scale === 1 ? p : tf.mul(p, spec.scale);
 }
 
@@ -170,13 +170,13 @@ function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): G
       let h = tf.relu(tf.add(ops.dense(z, weight(tf, p[0], g[0])), weight(tf, p[1], g[1])));
       h = tf.relu(tf.add(ops.dense(h, weight(tf, p[2], g[2])), weight(tf, p[3], g[3])));
       const out = tf.add(ops.dense(h, weight(tf, p[4], g[4])), weight(tf, p[5], g[5]));
-      return (image ? tf.tanh(out) : out) as tfjs.Tensor2D;
+      return (image ? tf.tanh(out) : out) as Tensor2D;
     },
     criticize(tf, ops, p, x) {
       const c = critic;
       let h = ops.lrelu(tf.add(ops.dense(x, weight(tf, p[0], c[0])), weight(tf, p[1], c[1])));
       h = ops.lrelu(tf.add(ops.dense(h, weight(tf, p[2], c[2])), weight(tf, p[3], c[3])));
-      return tf.add(ops.dense(h, weight(tf, p[4], c[4])), weight(tf, p[5], c[5])) as tfjs.Tensor2D;
+      return tf.add(ops.dense(h, weight(tf, p[4], c[4])), weight(tf, p[5], c[5])) as Tensor2D;
     },
   };
 }
@@ -228,14 +228,14 @@ function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
       const h1 = ops.lrelu(tf.add(ops.conv(x0, weight(tf, p[0], c[0])), weight(tf, p[1], c[1])));
       const h2 = ops.lrelu(
         tf.add(
-          ops.conv(ops.unshuffle(h1 as tfjs.Tensor4D), weight(tf, p[2], c[2])),
+          ops.conv(ops.unshuffle(h1 as Tensor4D), weight(tf, p[2], c[2])),
           weight(tf, p[3], c[3]),
         ),
       );
       return tf.add(
         ops.dense(tf.reshape(h2, [b, 49 * c2]), weight(tf, p[4], c[4])),
         weight(tf, p[5], c[5]),
-      ) as tfjs.Tensor2D;
+      ) as Tensor2D;
     },
   };
 }
@@ -250,7 +250,7 @@ function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
  *
  * @example The MNIST MLP pair
  * ```ts
- * import { ganArchitecture } from "./networks.ts";
+ * import { ganArchitecture } from "./mod.ts";
  * const a = ganArchitecture({ arch: "mlp", sampleDim: 784, latentDim: 64 });
  * if (a.generator[0].name !== "gen/dense1/kernel") throw new Error();
  * if (a.generator[0].shape.join() !== "64,128" || a.critic.length !== 6) throw new Error();

@@ -41,7 +41,7 @@ const CRC_TABLE = (() => {
  *
  * @example The standard check value
  * ```ts
- * import { crc32 } from "./png.ts";
+ * import { crc32 } from "./mod.ts";
  * if (crc32(new TextEncoder().encode("123456789")) !== 0xcbf43926) throw new Error();
  * ```
  */
@@ -80,7 +80,7 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
  *
  * @example A 2×1 grayscale image
  * ```ts
- * import { encodePng, PNG_SIGNATURE } from "./png.ts";
+ * import { encodePng, PNG_SIGNATURE } from "./mod.ts";
  * const png = await encodePng(new Uint8Array([0, 255]), 2, 1);
  * if (!PNG_SIGNATURE.every((b, i) => png[i] === b)) throw new Error("no signature");
  * ```
@@ -155,7 +155,7 @@ export interface SampleGridOptions {
  *
  * @example Four 2×2 tiles in two columns
  * ```ts
- * import { sampleGrid } from "./png.ts";
+ * import { sampleGrid } from "./mod.ts";
  * const img = sampleGrid(new Float32Array(16).fill(1), { columns: 2, size: 2, padding: 1 });
  * if (img.width !== 7 || img.height !== 7 || img.pixels[8] !== 255 || img.pixels[0] !== 0) {
  *   throw new Error();
@@ -215,7 +215,7 @@ export interface ScatterImageOptions {
  *
  * @example The origin lands in the middle
  * ```ts
- * import { scatterImage } from "./png.ts";
+ * import { scatterImage } from "./mod.ts";
  * const img = scatterImage(new Float32Array([0, 0]), { size: 11, extent: 1 });
  * const mid = (5 * 11 + 5) * 3;
  * if (img.channels !== 3 || img.pixels[mid + 2] <= img.pixels[mid]) throw new Error();

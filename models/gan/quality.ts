@@ -54,8 +54,7 @@ export interface MixtureQuality {
  *
  * @example All samples on one mode cover one mode
  * ```ts
- * import { mixture } from "./datasets.ts";
- * import { mixtureQuality } from "./quality.ts";
+ * import { mixture, mixtureQuality } from "./mod.ts";
  * const m = mixture("gaussians8");
  * const q = mixtureQuality(new Float32Array([2, 0, 2.01, 0, 1.99, 0.01]), m);
  * if (q.modesCovered !== 1 || q.highQuality !== 1) throw new Error();
@@ -120,7 +119,7 @@ export function mixtureQuality(
  *
  * @example Balanced digits give log 10
  * ```ts
- * import { labelEntropy } from "./quality.ts";
+ * import { labelEntropy } from "./mod.ts";
  * const p = new Float32Array(100);
  * for (let i = 0; i < 10; i++) p[11 * i] = 1; // sample i is digit i
  * if (Math.abs(labelEntropy(p, 10) - Math.log(10)) > 1e-12) throw new Error();

@@ -168,7 +168,7 @@ function levelsSection(levels: LevelTable | null | undefined): string {
  *
  * @example A two-step run
  * ```ts
- * import { renderReport } from "./report.ts";
+ * import { renderReport } from "./mod.ts";
  * const t = { compute_ms: 10, quantize_ms: 1, communicate_ms: 2, optimizer_ms: 0.5 };
  * const html = renderReport({
  *   config: { dataset: "gaussians8", workers: 2 },

@@ -32,7 +32,7 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { Sequential } from "../tfjs/types.ts";
 import type { LayerSpan } from "../../runtime/collective/allreduce.ts";
 import { UnknownNameError } from "../../runtime/errors.ts";
 import { Rng, type RngState } from "../../runtime/rng.ts";
@@ -129,7 +129,7 @@ export interface WganProblem extends TrainProblem {
    */
   sampleImage(x: Float32Array): RasterImage;
   /** The generator at `x` as a TF.js layers model (the checkpoint); the caller disposes it. */
-  generatorModel(x: Float32Array): tfjs.Sequential;
+  generatorModel(x: Float32Array): Sequential;
   /**
    * Saves the generator at `x` as a TF.js layers model in folder `dir`
    * (`model.json` + `weights.bin`; `loadGenerator` or plain TF.js reads it).
@@ -158,7 +158,7 @@ export interface WganProblem extends TrainProblem {
  *
  * @example
  * ```ts
- * import { recommendedLr } from "./wgan.ts";
+ * import { recommendedLr } from "./mod.ts";
  * if (recommendedLr("gaussians8", "mlp") !== 10) throw new Error();
  * ```
  */
@@ -206,9 +206,9 @@ function checkCount(name: string, v: number, max: number): void {
  *
  * @example One worker's operator sample on the ring of eight
  * ```ts
- * import { initBackend } from "../tfjs/backend/backend.ts";
- * import { createWganProblem } from "./wgan.ts";
- * import { Rng } from "../../runtime/rng.ts";
+ * import { Rng } from "@qoda/ring";
+ * import { initBackend } from "@qoda/ring/tfjs";
+ * import { createWganProblem } from "./mod.ts";
  * const { tf } = await initBackend("cpu");
  * const p = await createWganProblem(tf, { dataset: "gaussians8", batch: 16, evalSamples: 200 });
  * const x = p.initial(), v = new Float32Array(p.dim);

@@ -9,32 +9,13 @@
  * plain TF.js loads them with `tf.loadLayersModel("http://…/model.json")` (or from memory).
  * Files are written atomically: to a temporary name in the same folder, then renamed.
  *
- * @example Save a model and load it back
- * ```ts
- * import { initBackend } from "./backend/backend.ts";
- * import { loadLayersModel, saveLayersModel } from "./io.ts";
- *
- * const { tf } = await initBackend("cpu");
- * const model = tf.sequential({
- *   layers: [tf.layers.dense({ units: 2, inputShape: [3], name: "d" })],
- * });
- * const dir = await Deno.makeTempDir();
- * await saveLayersModel(model, dir);
- * const back = await loadLayersModel(tf, dir);
- * const x = tf.ones([1, 3]);
- * const a = (model.predict(x) as typeof x).dataSync();
- * const b = (back.predict(x) as typeof x).dataSync();
- * if (a[0] !== b[0] || a[1] !== b[1]) throw new Error("round trip changed the outputs");
- * await Deno.remove(dir, { recursive: true });
- * ```
- *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { LayersModel, ModelArtifacts, Tfjs, WeightsManifestEntry } from "./types.ts";
 import { QodaError } from "../../runtime/errors.ts";
 
-/** The tfjs module (from `initBackend(...).tf`). */
-export type Tfjs = typeof tfjs;
+export type { Tfjs };
 
 /** Name of the topology + manifest file in a model folder. */
 export const MODEL_JSON = "model.json";
@@ -83,7 +64,7 @@ export interface ModelFiles {
   /** The parsed `model.json`. */
   readonly json: ModelJson;
   /** Manifest entries of every weight, in file order. */
-  readonly weightSpecs: tfjs.io.WeightsManifestEntry[];
+  readonly weightSpecs: WeightsManifestEntry[];
   /** The concatenated weight bytes of every manifest path. */
   readonly weightData: ArrayBuffer;
 }
@@ -105,7 +86,7 @@ export interface ModelJsonHead {
 /** A TF.js layers `model.json`. */
 export interface ModelJson extends ModelJsonHead {
   /** Groups of weight files and their entries. */
-  weightsManifest: { paths: string[]; weights: tfjs.io.WeightsManifestEntry[] }[];
+  weightsManifest: { paths: string[]; weights: WeightsManifestEntry[] }[];
 }
 
 /**
@@ -119,7 +100,7 @@ export interface ModelJson extends ModelJsonHead {
  *
  * @example
  * ```ts
- * import { dequantizeCode } from "./io.ts";
+ * import { dequantizeCode } from "@qoda/ring/tfjs";
  * if (dequantizeCode(3, -1, 0.5) !== 0.5) throw new Error();
  * ```
  */
@@ -154,7 +135,7 @@ export function dequantizeCodes(q: AffineCodes, out?: Float32Array): Float32Arra
  *
  * @example
  * ```ts
- * import { affineQuantize, dequantizeCodes } from "./io.ts";
+ * import { affineQuantize, dequantizeCodes } from "@qoda/ring/tfjs";
  * const q = affineQuantize(new Float32Array([-1, 0, 0.5, 1]), "uint8");
  * const back = dequantizeCodes(q);
  * if (back[1] !== 0 || Math.abs(back[3] - 1) > 1 / 255) throw new Error();
@@ -196,7 +177,7 @@ function joinWeightData(data: tfjs.io.WeightData | undefined): ArrayBuffer {
 }
 
 /** Bytes per value of a manifest entry (its quantized dtype when quantized). */
-function bytesPerValue(spec: tfjs.io.WeightsManifestEntry): number {
+function bytesPerValue(spec: WeightsManifestEntry): number {
   const dtype = spec.quantization?.dtype ?? spec.dtype;
   switch (dtype) {
     case "float32":
@@ -217,7 +198,7 @@ function bytesPerValue(spec: tfjs.io.WeightsManifestEntry): number {
 }
 
 /** Byte length of a weight in the file. */
-function byteLengthOf(spec: tfjs.io.WeightsManifestEntry): number {
+function byteLengthOf(spec: WeightsManifestEntry): number {
   return spec.shape.reduce((a, b) => a * b, 1) * bytesPerValue(spec);
 }
 
@@ -245,7 +226,7 @@ async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
 export async function writeModelFiles(
   dir: string,
   json: ModelJsonHead,
-  weightSpecs: readonly tfjs.io.WeightsManifestEntry[],
+  weightSpecs: readonly WeightsManifestEntry[],
   weightData: ArrayBuffer | Uint8Array,
 ): Promise<void> {
   const bytes = weightData instanceof Uint8Array ? weightData : new Uint8Array(weightData);
@@ -276,8 +257,7 @@ export async function writeModelFiles(
  *
  * @example Save with one weight stored as uint8 codes
  * ```ts
- * import { initBackend } from "./backend/backend.ts";
- * import { affineQuantize, saveLayersModel } from "./io.ts";
+ * import { affineQuantize, initBackend, saveLayersModel } from "@qoda/ring/tfjs";
  *
  * const { tf } = await initBackend("cpu");
  * const model = tf.sequential({
@@ -293,7 +273,7 @@ export async function writeModelFiles(
  * ```
  */
 export async function saveLayersModel(
-  model: tfjs.LayersModel,
+  model: LayersModel,
   dir: string,
   options?: SaveLayersModelOptions,
 ): Promise<void> {
@@ -303,7 +283,7 @@ export async function saveLayersModel(
   const specs = artifacts.weightSpecs ?? [];
   const unused = new Set(quantized?.keys() ?? []);
   const parts: Uint8Array[] = [];
-  const outSpecs: tfjs.io.WeightsManifestEntry[] = [];
+  const outSpecs: WeightsManifestEntry[] = [];
   let at = 0;
   for (const spec of specs) {
     const len = byteLengthOf(spec);
@@ -380,7 +360,7 @@ export async function readModelArtifacts(dir: string): Promise<ModelFiles> {
     throw new ModelFileError(`${jsonPath} has no modelTopology: not a TF.js layers model`);
   }
   const groups = Array.isArray(json.weightsManifest) ? json.weightsManifest : [];
-  const weightSpecs: tfjs.io.WeightsManifestEntry[] = [];
+  const weightSpecs: WeightsManifestEntry[] = [];
   const chunks: Uint8Array[] = [];
   for (const group of groups) {
     weightSpecs.push(...group.weights);
@@ -419,19 +399,38 @@ export async function readModelArtifacts(dir: string): Promise<ModelFiles> {
  * @returns The model; the caller disposes it.
  * @throws {ModelFileError} A file is missing or inconsistent.
  *
- * @example Load a saved model (see the module example for the save)
+ * @example Save a model and load it back
  * ```ts
- * import { initBackend } from "./backend/backend.ts";
- * import { loadLayersModel } from "./io.ts";
+ * import { initBackend, loadLayersModel, saveLayersModel } from "@qoda/ring/tfjs";
+ *
+ * const { tf } = await initBackend("cpu");
+ * const model = tf.sequential({
+ *   layers: [tf.layers.dense({ units: 2, inputShape: [3], name: "d" })],
+ * });
+ * const dir = await Deno.makeTempDir();
+ * await saveLayersModel(model, dir);
+ * const back = await loadLayersModel(tf, dir);
+ * const x = tf.ones([1, 3]);
+ * const a = (model.predict(x) as typeof x).dataSync();
+ * const b = (back.predict(x) as typeof x).dataSync();
+ * if (a[0] !== b[0] || a[1] !== b[1]) throw new Error("round trip changed the outputs");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @example A missing folder is a ModelFileError
+ * ```ts
+ * import { initBackend, loadLayersModel, ModelFileError } from "@qoda/ring/tfjs";
  * const { tf } = await initBackend("cpu");
  * const missing = await loadLayersModel(tf, "/nonexistent").catch((e) => e);
- * if (!String(missing.message).includes("not found")) throw new Error(missing.message);
+ * if (!(missing instanceof ModelFileError) || !missing.message.includes("not found")) {
+ *   throw missing;
+ * }
  * ```
  */
-export async function loadLayersModel(tf: Tfjs, dir: string): Promise<tfjs.LayersModel> {
+export async function loadLayersModel(tf: Tfjs, dir: string): Promise<LayersModel> {
   const { json, weightSpecs, weightData } = await readModelArtifacts(dir);
-  const artifacts: tfjs.io.ModelArtifacts = {
-    modelTopology: json.modelTopology as tfjs.io.ModelArtifacts["modelTopology"],
+  const artifacts: ModelArtifacts = {
+    modelTopology: json.modelTopology as ModelArtifacts["modelTopology"],
     weightSpecs,
     weightData,
     format: json.format,
@@ -449,10 +448,10 @@ export async function loadLayersModel(tf: Tfjs, dir: string): Promise<tfjs.Layer
  * @param model The model.
  * @returns Its artifacts.
  */
-export async function captureArtifacts(model: tfjs.LayersModel): Promise<tfjs.io.ModelArtifacts> {
-  let artifacts: tfjs.io.ModelArtifacts | undefined;
+export async function captureArtifacts(model: LayersModel): Promise<ModelArtifacts> {
+  let artifacts: ModelArtifacts | undefined;
   await model.save({
-    save: (a: tfjs.io.ModelArtifacts) => {
+    save: (a: ModelArtifacts) => {
       artifacts = a;
       return Promise.resolve({
         modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
@@ -473,8 +472,7 @@ export async function captureArtifacts(model: tfjs.LayersModel): Promise<tfjs.io
  *
  * @example
  * ```ts
- * import { initBackend } from "./backend/backend.ts";
- * import { cloneLayersModel } from "./io.ts";
+ * import { cloneLayersModel, initBackend } from "@qoda/ring/tfjs";
  * const { tf } = await initBackend("cpu");
  * const m = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1], name: "d" })] });
  * m.getLayer("d").setWeights([tf.zeros([1, 1]), tf.zeros([1])]);
@@ -485,8 +483,8 @@ export async function captureArtifacts(model: tfjs.LayersModel): Promise<tfjs.io
  */
 export async function cloneLayersModel(
   tf: Tfjs,
-  model: tfjs.LayersModel,
-): Promise<tfjs.LayersModel> {
+  model: LayersModel,
+): Promise<LayersModel> {
   const artifacts = await captureArtifacts(model);
   return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }

@@ -43,3 +43,27 @@ export type {
   ModelJsonHead,
   SaveLayersModelOptions,
 } from "./io.ts";
+export type {
+  LayersModel,
+  ModelArtifacts,
+  Scalar,
+  Sequential,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+  WeightsManifestEntry,
+} from "./types.ts";
+export type { ProblemWorker, TrainProblem } from "../../actors/mod.ts";
+export type { LayerSpan } from "../../runtime/collective/mod.ts";
+export type { QodaError } from "../../runtime/errors.ts";
+export {
+  type LayerInfo,
+  type Quantized,
+  type Quantizer,
+  type QuantizeStats,
+  type SchemeName,
+  SCHEMES,
+} from "../../runtime/quant/mod.ts";
+export type { Rng, RngState } from "../../runtime/rng.ts";

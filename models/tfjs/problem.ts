@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { Scalar, Variable } from "./types.ts";
 import type { LayerSpan } from "../../runtime/collective/allreduce.ts";
 import { Rng, type RngState } from "../../runtime/rng.ts";
 import type { ProblemWorker, TrainProblem } from "../../actors/problem.ts";
@@ -34,12 +34,12 @@ export interface TfjsProblemOptions {
    * is built are X_1 (the runtime broadcasts the supervisor's, so every
    * replica starts from the same point however the ranks initialised theirs).
    */
-  params: readonly tfjs.Variable[];
+  params: readonly Variable[];
   /**
    * One worker's loss on a fresh batch, computed from `params` (called inside
    * `tf.variableGrads`); the gradient is its operator sample.
    */
-  loss(ctx: LossContext): tfjs.Scalar;
+  loss(ctx: LossContext): Scalar;
   /**
    * Quality figures with the variables at the point to evaluate; must include
    * `quality`. @default {the loss of rank 0 of 1 on a batch of a fixed seed, as `quality` and `loss`}
@@ -122,7 +122,7 @@ export function tfjsProblem(options: TfjsProblemOptions): TrainProblem {
       return {
         operator(x: Float32Array, out: Float32Array) {
           load(x);
-          const { value, grads } = tf.variableGrads(() => loss(ctx), params as tfjs.Variable[]);
+          const { value, grads } = tf.variableGrads(() => loss(ctx), params as Variable[]);
           try {
             last = value.dataSync()[0];
             for (const [i, v] of params.entries()) {

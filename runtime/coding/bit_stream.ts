@@ -17,7 +17,7 @@ import { FrameError } from "../errors.ts";
  *
  * @example Reverse three bits
  * ```ts
- * import { reverseBits } from "./bit_stream.ts";
+ * import { reverseBits } from "@qoda/ring/coding";
  * if (reverseBits(0b110, 3) !== 0b011) throw new Error("wrong");
  * ```
  */
@@ -43,7 +43,7 @@ function checkWidth(n: number): void {
  *
  * @example Write two fields
  * ```ts
- * import { BitWriter } from "./bit_stream.ts";
+ * import { BitWriter } from "@qoda/ring/coding";
  * const w = new BitWriter(new Uint8Array(2));
  * w.write(0b101, 3);
  * w.write(0xff, 8);
@@ -59,6 +59,8 @@ export class BitWriter {
   #capacity: number;
 
   /**
+   * Creates a writer at bit 0 of `bytes`.
+   *
    * @param bytes The destination; writing past its end throws `RangeError`.
    */
   constructor(bytes: Uint8Array) {
@@ -140,7 +142,7 @@ export class BitWriter {
  *
  * @example Read back two fields
  * ```ts
- * import { BitReader } from "./bit_stream.ts";
+ * import { BitReader } from "@qoda/ring/coding";
  * const r = new BitReader(new Uint8Array([0b11111101, 0b111]));
  * if (r.read(3) !== 0b101 || r.read(8) !== 0xff) throw new Error("wrong bits");
  * ```
@@ -151,6 +153,8 @@ export class BitReader {
   #end: number;
 
   /**
+   * Creates a reader at bit 0 of `bytes`.
+   *
    * @param bytes The source.
    * @param bitLength How many bits of `bytes` are readable (all of them by default).
    */

@@ -195,8 +195,7 @@ function checkHeader(q: Quantized, coder: CoderName): [number, number] {
  *
  * @example Size a buffer before encoding
  * ```ts
- * import { encode, encodedLengthBound } from "./codec.ts";
- * import type { Quantized } from "../quant/types.ts";
+ * import { encode, encodedLengthBound, type Quantized } from "@qoda/ring/coding";
  * const q: Quantized = {
  *   scheme: "maxmin", length: 3, bits: 4, bucketSize: 3, signed: false, normQ: 0,
  *   bins: 15, levels: new Float32Array(0), meta: new Float32Array([0.1, -1]),
@@ -387,15 +386,16 @@ function writeElias(q: Quantized, coderId: number, out: Uint8Array): void {
  *
  * @example Round trip
  * ```ts
- * import { decode, encode } from "./codec.ts";
- * import type { Quantized } from "../quant/types.ts";
+ * import { decode, encode, type Quantized } from "@qoda/ring";
  * const q: Quantized = {
  *   scheme: "qsgd", length: 4, bits: 3, bucketSize: 4, signed: true, normQ: 2,
  *   bins: 0, levels: new Float32Array([0, 0.25, 0.5, 1]), meta: new Float32Array([1.5]),
  *   aux: new Uint32Array(0), codes: new Uint16Array([0, 3, 6, 7]), raw: new Float32Array(0),
  * };
- * const back = decode(encode(q, "omega"));
+ * const bytes = encode(q, "omega");
+ * const back = decode(bytes);
  * if (back.codes.join() !== "0,3,6,7" || back.meta[0] !== 1.5) throw new Error("mismatch");
+ * if (back.scheme !== "qsgd" || back.levels.join() !== "0,0.25,0.5,1") throw new Error("header");
  * ```
  */
 export function encode(q: Quantized, coder: CoderName = "fixed", out?: Uint8Array): Uint8Array {
@@ -486,7 +486,7 @@ function writeHead(
 export interface QuantizeEncodeOptions {
   /** The layer `v` belongs to (per-type levels, error messages). */
   layer?: LayerInfo;
-  /** @default {"fixed"} */
+  /** The coder that stores the codes (see {@linkcode CODERS}). @default {"fixed"} */
   coder?: CoderName;
   /**
    * A buffer to write the frame into, reused across calls (see
@@ -515,13 +515,13 @@ export interface QuantizeEncodeOptions {
  *
  * @example The frame is the one encode() makes
  * ```ts
- * import { encode, quantizeEncode } from "./codec.ts";
- * import { LayerwiseQuantizer } from "../quant/layerwise.ts";
- * import { Rng } from "../rng.ts";
+ * import { decode, encode, LayerwiseQuantizer, quantizeEncode, Rng } from "@qoda/ring";
  * const v = new Float32Array(3000).map((_, i) => Math.sin(i));
  * const a = quantizeEncode(new LayerwiseQuantizer({ bits: 4 }), v, new Rng(5));
  * const b = encode(new LayerwiseQuantizer({ bits: 4 }).quantize(v, new Rng(5)));
  * if (a.join() !== b.join()) throw new Error("frames differ");
+ * const block = decode(a);
+ * if (block.scheme !== "layerwise" || block.length !== 3000) throw new Error("wrong header");
  * ```
  */
 export function quantizeEncode(
@@ -715,8 +715,7 @@ function readElias(
  *
  * @example Reject garbage
  * ```ts
- * import { decode } from "./codec.ts";
- * import { FrameError } from "../errors.ts";
+ * import { decode, FrameError } from "@qoda/ring";
  * try {
  *   decode(new Uint8Array([1, 2, 3]));
  *   throw new Error("accepted garbage");
@@ -870,16 +869,17 @@ export interface Dequantizer {
  * @param out Destination of the frame's length; a new array when omitted.
  * @returns `out` holding the dequantized values.
  *
- * @example
+ * @example Receive a frame into a reused buffer
  * ```ts
- * import { decodeInto, encode } from "./codec.ts";
- * import { QsgdQuantizer } from "../quant/qsgd.ts";
- * import { Rng } from "../rng.ts";
- * const q = new QsgdQuantizer({ bits: 4 });
- * const block = q.quantize(new Float32Array([1, -2, 3]), new Rng(1));
- * const a = decodeInto(encode(block), q);
- * const b = q.dequantize(block);
- * if (a.join() !== b.join()) throw new Error("fused path differs");
+ * import { decodeInto, encode, QsgdQuantizer, Rng } from "@qoda/ring";
+ * const q = new QsgdQuantizer({ bits: 8, normQ: Infinity });
+ * const v = new Float32Array([1, -2, 3]);
+ * const block = q.quantize(v, new Rng(1));
+ * const out = new Float32Array(3);
+ * const a = decodeInto(encode(block), q, out);
+ * if (a !== out || a.join() !== q.dequantize(block).join()) throw new Error("fused path differs");
+ * // 8 bits under the L∞ norm: every value lies within 3/127 of the original.
+ * if (v.some((x, i) => Math.abs(a[i] - x) > 3 / 127 + 1e-6)) throw new Error("too far");
  * ```
  */
 export function decodeInto(

@@ -30,7 +30,7 @@ function floorLog2(n: number): number {
  *
  * @example
  * ```ts
- * import { eliasGammaLength } from "./elias.ts";
+ * import { eliasGammaLength } from "@qoda/ring/coding";
  * if (eliasGammaLength(1) !== 1 || eliasGammaLength(5) !== 5) throw new Error("wrong");
  * ```
  */
@@ -47,7 +47,7 @@ export function eliasGammaLength(n: number): number {
  *
  * @example
  * ```ts
- * import { eliasOmegaLength } from "./elias.ts";
+ * import { eliasOmegaLength } from "@qoda/ring/coding";
  * // 4 = "10 100 0"
  * if (eliasOmegaLength(1) !== 1 || eliasOmegaLength(4) !== 6) throw new Error("wrong");
  * ```
@@ -71,8 +71,7 @@ export function eliasOmegaLength(n: number): number {
  *
  * @example Gamma round trip
  * ```ts
- * import { BitReader, BitWriter } from "./bit_stream.ts";
- * import { readEliasGamma, writeEliasGamma } from "./elias.ts";
+ * import { BitReader, BitWriter, readEliasGamma, writeEliasGamma } from "@qoda/ring/coding";
  * const w = new BitWriter(new Uint8Array(8));
  * writeEliasGamma(w, 1000);
  * if (readEliasGamma(new BitReader(w.finish())) !== 1000) throw new Error("wrong");
@@ -118,8 +117,7 @@ function writeOmegaGroups(w: BitWriter, n: number): void {
  *
  * @example Omega round trip
  * ```ts
- * import { BitReader, BitWriter } from "./bit_stream.ts";
- * import { readEliasOmega, writeEliasOmega } from "./elias.ts";
+ * import { BitReader, BitWriter, readEliasOmega, writeEliasOmega } from "@qoda/ring/coding";
  * const w = new BitWriter(new Uint8Array(8));
  * writeEliasOmega(w, 1000);
  * if (readEliasOmega(new BitReader(w.finish())) !== 1000) throw new Error("wrong");

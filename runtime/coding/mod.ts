@@ -6,8 +6,7 @@
  *
  * @example Encode and decode a block
  * ```ts
- * import { decode, encode, encodedLengthBound } from "./mod.ts";
- * import type { Quantized } from "../quant/types.ts";
+ * import { decode, encode, encodedLengthBound, type Quantized } from "@qoda/ring/coding";
  * const q: Quantized = {
  *   scheme: "maxmin", length: 5, bits: 4, bucketSize: 5, signed: false, normQ: 0,
  *   bins: 15, levels: new Float32Array(0), meta: new Float32Array([0.5, -2]),
@@ -24,3 +23,12 @@
 export * from "./bit_stream.ts";
 export * from "./elias.ts";
 export * from "./codec.ts";
+export {
+  type LayerInfo,
+  type Quantized,
+  type Quantizer,
+  type QuantizeStats,
+  type SchemeName,
+  SCHEMES,
+} from "../quant/types.ts";
+export type { Rng, RngState } from "../rng.ts";

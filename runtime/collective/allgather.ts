@@ -84,9 +84,8 @@ export interface AllGatherResult {
  *
  * @example Exact average without quantization
  * ```ts
- * import { compressedAllGatherMean } from "./allgather.ts";
- * import { createQuantizer } from "../quant/registry.ts";
- * import { Rng } from "../rng.ts";
+ * import { compressedAllGatherMean } from "@qoda/ring/collective";
+ * import { createQuantizer, Rng } from "@qoda/ring";
  * const layers = [{ name: "w", shape: [2] }];
  * const grads = [[new Float32Array([1, 2])], [new Float32Array([3, 4])]];
  * const { mean, stats } = compressedAllGatherMean(

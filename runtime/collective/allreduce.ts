@@ -183,11 +183,44 @@ function payloadF32(p: Uint8Array): Float32Array {
  *
  * @example Sum across three in-process ranks
  * ```ts
- * import { allreduce, memoryRing, RingContext } from "../../mod.ts";
+ * import { allreduce, memoryRing, RingContext } from "@qoda/ring";
  * const ctxs = memoryRing(3).map((l, rank) => new RingContext({ rank, size: 3, ...l }));
  * const bufs = ctxs.map((c) => new Float32Array(5).fill(c.rank + 1));
  * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r], { op: "mean" })));
  * if (bufs.some((b) => b.some((x) => x !== 2))) throw new Error("mean of 1, 2, 3 is 2");
+ * ctxs.forEach((c) => c.close());
+ * ```
+ *
+ * @example Two layers, one sent in float32, one quantized on each hop
+ * ```ts
+ * import { allreduce, type LayerSpan, memoryRing, QsgdQuantizer, RingContext, Rng } from "@qoda/ring";
+ * const layout: LayerSpan[] = [
+ *   { name: "dense/kernel", shape: [32, 32], offset: 0, length: 1024 },
+ *   { name: "dense/bias", shape: [32], offset: 1024, length: 32 },
+ * ];
+ * const q = new QsgdQuantizer({ bits: 8, normQ: Infinity });
+ * const ctxs = memoryRing(2).map((l, rank) => new RingContext({ rank, size: 2, ...l }));
+ * const bufs = ctxs.map((c) => new Float32Array(1056).map((_, i) => Math.sin(i + c.rank)));
+ * const want = bufs[0].map((x, i) => (x + bufs[1][i]) / 2);
+ * const stats = await Promise.all(ctxs.map((c, r) =>
+ *   allreduce(c, bufs[r], {
+ *     op: "mean",
+ *     layout,
+ *     compression: {
+ *       mode: "ring",
+ *       rng: new Rng(r),
+ *       quantizerFor: (l) => (l.name.endsWith("bias") ? null : q),
+ *     },
+ *   })
+ * ));
+ * // Both ranks hold the same bytes; the bias is exact, the kernel within 8-bit rounding.
+ * if (bufs[0].some((x, i) => x !== bufs[1][i])) throw new Error("ranks differ");
+ * for (let i = 1024; i < 1056; i++) {
+ *   if (Math.abs(bufs[0][i] - want[i]) > 1e-6) throw new Error("the bias was not exact");
+ * }
+ * const err = Math.max(...bufs[0].subarray(0, 1024).map((x, i) => Math.abs(x - want[i])));
+ * if (err > 0.02) throw new Error(`error ${err}`);
+ * if (!(stats[0].bytesSent < 1056 * 4)) throw new Error("nothing was compressed");
  * ctxs.forEach((c) => c.close());
  * ```
  */

@@ -48,7 +48,9 @@ export interface RingContextOptions {
 
 /** A chunk received from the left neighbour, with its buffer's release. */
 export interface ReceivedChunk {
+  /** The chunk; its payload is a view into the receive buffer. */
   msg: ChunkMessage;
+  /** Hands the receive buffer back; call once the payload is no longer needed. */
   release(): void;
 }
 
@@ -57,15 +59,15 @@ export interface ReceivedChunk {
  *
  * @example A ring of three in one process
  * ```ts
- * import { RingContext } from "./context.ts";
- * import { memoryRing } from "../transport/memory.ts";
- * import { allreduce } from "./allreduce.ts";
+ * import { allreduce, memoryRing, RingContext } from "@qoda/ring";
  * const links = memoryRing(3);
  * const ctxs = links.map((l, rank) => new RingContext({ rank, size: 3, ...l }));
  * const bufs = [0, 1, 2].map((r) => new Float32Array([r, 10 * r]));
  * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r])));
  * if (bufs[2][0] !== 3 || bufs[0][1] !== 30) throw new Error("wrong sum");
+ * if (ctxs[0].leftRank !== 2 || ctxs[0].rightRank !== 1) throw new Error("wrong neighbours");
  * ctxs.forEach((c) => c.close());
+ * if (ctxs[1].failure !== null) throw new Error("a clean close is not a failure");
  * ```
  */
 export class RingContext {
@@ -90,6 +92,13 @@ export class RingContext {
   #opId = 0;
   #currentOp = -1;
 
+  /**
+   * Joins a ring over the given links and starts reading from both of them.
+   *
+   * @param options Rank, size, links and deadlines (see {@linkcode RingContextOptions}).
+   * @throws {RangeError} When the size is not a positive integer, the rank is
+   *   outside 0..size − 1, or a ring of more than one lacks a link.
+   */
   constructor(options: RingContextOptions) {
     const { rank, size, left, right, ringId = 0n, epoch = 0 } = options;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`ring size ${size} < 1`);

@@ -18,3 +18,31 @@ export * from "./context.ts";
 export * from "./allreduce.ts";
 export * from "./tcp_ring.ts";
 export * from "./allgather.ts";
+export type { Link, Received } from "../transport/link.ts";
+export type { TcpRingOptions } from "../transport/tcp.ts";
+export type {
+  AuthMessage,
+  BarrierMessage,
+  ChunkMessage,
+  ControlMessage,
+  ErrorMessage,
+  HeartbeatMessage,
+  HelloMessage,
+  Phase,
+  ShutdownMessage,
+  StepCommandMessage,
+  StepReportMessage,
+  WireMessage,
+} from "../wire/messages.ts";
+export type { CollectiveError, QodaError } from "../errors.ts";
+export {
+  type LayerInfo,
+  type Quantized,
+  type Quantizer,
+  type QuantizeStats,
+  type SchemeName,
+  SCHEMES,
+} from "../quant/types.ts";
+export type { EpsEntry, EpsTracker } from "../quant/eps.ts";
+export { type CoderName, CODERS } from "../coding/codec.ts";
+export type { Rng, RngState } from "../rng.ts";

@@ -13,11 +13,27 @@ import { RingContext } from "./context.ts";
  * same `peers` list (every rank's `host:port`, in rank order) and its own
  * `rank`; off loopback a shared `secret` is required.
  *
+ * @example A ring of two over loopback TCP, in one process
+ * ```ts
+ * import { allreduce, connectTcpRing } from "@qoda/ring";
+ * // Listeners on free ports; each rank's address is then known to all.
+ * const listeners = [0, 1].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+ * const peers = listeners.map((l) => `127.0.0.1:${l.addr.port}`);
+ * const ctxs = await Promise.all(
+ *   listeners.map((listener, rank) => connectTcpRing({ rank, peers, listener })),
+ * );
+ * listeners.forEach((l) => l.close());
+ * const bufs = [new Float32Array([1, 2]), new Float32Array([10, 20])];
+ * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r])));
+ * if (bufs[0].join() !== "11,22" || bufs[1].join() !== "11,22") throw new Error("wrong sum");
+ * await Promise.all(ctxs.map((c) => c.closeGracefully()));
+ * ```
+ *
  * @example A ring of one needs no sockets
  * ```ts
- * import { connectTcpRing } from "./tcp_ring.ts";
+ * import { connectTcpRing } from "@qoda/ring";
  * const ctx = await connectTcpRing({ rank: 0, peers: ["127.0.0.1:1"] });
- * if (ctx.size !== 1) throw new Error();
+ * if (ctx.size !== 1 || ctx.leftRank !== 0) throw new Error();
  * ctx.close();
  * ```
  */

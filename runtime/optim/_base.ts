@@ -21,6 +21,8 @@ export abstract class OptimizerBase {
   readonly #guard: StepGuard;
 
   /**
+   * Copies the starting point and checks it and the policy.
+   *
    * @param name For messages.
    * @param x0 The starting point (copied).
    * @param policy The non-finite policy.

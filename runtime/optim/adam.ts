@@ -54,7 +54,7 @@ export interface AdamStepSizes {
  *
  * @example Minimise ½‖x − c‖² on one worker
  * ```ts
- * import { Adam } from "./adam.ts";
+ * import { Adam } from "@qoda/ring/optim";
  * const opt = new Adam(new Float32Array(2), { lr: 0.05 });
  * const grad = (x: Float32Array, g: Float32Array) => {
  *   g[0] = x[0] - 3;

@@ -13,7 +13,7 @@
  *
  * @example Two workers in lockstep on ½‖x − c‖²
  * ```ts
- * import { createOptimizer } from "./mod.ts";
+ * import { createOptimizer } from "@qoda/ring/optim";
  * const K = 2;
  * const opts = Array.from({ length: K }, () => createOptimizer("sgd", new Float32Array([0]), { lr: 0.5 }));
  * // A barrier collective: wait for all K vectors, then give each the mean.
@@ -72,14 +72,15 @@ export function createOptimizer(name: "adam", x0: Float32Array, options: AdamOpt
  *
  * @example Pick an optimiser from a command-line string
  * ```ts
- * import { createOptimizer } from "./mod.ts";
- * const opt = createOptimizer("qoda", new Float32Array(4), { lr: 0.5 });
- * if (opt.name !== "qoda" || opt.collectivesPerStep !== 1) throw new Error();
+ * import { createOptimizer, UnknownNameError } from "@qoda/ring";
+ * const name: string = "qgenx"; // e.g. from --optimizer
+ * const opt = createOptimizer(name, new Float32Array(4), { lr: 0.5 });
+ * if (opt.name !== "qgenx" || opt.collectivesPerStep !== 2) throw new Error("wrong optimiser");
  * try {
  *   createOptimizer("rmsprop", new Float32Array(4), { lr: 0.1 });
  *   throw new Error("should have thrown");
  * } catch (e) {
- *   if ((e as Error).name !== "UnknownNameError") throw e;
+ *   if (!(e instanceof UnknownNameError) || e.requested !== "rmsprop") throw e;
  * }
  * ```
  */
@@ -113,6 +114,19 @@ export function createOptimizer(
  * @param state A snapshot from `Optimizer.state()`.
  * @returns The restored replica.
  * @throws {UnknownNameError} When `state.name` is not an optimiser.
+ *
+ * @example Checkpoint QODA and continue from the snapshot
+ * ```ts
+ * import { createOptimizer, restoreOptimizer } from "@qoda/ring";
+ * const oracle = (x: Float32Array, g: Float32Array) => g.set(x.map((v) => v - 1));
+ * const single = async (_v: Float32Array) => {}; // one worker: the mean is v itself
+ * const a = createOptimizer("qoda", new Float32Array([3, -2]), { lr: 0.5 });
+ * for (let i = 0; i < 3; i++) await a.step(oracle, single);
+ * const b = restoreOptimizer(structuredClone(a.state()));
+ * if (b.name !== "qoda" || b.t !== 3) throw new Error("wrong restore");
+ * for (let i = 0; i < 3; i++) await Promise.all([a.step(oracle, single), b.step(oracle, single)]);
+ * if (a.params.join() !== b.params.join()) throw new Error("the restored replica diverged");
+ * ```
  */
 export function restoreOptimizer(state: OptimizerState): Optimizer {
   switch (state?.name) {
@@ -134,3 +148,5 @@ export function restoreOptimizer(state: OptimizerState): Optimizer {
 }
 
 export { firstNonFinite } from "./_util.ts";
+export type { OptimizerBase } from "./_base.ts";
+export type { QodaError } from "../errors.ts";

@@ -51,7 +51,7 @@ export interface QGenXStepSizes {
  *
  * @example Solve a 2-D bilinear game x·y on one worker
  * ```ts
- * import { QGenX } from "./qgenx.ts";
+ * import { QGenX } from "@qoda/ring/optim";
  * const opt = new QGenX(new Float32Array([1, 0]), { lr: 0.5 });
  * const oracle = (z: Float32Array, out: Float32Array) => {
  *   out[0] = z[1];

@@ -77,7 +77,7 @@ export interface QodaStepSizes {
  *
  * @example Solve a 2-D bilinear game x·y on one worker
  * ```ts
- * import { Qoda } from "./qoda.ts";
+ * import { Qoda } from "@qoda/ring";
  * const opt = new Qoda(new Float32Array([1, 0]), { lr: 0.5 });
  * // F(x, y) = (y, −x); the solution is (0, 0).
  * const oracle = (z: Float32Array, out: Float32Array) => {

@@ -35,7 +35,7 @@ export interface SgdStepSizes {
  *
  * @example Minimise ½‖x − c‖² on one worker
  * ```ts
- * import { Sgd } from "./sgd.ts";
+ * import { Sgd } from "@qoda/ring/optim";
  * const c = [3, -1];
  * const opt = new Sgd(new Float32Array(2), { lr: 0.1 });
  * const grad = (x: Float32Array, g: Float32Array) => {

@@ -193,9 +193,8 @@ function checkAux(aux: Uint32Array, N: number): void {
  *
  * @example One heavy row, many light rows
  * ```ts
- * import { BhqQuantizer } from "./bhq.ts";
- * import { PsqQuantizer } from "./max_min.ts";
- * import { Rng } from "../rng.ts";
+ * import { BhqQuantizer, PsqQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const rng = new Rng(3), N = 8, D = 64;
  * const v = new Float32Array(N * D).map((_, i) => rng.normal() * (i < D ? 100 : 0.01));
  * const bhq = new BhqQuantizer({ bits: 4, rowLength: D });
@@ -214,7 +213,11 @@ export class BhqQuantizer implements Quantizer {
   /** The fixed row length, if configured. */
   readonly rowLength: number | undefined;
 
-  /** @param options See {@linkcode BhqOptions}. */
+  /**
+   * Creates a block Householder quantizer.
+   *
+   * @param options See {@linkcode BhqOptions}.
+   */
   constructor(options: BhqOptions) {
     ({ bits: this.bits, bins: this.bins, rowLength: this.rowLength } = rowSchemeConfig(options));
   }

@@ -24,7 +24,7 @@ export interface EpsEntry {
  *
  * @example
  * ```ts
- * import { EpsTracker } from "./eps.ts";
+ * import { EpsTracker } from "@qoda/ring/quant";
  * const t = new EpsTracker();
  * t.record("dense", { sqError: 1, sqNorm: 4 });
  * if (t.get("dense").eps !== 0.25) throw new Error();

@@ -35,8 +35,8 @@ function halfUlp(x: number): number {
  *
  * @example
  * ```ts
- * import { Fp16Quantizer } from "./fp16.ts";
- * import { Rng } from "../rng.ts";
+ * import { Fp16Quantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const q = new Fp16Quantizer();
  * const back = q.dequantize(q.quantize(new Float32Array([0.1]), new Rng(0)));
  * if (Math.abs(back[0] - 0.1) > 1e-4) throw new Error("too far");
@@ -46,8 +46,15 @@ export class Fp16Quantizer implements Quantizer {
   readonly scheme = "fp16" as const;
   readonly bits = 16;
   readonly unbiased: boolean;
+  /** The rounding mode: `nearest` (deterministic) or `stochastic` (unbiased). */
   readonly rounding: "nearest" | "stochastic";
 
+  /**
+   * Creates a half-precision quantizer.
+   *
+   * @param options See {@linkcode Fp16Options}.
+   * @throws {QuantizationError} For a rounding mode other than `nearest` or `stochastic`.
+   */
   constructor(options: Fp16Options = {}) {
     const { rounding = "nearest" } = options;
     if (rounding !== "nearest" && rounding !== "stochastic") {

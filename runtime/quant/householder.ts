@@ -22,7 +22,7 @@
  *
  * @example H maps e₁ to 𝟙/√G
  * ```ts
- * import { householderApply } from "./householder.ts";
+ * import { householderApply } from "@qoda/ring/quant";
  * const x = new Float32Array([1, 0, 0, 0]); // 4 rows of length 1
  * householderApply(x, 1, [0, 1, 2, 3], new Float64Array(1));
  * if (x.some((y) => Math.abs(y - 0.5) > 1e-7)) throw new Error("expected 1/√4 everywhere");
@@ -76,7 +76,7 @@ export function householderApply(
  *
  * @example
  * ```ts
- * import { householderEntry } from "./householder.ts";
+ * import { householderEntry } from "@qoda/ring/quant";
  * if (Math.abs(householderEntry(2, 1, 1) + Math.SQRT1_2) > 1e-15) throw new Error();
  * ```
  */
@@ -97,7 +97,7 @@ export function householderEntry(G: number, j: number, p: number): number {
  *
  * @example
  * ```ts
- * import { householderMaxAbs } from "./householder.ts";
+ * import { householderMaxAbs } from "@qoda/ring/quant";
  * if (Math.abs(householderMaxAbs(4) - 0.5) > 1e-15) throw new Error("all entries are ±1/2");
  * ```
  */

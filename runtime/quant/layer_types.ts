@@ -31,7 +31,7 @@ export interface LayerTypeRule {
  *
  * @example
  * ```ts
- * import { defaultLayerType } from "./layer_types.ts";
+ * import { defaultLayerType } from "@qoda/ring/quant";
  * if (defaultLayerType({ name: "conv2d_1/kernel", shape: [3, 3, 1, 8] }) !== "conv") {
  *   throw new Error("a 4-D kernel is a conv kernel");
  * }
@@ -64,7 +64,7 @@ export function defaultLayerType(layer: LayerInfo): string {
  *
  * @example
  * ```ts
- * import { LayerTypeMap } from "./layer_types.ts";
+ * import { LayerTypeMap } from "@qoda/ring/quant";
  * const map = new LayerTypeMap([{ match: /^critic\//, type: "critic" }]);
  * if (map.typeOf({ name: "critic/dense/kernel", shape: [4, 4] }) !== "critic") throw new Error();
  * ```
@@ -74,6 +74,8 @@ export class LayerTypeMap {
   readonly #fallback: (layer: LayerInfo) => string;
 
   /**
+   * Creates a map from rules and a fallback classification.
+   *
    * @param rules Rules tried first, in order.
    * @param fallback Classification when no rule matches.
    */

@@ -65,16 +65,43 @@ export interface LevelTable {
 /**
  * QODA's layer-wise quantizer.
  *
+ * Until a type's first adaptation its levels are the initial ones (uniform by
+ * default: 0, 1/s, …, 1). Under the default L2 norm a bucket of d coordinates
+ * normalizes most of them to about 1/√d, far below the first level when bits
+ * are few, so a fresh 4-bit quantizer's error can exceed the vector itself.
+ * For accuracy from the first call use `normQ: Infinity` or 8 bits; otherwise
+ * let the levels adapt first ({@linkcode LayerwiseQuantizer.maybeAdapt}).
+ *
+ * @example Accurate from the first call: 8 bits under the L∞ norm
+ * ```ts
+ * import { LayerwiseQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
+ * const q = new LayerwiseQuantizer({ bits: 8, normQ: Infinity, bucketSize: 256 });
+ * const rng = new Rng(1);
+ * const g = new Float32Array(1024).map(() => rng.normal());
+ * const layer = { name: "conv1/kernel", shape: [4, 4, 8, 8] };
+ * const back = q.dequantize(q.quantize(g, rng, layer));
+ * // Each bucket's largest magnitude m is split into 127 steps: |error| ≤ m/127.
+ * for (let b = 0; b < 1024; b += 256) {
+ *   const bucket = g.subarray(b, b + 256);
+ *   const m = Math.max(...bucket.map(Math.abs));
+ *   if (bucket.some((x, i) => Math.abs(back[b + i] - x) > m / 127 + 1e-6)) throw new Error();
+ * }
+ * if (q.typeOf(layer) !== "conv" || q.table().version !== 0) throw new Error();
+ * ```
+ *
  * @example Per-type levels, adapted from statistics
  * ```ts
- * import { LayerwiseQuantizer } from "./layerwise.ts";
- * import { Rng } from "../rng.ts";
+ * import { LayerwiseQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const q = new LayerwiseQuantizer({ bits: 4, adapt: { warmup: [1], every: 0 } });
  * const rng = new Rng(3);
  * const g = new Float32Array(4096).map(() => rng.normal() ** 3);
  * const layer = { name: "dense/kernel", shape: [64, 64] };
+ * const before = q.expectedVariance(g, layer);
  * q.quantize(g, rng, layer);
- * q.maybeAdapt(1);
+ * if (!q.maybeAdapt(1)) throw new Error("step 1 is an adaptation step");
+ * if (!(q.expectedVariance(g, layer) < before / 2)) throw new Error("no gain");
  * const back = q.dequantize(q.quantize(g, rng, layer));
  * if (back.length !== g.length || q.table().version !== 1) throw new Error();
  * ```
@@ -83,8 +110,11 @@ export class LayerwiseQuantizer implements Quantizer {
   readonly scheme = "layerwise" as const;
   readonly bits: number;
   readonly unbiased = true;
+  /** Coordinates per bucket (one norm each). */
   readonly bucketSize: number;
+  /** The norm exponent q ≥ 1 of the bucket norms (`Infinity` for L∞). */
   readonly normQ: number;
+  /** Maps each layer to the type whose levels it uses. */
   readonly typeMap: LayerTypeMap;
   /** Measured ε_Q per layer type, over every call of `quantize`. */
   readonly eps: EpsTracker = new EpsTracker();
@@ -96,6 +126,13 @@ export class LayerwiseQuantizer implements Quantizer {
   readonly #hist = new Map<string, LevelHistogram>();
   #version = 0;
 
+  /**
+   * Creates a layer-wise quantizer; each type starts from the initial levels.
+   *
+   * @param options See {@linkcode LayerwiseOptions}.
+   * @throws {QuantizationError} For bits outside 2..16, a bucket size or
+   * histogram resolution that is not a positive integer, or q < 1.
+   */
   constructor(options: LayerwiseOptions = {}) {
     const {
       bits = 4,
@@ -328,8 +365,8 @@ export function exponentialLevels(bits: number): Float32Array {
  *
  * @example Two ranks' statistics, one table
  * ```ts
- * import { LayerwiseQuantizer, solveLevelTable } from "./layerwise.ts";
- * import { Rng } from "../rng.ts";
+ * import { LayerwiseQuantizer, solveLevelTable } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const rng = new Rng(1);
  * const qs = [0, 1].map(() => new LayerwiseQuantizer({ bits: 3, adapt: { warmup: [], every: 0 } }));
  * for (const q of qs) q.quantize(new Float32Array(2048).map(() => rng.normal()), rng);

@@ -25,7 +25,7 @@ export const DEFAULT_HISTOGRAM_BINS = 4096;
  *
  * @example
  * ```ts
- * import { LevelHistogram } from "./levels.ts";
+ * import { LevelHistogram } from "@qoda/ring/quant";
  * const h = new LevelHistogram(16);
  * h.add(0.1); h.add(0.9);
  * if (h.total !== 2) throw new Error("two samples");
@@ -35,7 +35,11 @@ export class LevelHistogram {
   /** Sample mass per bin; bin b covers [b/bins, (b+1)/bins). */
   readonly counts: Float64Array;
 
-  /** @param bins Number of bins over [0, 1]. */
+  /**
+   * Creates an empty histogram.
+   *
+   * @param bins Number of bins over [0, 1].
+   */
   constructor(bins: number = DEFAULT_HISTOGRAM_BINS) {
     this.counts = new Float64Array(bins);
   }
@@ -170,7 +174,7 @@ export interface SolveLevelsOptions {
  *
  * @example Levels crowd where the mass is
  * ```ts
- * import { solveLevels } from "./levels.ts";
+ * import { solveLevels } from "@qoda/ring/quant";
  * const counts = new Float64Array(100);
  * counts[1] = 1000; counts[2] = 500; counts[90] = 1; // mass near 0
  * const levels = solveLevels(counts, 4);
@@ -257,7 +261,7 @@ export interface LevelSchedule {
  *
  * @example
  * ```ts
- * import { isAdaptStep } from "./levels.ts";
+ * import { isAdaptStep } from "@qoda/ring/quant";
  * const sched = { warmup: [10, 50], every: 100 };
  * if (!isAdaptStep(sched, 150) || isAdaptStep(sched, 149)) throw new Error();
  * ```

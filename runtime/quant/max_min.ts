@@ -42,8 +42,8 @@ export interface MaxMinOptions {
  *
  * @example Codes stay on the bucket's grid
  * ```ts
- * import { MaxMinQuantizer } from "./max_min.ts";
- * import { Rng } from "../rng.ts";
+ * import { MaxMinQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const q = new MaxMinQuantizer({ bits: 2, bucketSize: 4 });
  * const v = new Float32Array([0, 1, 2, 3]);
  * const back = q.dequantize(q.quantize(v, new Rng(1)));
@@ -61,7 +61,11 @@ export class MaxMinQuantizer implements Quantizer {
   /** The rounding mode. */
   readonly rounding: AffineRounding;
 
-  /** @param options See {@linkcode MaxMinOptions}. */
+  /**
+   * Creates a max–min quantizer.
+   *
+   * @param options See {@linkcode MaxMinOptions}.
+   */
   constructor(options: MaxMinOptions) {
     const { bits, bucketSize = 1024, rounding = "stochastic" } = options;
     checkBits(bits);
@@ -119,7 +123,7 @@ export interface PtqOptions {
  *
  * @example The known answer from the FQT notes
  * ```ts
- * import { PtqQuantizer } from "./max_min.ts";
+ * import { PtqQuantizer } from "@qoda/ring/quant";
  * const q = new PtqQuantizer({ bits: 2, bins: 2 });
  * const v = new Float32Array([0, 0.5, 1, 0, 50, 100]);
  * if (Math.abs(q.expectedVariance(v) - 73.75) > 1e-9) throw new Error("expected 73.75");
@@ -134,7 +138,11 @@ export class PtqQuantizer implements Quantizer {
   /** The rounding mode. */
   readonly rounding: AffineRounding;
 
-  /** @param options See {@linkcode PtqOptions}. */
+  /**
+   * Creates a per-tensor quantizer.
+   *
+   * @param options See {@linkcode PtqOptions}.
+   */
   constructor(options: PtqOptions) {
     const { bits, rounding = "stochastic" } = options;
     checkBits(bits);
@@ -189,7 +197,7 @@ export interface PsqOptions {
  *
  * @example Rows on their own grids are exact
  * ```ts
- * import { PsqQuantizer } from "./max_min.ts";
+ * import { PsqQuantizer } from "@qoda/ring/quant";
  * const q = new PsqQuantizer({ bits: 2, bins: 2, rowLength: 3 });
  * const v = new Float32Array([0, 0.5, 1, 0, 50, 100]);
  * if (q.expectedVariance(v) !== 0) throw new Error("expected 0");
@@ -204,7 +212,11 @@ export class PsqQuantizer implements Quantizer {
   /** The fixed row length, if configured. */
   readonly rowLength: number | undefined;
 
-  /** @param options See {@linkcode PsqOptions}. */
+  /**
+   * Creates a per-sample quantizer.
+   *
+   * @param options See {@linkcode PsqOptions}.
+   */
   constructor(options: PsqOptions) {
     ({ bits: this.bits, bins: this.bins, rowLength: this.rowLength } = rowSchemeConfig(options));
   }

@@ -9,14 +9,21 @@
  *
  * @example Quantize a gradient layer-wise, then adapt the levels
  * ```ts
- * import { LayerwiseQuantizer, Rng } from "../../mod.ts";
+ * import { LayerwiseQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const q = new LayerwiseQuantizer({ bits: 4, adapt: { warmup: [1], every: 0 } });
  * const rng = new Rng(42);
  * const grad = new Float32Array(8192).map(() => rng.normal());
  * const layer = { name: "dense_1/kernel", shape: [128, 64] };
- * const block = q.quantize(grad, rng, layer);
- * q.maybeAdapt(1); // re-solve the "dense" levels from what was seen
- * const approx = q.dequantize(block);
+ * const sqNorm = grad.reduce((s, x) => s + x * x, 0);
+ * // The initial levels 0, 1/7, …, 1 are uniform; normalized by the L2 norm of a
+ * // 1024-coordinate bucket, every coordinate lies below 1/7, so the error is large.
+ * const before = q.expectedVariance(grad, layer) / sqNorm;
+ * q.quantize(grad, rng, layer); // gathers the statistics of the "dense" type
+ * if (!q.maybeAdapt(1)) throw new Error("step 1 is an adaptation step");
+ * const after = q.expectedVariance(grad, layer) / sqNorm;
+ * if (!(before > 1 && after < 0.1)) throw new Error(`relative error ${before} → ${after}`);
+ * const approx = q.dequantize(q.quantize(grad, rng, layer));
  * if (approx.length !== grad.length) throw new Error("length changed");
  * ```
  *
@@ -34,3 +41,4 @@ export * from "./levels.ts";
 export * from "./eps.ts";
 export * from "./bhq.ts";
 export * from "./householder.ts";
+export type { Rng, RngState } from "../rng.ts";

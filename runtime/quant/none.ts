@@ -16,8 +16,8 @@ import type { LayerInfo, Quantized, Quantizer, QuantizeStats } from "./types.ts"
  *
  * @example
  * ```ts
- * import { NoneQuantizer } from "./none.ts";
- * import { Rng } from "../rng.ts";
+ * import { NoneQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const q = new NoneQuantizer();
  * const v = new Float32Array([1.5, -2]);
  * const back = q.dequantize(q.quantize(v, new Rng(0)));

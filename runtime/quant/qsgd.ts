@@ -40,8 +40,8 @@ export function uniformLevels(bits: number): Float32Array {
  *
  * @example
  * ```ts
- * import { QsgdQuantizer } from "./qsgd.ts";
- * import { Rng } from "../rng.ts";
+ * import { QsgdQuantizer } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
  * const q = new QsgdQuantizer({ bits: 4, bucketSize: 4 });
  * const block = q.quantize(new Float32Array([3, -4, 0, 0]), new Rng(1));
  * if (block.meta[0] !== 5) throw new Error("norm of the bucket is 5");
@@ -51,10 +51,20 @@ export class QsgdQuantizer implements Quantizer {
   readonly scheme = "qsgd" as const;
   readonly bits: number;
   readonly unbiased = true;
+  /** Coordinates per bucket (one norm each). */
   readonly bucketSize: number;
+  /** The norm exponent: 2 (L2) or `Infinity` (L∞). */
   readonly normQ: number;
+  /** The uniform levels 0, 1/s, …, 1 (s = 2^(bits−1) − 1); do not modify. */
   readonly levels: Float32Array;
 
+  /**
+   * Creates a QSGD quantizer.
+   *
+   * @param options See {@linkcode QsgdOptions}.
+   * @throws {QuantizationError} For bits outside 2..16, a bucket size that is
+   * not a positive integer, or a norm other than 2 or `Infinity`.
+   */
   constructor(options: QsgdOptions = {}) {
     const { bits = 8, bucketSize = 1024, normQ = 2 } = options;
     checkBits(bits, "", 2);

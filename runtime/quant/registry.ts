@@ -42,11 +42,23 @@ export interface QuantizerSpec {
  * Creates the quantizer a spec names. Unknown schemes raise
  * {@linkcode UnknownNameError} listing the valid ones.
  *
- * @example
+ * @example Build quantizers from command-line style specs
  * ```ts
- * import { createQuantizer } from "./registry.ts";
- * const q = createQuantizer({ scheme: "layerwise", bits: 4 });
- * if (q.scheme !== "layerwise" || q.bits !== 4) throw new Error();
+ * import { createQuantizer, Rng, UnknownNameError } from "@qoda/ring";
+ * const q = createQuantizer({ scheme: "qsgd", bits: 8, normQ: Infinity });
+ * if (q.scheme !== "qsgd" || q.bits !== 8 || !q.unbiased) throw new Error("wrong quantizer");
+ * const v = new Float32Array([0.5, -1, 2, 0]);
+ * const back = q.dequantize(q.quantize(v, new Rng(1)));
+ * // 127 levels of the bucket's largest magnitude, 2: every value moves by at most 2/127.
+ * if (v.some((x, i) => Math.abs(back[i] - x) > 2 / 127 + 1e-6)) throw new Error("too far");
+ * const lw = createQuantizer({ scheme: "layerwise", bits: 4 });
+ * if (lw.scheme !== "layerwise" || lw.bits !== 4) throw new Error("wrong quantizer");
+ * try {
+ *   createQuantizer({ scheme: "int3" });
+ *   throw new Error("accepted an unknown scheme");
+ * } catch (e) {
+ *   if (!(e instanceof UnknownNameError)) throw e;
+ * }
  * ```
  */
 export function createQuantizer(spec: QuantizerSpec): Quantizer {

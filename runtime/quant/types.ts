@@ -90,8 +90,7 @@ export interface QuantizeStats {
  *
  * @example Quantize and dequantize with any scheme
  * ```ts
- * import { createQuantizer } from "./registry.ts";
- * import { Rng } from "../rng.ts";
+ * import { createQuantizer, Rng } from "@qoda/ring";
  * const q = createQuantizer({ scheme: "qsgd", bits: 8 });
  * const v = new Float32Array([0.5, -1, 2, 0]);
  * const back = q.dequantize(q.quantize(v, new Rng(1)));

@@ -78,9 +78,9 @@ function copyBytes(msg: WireMessage): WireMessage {
 /**
  * Two connected in-memory links: `a` talks to rank `rankB`, `b` to `rankA`.
  *
- * @example
+ * @example A heartbeat from one end to the other
  * ```ts
- * import { memoryLinkPair } from "./memory.ts";
+ * import { memoryLinkPair } from "@qoda/ring/transport";
  * const [a, b] = memoryLinkPair(0, 1);
  * await a.send({ type: "heartbeat", epoch: 0, rank: 0, timeMs: 1 });
  * const got = await b.receive();
@@ -98,6 +98,19 @@ export function memoryLinkPair(rankA: number, rankB: number): [Link, Link] {
  * The links of an in-memory ring of `size` ranks: `links[r]` is rank r's
  * `{ left, right }` (left: from rank r−1, right: to rank r+1). For a ring of
  * one, both are null.
+ *
+ * @example What rank 0 sends right, rank 1 receives on its left
+ * ```ts
+ * import { memoryRing } from "@qoda/ring";
+ * const ring = memoryRing(3);
+ * if (ring[0].right?.peer !== 1 || ring[0].left?.peer !== 2) throw new Error("wrong peers");
+ * await ring[0].right.send({ type: "heartbeat", epoch: 0, rank: 0, timeMs: 5 });
+ * const got = await ring[1].left!.receive();
+ * if (got?.msg.type !== "heartbeat" || got.msg.rank !== 0) throw new Error("lost");
+ * got.release();
+ * for (const { left, right } of ring) { left?.close(); right?.close(); }
+ * if (memoryRing(1)[0].left !== null) throw new Error("a ring of one has no links");
+ * ```
  */
 export function memoryRing(size: number): { left: Link | null; right: Link | null }[] {
   const out = Array.from({ length: size }, () => ({

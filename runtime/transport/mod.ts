@@ -26,3 +26,18 @@ export {
   TcpLink,
   type TcpRingOptions,
 } from "./tcp.ts";
+export type {
+  AuthMessage,
+  BarrierMessage,
+  ChunkMessage,
+  ControlMessage,
+  ErrorMessage,
+  HeartbeatMessage,
+  HelloMessage,
+  Phase,
+  ShutdownMessage,
+  StepCommandMessage,
+  StepReportMessage,
+  WireMessage,
+} from "../wire/messages.ts";
+export type { QodaError } from "../errors.ts";

@@ -34,6 +34,8 @@ export class TcpLink implements Link {
   #closed = false;
 
   /**
+   * Wraps an open connection; the handshake is the caller's (see {@linkcode connectTcpLinks}).
+   *
    * @param conn An open connection (`setNoDelay(true)` is applied here).
    * @param peer The peer's rank if known.
    */
@@ -175,7 +177,11 @@ export interface TcpRingOptions {
 
 /** Configuration that cannot work (a non-loopback listener without a secret, …). */
 export class RingConfigError extends QodaError {
-  /** @param message What is wrong. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   */
   constructor(message: string) {
     super(message);
     this.name = "RingConfigError";
@@ -197,7 +203,7 @@ export interface RingLinks {
  *
  * @example A ring of one needs no sockets
  * ```ts
- * import { connectTcpLinks } from "./tcp.ts";
+ * import { connectTcpLinks } from "@qoda/ring/transport";
  * const { left, right } = await connectTcpLinks({ rank: 0, peers: ["127.0.0.1:1"] });
  * if (left !== null || right !== null) throw new Error();
  * ```

@@ -219,7 +219,7 @@ function fillFrame(root: Frame, msg: WireMessage): void {
  *
  * @example Encode a heartbeat and decode it again
  * ```ts
- * import { decodeFrame, encodeFrame, FRAME_PREFIX_BYTES } from "./codec.ts";
+ * import { decodeFrame, encodeFrame, FRAME_PREFIX_BYTES } from "@qoda/ring/wire";
  * import { deepStrictEqual } from "node:assert/strict";
  *
  * const hb = { type: "heartbeat", epoch: 1, rank: 2, timeMs: 1700000000000 } as const;
@@ -283,7 +283,7 @@ function byteListPointer(view: DataView, at: number, offset: number, count: numb
  *
  * @example
  * ```ts
- * import { decodeFrame, encodeChunkFrameParts, FRAME_PREFIX_BYTES } from "./codec.ts";
+ * import { decodeFrame, encodeChunkFrameParts, FRAME_PREFIX_BYTES } from "@qoda/ring/wire";
  * const msg = {
  *   type: "chunk", ringId: 1n, epoch: 0, opId: 2, phase: "allGather", hop: 1, segment: 3,
  *   totalLength: 10, offset: 4, count: 1, scheme: "fp32", bits: 32,
@@ -622,7 +622,7 @@ function readFrame(root: Frame, empty: Uint8Array): WireMessage {
  *
  * @example Decode a frame body zero-copy
  * ```ts
- * import { decodeFrame, encodeFrame, FRAME_PREFIX_BYTES } from "./codec.ts";
+ * import { decodeFrame, encodeFrame, FRAME_PREFIX_BYTES } from "@qoda/ring/wire";
  * import { strictEqual } from "node:assert/strict";
  *
  * const frame = encodeFrame({ type: "auth", mac: new Uint8Array([1, 2, 3]) });

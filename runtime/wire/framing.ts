@@ -74,7 +74,7 @@ export interface FrameReaderOptions {
  *
  * @example Read frames from a stream
  * ```ts
- * import { decodeFrame, encodeFrame, FrameReader } from "./mod.ts";
+ * import { decodeFrame, encodeFrame, FrameReader } from "@qoda/ring/wire";
  * import { deepStrictEqual, strictEqual } from "node:assert/strict";
  *
  * const a = encodeFrame({ type: "barrier", epoch: 3, id: 7n });
@@ -117,6 +117,8 @@ export class FrameReader {
   #busy = false;
 
   /**
+   * Creates a reader over a byte stream; nothing is read until {@linkcode FrameReader.next}.
+   *
    * @param conn The stream to read, e.g. a `Deno.Conn`.
    * @param options Limits and pool size.
    */
@@ -286,7 +288,7 @@ export class FrameReader {
  *
  * @example Write through a connection that takes 3 bytes at a time
  * ```ts
- * import { writeAll } from "./mod.ts";
+ * import { writeAll } from "@qoda/ring/wire";
  * import { deepStrictEqual } from "node:assert/strict";
  *
  * const out: number[] = [];

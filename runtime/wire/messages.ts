@@ -11,6 +11,7 @@ export const PROTOCOL_VERSION = 1;
 
 /** First message on a new connection, sent by both sides. */
 export interface HelloMessage {
+  /** Discriminant. */
   type: "hello";
   /** Protocol version ({@linkcode PROTOCOL_VERSION}). */
   version: number;
@@ -30,6 +31,7 @@ export interface HelloMessage {
 
 /** The connector's proof, answering the acceptor's hello. */
 export interface AuthMessage {
+  /** Discriminant. */
   type: "auth";
   /** HMAC-SHA256 proof (empty without a secret). */
   mac: Uint8Array;
@@ -40,11 +42,15 @@ export type Phase = "reduceScatter" | "allGather";
 
 /** One segment of data moving around the ring. */
 export interface ChunkMessage {
+  /** Discriminant. */
   type: "chunk";
+  /** The ring the chunk belongs to (the handshake's ring id). */
   ringId: bigint;
+  /** Ring generation the chunk was sent in. */
   epoch: number;
   /** Collective operation sequence number (same on every rank). */
   opId: number;
+  /** Which half of the all-reduce the chunk belongs to. */
   phase: Phase;
   /** Step within the phase (0 .. N−2). */
   hop: number;
@@ -66,7 +72,9 @@ export interface ChunkMessage {
 
 /** A barrier token. */
 export interface BarrierMessage {
+  /** Discriminant. */
   type: "barrier";
+  /** Ring generation the barrier belongs to. */
   epoch: number;
   /** Barrier sequence number. */
   id: bigint;
@@ -74,16 +82,23 @@ export interface BarrierMessage {
 
 /** A worker's per-step report to the supervisor (issue 4). */
 export interface StepReportMessage {
+  /** Discriminant. */
   type: "stepReport";
+  /** Ring generation the step ran in. */
   epoch: number;
+  /** The iteration reported (1-based). */
   step: number;
+  /** The reporting worker's rank. */
   rank: number;
   /** ‖V̄_{t+1/2} − V̄_{t−1/2}‖². */
   sqDiff: number;
   /** True when any gradient value was NaN or ±Infinity. */
   nonFinite: boolean;
+  /** Time in the oracle (the worker's own gradient or operator), in ms. */
   computeMs: number;
+  /** Time spent quantizing and encoding inside the collectives, in ms. */
   quantizeMs: number;
+  /** The rest of the collectives' time (transfer, waiting, decoding), in ms. */
   communicateMs: number;
   /** Parameter checksum, or 0n when not computed this step. */
   checksum: bigint;
@@ -99,10 +114,15 @@ export interface StepReportMessage {
 
 /** The supervisor's answer to the step reports (issue 4). */
 export interface StepCommandMessage {
+  /** Discriminant. */
   type: "stepCommand";
+  /** Ring generation the step runs in. */
   epoch: number;
+  /** The iteration decided (1-based). */
   step: number;
+  /** QODA's γ for the next step's extrapolation. */
   gamma: number;
+  /** QODA's η_{t+1} for this step's dual update (NaN when skipped). */
   eta: number;
   /** Skip this step (a rank reported non-finite values). */
   skip: boolean;
@@ -114,8 +134,11 @@ export interface StepCommandMessage {
 
 /** Liveness signal. */
 export interface HeartbeatMessage {
+  /** Discriminant. */
   type: "heartbeat";
+  /** The sender's ring generation. */
   epoch: number;
+  /** The sender's rank. */
   rank: number;
   /** Sender's clock in ms since the epoch. */
   timeMs: number;
@@ -123,7 +146,9 @@ export interface HeartbeatMessage {
 
 /** A failure report, forwarded around the ring so every rank fails the same operation. */
 export interface ErrorMessage {
+  /** Discriminant. */
   type: "error";
+  /** Ring generation the failure happened in. */
   epoch: number;
   /** The operation that failed (−1 when none). */
   opId: number;
@@ -133,13 +158,17 @@ export interface ErrorMessage {
   culprit: number;
   /** Machine-readable kind, e.g. "peer-closed", "timeout", "mismatch". */
   code: string;
+  /** What happened, in words. */
   message: string;
 }
 
 /** Orderly shutdown. */
 export interface ShutdownMessage {
+  /** Discriminant. */
   type: "shutdown";
+  /** Ring generation being shut down. */
   epoch: number;
+  /** Why, in words. */
   reason: string;
 }
 
@@ -149,6 +178,7 @@ export interface ShutdownMessage {
  * its fields, `blob` bulk bytes (a view, valid until the frame is released).
  */
 export interface ControlMessage {
+  /** Discriminant. */
   type: "control";
   /** What it is, e.g. "join", "assign", "levels", "commitPart". */
   kind: string;

@@ -15,7 +15,7 @@
  *
  * @example Send a chunk over a stream and read it back
  * ```ts
- * import { decodeFrame, encodeFrame, FrameReader, type WireMessage, writeAll } from "./mod.ts";
+ * import { decodeFrame, encodeFrame, FrameReader, type WireMessage, writeAll } from "@qoda/ring/wire";
  * import { deepStrictEqual, strictEqual } from "node:assert/strict";
  *
  * // An in-memory pipe standing in for a Deno.Conn.
@@ -58,3 +58,4 @@ export * from "./messages.ts";
 export * from "./codec.ts";
 export * from "./framing.ts";
 export { FrameError } from "../errors.ts";
+export type { QodaError } from "../errors.ts";

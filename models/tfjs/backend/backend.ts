@@ -16,15 +16,15 @@ import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { BackendError, UnknownNameError } from "../../../runtime/errors.ts";
 import { registerWasmConvGrad } from "./wasm_conv_grad.ts";
+import type { Tfjs } from "../types.ts";
+
+export type { Tfjs };
 
 /** Backend names {@linkcode initBackend} accepts. */
 export const BACKENDS = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 
 /** One of {@linkcode BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
-
-/** The tfjs module (`@tensorflow/tfjs`), as handed back in {@linkcode BackendInfo.tf}. */
-export type Tfjs = typeof tf;
 
 /** npm packages that provide the "tensorflow" (libtensorflow) backend, in the order tried. */
 export const TFJS_NODE_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"] as const;
@@ -230,7 +230,7 @@ function plan(requested: BackendName, resolveFrom: string | URL): Candidate[] {
  *
  * @example Pick the fastest backend available and say which
  * ```ts
- * import { describeBackend, initBackend } from "./backend.ts";
+ * import { describeBackend, initBackend } from "@qoda/ring/tfjs";
  *
  * const info = await initBackend("auto", { log: console.error });
  * console.log(describeBackend(info)); // e.g. "backend: wasm (SIMD, 1 thread), chosen by auto"
@@ -274,7 +274,7 @@ export async function initBackend(
  *
  * @example Describe the cpu backend
  * ```ts
- * import { describeBackend, initBackend } from "./backend.ts";
+ * import { describeBackend, initBackend } from "@qoda/ring/tfjs";
  *
  * const line = describeBackend(await initBackend("cpu"));
  * if (line !== "backend: cpu") throw new Error(line);

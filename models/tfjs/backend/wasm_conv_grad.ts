@@ -141,7 +141,7 @@ function conv2DBackpropFilterWasm(
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import "@tensorflow/tfjs-backend-wasm";
- * import { registerWasmConvGrad } from "./wasm_conv_grad.ts";
+ * import { registerWasmConvGrad } from "@qoda/ring/tfjs";
  *
  * if (!(await tf.setBackend("wasm"))) throw new Error("no wasm");
  * registerWasmConvGrad(); // initBackend("wasm") does this for you

@@ -10,28 +10,10 @@
  * reads the gradient out of tfjs (`dataSync`), quantizes it in plain TypeScript and hands it
  * back, so it costs a device-to-host copy per layer.
  *
- * @example The quantized gradient of a dense layer
- * ```ts
- * import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs";
- * import { initBackend } from "../backend/backend.ts";
- * import { FqtOps } from "./layers.ts";
- * const { tf } = await initBackend("cpu");
- * const ops = new FqtOps(tf, { scheme: "psq", bits: 5, seed: 1 });
- * const x = tf.randomNormal([8, 4], 0, 1, "float32", 1);
- * const w = tf.randomNormal([4, 3], 0, 1, "float32", 2);
- * const b = tf.zeros([3]);
- * const [dx, dw, db] = tf.grads((x, w, b) =>
- *   ops.dense(x as Tensor2D, w as Tensor2D, b as Tensor1D, "dense").square().sum()
- * )([x, w, b]);
- * if (dx.shape.join() !== "8,4" || dw.shape.join() !== "4,3" || db.shape.join() !== "3") {
- *   throw new Error();
- * }
- * if (ops.backwardPasses !== 1) throw new Error();
- * ```
- *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { Tensor, Tensor1D, Tensor2D, Tensor4D, Tfjs } from "../types.ts";
 import { QodaError } from "../../../runtime/errors.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import type { QuantizeStats } from "../../../runtime/quant/types.ts";
@@ -43,8 +25,7 @@ import {
   type SignalQuantizers,
 } from "./signal.ts";
 
-/** The tfjs module (from `initBackend(...).tf`). */
-export type Tfjs = typeof tfjs;
+export type { Tfjs };
 
 /** Padding of {@linkcode LinearOps.conv2d}. */
 export type Padding = "same" | "valid";
@@ -62,7 +43,7 @@ export interface LinearOps {
    * @param b `[out]`.
    * @param name Layer name (for error messages and statistics).
    */
-  dense(x: tfjs.Tensor2D, w: tfjs.Tensor2D, b: tfjs.Tensor1D, name: string): tfjs.Tensor2D;
+  dense(x: Tensor2D, w: Tensor2D, b: Tensor1D, name: string): Tensor2D;
   /**
    * `conv2d(x, W, strides, padding) + b` (NHWC).
    * @param x `[N, H, W, Cin]`.
@@ -73,13 +54,13 @@ export interface LinearOps {
    * @param name Layer name.
    */
   conv2d(
-    x: tfjs.Tensor4D,
-    w: tfjs.Tensor4D,
-    b: tfjs.Tensor1D,
+    x: Tensor4D,
+    w: Tensor4D,
+    b: Tensor1D,
     strides: number,
     padding: Padding,
     name: string,
-  ): tfjs.Tensor4D;
+  ): Tensor4D;
 }
 
 /**
@@ -90,9 +71,8 @@ export interface LinearOps {
  */
 export function floatOps(tf: Tfjs): LinearOps {
   return {
-    dense: (x, w, b) => tf.add(tf.matMul(x, w), b) as tfjs.Tensor2D,
-    conv2d: (x, w, b, strides, padding) =>
-      tf.add(tf.conv2d(x, w, strides, padding), b) as tfjs.Tensor4D,
+    dense: (x, w, b) => tf.add(tf.matMul(x, w), b) as Tensor2D,
+    conv2d: (x, w, b, strides, padding) => tf.add(tf.conv2d(x, w, strides, padding), b) as Tensor4D,
   };
 }
 
@@ -133,7 +113,34 @@ export interface PathStats {
 }
 
 /**
- * FQT versions of dense and conv2d (see the module doc); implements {@linkcode LinearOps}.
+ * FQT versions of dense and conv2d; implements {@linkcode LinearOps}. The
+ * forward pass is the float op; the backward pass quantizes the output
+ * gradient stochastically, once for the weight gradient and independently
+ * once for the input gradient.
+ *
+ * @example The quantized gradient of a dense layer
+ * ```ts
+ * import { floatOps, FqtOps, initBackend, type Tensor1D, type Tensor2D } from "@qoda/ring/tfjs";
+ * const { tf } = await initBackend("cpu");
+ * const ops = new FqtOps(tf, { scheme: "psq", bits: 5, seed: 1 });
+ * const x = tf.randomNormal([8, 4], 0, 1, "float32", 1) as Tensor2D;
+ * const w = tf.randomNormal([4, 3], 0, 1, "float32", 2) as Tensor2D;
+ * const b = tf.zeros([3]) as Tensor1D;
+ * // The forward pass is the float op's.
+ * const y = ops.dense(x, w, b, "dense").dataSync();
+ * const yFloat = floatOps(tf).dense(x, w, b, "dense").dataSync();
+ * if (y.some((v, i) => v !== yFloat[i])) throw new Error("the forward pass changed");
+ * const [dx, dw, db] = tf.grads((x, w, b) =>
+ *   ops.dense(x as Tensor2D, w as Tensor2D, b as Tensor1D, "dense").square().sum()
+ * )([x, w, b]);
+ * if (dx.shape.join() !== "8,4" || dw.shape.join() !== "4,3" || db.shape.join() !== "3") {
+ *   throw new Error("wrong gradient shapes");
+ * }
+ * // One backward pass, both paths quantized with a small relative error.
+ * const { input, weight } = ops.stats;
+ * if (ops.backwardPasses !== 1 || !(weight.sqNorm > 0 && input.sqNorm > 0)) throw new Error();
+ * if (!(weight.sqError / weight.sqNorm < 0.1)) throw new Error("5 bits are not that coarse");
+ * ```
  */
 export class FqtOps implements LinearOps {
   /** The scheme. */
@@ -151,8 +158,8 @@ export class FqtOps implements LinearOps {
   readonly #rng: Rng;
   readonly #q: SignalQuantizers;
   readonly #inspect: FqtOptions["inspect"];
-  readonly #dense: (...args: tfjs.Tensor[]) => tfjs.Tensor;
-  readonly #convs = new Map<string, (...args: tfjs.Tensor[]) => tfjs.Tensor>();
+  readonly #dense: (...args: Tensor[]) => Tensor;
+  readonly #convs = new Map<string, (...args: Tensor[]) => Tensor>();
   #denseName = "";
 
   /**
@@ -173,21 +180,21 @@ export class FqtOps implements LinearOps {
     this.#inspect = inspect;
     this.#dense = tf.customGrad((...args) => {
       const [x, w, b, save] = args as [
-        tfjs.Tensor2D,
-        tfjs.Tensor2D,
-        tfjs.Tensor1D,
-        (t: tfjs.Tensor[]) => void,
+        Tensor2D,
+        Tensor2D,
+        Tensor1D,
+        (t: Tensor[]) => void,
       ];
       save([x, w]);
       const name = this.#denseName;
       return {
         value: tf.add(tf.matMul(x, w), b),
-        gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-          const [sx, sw] = saved as [tfjs.Tensor2D, tfjs.Tensor2D];
+        gradFunc: (dy: Tensor, saved: Tensor[]) => {
+          const [sx, sw] = saved as [Tensor2D, Tensor2D];
           const [forW, forX] = this.#bifurcate(dy, name);
           return [
-            tf.matMul(forX as tfjs.Tensor2D, sw, false, true),
-            tf.matMul(sx, forW as tfjs.Tensor2D, true, false),
+            tf.matMul(forX as Tensor2D, sw, false, true),
+            tf.matMul(sx, forW as Tensor2D, true, false),
             tf.sum(forW, 0),
           ];
         },
@@ -196,7 +203,7 @@ export class FqtOps implements LinearOps {
   }
 
   /** Quantizes `dy` twice, independently: `[for ∇W, for ∇X]`, as tensors of dy's shape. */
-  #bifurcate(dy: tfjs.Tensor, name: string): [tfjs.Tensor, tfjs.Tensor] {
+  #bifurcate(dy: Tensor, name: string): [Tensor, Tensor] {
     const tf = this.#tf;
     const shape = dy.shape;
     const rows = shape[0];
@@ -235,7 +242,7 @@ export class FqtOps implements LinearOps {
   }
 
   /** {@linkcode LinearOps.dense} with a quantized backward pass. */
-  dense(x: tfjs.Tensor2D, w: tfjs.Tensor2D, b: tfjs.Tensor1D, name: string): tfjs.Tensor2D {
+  dense(x: Tensor2D, w: Tensor2D, b: Tensor1D, name: string): Tensor2D {
     if (x.shape[1] !== w.shape[0]) {
       throw new RangeError(
         `layer '${name}': input has ${x.shape[1]} features but the kernel expects ${w.shape[0]}`,
@@ -244,18 +251,18 @@ export class FqtOps implements LinearOps {
     // customGrad's function runs synchronously inside this call, so the name is passed through
     // a field rather than a tensor argument.
     this.#denseName = name;
-    return this.#dense(x, w, b) as tfjs.Tensor2D;
+    return this.#dense(x, w, b) as Tensor2D;
   }
 
   /** {@linkcode LinearOps.conv2d} with a quantized backward pass. */
   conv2d(
-    x: tfjs.Tensor4D,
-    w: tfjs.Tensor4D,
-    b: tfjs.Tensor1D,
+    x: Tensor4D,
+    w: Tensor4D,
+    b: Tensor1D,
     strides: number,
     padding: Padding,
     name: string,
-  ): tfjs.Tensor4D {
+  ): Tensor4D {
     if (x.shape[3] !== w.shape[2]) {
       throw new RangeError(
         `layer '${name}': input has ${x.shape[3]} channels but the kernel expects ${w.shape[2]}`,
@@ -267,26 +274,26 @@ export class FqtOps implements LinearOps {
       op = this.#makeConv(name, strides, padding);
       this.#convs.set(key, op);
     }
-    return op(x, w, b) as tfjs.Tensor4D;
+    return op(x, w, b) as Tensor4D;
   }
 
   #makeConv(name: string, strides: number, padding: Padding) {
     const tf = this.#tf;
     return tf.customGrad((...args) => {
       const [x, w, b, save] = args as [
-        tfjs.Tensor4D,
-        tfjs.Tensor4D,
-        tfjs.Tensor1D,
-        (t: tfjs.Tensor[]) => void,
+        Tensor4D,
+        Tensor4D,
+        Tensor1D,
+        (t: Tensor[]) => void,
       ];
       save([x, w]);
       return {
         value: tf.add(tf.conv2d(x, w, strides, padding), b),
-        gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-          const [sx, sw] = saved as [tfjs.Tensor4D, tfjs.Tensor4D];
+        gradFunc: (dy: Tensor, saved: Tensor[]) => {
+          const [sx, sw] = saved as [Tensor4D, Tensor4D];
           const [forW, forX] = this.#bifurcate(dy, name);
           const dx = tf.conv2dTranspose(
-            forX as tfjs.Tensor4D,
+            forX as Tensor4D,
             sw,
             sx.shape,
             strides,
@@ -299,7 +306,7 @@ export class FqtOps implements LinearOps {
             dataFormat: "NHWC",
             dimRoundingMode: undefined,
             filterShape: sw.shape,
-          } as unknown as tfjs.NamedAttrMap) as tfjs.Tensor;
+          } as unknown as tfjs.NamedAttrMap) as Tensor;
           return [dx, dw, tf.sum(forW, [0, 1, 2])];
         },
       };

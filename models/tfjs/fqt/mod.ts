@@ -7,6 +7,6 @@
  * @module
  */
 export { floatOps, FqtOps } from "./layers.ts";
-export type { FqtOptions, LinearOps } from "./layers.ts";
+export type { FqtOptions, LinearOps, Padding, PathStats } from "./layers.ts";
 export { createSignalQuantizers, FQT_SCHEMES, quantizeSignal } from "./signal.ts";
 export type { FqtScheme, SignalQuantizer, SignalQuantizers } from "./signal.ts";

@@ -15,8 +15,8 @@
  *
  * @example Quantize a 4 × 3 gradient on both paths
  * ```ts
- * import { createSignalQuantizers, quantizeSignal } from "./signal.ts";
- * import { Rng } from "../../../runtime/rng.ts";
+ * import { createSignalQuantizers, quantizeSignal } from "@qoda/ring/tfjs";
+ * import { Rng } from "@qoda/ring";
  * const q = createSignalQuantizers("bhq", 5);
  * const dy = new Float32Array([1, -2, 3, 0.1, 0.2, 0.3, -5, 5, 0, 0.01, 0.02, 0.03]);
  * const rng = new Rng(1);

@@ -6,7 +6,7 @@
  *
  * @example The known answer from the GPFQ notes
  * ```ts
- * import { alphabetFromMaxima } from "./alphabet.ts";
+ * import { alphabetFromMaxima } from "@qoda/ring/tfjs";
  * const a = alphabetFromMaxima(new Float64Array([0.5, 1.0]), 4, 1.16);
  * if (Math.abs(a.delta - 0.10875) > 1e-12 || a.size !== 17) throw new Error();
  * ```
@@ -56,7 +56,7 @@ export function checkBits(bits: number, what = "bits"): void {
  *
  * @example
  * ```ts
- * import { neuronMaxAbs } from "./alphabet.ts";
+ * import { neuronMaxAbs } from "@qoda/ring/tfjs";
  * const m = neuronMaxAbs(new Float32Array([0.1, -2, -0.5, 1]), 2, 2);
  * if (m[0] !== 0.5 || m[1] !== 2) throw new Error();
  * ```
@@ -131,7 +131,7 @@ export function alphabetForKernel(
  *
  * @example
  * ```ts
- * import { nearestLevel } from "./alphabet.ts";
+ * import { nearestLevel } from "@qoda/ring/tfjs";
  * if (nearestLevel(0.4, 1, 1) !== 0 || nearestLevel(-0.5, 1, 1) !== -1) throw new Error();
  * if (nearestLevel(7, 1, 2) !== 2) throw new Error("clamped to K");
  * ```

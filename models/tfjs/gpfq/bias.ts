@@ -7,7 +7,7 @@
  *
  * @example A shift of the inputs is absorbed by the bias
  * ```ts
- * import { correctedBias } from "./bias.ts";
+ * import { correctedBias } from "@qoda/ring/tfjs";
  * // One input, one neuron: w = 0.5 quantized to q = 0.5 (δ = 0.5, k = 1), μ_X = 2, μ_X̃ = 1.
  * const b = correctedBias(new Float32Array([0]), new Float64Array([2]), new Float64Array([1]),
  *   new Float32Array([0.5]), new Int32Array([1]), 0.5, 1, 1);

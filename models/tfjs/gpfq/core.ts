@@ -19,7 +19,7 @@
  *
  * @example The known answer: X = X̃ = [[1, 1]], w = [0.4, 0.4], alphabet {−1, 0, 1}
  * ```ts
- * import { gpfqResidual } from "./core.ts";
+ * import { gpfqResidual } from "@qoda/ring/tfjs";
  * const X = new Float32Array([1, 1]);
  * const q = gpfqResidual(X, X, 1, new Float32Array([0.4, 0.4]), 2, 1, { delta: 1, K: 1 });
  * if (q[0] !== 0 || q[1] !== 1) throw new Error(`got ${q}`); // round-to-nearest gives [0, 0]
@@ -78,7 +78,7 @@ export function createGram(n0: number): Gram {
  *
  * @example
  * ```ts
- * import { accumulateGram, createGram } from "./core.ts";
+ * import { accumulateGram, createGram } from "@qoda/ring/tfjs";
  * const g = accumulateGram(createGram(2), new Float32Array([1, 2]), new Float32Array([3, 0]), 1);
  * if (g.H[0] !== 9 || g.G[1] !== 6 || g.H[3] !== 0) throw new Error();
  * ```
@@ -140,7 +140,7 @@ function mirrorLower(H: Float64Array, n: number): void {
  *
  * @example Orthogonal X = X̃ gives round-to-nearest
  * ```ts
- * import { accumulateGram, createGram, gpfqGram } from "./core.ts";
+ * import { accumulateGram, createGram, gpfqGram } from "@qoda/ring/tfjs";
  * const X = new Float32Array([1, 0, 0, 2]); // 2 samples × 2 inputs, orthogonal columns
  * const gram = accumulateGram(createGram(2), X, X, 2);
  * const q = gpfqGram(gram, new Float32Array([0.4, 0.6]), 1, { delta: 1, K: 1 });

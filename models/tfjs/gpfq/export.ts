@@ -8,8 +8,7 @@
  *
  * @example Levels −1, 0, 2 with δ = 0.25
  * ```ts
- * import { levelCodes } from "./export.ts";
- * import { dequantizeCodes } from "../io.ts";
+ * import { dequantizeCodes, levelCodes } from "@qoda/ring/tfjs";
  * const c = levelCodes(new Int32Array([-1, 0, 2]), 0.25);
  * if (c.dtype !== "uint8" || c.codes.join() !== "0,1,3") throw new Error();
  * if (dequantizeCodes(c).join() !== "-0.25,0,0.5") throw new Error();

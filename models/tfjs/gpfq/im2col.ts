@@ -8,7 +8,7 @@
  *
  * @example Patches times the kernel give the convolution
  * ```ts
- * import { conv2dGeometry, im2col } from "./im2col.ts";
+ * import { conv2dGeometry, im2col } from "@qoda/ring/tfjs";
  * // One 2×2 image, one channel, 2×2 kernel, "valid": a single output = the whole image.
  * const geo = conv2dGeometry([1, 2, 2, 1], [2, 2, 1, 1], [1, 1], "valid");
  * const rows = im2col(new Float32Array([1, 2, 3, 4]), geo, new Uint32Array([0]));
@@ -144,8 +144,8 @@ export function conv2dGeometry(
  *
  * @example
  * ```ts
- * import { samplePositions } from "./im2col.ts";
- * import { Rng } from "../../../runtime/rng.ts";
+ * import { samplePositions } from "@qoda/ring/tfjs";
+ * import { Rng } from "@qoda/ring";
  * const p = samplePositions(100, 10, new Rng(1));
  * if (p.length !== 10 || new Set(p).size !== 10 || p.some((v) => v >= 100)) throw new Error();
  * ```

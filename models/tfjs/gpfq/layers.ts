@@ -15,31 +15,10 @@
  * The quantized values are exactly those a TF.js loader decodes from the uint8 manifest that
  * {@linkcode exportQuantizedModel} writes, so the exported model equals the in-memory one.
  *
- * @example Quantize a tiny dense model to 3 bits and export it
- * ```ts
- * import { initBackend } from "../backend/backend.ts";
- * import { exportQuantizedModel, quantizeLayersModel } from "./layers.ts";
- * const { tf } = await initBackend("cpu");
- * const model = tf.sequential({ layers: [
- *   tf.layers.dense({ units: 8, inputShape: [16], activation: "relu", name: "a" }),
- *   tf.layers.dense({ units: 2, name: "b" }),
- * ] });
- * const result = await quantizeLayersModel(tf, model, {
- *   method: "gpfq",
- *   bits: 3,
- *   calibration: (n) => tf.randomNormal([n, 16], 0, 1, "float32", 7),
- *   samples: 64,
- * });
- * if (result.layers.length !== 2 || result.layers[0].levelsUsed > 9) throw new Error();
- * const dir = await Deno.makeTempDir();
- * await exportQuantizedModel(result, dir);
- * result.model.dispose();
- * await Deno.remove(dir, { recursive: true });
- * ```
- *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { LayersModel, Tensor } from "../types.ts";
 import { UnknownNameError } from "../../../runtime/errors.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import {
@@ -89,7 +68,7 @@ export interface QuantizeModelOptions {
    * Calibration inputs of the model: `count` fresh samples (GPFQ draws a new batch per layer).
    * Not needed for RTN.
    */
-  calibration?: (count: number, rng: Rng) => tfjs.Tensor;
+  calibration?: (count: number, rng: Rng) => Tensor;
   /** Calibration samples per layer. @default {1024} */
   samples?: number;
   /** Samples per forward pass (the Gram matrices are accumulated chunk by chunk). @default {256} */
@@ -142,7 +121,7 @@ export interface LayerReport {
 /** The result of {@linkcode quantizeLayersModel}. */
 export interface QuantizedModel {
   /** The quantized copy (the caller disposes it); the input model is unchanged. */
-  model: tfjs.LayersModel;
+  model: LayersModel;
   /** Integer codes of every quantized kernel, by manifest name, for the uint8 export. */
   codes: Map<string, AffineCodes>;
   /** One report per layer holding weights, in model order. */
@@ -182,7 +161,43 @@ function kernelAndBias(layer: tfjs.layers.Layer): {
 }
 
 /**
- * Quantizes the Dense and Conv2D kernels of a layers model (see the module doc).
+ * Quantizes the Dense and Conv2D kernels of a layers model: GPFQ layer by
+ * layer on calibration data, or round-to-nearest, onto the alphabet ±kδ.
+ *
+ * @example Quantize a tiny dense model to 3 bits, export it and load it back
+ * ```ts
+ * import {
+ *   exportQuantizedModel,
+ *   initBackend,
+ *   loadLayersModel,
+ *   quantizeLayersModel,
+ *   type Tensor,
+ * } from "@qoda/ring/tfjs";
+ * const { tf } = await initBackend("cpu");
+ * const model = tf.sequential({ layers: [
+ *   tf.layers.dense({ units: 8, inputShape: [16], activation: "relu", name: "a" }),
+ *   tf.layers.dense({ units: 2, name: "b" }),
+ * ] });
+ * const result = await quantizeLayersModel(tf, model, {
+ *   method: "gpfq",
+ *   bits: 3,
+ *   calibration: (n) => tf.randomNormal([n, 16], 0, 1, "float32", 7),
+ *   samples: 64,
+ * });
+ * // 3 bits: the alphabet ±kδ has at most 2·4 + 1 = 9 levels.
+ * if (result.layers.length !== 2 || result.layers[0].levelsUsed > 9) throw new Error();
+ * const dir = await Deno.makeTempDir();
+ * await exportQuantizedModel(result, dir);
+ * // The uint8 files decode to exactly the in-memory quantized model.
+ * const loaded = await loadLayersModel(tf, dir);
+ * const x = tf.randomNormal([4, 16], 0, 1, "float32", 8);
+ * const a = (result.model.predict(x) as Tensor).dataSync();
+ * const b = (loaded.predict(x) as Tensor).dataSync();
+ * if (a.some((v, i) => v !== b[i])) throw new Error("the export changed the model");
+ * result.model.dispose();
+ * loaded.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  *
  * @param tf The tfjs module.
  * @param model The float model (left unchanged).
@@ -193,7 +208,7 @@ function kernelAndBias(layer: tfjs.layers.Layer): {
  */
 export async function quantizeLayersModel(
   tf: Tfjs,
-  model: tfjs.LayersModel,
+  model: LayersModel,
   options: QuantizeModelOptions,
 ): Promise<QuantizedModel> {
   const started = performance.now();
@@ -369,7 +384,7 @@ export async function quantizeLayersModel(
 }
 
 interface FitOptions {
-  calibration: (count: number, rng: Rng) => tfjs.Tensor;
+  calibration: (count: number, rng: Rng) => Tensor;
   samples: number;
   chunk: number;
   patchFraction: number;
@@ -380,9 +395,9 @@ interface FitOptions {
 /** A function computing a layer's input from the model input (identity for the first layer). */
 function inputFunction(
   tf: Tfjs,
-  model: tfjs.LayersModel,
+  model: LayersModel,
   layerName: string,
-): (x: tfjs.Tensor) => tfjs.Tensor {
+): (x: Tensor) => Tensor {
   const layer = model.getLayer(layerName);
   const input = layer.input;
   if (Array.isArray(input)) {
@@ -398,14 +413,14 @@ function inputFunction(
     return (x) => x.clone();
   }
   const sub = tf.model({ inputs: model.inputs, outputs: input });
-  return (x) => sub.predict(x) as tfjs.Tensor;
+  return (x) => sub.predict(x) as Tensor;
 }
 
 /** Calibrates and runs GPFQ for one layer. */
 async function fitLayer(
   tf: Tfjs,
-  model: tfjs.LayersModel,
-  qModel: tfjs.LayersModel,
+  model: LayersModel,
+  qModel: LayersModel,
   layer: tfjs.layers.Layer,
   W: Float32Array,
   n0: number,
