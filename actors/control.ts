@@ -75,10 +75,27 @@ function params(rank: number, secret: Uint8Array | null, timeoutMs: number): Han
   return { ringId: CONTROL_RING_ID, epoch: 0, rank, worldSize: 0, secret, timeoutMs };
 }
 
-/** Turns a `--secret` string into key bytes (null for none). */
+/**
+ * The shared secret as key bytes (null for none): `secret` when given, else
+ * the `QODA_RING_SECRET` environment variable, else the contents of the file
+ * `QODA_RING_SECRET_FILE` names (trailing newline dropped), so that a secret
+ * never has to appear on a command line.
+ *
+ * @throws {TypeError} `QODA_RING_SECRET_FILE` names a file that cannot be read.
+ */
 export function secretBytes(secret: string | null | undefined): Uint8Array | null {
-  const s = secret ?? Deno.env.get("QODA_RING_SECRET") ?? "";
-  return s === "" ? null : new TextEncoder().encode(s);
+  let s = secret ?? Deno.env.get("QODA_RING_SECRET");
+  const file = Deno.env.get("QODA_RING_SECRET_FILE");
+  if (s === undefined && file) {
+    try {
+      s = Deno.readTextFileSync(file).replace(/\r?\n$/, "");
+    } catch (e) {
+      throw new TypeError(
+        `QODA_RING_SECRET_FILE=${file}: cannot read the secret: ${(e as Error).message}`,
+      );
+    }
+  }
+  return !s ? null : new TextEncoder().encode(s);
 }
 
 /**

@@ -75,6 +75,7 @@ export * from "./worker.ts";
 export * from "./supervisor.ts";
 export * from "./launch.ts";
 export * from "./train.ts";
+export * from "./rendezvous.ts";
 // Types of the lower layers that this package's API names.
 export type * from "../runtime/errors.ts";
 export type { Link, Received } from "../runtime/transport/link.ts";

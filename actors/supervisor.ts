@@ -41,7 +41,7 @@ import { acceptControl, ControlChannel, type ControlEvent, secretBytes } from ".
 import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
 import type { TrainProblem } from "./problem.ts";
 import { type ScheduleState, StepSchedule } from "./schedule.ts";
-import { MemoryRingHub, serveWorker } from "./worker.ts";
+import { MemoryRingHub, serveWorker, tcpRingConnector } from "./worker.ts";
 import type { Assignment, CommitPart, JoinBody, ParamsBody } from "./messages.ts";
 import { Actor } from "./actor.ts";
 import { memoryLinkPair } from "../runtime/transport/memory.ts";
@@ -58,6 +58,16 @@ export interface TrainingSupervisorOptions {
    * spawn nothing and wait for remote workers to join.
    */
   spawn?: string[] | "inprocess" | null;
+  /**
+   * How many of the `workers` this supervisor starts itself with `spawn`;
+   * the rest join from elsewhere. @default {all of them with a spawn, none without}
+   */
+  localWorkers?: number;
+  /**
+   * In-process workers form their rings over TCP on this host (so that
+   * workers of other processes can be in the same ring), not in memory.
+   */
+  ringHost?: string;
   /** Control address to listen on. @default {"127.0.0.1:0"} */
   listen?: string;
   /** Shared secret (or QODA_RING_SECRET); required off loopback. */
@@ -365,8 +375,9 @@ export class TrainingSupervisor {
         `refusing to listen on ${host}, which is not loopback, without a secret: pass --secret or set QODA_RING_SECRET`,
       );
     }
-    if (o.spawn === "inprocess") this.#address = "in-process";
-    else {
+    if (o.spawn === "inprocess" && (o.localWorkers ?? o.workers) >= o.workers) {
+      this.#address = "in-process";
+    } else {
       this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
       this.#address = `${host}:${(this.#listener.addr as Deno.NetAddr).port}`;
       this.#log(`supervisor: listening on ${this.#address}`);
@@ -382,7 +393,8 @@ export class TrainingSupervisor {
         levels: null,
         parts: null,
       };
-      for (let i = 0; i < size; i++) this.#spawn(secret);
+      const local = o.spawn ? Math.min(size, o.localWorkers ?? size) : 0;
+      for (let i = 0; i < local; i++) this.#spawn(secret);
       let lastCommit: Restart = restart;
       // The starting point's quality, so curves start where training did.
       if ((o.evalEvery ?? 0) > 0 && restart.step === 0) this.#evaluate(0, null, null);
@@ -816,7 +828,9 @@ export class TrainingSupervisor {
       const channel = new ControlChannel(workerLink, "supervisor");
       const status = serveWorker({
         channel,
-        ring: this.#memoryRings.connector(),
+        ring: this.#o.ringHost === undefined
+          ? this.#memoryRings.connector()
+          : tcpRingConnector(this.#o.ringHost, secret),
         name: `worker-${-id}`,
         pid: id,
         log: this.#log,

@@ -7,6 +7,11 @@
  * layer-wise level tables, commits, restarts) and checks that the replicas
  * agree.
  *
+ * Started by a launcher (torchrun, Slurm's `srun`, `mpirun`, a Kubernetes
+ * Indexed Job), every process calls `train()` alike: the launcher's
+ * environment says which rank it is ({@linkcode rendezvousFromEnv}); rank 0
+ * runs the supervisor and worker 0, every other rank joins it as one worker.
+ *
  * @module
  */
 import { ReplicaDivergenceError, UnknownNameError } from "../runtime/errors.ts";
@@ -20,7 +25,12 @@ import {
   type StepSummary,
   type SupervisedEval,
   TrainingSupervisor,
+  type TrainingSupervisorOptions,
 } from "./supervisor.ts";
+import { isLoopback, parseAddress } from "../runtime/transport/tcp.ts";
+import { type Rendezvous, rendezvousFromEnv } from "./rendezvous.ts";
+import { runWorker, type WorkerFinal } from "./worker.ts";
+import { SupervisorError } from "./errors.ts";
 
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
@@ -43,8 +53,24 @@ export interface TrainOptions {
    * @default {"process"}
    */
   runtime?: "process" | "inprocess";
-  /** Number of workers (ring size). @default {2} */
+  /** Number of workers (ring size). @default {2, or the launcher's world size} */
   workers?: number;
+  /**
+   * Where the processes of a launched job meet (runtime "process" only):
+   * `"env"` reads this process's environment for a launcher's variables
+   * (see {@linkcode rendezvousFromEnv}; no variables: a local job, as if
+   * null); null ignores them. Rank 0 runs the supervisor and worker 0; every
+   * other rank joins it as one worker and returns its own replica's result.
+   * The shared secret comes from `QODA_RING_SECRET` or `QODA_RING_SECRET_FILE`
+   * (required unless the rendezvous is on loopback).
+   * @default {"env"}
+   */
+  rendezvous?: Rendezvous | "env" | null;
+  /**
+   * This host's address as the other hosts reach it (its ring listener).
+   * @default {127.0.0.1 for a loopback rendezvous, else QODA_RING_HOST or the host name}
+   */
+  host?: string;
   /** qoda | qgenx | sgd | adam. @default {"qoda"} */
   optimizer?: OptimizerName;
   /** Base learning rate (QODA: of γ and η). @default {1} */
@@ -93,9 +119,11 @@ export interface TrainOptions {
 export interface TrainResult {
   /** The job that ran (every setting, defaults filled in). */
   job: JobConfig;
+  /** This process's rank: 0, or its launcher rank in a launched job. */
+  rank: number;
   /** The final parameters (every replica holds the same). */
   params: Float32Array;
-  /** The problem's quality figures at the final parameters. */
+  /** The problem's quality figures at the final parameters (rank 0's; empty on other ranks). */
   metrics: Record<string, number>;
   /** Steps run. */
   steps: number;
@@ -135,10 +163,21 @@ export interface TrainResult {
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { problem, problems = {}, runtime = "process", workers = 2, signal } = options;
+  const { problem, problems = {}, runtime = "process", signal } = options;
   if (runtime !== "process" && runtime !== "inprocess") {
     throw new UnknownNameError("runtime", String(runtime), ["process", "inprocess"]);
   }
+  const rv = runtime !== "process"
+    ? null
+    : options.rendezvous === undefined || options.rendezvous === "env"
+    ? rendezvousFromEnv(Deno.env.toObject())
+    : options.rendezvous;
+  if (rv && options.workers !== undefined && options.workers !== rv.worldSize) {
+    throw new RangeError(
+      `workers ${options.workers} contradicts the world size ${rv.worldSize} the ${rv.launcher} launcher set`,
+    );
+  }
+  const workers = rv?.worldSize ?? options.workers ?? 2;
   const spec = String(problem);
   const registered = Object.hasOwn(problems, spec) ? problems[spec] : undefined;
   if (registered === undefined && !looksLikeModule(spec)) {
@@ -163,10 +202,27 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     timeoutMs: options.timeoutMs,
   });
   signal?.throwIfAborted();
+  const t0 = performance.now();
+  let launched: Partial<TrainingSupervisorOptions> = {};
+  if (rv) {
+    const { hostname, port } = parseAddress(rv.address);
+    const local = isLoopback(hostname);
+    const host = options.host ?? Deno.env.get("QODA_RING_HOST") ??
+      (local ? "127.0.0.1" : Deno.hostname());
+    if (rv.rank !== 0) return await joinLaunched(rv, host, job, options.log, t0);
+    // Rank 0: the supervisor, and worker 0 in this process on the TCP ring.
+    launched = {
+      spawn: "inprocess",
+      localWorkers: 1,
+      ringHost: host,
+      listen: local ? rv.address : `0.0.0.0:${port}`,
+    };
+  }
   const sup = new TrainingSupervisor({
     job,
     workers,
     spawn: runtime === "inprocess" ? "inprocess" : localWorkerCommand(),
+    ...launched,
     evalEvery: options.evalEvery,
     commitEvery: options.commitEvery,
     commitDir: options.commitDir,
@@ -187,6 +243,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     return {
       job,
+      rank: 0,
       params: r.params,
       metrics: r.metrics,
       steps: r.steps,
@@ -205,6 +262,46 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     signal?.removeEventListener("abort", abort);
   }
+}
+
+/** A launched job's rank other than 0: one worker that joins the supervisor at the rendezvous. */
+async function joinLaunched(
+  rv: Rendezvous,
+  host: string,
+  job: JobConfig,
+  log: ((line: string) => void) | undefined,
+  t0: number,
+): Promise<TrainResult> {
+  let final: WorkerFinal | null = null;
+  const code = await runWorker({
+    join: rv.address,
+    listenHost: host,
+    name: `worker-rank${rv.rank}`,
+    joinTimeoutMs: 120_000,
+    log,
+    onFinal: (f) => (final = f),
+  });
+  const f = final as WorkerFinal | null;
+  if (code !== 0 || !f) {
+    throw new SupervisorError(
+      `rank ${rv.rank}: the supervisor at ${rv.address} ended the job before its last step (exit ${code})`,
+    );
+  }
+  return {
+    job,
+    rank: rv.rank,
+    params: f.params,
+    metrics: {},
+    steps: job.steps,
+    workers: rv.worldSize,
+    bytesSent: f.bytesSent,
+    collectives: f.collectiveCalls,
+    skipped: f.skipped,
+    checksum: f.checksum,
+    recoveries: [],
+    stepMs: NaN,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 function looksLikeModule(spec: string): boolean {

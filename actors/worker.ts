@@ -38,7 +38,7 @@ import { firstNonFinite } from "../runtime/optim/mod.ts";
 import type { StepCommandMessage } from "../runtime/wire/messages.ts";
 import { decodeCommit, encodeCommit } from "./commit.ts";
 import { Actor } from "./actor.ts";
-import type { Assignment, CommitPart } from "./messages.ts";
+import type { Assignment, CommitPart, ParamsBody } from "./messages.ts";
 import { type ControlChannel, type ControlEvent, joinControl, secretBytes } from "./control.ts";
 import {
   createJobOptimizer,
@@ -64,6 +64,10 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** One line per notable event. */
   log?: (line: string) => void;
+  /** How long to keep trying to reach the supervisor, ms. @default {30000} */
+  joinTimeoutMs?: number;
+  /** Receives this rank's final parameters and figures when the last step is done. */
+  onFinal?: (final: WorkerFinal) => void;
 }
 
 /** The supervisor ended the epoch (or the run) while this worker was in it. */
@@ -145,6 +149,14 @@ export interface ServeWorkerOptions {
    * unique). A lent problem is its owner's to dispose.
    */
   lend?: (job: JobConfig) => Promise<TrainProblem>;
+  /** Receives this rank's final parameters and figures when the last step is done. */
+  onFinal?: (final: WorkerFinal) => void;
+}
+
+/** A rank's final parameters and figures (what it reports after the last step). */
+export interface WorkerFinal extends ParamsBody {
+  /** Its final parameters (a copy). */
+  params: Float32Array;
 }
 
 /**
@@ -154,7 +166,7 @@ export interface ServeWorkerOptions {
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const host = options.listenHost ?? "127.0.0.1";
   const secret = secretBytes(options.secret);
-  const channel = await joinControl(options.join, secret);
+  const channel = await joinControl(options.join, secret, options.joinTimeoutMs);
   return await serveWorker({
     channel,
     ring: tcpRingConnector(host, secret),
@@ -162,6 +174,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     pid: Deno.pid,
     heartbeatMs: options.heartbeatMs,
     log: options.log,
+    onFinal: options.onFinal,
   });
 }
 
@@ -206,7 +219,7 @@ export async function serveWorker(options: ServeWorkerOptions): Promise<number> 
   const exited = new Promise<number>((r) => (exit = r));
 
   const startEpoch = (a: Assignment, blob: Uint8Array) => {
-    const ep = new EpochState(a.epoch);
+    const ep = new EpochState(a.epoch, options.onFinal);
     const done = (async () => {
       try {
         const key = JSON.stringify(a.job);
@@ -323,6 +336,8 @@ class EpochState {
   evalNow = false;
   /** Every step ran; the ring stays up until the supervisor releases it. */
   finished = false;
+  /** Receives this rank's final parameters and figures. */
+  onFinal: ((f: WorkerFinal) => void) | undefined;
   #interrupted: Interrupted | null = null;
   #waiting: {
     step: number;
@@ -335,7 +350,8 @@ class EpochState {
   /** Settles when the supervisor releases the finished epoch. */
   readonly released: Promise<"finished" | "shutdown">;
 
-  constructor(readonly epoch: number) {
+  constructor(readonly epoch: number, onFinal?: (f: WorkerFinal) => void) {
+    this.onFinal = onFinal;
     this.released = new Promise((resolve, reject) => {
       this.#release = resolve;
       this.#releaseFail = reject;
@@ -570,21 +586,19 @@ async function runEpoch(
       if (ep.evalNow || t === job.steps) {
         ep.evalNow = false;
         if (rank === 0 || t === job.steps) {
-          await ch.send(
-            "params",
-            {
-              epoch: a.epoch,
-              step: t,
-              rank,
-              checksum: fnv1a(opt.params),
-              bytesSent,
-              collectiveCalls: opt.collectiveCalls,
-              skipped: opt.skipped,
-              scalars: pw.scalars(),
-              eps: windowEps(layerwise),
-            },
-            rank === 0 ? bytesOf(opt.params) : undefined,
-          );
+          const body: ParamsBody = {
+            epoch: a.epoch,
+            step: t,
+            rank,
+            checksum: fnv1a(opt.params),
+            bytesSent,
+            collectiveCalls: opt.collectiveCalls,
+            skipped: opt.skipped,
+            scalars: pw.scalars(),
+            eps: windowEps(layerwise),
+          };
+          if (t === job.steps) ep.onFinal?.({ ...body, params: opt.params.slice() });
+          await ch.send("params", body, rank === 0 ? bytesOf(opt.params) : undefined);
         }
       }
     }

@@ -3,22 +3,26 @@
  * device). It joins a supervisor started with `deno task train … --workers N
  * --remote-workers` (or spawned by `deno task train --workers N` itself),
  * takes its rank and ring address from it, and trains until it is told to
- * stop. Exit codes: 0 stopped by the supervisor, 1 the supervisor went away
- * or joining failed, 2 bad command line.
+ * stop. Started by a launcher (torchrun, srun, mpirun, a Kubernetes Indexed
+ * Job), it needs no `--join`: it joins the rendezvous address the launcher's
+ * variables give. Exit codes: 0 stopped by the supervisor, 1 the supervisor
+ * went away or joining failed, 2 bad command line or launcher variables.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { runWorker } from "./worker.ts";
+import { type Rendezvous, rendezvousFromEnv } from "./rendezvous.ts";
 
 const HELP = `usage: deno task worker --join HOST:PORT [flags]
 
 Joins the supervisor at HOST:PORT as one worker of the ring.
 
 flags:
-  --join HOST:PORT     the supervisor's control address (required)
-  --secret S           shared secret (or set QODA_RING_SECRET); required when either side
-                       is not on loopback
+  --join HOST:PORT     the supervisor's control address (default: the rendezvous of a
+                       launcher's variables: MASTER_ADDR/MASTER_PORT, SLURM_*, OMPI_*, ...)
+  --secret S           shared secret; required when either side is not on loopback. It shows
+                       in the process list: prefer QODA_RING_SECRET or QODA_RING_SECRET_FILE
   --listen-host H      address this worker's ring listener binds and announces
                        (default 127.0.0.1; use the host's address on a real network)
   --name NAME          name in logs (default worker-PID)
@@ -50,14 +54,22 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (!values.join) {
-    console.error(`error: --join HOST:PORT is required\n\n${HELP}`);
+  let rv: Rendezvous | null;
+  try {
+    rv = rendezvousFromEnv(Deno.env.toObject());
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 2;
+  }
+  const join = values.join ?? rv?.address;
+  if (!join) {
+    console.error(`error: --join HOST:PORT is required (no launcher variables are set)\n\n${HELP}`);
     return 2;
   }
   const log = values.quiet ? () => {} : (l: string) => console.error(l);
   try {
     return await runWorker({
-      join: values.join,
+      join,
       secret: values.secret ?? null,
       listenHost: values["listen-host"],
       name: values.name,
