@@ -313,6 +313,8 @@ export class TrainingSupervisor {
   #parts = new Map<number, CommitPart[]>();
   #finals: { body: ParamsBody; blob: Uint8Array }[] = [];
   #evals: Promise<void>[] = [];
+  /** Commits being gathered or written. */
+  #commits: Promise<void>[] = [];
   #evalProblem: Promise<TrainProblem> | null = null;
   #evaluator: Worker | null = null;
   #evalId = 0;
@@ -737,6 +739,8 @@ export class TrainingSupervisor {
       (o.heartbeatTimeoutMs ?? 10_000) + job.timeoutMs,
       () => `final parameters from ${this.#finals.length} of ${size} ranks`,
     );
+    // A commit asked for at the last step is written before the run ends.
+    await Promise.allSettled(this.#commits);
     const f0 = this.#finals.find((f) => f.body.rank === 0)!;
     const params = new Float32Array(f0.blob.slice().buffer);
     const metrics = await problem.evaluate(params);
@@ -773,7 +777,7 @@ export class TrainingSupervisor {
         await writeCommit(this.#o.commitDir, file);
       }
     }).catch(() => {}); // a failed epoch abandons its pending commit
-    this.#evals.push(p);
+    this.#commits.push(p);
   }
 
   async #loadCommit(dir: string): Promise<Restart> {

@@ -470,6 +470,8 @@ async function runEpoch(
     for (let t = a.startStep + 1; t <= job.steps; t++) {
       const tm = { compute: 0, encode: 0, comm: 0, bytes: 0, collectives: 0 };
       let reported = false;
+      // The supervisor's command of this step, however the step reported.
+      let cmd: StepCommandMessage | null = null;
       const stepStart = performance.now();
 
       const report = async (sqDiff: number, nonFinite: boolean): Promise<StepCommandMessage> => {
@@ -531,17 +533,16 @@ async function runEpoch(
         for (let r = 0; r < size; r++) if (buf[dim + r] !== 0) anyBad = true;
         if (anyBad) {
           // Each rank reports its own finding; the supervisor's skip is the agreement.
-          const cmd = await report(NaN, bad);
+          cmd = await report(NaN, bad);
           if (!cmd.skip) throw new RangeError(`step ${t}: the supervisor did not skip a NaN step`);
           throw new AgreedSkip();
         }
         if (!isQoda && tm.collectives === opt.collectivesPerStep) {
-          const cmd = await report(0, false);
+          cmd = await report(0, false);
           if (cmd.skip) throw new AgreedSkip();
         }
       };
 
-      let cmd: StepCommandMessage | null = null;
       try {
         if (isQoda) {
           await (opt as Qoda).step(oracle, collective, {

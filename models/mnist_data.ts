@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Rng } from "../runtime/rng.ts";
+import { Rng, type RngState } from "../runtime/rng.ts";
 
 /** Pixels per image (28 × 28). */
 export const MNIST_PIXELS = 784;
@@ -174,25 +174,41 @@ export function shard(data: Dataset, workers: number, seed: number): Dataset[] {
   return out;
 }
 
+/** Where a {@linkcode Batcher} stands, as plain JSON data. */
+export interface BatcherState {
+  /** The random state the current epoch's permutation was drawn from. */
+  rng: RngState;
+  /** Images of the current epoch already drawn. */
+  pos: number;
+  /** Completed passes over the data. */
+  epoch: number;
+}
+
 /**
  * Draws mini-batches from one dataset: epochs of a fresh permutation from its own
- * {@linkcode Rng}, so each worker's batches are reproducible from its seed.
+ * {@linkcode Rng}, so each worker's batches are reproducible from its seed, and resumable from
+ * its {@linkcode Batcher.state}.
  *
  * @example
  * ```ts
  * import { Batcher, loadMnist } from "./mnist_data.ts";
- * import { Rng } from "../runtime/rng.ts";
+ * import { Rng, type RngState } from "../runtime/rng.ts";
  * const b = new Batcher(await loadMnist(), 32, new Rng(1));
  * const { images, labels } = b.next();
  * if (images.length !== 32 * 784 || labels.length !== 32) throw new Error();
+ * const saved = b.state();
+ * const again = new Batcher(await loadMnist(), 32, new Rng(99));
+ * again.restore(saved);
+ * if (again.next().labels.join() !== b.next().labels.join()) throw new Error();
  * ```
  */
 export class Batcher {
   readonly #data: Dataset;
-  readonly #rng: Rng;
+  #rng: Rng;
   readonly #images: Float32Array;
   readonly #labels: Uint8Array;
   #order: Uint32Array;
+  #epochRng: RngState;
   #pos = 0;
   /** Completed passes over the data. */
   epoch = 0;
@@ -208,6 +224,7 @@ export class Batcher {
     }
     this.#data = data;
     this.#rng = rng;
+    this.#epochRng = rng.state();
     this.#order = permutation(data.count, rng);
     this.#images = new Float32Array(batchSize * MNIST_PIXELS);
     this.#labels = new Uint8Array(batchSize);
@@ -220,6 +237,7 @@ export class Batcher {
   next(): { images: Float32Array; labels: Uint8Array } {
     const b = this.batchSize;
     if (this.#pos + b > this.#order.length) {
+      this.#epochRng = this.#rng.state();
       this.#order = permutation(this.#data.count, this.#rng);
       this.#pos = 0;
       this.epoch++;
@@ -234,5 +252,25 @@ export class Batcher {
     }
     this.#pos += b;
     return { images: this.#images, labels: this.#labels };
+  }
+
+  /** Where the batcher stands (its next batch follows from this alone). */
+  state(): BatcherState {
+    return { rng: this.#epochRng, pos: this.#pos, epoch: this.epoch };
+  }
+
+  /**
+   * Continues from a {@linkcode Batcher.state} of a batcher over the same data and batch size
+   * (its random stream is replaced by the saved one).
+   */
+  restore(state: BatcherState): void {
+    if (!(Number.isInteger(state.pos) && state.pos >= 0 && state.pos <= this.#data.count)) {
+      throw new RangeError(`batcher state: position ${state.pos} outside 0..${this.#data.count}`);
+    }
+    this.#rng = Rng.fromState(state.rng);
+    this.#epochRng = state.rng;
+    this.#order = permutation(this.#data.count, this.#rng);
+    this.#pos = state.pos;
+    this.epoch = state.epoch;
   }
 }

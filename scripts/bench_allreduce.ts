@@ -9,26 +9,90 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { freeLoopbackPorts } from "./_ports.ts";
+import { SCHEMES } from "../runtime/quant/types.ts";
+import {
+  type Command,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  runCli,
+  UsageError,
+} from "./_cli.ts";
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 
-const HELP = `deno task bench:allreduce [options]
+const MODE = /^(([a-z]+?)\d+)$/;
 
-Options:
-  --ranks N          ranks (processes, or netlab hosts) (default 4)
-  --mib LIST         buffer sizes in MiB (default 1,16,64)
-  --modes LIST       fp32, layerwise4, layerwise8, qsgd8, fp16, … (scheme + bits)
-                     (default fp32,layerwise4,layerwise8,qsgd8,fp16)
-  --collective C     ring (CGX-style compressed ring) | allgather (default ring)
-  --link L           loopback, or a netlab rate such as 1gbit or 100mbit (needs root)
-  --delay D          netlab one-way delay, e.g. 1ms (optional)
-  --compare LIST     gloo (default gloo; "none" to skip)
-  --iters N          timed repetitions per size (median) (default 5)
-  --warmup N         untimed repetitions (default 1)
-  --json             one JSON object per line instead of the table
-  --out FILE         JSON lines (default bench-results/bench_allreduce.jsonl)
-  --help`;
+/** The flags of `deno task bench:allreduce`. */
+export const BENCH_ALLREDUCE_FLAGS = {
+  ranks: { type: "int", min: 1, max: 32, default: 4, help: "ranks (processes, or netlab hosts)" },
+  mib: { type: "number", list: true, above: 0, default: [1, 16, 64], help: "buffer sizes in MiB" },
+  modes: {
+    type: "string",
+    list: true,
+    default: ["fp32", "layerwise4", "layerwise8", "qsgd8", "fp16"],
+    check: (m) => {
+      const scheme = MODE.exec(m)?.[2];
+      if (m === "fp32" || m === "fp16") return undefined;
+      return scheme && (SCHEMES as readonly string[]).includes(scheme)
+        ? undefined
+        : `expected fp32, fp16 or one of ${SCHEMES.join(", ")} followed by bits (layerwise4)`;
+    },
+    help: "fp32, layerwise4, layerwise8, qsgd8, fp16, … (scheme + bits)",
+  },
+  collective: {
+    type: "string",
+    choices: ["ring", "allgather"],
+    default: "ring",
+    help: "ring (CGX-style compressed ring) | allgather",
+  },
+  link: {
+    type: "string",
+    default: "loopback",
+    check: (l) =>
+      l === "loopback" || parseRate(l) !== null
+        ? undefined
+        : "expected loopback or a rate like 1gbit or 100mbit",
+    help: "loopback, or a netlab rate such as 1gbit or 100mbit (needs root)",
+  },
+  delay: { type: "string", help: "netlab one-way delay, e.g. 1ms" },
+  compare: {
+    type: "string",
+    choices: ["gloo", "none"],
+    default: "gloo",
+    help: "the Gloo all-reduce to compare with, or none",
+  },
+  iters: { type: "int", min: 1, default: 5, help: "timed repetitions per size (median)" },
+  warmup: { type: "int", min: 0, default: 1, help: "untimed repetitions" },
+  json: { type: "boolean", help: "one JSON object per line instead of the table" },
+  out: {
+    type: "string",
+    value: "FILE",
+    default: "bench-results/bench_allreduce.jsonl",
+    help: "JSON lines",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
+
+type BenchAllreduceCli = FlagValues<typeof BENCH_ALLREDUCE_FLAGS>;
+
+function help(): string {
+  return helpText({
+    usage: "deno task bench:allreduce [flags]",
+    about: "The ring all-reduce, float32 and compressed, on N loopback ranks or N netlab hosts\n" +
+      "at a shaped rate, against torch.distributed's Gloo all-reduce measured in the same run.",
+    flags: BENCH_ALLREDUCE_FLAGS,
+  });
+}
+
+function parse(args: string[]): BenchAllreduceCli {
+  const { values: a } = parseFlags(args, BENCH_ALLREDUCE_FLAGS);
+  if (a.link !== "loopback" && Deno.uid() !== 0) {
+    throw new UsageError(`--link: '${a.link}' runs netlab, which needs root`);
+  }
+  return a;
+}
 
 /** One measured configuration. */
 export interface AllreduceRow {
@@ -50,11 +114,6 @@ export interface AllreduceRow {
   busbw_vs_link?: number;
 }
 
-function fail(msg: string): never {
-  console.error(`error: ${msg}\n\n${HELP}`);
-  Deno.exit(2);
-}
-
 function parseRate(link: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(k|m|g)bit$/i.exec(link);
   if (!m) return null;
@@ -65,8 +124,7 @@ function parseRate(link: string): number | null {
 function modeArgs(mode: string): { scheme: string; bits: number } {
   if (mode === "fp32") return { scheme: "fp32", bits: 32 };
   if (mode === "fp16") return { scheme: "fp16", bits: 16 };
-  const m = /^([a-z]+?)(\d+)$/.exec(mode);
-  if (!m) fail(`--modes: '${mode}' is not fp32, fp16 or a scheme followed by bits (layerwise4)`);
+  const m = /^([a-z]+?)(\d+)$/.exec(mode)!;
   return { scheme: m[1], bits: Number(m[2]) };
 }
 
@@ -172,54 +230,11 @@ async function glooNetlab(
   return await netlabHost0(ranks, rate, delay, inner);
 }
 
-async function main(): Promise<void> {
-  let a;
-  try {
-    a = parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        ranks: { type: "string", default: "4" },
-        mib: { type: "string", default: "1,16,64" },
-        modes: { type: "string", default: "fp32,layerwise4,layerwise8,qsgd8,fp16" },
-        collective: { type: "string", default: "ring" },
-        link: { type: "string", default: "loopback" },
-        delay: { type: "string" },
-        compare: { type: "string", default: "gloo" },
-        iters: { type: "string", default: "5" },
-        warmup: { type: "string", default: "1" },
-        json: { type: "boolean", default: false },
-        out: { type: "string", default: "bench-results/bench_allreduce.jsonl" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  if (a.help) {
-    console.log(HELP);
-    return;
-  }
-  const ranks = Number(a.ranks);
-  if (!Number.isInteger(ranks) || ranks < 1 || ranks > 32) {
-    fail(`--ranks: '${a.ranks}' is not 1..32`);
-  }
-  const mibs = a.mib!.split(",").map(Number);
-  if (mibs.some((m) => !(m > 0))) fail(`--mib: '${a.mib}' has a non-positive size`);
-  const modes = a.modes!.split(",");
-  modes.forEach(modeArgs);
-  if (a.collective !== "ring" && a.collective !== "allgather") {
-    fail(`--collective: '${a.collective}' is not ring or allgather`);
-  }
-  const link = a.link!;
+async function run(a: BenchAllreduceCli): Promise<void> {
+  const { ranks, mib: mibs, modes, link } = a;
   const rate = link === "loopback" ? null : parseRate(link);
-  if (link !== "loopback" && rate === null) {
-    fail(`--link: '${link}' is neither loopback nor a rate like 1gbit or 100mbit`);
-  }
-  if (rate !== null && Deno.uid() !== 0) fail("--link with a rate runs netlab, which needs root");
-  const compare = a.compare === "none" ? [] : a.compare!.split(",");
-  for (const c of compare) if (c !== "gloo") fail(`--compare: '${c}' is not gloo or none`);
-  const iters = Number(a.iters), warmup = Number(a.warmup);
+  const compare = a.compare === "none" ? [] : [a.compare];
+  const { iters, warmup } = a;
 
   const rows: AllreduceRow[] = [];
   const toRow = (e: Record<string, unknown>, impl: string): AllreduceRow => ({
@@ -242,8 +257,8 @@ async function main(): Promise<void> {
   }
   for (const mode of modes) {
     const r = rate === null
-      ? await qodaLoopback(ranks, mibs, mode, a.collective!, iters, warmup)
-      : await qodaNetlab(ranks, mibs, mode, a.collective!, iters, warmup, link, a.delay);
+      ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup)
+      : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay);
     for (const e of r) rows.push(toRow(e, "qoda-ring"));
   }
   for (const row of rows) {
@@ -286,4 +301,17 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+/** The bench:allreduce command. */
+export const BENCH_ALLREDUCE_COMMAND: Command<BenchAllreduceCli> = {
+  name: "deno task bench:allreduce",
+  help,
+  parse,
+  run,
+};
+
+/** Runs the benchmark; returns the exit code. */
+export function main(args: string[]): Promise<number> {
+  return runCli(args, BENCH_ALLREDUCE_COMMAND);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

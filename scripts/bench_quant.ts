@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   type CoderName,
   CODERS,
@@ -25,26 +24,71 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import type { LayerInfo, Quantizer } from "../runtime/quant/types.ts";
 import { Rng } from "../runtime/rng.ts";
+import {
+  type Command,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  runCli,
+} from "./_cli.ts";
 
-const HELP = `deno task bench:quant [options]
+/** The flags of `deno task bench:quant`. */
+export const BENCH_QUANT_FLAGS = {
+  mib: { type: "int", min: 1, default: 64, help: "size of the fp32 test vector in MiB" },
+  schemes: {
+    type: "string",
+    list: true,
+    choices: SCHEMES,
+    default: [...SCHEMES],
+    defaultHelp: "all",
+    help: "schemes",
+  },
+  bits: {
+    type: "int",
+    list: true,
+    min: 1,
+    max: 16,
+    default: [2, 4, 8],
+    help: "bit widths (fp32/fp16 run once)",
+  },
+  coder: {
+    type: "string",
+    choices: [...CODERS, "all"],
+    default: "fixed",
+    help: "message coder, or all of them",
+  },
+  bucket: { type: "int", min: 1, default: 1024, help: "bucket size for maxmin/qsgd/layerwise" },
+  row: { type: "int", min: 1, default: 4096, help: "row length of the matrix view (ptq/psq/bhq)" },
+  reps: { type: "int", min: 1, default: 3, help: "timed repetitions per case, the median is kept" },
+  path: {
+    type: "string",
+    choices: ["fused", "separate"],
+    default: "fused",
+    help: "fused: quantizeEncode() into a reused frame buffer; separate: encode(quantize()), " +
+      "new arrays each time",
+  },
+  seed: { type: "int", min: 0, default: 1, help: "data seed" },
+  json: { type: "boolean", help: "one JSON object per line instead of the table" },
+  out: {
+    type: "string",
+    value: "FILE",
+    default: "bench-results/bench_quant.jsonl",
+    help: "also write JSON lines here",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
 
-Quantize+encode and decode+dequantize throughput of every scheme, against a
-memcpy of the same bytes timed in the same run.
+type BenchQuantCli = FlagValues<typeof BENCH_QUANT_FLAGS>;
 
-Options:
-  --mib N          size of the fp32 test vector in MiB (default 64)
-  --schemes LIST   comma-separated schemes (default all: ${SCHEMES.join(",")})
-  --bits LIST      comma-separated bit widths (default 2,4,8; fp32/fp16 run once)
-  --coder NAME     ${CODERS.join("|")}|all (default fixed)
-  --bucket N       bucket size for maxmin/qsgd/layerwise (default 1024)
-  --row N          row length for the matrix view used by ptq/psq/bhq (default 4096)
-  --reps N         timed repetitions per case, the median is kept (default 3)
-  --path P         fused: quantizeEncode() into a reused frame buffer (default);
-                   separate: encode(quantize()), new arrays each time
-  --seed N         data seed (default 1)
-  --json           one JSON object per line instead of the table
-  --out FILE       also write JSON lines here (default bench-results/bench_quant.jsonl)
-  --help           this text`;
+function help(): string {
+  return helpText({
+    usage: "deno task bench:quant [flags]",
+    about: "Quantize+encode and decode+dequantize throughput of every scheme, against a\n" +
+      "memcpy of the same bytes timed in the same run.",
+    flags: BENCH_QUANT_FLAGS,
+  });
+}
 
 /** One measured configuration. */
 export interface QuantBenchRow {
@@ -63,19 +107,6 @@ export interface QuantBenchRow {
   encode_ms: number;
   decode_ms: number;
   path: string;
-}
-
-function fail(msg: string): never {
-  console.error(`error: ${msg}\n\n${HELP}`);
-  Deno.exit(2);
-}
-
-function intList(s: string, flag: string): number[] {
-  return s.split(",").map((x) => {
-    const n = Number(x);
-    if (!Number.isInteger(n) || n <= 0) fail(`${flag}: '${x}' is not a positive integer`);
-    return n;
-  });
 }
 
 function median(xs: number[]): number {
@@ -106,54 +137,11 @@ export function gradientLike(n: number, row: number, seed: number): Float32Array
   return v;
 }
 
-async function main(): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        mib: { type: "string", default: "64" },
-        schemes: { type: "string", default: SCHEMES.join(",") },
-        bits: { type: "string", default: "2,4,8" },
-        coder: { type: "string", default: "fixed" },
-        bucket: { type: "string", default: "1024" },
-        row: { type: "string", default: "4096" },
-        reps: { type: "string", default: "3" },
-        path: { type: "string", default: "fused" },
-        seed: { type: "string", default: "1" },
-        json: { type: "boolean", default: false },
-        out: { type: "string", default: "bench-results/bench_quant.jsonl" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  if (args.help) {
-    console.log(HELP);
-    return;
-  }
-  const [mib] = intList(args.mib!, "--mib");
-  const [bucket] = intList(args.bucket!, "--bucket");
-  const [row] = intList(args.row!, "--row");
-  const [reps] = intList(args.reps!, "--reps");
-  const [seed] = intList(args.seed!, "--seed");
-  const bitsList = intList(args.bits!, "--bits");
-  const schemes = args.schemes!.split(",");
-  for (const s of schemes) {
-    if (!(SCHEMES as readonly string[]).includes(s)) {
-      fail(`--schemes: unknown scheme '${s}'; valid: ${SCHEMES.join(", ")}`);
-    }
-  }
-  const path = args.path!;
-  if (path !== "fused" && path !== "separate") fail(`--path: '${path}' is not fused or separate`);
-  const coders: CoderName[] = args.coder === "all" ? [...CODERS] : [args.coder as CoderName];
-  for (const c of coders) {
-    if (!(CODERS as readonly string[]).includes(c)) {
-      fail(`--coder: unknown coder '${c}'; valid: ${CODERS.join(", ")}, all`);
-    }
-  }
+async function run(args: BenchQuantCli): Promise<void> {
+  const { mib, bucket, row, reps, seed, path } = args;
+  const bitsList = args.bits;
+  const schemes = args.schemes;
+  const coders: CoderName[] = args.coder === "all" ? [...CODERS] : [args.coder];
 
   const n = Math.floor((mib * 1024 * 1024) / 4 / row) * row;
   const v = gradientLike(n, row, seed);
@@ -263,4 +251,17 @@ async function main(): Promise<void> {
   if (args.out && !args.json) console.log(`results: ${args.out}`);
 }
 
-if (import.meta.main) await main();
+/** The bench:quant command. */
+export const BENCH_QUANT_COMMAND: Command<BenchQuantCli> = {
+  name: "deno task bench:quant",
+  help,
+  parse: (args) => parseFlags(args, BENCH_QUANT_FLAGS).values,
+  run,
+};
+
+/** Runs the benchmark; returns the exit code. */
+export function main(args: string[]): Promise<number> {
+  return runCli(args, BENCH_QUANT_COMMAND);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

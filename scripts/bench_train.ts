@@ -12,35 +12,18 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
-
-const HELP = `usage: deno task bench:train [flags]
-
-Trains the same WGAN with several optimiser/compression settings on N workers and reports,
-per setting: wall-clock time to the quality target, final quality, step-time breakdown,
-bytes sent and the speedup over uncompressed QODA on the same link.
-
-flags:
-  --links LIST       netlab rates (root), e.g. 1gbit,100mbit; or loopback (default 1gbit,100mbit
-                     as root, loopback otherwise)
-  --workers N        workers = netlab hosts (default 4)
-  --configs LIST     any of qoda-none, qoda-fp16, qoda-qsgd8, qoda-layerwise4, qgenx-layerwise4
-                     (default all five)
-  --dataset D        mnist | gaussians8 | gaussians25 (default mnist)
-  --arch A           mlp | dcgan (default mlp)
-  --steps N          step budget of every configuration (default 400)
-  --eval-every N     quality evaluations every N steps (default 25)
-  --target Q         quality target (default: mnist 280 (Fréchet distance, lower is better);
-                     mixtures 4 (modes covered))
-  --lr X             learning rate (default: the WGAN default)
-  --seed N           seed (default 0)
-  --out FILE         JSON results (default bench-results/bench_train.json)
-  --json             also print one JSON object per configuration
-  --from LIST        train nothing: re-read the rows of earlier result files (comma-separated)
-                     and print the table for --target (later files replace earlier rows of the
-                     same configuration and link)
-  --help             this text`;
+import {
+  type Command,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  runCli,
+  UsageError,
+} from "./_cli.ts";
+import { GAN_DATASETS } from "../models/gan/datasets.ts";
+import { GAN_ARCHS } from "../models/gan/networks.ts";
 
 /** One benchmark configuration. */
 interface Config {
@@ -57,6 +40,82 @@ const CONFIGS: Config[] = [
   { name: "qoda-layerwise4", optimizer: "qoda", quant: "layerwise", bits: 4 },
   { name: "qgenx-layerwise4", optimizer: "qgenx", quant: "layerwise", bits: 4 },
 ];
+
+const CONFIG_NAMES = CONFIGS.map((c) => c.name);
+
+/** The flags of `deno task bench:train`. */
+export const BENCH_TRAIN_FLAGS = {
+  links: {
+    type: "string",
+    list: true,
+    check: (l) =>
+      l === "loopback" || /^\d+(\.\d+)?[kmg]bit$/i.test(l)
+        ? undefined
+        : "expected loopback or a rate like 1gbit",
+    defaultHelp: "1gbit,100mbit as root, loopback otherwise",
+    help: "netlab rates (root), e.g. 1gbit,100mbit; or loopback",
+  },
+  workers: { type: "int", min: 1, default: 4, help: "workers = netlab hosts" },
+  configs: {
+    type: "string",
+    list: true,
+    choices: CONFIG_NAMES,
+    default: CONFIG_NAMES,
+    defaultHelp: "all five",
+    help: `any of ${CONFIG_NAMES.join(", ")}`,
+  },
+  dataset: { type: "string", choices: GAN_DATASETS, default: "mnist", help: "WGAN data set" },
+  arch: { type: "string", choices: GAN_ARCHS, default: "mlp", help: "WGAN architecture" },
+  steps: { type: "int", min: 1, default: 400, help: "step budget of every configuration" },
+  "eval-every": { type: "int", min: 1, default: 25, help: "quality evaluations every N steps" },
+  target: {
+    type: "number",
+    value: "Q",
+    defaultHelp: "mnist 280 (Fréchet distance, lower is better); mixtures 4 (modes covered)",
+    help: "quality target",
+  },
+  lr: { type: "number", above: 0, defaultHelp: "the WGAN default", help: "learning rate" },
+  seed: { type: "int", min: 0, default: 0, help: "seed" },
+  out: {
+    type: "string",
+    value: "FILE",
+    default: "bench-results/bench_train.json",
+    help: "JSON results",
+  },
+  json: { type: "boolean", help: "also print one JSON object per configuration" },
+  from: {
+    type: "string",
+    list: true,
+    value: "FILE[,FILE…]",
+    help: "train nothing: re-read the rows of earlier result files and print the table for " +
+      "--target (later files replace earlier rows of the same configuration and link)",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
+
+type BenchTrainCli = FlagValues<typeof BENCH_TRAIN_FLAGS> & { links: string[] };
+
+function help(): string {
+  return helpText({
+    usage: "deno task bench:train [flags]",
+    about: [
+      "Trains the same WGAN with several optimiser/compression settings on N workers and",
+      "reports, per setting: wall-clock time to the quality target, final quality, step-time",
+      "breakdown, bytes sent and the speedup over uncompressed QODA on the same link.",
+    ].join("\n"),
+    flags: BENCH_TRAIN_FLAGS,
+  });
+}
+
+function parse(args: string[]): BenchTrainCli {
+  const { values: v } = parseFlags(args, BENCH_TRAIN_FLAGS);
+  const root = Deno.uid() === 0;
+  const links = v.links ?? (root ? ["1gbit", "100mbit"] : ["loopback"]);
+  if (!root && links.some((l) => l !== "loopback")) {
+    throw new UsageError("--links: netlab links need root; use --links loopback");
+  }
+  return { ...v, links };
+}
 
 /** One result row. */
 interface Row {
@@ -97,11 +156,6 @@ export function timeToTarget(
   let held: number | null = null;
   for (const e of evals) held = ok(e.quality) ? held ?? e.seconds : null;
   return held;
-}
-
-function fail(message: string): never {
-  console.error(`error: ${message}\n\n${HELP}`);
-  Deno.exit(2);
 }
 
 function trainArgs(c: Config, o: Record<string, string>, workers: number): string[] {
@@ -168,61 +222,21 @@ async function runNetlab(c: Config, o: Record<string, string>, workers: number, 
   return last;
 }
 
-async function main(): Promise<void> {
-  let v;
-  try {
-    ({ values: v } = parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        links: { type: "string" },
-        workers: { type: "string", default: "4" },
-        configs: { type: "string", default: CONFIGS.map((c) => c.name).join(",") },
-        dataset: { type: "string", default: "mnist" },
-        arch: { type: "string", default: "mlp" },
-        steps: { type: "string", default: "400" },
-        "eval-every": { type: "string", default: "25" },
-        target: { type: "string" },
-        lr: { type: "string" },
-        seed: { type: "string", default: "0" },
-        out: { type: "string", default: "bench-results/bench_train.json" },
-        json: { type: "boolean", default: false },
-        from: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  if (v.help) {
-    console.log(HELP);
-    return;
-  }
-  const root = Deno.uid() === 0;
-  const links = (v.links ?? (root ? "1gbit,100mbit" : "loopback")).split(",");
-  if (!root && links.some((l) => l !== "loopback")) {
-    fail("netlab links need root; use --links loopback");
-  }
-  const workers = Number(v.workers);
-  if (!(Number.isInteger(workers) && workers >= 1)) {
-    fail(`--workers: expected an integer ≥ 1, got '${v.workers}'`);
-  }
-  const configs = v.configs!.split(",").map((n) =>
-    CONFIGS.find((c) => c.name === n) ??
-      fail(`--configs: unknown '${n}'; valid: ${CONFIGS.map((c) => c.name).join(", ")}`)
-  );
+async function run(v: BenchTrainCli): Promise<void> {
+  const { links, workers } = v;
+  const configs = v.configs.map((n) => CONFIGS.find((c) => c.name === n)!);
   const o: Record<string, string> = {
-    dataset: v.dataset!,
-    arch: v.arch!,
-    steps: v.steps!,
-    "eval-every": v["eval-every"]!,
-    seed: v.seed!,
-    target: v.target ?? (v.dataset === "mnist" ? "280" : "4"),
-    lr: v.lr ?? "",
+    dataset: v.dataset,
+    arch: v.arch,
+    steps: String(v.steps),
+    "eval-every": String(v["eval-every"]),
+    seed: String(v.seed),
+    target: String(v.target ?? (v.dataset === "mnist" ? 280 : 4)),
+    lr: v.lr === undefined ? "" : String(v.lr),
   };
   if (v.from) {
     const byKey = new Map<string, Row>();
-    for (const f of v.from.split(",")) {
+    for (const f of v.from) {
       for (const r of JSON.parse(await Deno.readTextFile(f)).rows as Row[]) {
         byKey.set(`${r.config}@${r.link}`, r);
       }
@@ -230,7 +244,7 @@ async function main(): Promise<void> {
     const order = (r: Row) =>
       links.indexOf(r.link) * 100 + CONFIGS.findIndex((c) => c.name === r.config);
     const rows = [...byKey.values()].sort((a, b) => order(a) - order(b));
-    await report(rows, Number(o.target), o.dataset === "mnist", v.out!);
+    await report(rows, Number(o.target), o.dataset === "mnist", v.out);
     return;
   }
   const rows: Row[] = [];
@@ -266,7 +280,7 @@ async function main(): Promise<void> {
       if (v.json) console.log(JSON.stringify(row));
     }
   }
-  await report(rows, Number(o.target), o.dataset === "mnist", v.out!);
+  await report(rows, Number(o.target), o.dataset === "mnist", v.out);
 }
 
 /** Times to target, speedups against uncompressed QODA on each link, the table and the JSON file. */
@@ -321,4 +335,17 @@ async function report(rows: Row[], target: number, lowerIsBetter: boolean, out: 
   console.log(`\nresults: ${out}`);
 }
 
-if (import.meta.main) await main();
+/** The bench:train command. */
+export const BENCH_TRAIN_COMMAND: Command<BenchTrainCli> = {
+  name: "deno task bench:train",
+  help,
+  parse,
+  run,
+};
+
+/** Runs the benchmark; returns the exit code. */
+export function main(args: string[]): Promise<number> {
+  return runCli(args, BENCH_TRAIN_COMMAND);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

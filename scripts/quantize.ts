@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { parseStrictFlags, runCli, UsageError } from "./_cli.ts";
+import { type Command, type FlagTable, helpText, parseFlags, runCli, UsageError } from "./_cli.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import {
   BACKENDS,
@@ -80,53 +80,66 @@ export interface QuantizeConfig {
   json: boolean;
 }
 
-interface FlagDoc {
-  type: "string" | "boolean";
-  value?: string;
-  help: string;
-}
-
-const FLAGS: Record<string, FlagDoc> = {
+/** The flags of `deno task quantize`. */
+export const QUANTIZE_FLAGS = {
   model: {
     type: "string",
     value: `${PRETRAINED.join("|")}|DIR`,
-    help:
-      "built-in model, or a folder with model.json, checkpoint/model.json (a WGAN run) or generator/model.json (required)",
+    required: true,
+    help: "built-in model, or a folder with model.json, checkpoint/model.json (a WGAN run) or " +
+      "generator/model.json",
   },
   bits: {
-    type: "string",
+    type: "int",
+    list: true,
+    min: MIN_BITS,
+    max: MAX_BITS,
     value: "b[,b…]",
-    help: `bit widths ${MIN_BITS}..${MAX_BITS} (default 4)`,
+    default: [4],
+    help: `bit widths ${MIN_BITS}..${MAX_BITS}`,
   },
   method: {
     type: "string",
+    list: true,
+    choices: METHODS,
     value: "m[,m…]",
-    help: `methods: ${METHODS.join(", ")} (default gpfq,rtn)`,
+    default: ["gpfq", "rtn"],
+    help: `methods: ${METHODS.join(", ")}`,
   },
   scalar: {
-    type: "string",
+    type: "number",
+    above: 0,
     value: "C",
-    help: `alphabet scalar: δ = C·mean_i max|W_i|/2^(b−1) (default ${DEFAULT_SCALAR})`,
+    defaultHelp: String(DEFAULT_SCALAR),
+    help: "alphabet scalar: δ = C·mean_i max|W_i|/2^(b−1)",
   },
-  samples: {
-    type: "string",
-    value: "N",
-    help: "GPFQ calibration samples per layer (default 1024)",
-  },
+  samples: { type: "int", min: 1, default: 1024, help: "GPFQ calibration samples per layer" },
   "patch-fraction": {
-    type: "string",
+    type: "number",
+    above: 0,
+    max: 1,
     value: "f",
-    help: "conv layers: fraction of patches per image used (default 0.25)",
+    default: 0.25,
+    help: "conv layers: fraction of patches per image used",
   },
-  form: { type: "string", value: FORMS.join("|"), help: "GPFQ computation (default gram)" },
+  form: { type: "string", choices: FORMS, default: "gram", help: "GPFQ computation" },
   "no-bias-correction": { type: "boolean", help: "GPFQ without the bias correction" },
   "layer-bits": {
     type: "string",
+    list: true,
     value: "L=b|float,…",
+    check: (item) => {
+      const eq = item.indexOf("=");
+      if (eq <= 0) return "expected NAME=BITS or NAME=float";
+      const v = item.slice(eq + 1), n = Number(v);
+      return v === "float" || (Number.isInteger(n) && n >= MIN_BITS && n <= MAX_BITS)
+        ? undefined
+        : `bits must be integers in ${MIN_BITS}..${MAX_BITS} or float`;
+    },
     help: "mixed precision: bits or float for named layers (e.g. logits=8,conv1=float)",
   },
-  seed: { type: "string", value: "S", help: "seed of the calibration draws (default 0)" },
-  backend: { type: "string", value: BACKENDS.join("|"), help: "tfjs backend (default auto)" },
+  seed: { type: "int", min: 0, default: 0, help: "seed of the calibration draws" },
+  backend: { type: "string", choices: BACKENDS, default: "auto", help: "tfjs backend" },
   out: {
     type: "string",
     value: "DIR",
@@ -135,124 +148,52 @@ const FLAGS: Record<string, FlagDoc> = {
   },
   json: { type: "boolean", help: "one JSON object per line (model, method, bits, metric, …)" },
   help: { type: "boolean", help: "print this help and exit" },
-};
+} as const satisfies FlagTable;
 
 /** The `--help` text. */
 export function usage(): string {
-  const rows = Object.entries(FLAGS).map(([name, d]) => {
-    const left = `  --${name}${d.value ? ` ${d.value}` : ""}`;
-    return left.length < 30 ? `${left.padEnd(30)}${d.help}` : `${left}\n${"".padEnd(30)}${d.help}`;
+  return helpText({
+    usage: "deno task quantize --model NAME|DIR [flags]",
+    about: [
+      "Post-training weight quantization (GPFQ or round-to-nearest onto ±kδ, k = 0..2^(b−1)) of",
+      "the Dense and Conv2D kernels of a TF.js layers model; prints the model's quality for each",
+      "method and bit width. Classifiers of MNIST digits: accuracy on the 2,000 held-out digits;",
+      "other models (GAN generators): mse of the outputs against the float model on fixed",
+      "standard-normal inputs.",
+    ].join("\n"),
+    flags: QUANTIZE_FLAGS,
   });
-  return [
-    "usage: deno task quantize --model NAME|DIR [flags]",
-    "",
-    "Post-training weight quantization (GPFQ or round-to-nearest onto ±kδ, k = 0..2^(b−1)) of",
-    "the Dense and Conv2D kernels of a TF.js layers model; prints the model's quality for each",
-    "method and bit width. Classifiers of MNIST digits: accuracy on the 2,000 held-out digits;",
-    "other models (GAN generators): mse of the outputs against the float model on fixed",
-    "standard-normal inputs.",
-    "",
-    "flags:",
-    ...rows,
-    "",
-    "Exit codes: 0 success, 1 runtime error, 2 bad command line.",
-  ].join("\n");
-}
-
-function list<T>(flag: string, raw: string, parse: (item: string) => T): T[] {
-  const items = raw.split(",").map((s) => s.trim());
-  if (items.some((s) => s === "")) throw new UsageError(`--${flag}: empty item in '${raw}'`);
-  return items.map(parse);
-}
-
-function bitsValue(flag: string, s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < MIN_BITS || n > MAX_BITS) {
-    throw new UsageError(
-      `--${flag}: bits must be integers in ${MIN_BITS}..${MAX_BITS}, got '${s}'`,
-    );
-  }
-  return n;
 }
 
 /**
  * Parses the command line (strict: unknown flags and positional arguments are errors).
  *
  * @param args The arguments.
- * @returns The configuration, or `"help"`.
- * @throws {UsageError} Naming the flag and listing the valid choices.
+ * @returns The configuration.
+ * @throws {UsageError} Naming the flag and the value, and the valid choices.
  */
-export function parseQuantizeArgs(args: string[]): QuantizeConfig | "help" {
-  const v = parseStrictFlags(args, FLAGS);
-  if (v.help) return "help";
-  const s = (name: string) => v[name] as string | undefined;
-  const model = s("model");
-  if (model === undefined || model.trim() === "") {
-    throw new UsageError(`--model is required: one of ${PRETRAINED.join(", ")}, or a folder`);
-  }
-  const bits = list("bits", s("bits") ?? "4", (x) => bitsValue("bits", x));
-  const methods = list("method", s("method") ?? "gpfq,rtn", (x) => {
-    if (!(METHODS as readonly string[]).includes(x)) {
-      throw new UsageError(`--method: unknown method '${x}'; valid: ${METHODS.join(", ")}`);
-    }
-    return x as Method;
-  });
-  let scalar: number | undefined;
-  if (s("scalar") !== undefined) {
-    scalar = Number(s("scalar"));
-    if (!(scalar > 0) || !Number.isFinite(scalar)) {
-      throw new UsageError(`--scalar: expected a number > 0, got '${s("scalar")}'`);
-    }
-  }
-  const samples = Number(s("samples") ?? "1024");
-  if (!Number.isInteger(samples) || samples < 1) {
-    throw new UsageError(`--samples: expected an integer ≥ 1, got '${s("samples")}'`);
-  }
-  const patchFraction = Number(s("patch-fraction") ?? "0.25");
-  if (!(patchFraction > 0 && patchFraction <= 1)) {
-    throw new UsageError(
-      `--patch-fraction: expected a number in (0, 1], got '${s("patch-fraction")}'`,
-    );
-  }
-  const form = (s("form") ?? "gram") as Form;
-  if (!(FORMS as readonly string[]).includes(form)) {
-    throw new UsageError(`--form: unknown form '${form}'; valid: ${FORMS.join(", ")}`);
-  }
+export function parseQuantizeArgs(args: string[]): QuantizeConfig {
+  const { values: v } = parseFlags(args, QUANTIZE_FLAGS);
   const layerPrecision: Record<string, LayerPrecision> = {};
-  if (s("layer-bits") !== undefined) {
-    for (const item of list("layer-bits", s("layer-bits")!, (x) => x)) {
-      const eq = item.indexOf("=");
-      if (eq <= 0) {
-        throw new UsageError(`--layer-bits: expected NAME=BITS or NAME=float, got '${item}'`);
-      }
-      const name = item.slice(0, eq), value = item.slice(eq + 1);
-      layerPrecision[name] = value === "float" ? "float" : bitsValue("layer-bits", value);
-    }
+  for (const item of v["layer-bits"] ?? []) {
+    const eq = item.indexOf("=");
+    const value = item.slice(eq + 1);
+    layerPrecision[item.slice(0, eq)] = value === "float" ? "float" : Number(value);
   }
-  const seed = Number(s("seed") ?? "0");
-  if (!Number.isInteger(seed) || seed < 0) {
-    throw new UsageError(`--seed: expected an integer ≥ 0, got '${s("seed")}'`);
-  }
-  const backend = s("backend") ?? "auto";
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw new UsageError(`--backend: unknown backend '${backend}'; valid: ${BACKENDS.join(", ")}`);
-  }
-  const out = s("out");
-  if (out !== undefined && out.trim() === "") throw new UsageError("--out: expected a folder");
   return {
-    model,
-    bits,
-    methods,
-    scalar,
-    samples,
-    patchFraction,
-    form,
-    biasCorrection: v["no-bias-correction"] !== true,
+    model: v.model,
+    bits: v.bits,
+    methods: v.method as Method[],
+    scalar: v.scalar,
+    samples: v.samples,
+    patchFraction: v["patch-fraction"],
+    form: v.form as Form,
+    biasCorrection: !v["no-bias-correction"],
     layerPrecision,
-    seed,
-    backend,
-    out,
-    json: v.json === true,
+    seed: v.seed,
+    backend: v.backend,
+    out: v.out,
+    json: v.json,
   };
 }
 
@@ -486,6 +427,14 @@ export async function quantizeCommand(
   return records;
 }
 
+/** The quantize command. */
+export const QUANTIZE_COMMAND: Command<QuantizeConfig> = {
+  name: "deno task quantize",
+  help: usage,
+  parse: parseQuantizeArgs,
+  run: async (cfg) => void await quantizeCommand(cfg),
+};
+
 /**
  * The command: returns the exit code (0 success, 1 runtime error, 2 bad command line).
  *
@@ -493,13 +442,7 @@ export async function quantizeCommand(
  * @returns The exit code.
  */
 export function main(args: string[]): Promise<number> {
-  return runCli(
-    args,
-    parseQuantizeArgs,
-    usage,
-    "run `deno task quantize --help` for every flag",
-    async (cfg) => void await quantizeCommand(cfg),
-  );
+  return runCli(args, QUANTIZE_COMMAND);
 }
 
 if (import.meta.main) {

@@ -10,46 +10,92 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allreduce, type AllreduceOptions } from "../runtime/collective/allreduce.ts";
 import { CollectiveError } from "../runtime/errors.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
 import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
+import { SCHEMES } from "../runtime/quant/types.ts";
+import {
+  checkQuantFlags,
+  type Command,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  runCli,
+  UsageError,
+} from "./_cli.ts";
 
-const HELP = `deno run -A scripts/ring_rank.ts --rank R --peers HOST:PORT,HOST:PORT,... [options]
+/** The flags of scripts/ring_rank.ts. */
+export const RING_RANK_FLAGS = {
+  rank: { type: "int", min: 0, required: true, value: "R", help: "this rank (0-based)" },
+  peers: {
+    type: "string",
+    list: true,
+    required: true,
+    value: "HOST:PORT,…",
+    help: "every rank's host:port in rank order",
+  },
+  secret: {
+    type: "string",
+    help: "shared secret (or QODA_RING_SECRET); required off loopback",
+  },
+  elements: {
+    type: "int",
+    list: true,
+    min: 0,
+    defaultHelp: "from --mib",
+    help: "buffer sizes in float32 elements",
+  },
+  mib: { type: "number", list: true, min: 0, default: [1], help: "buffer sizes in MiB" },
+  mode: {
+    type: "string",
+    choices: ["fp32", "ring", "allgather"],
+    default: "fp32",
+    help: "float32 all-reduce, or compressed through the CGX ring or the all-gather",
+  },
+  scheme: {
+    type: "string",
+    choices: SCHEMES,
+    default: "layerwise",
+    help: "quantizer of the ring and allgather modes",
+  },
+  bits: { type: "int", min: 1, max: 16, default: 4, help: "quantizer bits" },
+  bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
+  op: { type: "string", choices: ["sum", "mean"], default: "sum", help: "reduction" },
+  iters: { type: "int", min: 1, default: 3, help: "timed repetitions, the median is reported" },
+  warmup: { type: "int", min: 0, default: 1, help: "untimed repetitions first" },
+  seed: { type: "int", min: 0, default: 1, help: "data seed" },
+  "timeout-ms": { type: "int", min: 1, default: 30000, help: "per-operation deadline" },
+  check: { type: "boolean", help: "verify the result against the exact sum" },
+  link: { type: "string", default: "loopback", help: "label for the link in the output" },
+  "segment-kib": { type: "number", above: 0, default: 1024, help: "largest segment in KiB" },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
 
-Options:
-  --rank R           this rank (0-based)
-  --peers LIST       every rank's host:port in rank order
-  --secret S         shared secret (or QODA_RING_SECRET); required off loopback
-  --elements LIST    buffer sizes in float32 elements (default: from --mib)
-  --mib LIST         buffer sizes in MiB (default 1)
-  --mode M           fp32 | ring | allgather (default fp32)
-  --scheme S         quantizer for ring/allgather: layerwise, qsgd, fp16, maxmin, ... (default layerwise)
-  --bits B           quantizer bits (default 4)
-  --bucket N         quantizer bucket size (default 1024)
-  --op O             sum | mean (default sum)
-  --iters N          timed repetitions, the median is reported (default 3)
-  --warmup N         untimed repetitions first (default 1)
-  --seed N           data seed (default 1)
-  --timeout-ms N     per-operation deadline (default 30000)
-  --check            verify the result against the exact sum
-  --link NAME        label for the link in the output (default loopback)
-  --segment-kib N    largest segment in KiB (default 1024)
-  --help`;
+type RingRankCli = FlagValues<typeof RING_RANK_FLAGS>;
 
-function die(message: string, code = 2): never {
-  console.error(`error: ${message}\n\n${HELP}`);
-  Deno.exit(code);
+function help(): string {
+  return helpText({
+    usage: "deno run -A scripts/ring_rank.ts --rank R --peers HOST:PORT,HOST:PORT,... [flags]",
+    about: "One rank of a TCP ring running all-reduces on generated data; prints one JSON\n" +
+      "object per line (ready, one result per size, or error).",
+    flags: RING_RANK_FLAGS,
+  });
 }
 
-function ints(s: string, flag: string): number[] {
-  return s.split(",").map((x) => {
-    const v = Number(x);
-    if (!Number.isFinite(v) || v < 0) die(`${flag}: '${x}' is not a non-negative number`);
-    return v;
-  });
+function parse(args: string[]): RingRankCli {
+  const { values: a } = parseFlags(args, RING_RANK_FLAGS);
+  if (a.rank >= a.peers.length) {
+    throw new UsageError(
+      `--rank: invalid value '${a.rank}': --peers lists ${a.peers.length} ranks (0..${
+        a.peers.length - 1
+      })`,
+    );
+  }
+  if (a.mode !== "fp32") checkQuantFlags(a.scheme, a.bits, a.bucket);
+  return a;
 }
 
 /** Rank r's input: deterministic normal data. */
@@ -77,78 +123,39 @@ function emit(o: Record<string, unknown>): void {
   console.log(JSON.stringify(o, (_, v) => (typeof v === "bigint" ? v.toString() : v)));
 }
 
-async function main(): Promise<number> {
-  let a;
-  try {
-    a = parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        rank: { type: "string" },
-        peers: { type: "string" },
-        secret: { type: "string" },
-        elements: { type: "string" },
-        mib: { type: "string", default: "1" },
-        mode: { type: "string", default: "fp32" },
-        scheme: { type: "string", default: "layerwise" },
-        bits: { type: "string", default: "4" },
-        bucket: { type: "string", default: "1024" },
-        op: { type: "string", default: "sum" },
-        iters: { type: "string", default: "3" },
-        warmup: { type: "string", default: "1" },
-        seed: { type: "string", default: "1" },
-        "timeout-ms": { type: "string", default: "30000" },
-        check: { type: "boolean", default: false },
-        link: { type: "string", default: "loopback" },
-        "segment-kib": { type: "string", default: "1024" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (e) {
-    die((e as Error).message);
-  }
-  if (a.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (a.rank === undefined || a.peers === undefined) die("--rank and --peers are required");
-  const rank = Number(a.rank);
-  const peers = a.peers.split(",");
+async function run(a: RingRankCli): Promise<number> {
+  const { rank, peers, mode } = a;
   const size = peers.length;
-  const mode = a.mode!;
-  if (!["fp32", "ring", "allgather"].includes(mode)) {
-    die(`--mode: '${mode}' is not one of fp32, ring, allgather`);
-  }
-  if (a.op !== "sum" && a.op !== "mean") die(`--op: '${a.op}' is not one of sum, mean`);
-  const sizes = a.elements !== undefined
-    ? ints(a.elements, "--elements")
-    : ints(a.mib!, "--mib").map((m) => Math.round((m * 2 ** 20) / 4));
-  const [iters] = ints(a.iters!, "--iters");
-  const [warmup] = ints(a.warmup!, "--warmup");
-  const [seed] = ints(a.seed!, "--seed");
-  const [timeoutMs] = ints(a["timeout-ms"]!, "--timeout-ms");
-  const bits = Number(a.bits), bucket = Number(a.bucket);
+  const sizes = a.elements ?? a.mib.map((m) => Math.round((m * 2 ** 20) / 4));
+  const { iters, warmup, seed, bits, bucket } = a;
+  const timeoutMs = a["timeout-ms"];
 
-  const ctx = await connectTcpRing({
-    rank,
-    peers,
-    secret: a.secret,
-    timeoutMs,
-    connectTimeoutMs: timeoutMs,
-    log: (line) => console.error(line),
-  });
+  let ctx;
+  try {
+    ctx = await connectTcpRing({
+      rank,
+      peers,
+      secret: a.secret,
+      timeoutMs,
+      connectTimeoutMs: timeoutMs,
+      log: (line) => console.error(line),
+    });
+  } catch (e) {
+    emitError(e);
+    throw e;
+  }
   emit({ event: "ready", rank, ranks: size });
   const quantizer = mode === "fp32"
     ? null
-    : createQuantizer({ scheme: a.scheme!, bits, bucketSize: bucket });
+    : createQuantizer({ scheme: a.scheme, bits, bucketSize: bucket });
   const rng = new Rng(seed * 7919 + rank);
   try {
     for (const n of sizes) {
       const data = input(rank, n, seed);
       const buf = new Float32Array(n);
       const opts: AllreduceOptions = {
-        op: a.op as "sum" | "mean",
-        maxSegmentElements: Math.max(1, Math.floor((Number(a["segment-kib"]) * 1024) / 4)),
+        op: a.op,
+        maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),
         compression: quantizer
           ? { mode: mode as "ring" | "allgather", rng, quantizerFor: () => quantizer }
           : undefined,
@@ -210,7 +217,7 @@ async function main(): Promise<number> {
   } catch (e) {
     emitError(e, rank);
     await ctx.closeGracefully("error");
-    return 1;
+    throw e;
   }
   await ctx.closeGracefully("done");
   return 0;
@@ -224,11 +231,20 @@ function checksum(buf: Float32Array): string {
   return (h >>> 0).toString(16).padStart(8, "0");
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (e) {
-    emitError(e);
-    Deno.exit(1);
-  }
+/** The ring rank command. */
+export const RING_RANK_COMMAND: Command<RingRankCli> = {
+  name: "deno run -A scripts/ring_rank.ts",
+  help,
+  parse,
+  run,
+};
+
+/**
+ * Runs one rank: the exit code is 0 when every size ran, 1 on a failure (an error event on
+ * stdout and `error: …` on stderr), 2 on a bad command line.
+ */
+export function main(args: string[]): Promise<number> {
+  return runCli(args, RING_RANK_COMMAND);
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

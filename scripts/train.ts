@@ -6,32 +6,15 @@
  * - `--problem mnist`, or `--fqt …` without `--problem`: the MNIST classifier demo
  *   (`train_mnist.ts`).
  *
+ * Each command parses the whole command line (`--problem` included) with its own flag table.
+ *
  * @module
  */
 import { GAME_NAMES } from "../models/games.ts";
+import { peekFlag, runCli, UsageError } from "./_cli.ts";
 
 /** Every `--problem`. */
 export const TRAIN_PROBLEMS = ["wgan", "mnist", ...GAME_NAMES] as const;
-
-/** The `--problem` value in `args` (last one wins), or undefined. */
-function problemOf(args: string[]): string | undefined {
-  let p: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--problem") p = args[i + 1] ?? "";
-    else if (args[i].startsWith("--problem=")) p = args[i].slice("--problem=".length);
-  }
-  return p;
-}
-
-/** Drops `--problem X` / `--problem=X` from `args`. */
-function withoutProblem(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--problem") i++;
-    else if (!args[i].startsWith("--problem=")) out.push(args[i]);
-  }
-  return out;
-}
 
 /**
  * Dispatches to the problem's command line.
@@ -41,17 +24,22 @@ function withoutProblem(args: string[]): string[] {
 export async function main(args: string[]): Promise<number> {
   // Fully quantized training is a feature of the classifier demo: `--fqt` alone selects it.
   const fqt = args.some((a) => a === "--fqt" || a.startsWith("--fqt="));
-  const p = problemOf(args) ?? (fqt ? "mnist" : undefined);
+  const p = peekFlag(args, "problem") ?? (fqt ? "mnist" : undefined);
   if (p === undefined || p === "wgan") return await (await import("./train_gan.ts")).main(args);
-  if (p === "mnist") return await (await import("./train_mnist.ts")).main(withoutProblem(args));
+  if (p === "mnist") return await (await import("./train_mnist.ts")).main(args);
   if ((GAME_NAMES as readonly string[]).includes(p)) {
     return await (await import("./train_game.ts")).main(args);
   }
-  console.error(
-    `error: --problem: invalid value '${p}'; valid choices: ${TRAIN_PROBLEMS.join(", ")}`,
-  );
-  console.error("run `deno task train --help` for every flag");
-  return 2;
+  return await runCli(args, {
+    name: "deno task train",
+    help: () => `usage: deno task train --problem ${TRAIN_PROBLEMS.join("|")} [flags]`,
+    parse: () => {
+      throw new UsageError(
+        `--problem: invalid value '${p}'; valid choices: ${TRAIN_PROBLEMS.join(", ")}`,
+      );
+    },
+    run: () => Promise.resolve(2),
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

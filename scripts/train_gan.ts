@@ -7,20 +7,24 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
-  choice,
-  num,
-  PROCESS_FLAG_OPTIONS,
-  PROCESS_FLAGS_HELP,
-  type ProcessFlags,
-  processFlags,
-  processOptions,
-  Usage,
-} from "./_flags.ts";
+  checkQuantFlags,
+  checkRuntimeFlags,
+  type Command,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  runCli,
+  RUNTIME_FLAGS,
+  supervisorOptions,
+  UsageError,
+} from "./_cli.ts";
+import { checkOutFlag, RunFolder, wireBitsPerCoord } from "./_run_folder.ts";
 import * as tf from "@tensorflow/tfjs";
-import { OPTIMIZER_NAMES, type OptimizerName } from "../runtime/optim/mod.ts";
+import { OPTIMIZER_NAMES } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
+import { CODERS } from "../runtime/coding/codec.ts";
 import { type JobConfig, jobConfig } from "../actors/job.ts";
 import { problemModule } from "../models/registry.ts";
 import { supervise } from "../actors/launch.ts";
@@ -33,168 +37,205 @@ import { encodePng } from "../models/gan/png.ts";
 import { renderReport, type ReportRecord } from "../models/gan/report.ts";
 import { BACKENDS } from "../models/tfjs/backend/backend.ts";
 
-const COLLECTIVES = ["allgather", "ring"] as const;
+/** The flags of `deno task train` (the WGAN). */
+export const GAN_FLAGS = {
+  problem: {
+    type: "string",
+    choices: ["wgan"],
+    default: "wgan",
+    help: "the WGAN (bilinear|quadratic|linear|kelly and mnist have their own flags: " +
+      "deno task train --problem P --help)",
+  },
+  dataset: { type: "string", choices: GAN_DATASETS, default: "mnist", help: "data set" },
+  arch: {
+    type: "string",
+    choices: GAN_ARCHS,
+    default: "mlp",
+    help: "generator and critic (dcgan is for mnist)",
+  },
+  workers: { type: "int", min: 1, default: 2, help: "worker processes" },
+  optimizer: { type: "string", choices: OPTIMIZER_NAMES, default: "qoda", help: "optimiser" },
+  quant: { type: "string", choices: SCHEMES, default: "layerwise", help: "quantizer" },
+  bits: { type: "int", min: 1, max: 16, default: 4, help: "quantizer bits" },
+  bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
+  collective: {
+    type: "string",
+    choices: ["allgather", "ring"],
+    default: "allgather",
+    help: "allgather: each message decoded once; ring: CGX, partial sums re-quantized",
+  },
+  coder: { type: "string", choices: CODERS, default: "fixed", help: "coder of the messages" },
+  steps: {
+    type: "int",
+    min: 1,
+    default: 1500,
+    help: "iterations (1500: about 3 minutes for the MLP pair on 2 cores)",
+  },
+  lr: {
+    type: "number",
+    above: 0,
+    defaultHelp: `${recommendedLr("mnist")}, the rate at which QODA trains every dataset and ` +
+      "architecture here; useful range 3–10",
+    help: "base learning rate",
+  },
+  "lr-gamma": {
+    type: "number",
+    above: 0,
+    defaultHelp: "--lr",
+    help: "QODA: base of the extrapolation step γ",
+  },
+  "lr-eta": {
+    type: "number",
+    above: 0,
+    defaultHelp: "--lr",
+    help: "QODA: base of the dual-averaging weight η",
+  },
+  batch: { type: "int", min: 1, default: 64, help: "samples per worker per step" },
+  "latent-dim": {
+    type: "int",
+    min: 1,
+    defaultHelp: "64 for mnist, 2 for the mixtures",
+    help: "length of z",
+  },
+  gp: {
+    type: "number",
+    min: 0,
+    defaultHelp: "10 for mnist, 1 for the mixtures",
+    help: "gradient-penalty weight λ",
+  },
+  clip: {
+    type: "number",
+    above: 0,
+    value: "C",
+    help: "weight clipping at ±C instead of the gradient penalty",
+  },
+  "eval-every": {
+    type: "int",
+    min: 1,
+    defaultHelp: "steps/10",
+    help: "evaluate quality every N steps",
+  },
+  "eval-samples": {
+    type: "int",
+    min: 1,
+    defaultHelp: "1000 mnist, 2500 mixtures",
+    help: "samples per evaluation",
+  },
+  target: {
+    type: "number",
+    value: "Q",
+    help: "quality target: time_to_target_s is the first evaluation that reaches it (mnist: " +
+      "Fréchet distance ≤ Q; mixtures: modes covered ≥ Q)",
+  },
+  backend: { type: "string", choices: BACKENDS, default: "auto", help: "tfjs backend" },
+  seed: { type: "int", min: 0, default: 0, help: "seed of everything" },
+  out: {
+    type: "string",
+    value: "DIR",
+    defaultHelp: "runs/<timestamp>",
+    help: "run folder; checkpoint/ holds the latest generator, refreshed at every evaluation",
+  },
+  "no-artifacts": { type: "boolean", help: "write no run folder (benchmarks)" },
+  "commit-every": {
+    type: "int",
+    min: 0,
+    default: 0,
+    help: "commit every N steps into the run folder (0: never)",
+  },
+  resume: { type: "string", value: "DIR", help: "continue bit-exactly from DIR/commit.json" },
+  ...RUNTIME_FLAGS,
+  json: {
+    type: "boolean",
+    group: "output",
+    help: "print a final JSON line (dataset, steps, quality, modes_covered and high_quality " +
+      "for the mixtures, time_to_target_s, bytes_sent, step_ms, …)",
+  },
+  quiet: { type: "boolean", group: "output", help: "no progress output" },
+  help: { type: "boolean", group: "output", help: "print this help and exit" },
+} as const satisfies FlagTable;
 
-const HELP =
-  `usage: deno task train [flags]            (the WGAN demo; --problem wgan is the default)
-       deno task train --problem bilinear|quadratic|linear|kelly [flags]   (monotone games)
-       deno task train --problem mnist [flags]   (the MNIST classifier demo)
-
-Trains a Wasserstein GAN data-parallel: every worker process computes the VI operator
-(∇_G loss_G, ∇_D loss_D) on its own data shard and noise, the operator samples are quantized
-and all-reduced over the TCP ring, and QODA updates every replica; a supervisor in this process
-owns the step sizes, the layer-wise level tables, commits and evaluations, and restarts a
-worker that dies. Writes a run folder (metrics.jsonl, config.json, checkpoint/, samples.png,
-report.html).
-
-flags:
-  --dataset D         ${GAN_DATASETS.join(" | ")} (default mnist)
-  --arch A            ${GAN_ARCHS.join(" | ")} (default mlp; dcgan is for mnist)
-  --workers N         worker processes (default 2)
-  --optimizer O       ${OPTIMIZER_NAMES.join(" | ")} (default qoda)
-  --quant S           ${SCHEMES.join(" | ")} (default layerwise)
-  --bits B            quantizer bits (default 4)
-  --bucket N          quantizer bucket size (default 1024)
-  --collective C      allgather | ring (default allgather)
-  --steps N           iterations (default 1500: about 3 minutes for the MLP pair on 2 cores)
-  --lr X              base learning rate (default ${
-    recommendedLr("mnist")
-  }, the rate at which QODA trains
-                      every dataset and architecture here; useful range 3–10)
-  --lr-gamma X        QODA: base of the extrapolation step γ (default: --lr)
-  --lr-eta X          QODA: base of the dual-averaging weight η (default: --lr)
-  --batch N           samples per worker per step (default 64)
-  --latent-dim N      length of z (default 64 for mnist, 2 for the mixtures)
-  --gp X              gradient-penalty weight λ (default 10 for mnist, 1 for the mixtures)
-  --clip C            weight clipping at ±C instead of the gradient penalty
-  --eval-every N      evaluate quality every N steps (default steps/10)
-  --eval-samples N    samples per evaluation (default 1000 mnist, 2500 mixtures)
-  --target Q          quality target: time_to_target_s is the first evaluation that reaches
-                      it (mnist: Fréchet distance ≤ Q; mixtures: modes covered ≥ Q)
-  --backend B         ${BACKENDS.join(" | ")} (default auto)
-  --seed N            seed of everything (default 0)
-  --out DIR           run folder (default runs/<timestamp>); checkpoint/ holds the latest
-                      generator, refreshed at every evaluation
-  --no-artifacts      write no run folder (benchmarks)
-  --commit-every N    commit every N steps into the run folder (default 0: never)
-  --resume DIR        continue bit-exactly from DIR/commit.json
-${PROCESS_FLAGS_HELP}
-  --json              print a final JSON line (dataset, steps, quality, modes_covered and
-                      high_quality for the mixtures, time_to_target_s, bytes_sent, step_ms, …)
-  --quiet             no progress output
-  --help              this text
-
-Exit codes: 0 success, 1 runtime error, 2 bad command line.`;
+/** The `--help` text. */
+export function ganHelp(): string {
+  return helpText({
+    usage: [
+      "deno task train [flags]            (the WGAN demo; --problem wgan is the default)",
+      "deno task train --problem bilinear|quadratic|linear|kelly [flags]   (monotone games)",
+      "deno task train --problem mnist [flags]   (the MNIST classifier demo)",
+    ],
+    about:
+      "Trains a Wasserstein GAN data-parallel: every worker process computes the VI operator\n" +
+      "(∇_G loss_G, ∇_D loss_D) on its own data shard and noise, the operator samples are\n" +
+      "quantized and all-reduced over the TCP ring, and QODA updates every replica; a supervisor\n" +
+      "in this process owns the step sizes, the layer-wise level tables, commits and\n" +
+      "evaluations, and restarts a worker that dies. Writes a run folder (metrics.jsonl,\n" +
+      "config.json, checkpoint/, samples.png, report.html).",
+    flags: GAN_FLAGS,
+  });
+}
 
 /** Parsed flags. */
-interface GanCli extends ProcessFlags {
+interface GanCli {
+  flags: FlagValues<typeof GAN_FLAGS>;
   job: JobConfig;
   workers: number;
   evalEvery: number;
   target: number | null;
-  out: string | null;
-  commitEvery: number;
-  resumeFrom?: string;
   json: boolean;
   quiet: boolean;
 }
 
-function parse(args: string[]): GanCli | "help" {
-  const { values: a } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      problem: { type: "string", default: "wgan" },
-      dataset: { type: "string", default: "mnist" },
-      arch: { type: "string", default: "mlp" },
-      workers: { type: "string", default: "2" },
-      optimizer: { type: "string", default: "qoda" },
-      quant: { type: "string", default: "layerwise" },
-      bits: { type: "string", default: "4" },
-      bucket: { type: "string", default: "1024" },
-      collective: { type: "string", default: "allgather" },
-      steps: { type: "string", default: "1500" },
-      lr: { type: "string" },
-      "lr-gamma": { type: "string" },
-      "lr-eta": { type: "string" },
-      batch: { type: "string", default: "64" },
-      "latent-dim": { type: "string" },
-      gp: { type: "string" },
-      clip: { type: "string" },
-      "eval-every": { type: "string" },
-      "eval-samples": { type: "string" },
-      target: { type: "string" },
-      backend: { type: "string", default: "auto" },
-      seed: { type: "string", default: "0" },
-      out: { type: "string" },
-      "no-artifacts": { type: "boolean", default: false },
-      "commit-every": { type: "string", default: "0" },
-      resume: { type: "string" },
-      ...PROCESS_FLAG_OPTIONS,
-      json: { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (a.help) return "help";
-  choice("--problem", a.problem!, ["wgan"]);
+/**
+ * Parses the WGAN command line.
+ * @throws {UsageError} Naming the bad flag and value.
+ */
+export function parseGanArgs(args: string[]): GanCli {
+  const { values: a, given } = parseFlags(args, GAN_FLAGS);
+  checkRuntimeFlags(a, given);
   if (a.runtime !== "process") {
-    throw new Usage("the WGAN runs on worker processes: --runtime process");
+    throw new UsageError("--runtime: the WGAN runs on worker processes: --runtime process");
   }
-  const dataset = choice("--dataset", a.dataset!, GAN_DATASETS);
-  const arch = choice("--arch", a.arch!, GAN_ARCHS);
-  if (arch === "dcgan" && dataset !== "mnist") {
-    throw new Usage("--arch dcgan is for --dataset mnist");
+  if (a.arch === "dcgan" && a.dataset !== "mnist") {
+    throw new UsageError("--arch dcgan is for --dataset mnist");
   }
-  const steps = num("--steps", a.steps!, { int: true, min: 1 });
+  checkQuantFlags(a.quant, a.bits, a.bucket);
+  if (a["no-artifacts"] && (a["commit-every"] > 0 || a.out !== undefined)) {
+    throw new UsageError("--no-artifacts cannot be combined with --out or --commit-every");
+  }
+  checkOutFlag(a.out);
   const problemOptions: Record<string, unknown> = {
-    dataset,
-    arch,
-    batch: num("--batch", a.batch!, { int: true, min: 1 }),
-    backend: choice("--backend", a.backend!, BACKENDS),
+    dataset: a.dataset,
+    arch: a.arch,
+    batch: a.batch,
+    backend: a.backend,
   };
-  if (a["latent-dim"]) {
-    problemOptions.latentDim = num("--latent-dim", a["latent-dim"], { int: true, min: 1 });
-  }
-  if (a.clip) problemOptions.clip = num("--clip", a.clip, { gt: 0 });
-  if (a.gp) problemOptions.gp = num("--gp", a.gp, { min: 0 });
-  if (a["eval-samples"]) {
-    problemOptions.evalSamples = num("--eval-samples", a["eval-samples"], { int: true, min: 1 });
-  }
+  if (a["latent-dim"] !== undefined) problemOptions.latentDim = a["latent-dim"];
+  if (a.clip !== undefined) problemOptions.clip = a.clip;
+  if (a.gp !== undefined) problemOptions.gp = a.gp;
+  if (a["eval-samples"] !== undefined) problemOptions.evalSamples = a["eval-samples"];
   const job: JobConfig = jobConfig({
     problem: "wgan",
     module: problemModule("wgan"),
     problemOptions,
-    optimizer: choice("--optimizer", a.optimizer!, OPTIMIZER_NAMES) as OptimizerName,
-    lr: a.lr === undefined ? recommendedLr(dataset, arch) : num("--lr", a.lr, { gt: 0 }),
-    quant: choice("--quant", a.quant!, SCHEMES),
-    bits: num("--bits", a.bits!, { int: true, min: 1 }),
-    bucket: num("--bucket", a.bucket!, { int: true, min: 1 }),
-    collective: choice("--collective", a.collective!, COLLECTIVES),
-    steps,
-    seed: num("--seed", a.seed!, { int: true, min: 0 }),
+    optimizer: a.optimizer,
+    lr: a.lr ?? recommendedLr(a.dataset, a.arch),
+    lrGamma: a["lr-gamma"],
+    lrEta: a["lr-eta"],
+    quant: a.quant,
+    bits: a.bits,
+    bucket: a.bucket,
+    collective: a.collective,
+    coder: a.coder,
+    steps: a.steps,
+    seed: a.seed,
   });
-  if (a["lr-gamma"]) job.lrGamma = num("--lr-gamma", a["lr-gamma"], { gt: 0 });
-  if (a["lr-eta"]) job.lrEta = num("--lr-eta", a["lr-eta"], { gt: 0 });
-  const commitEvery = num("--commit-every", a["commit-every"]!, { int: true, min: 0 });
-  if (a["no-artifacts"] && (commitEvery > 0 || a.out)) {
-    throw new Usage("--no-artifacts cannot be combined with --out or --commit-every");
-  }
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   return {
+    flags: a,
     job,
-    workers: num("--workers", a.workers!, { int: true, min: 1 }),
-    evalEvery: a["eval-every"]
-      ? num("--eval-every", a["eval-every"], { int: true, min: 1 })
-      : Math.max(1, Math.floor(steps / 10)),
-    target: a.target === undefined ? null : num("--target", a.target),
-    out: a["no-artifacts"] ? null : a.out ?? `runs/${stamp}`,
-    commitEvery,
-    resumeFrom: a.resume,
-    ...processFlags(a),
-    json: a.json!,
-    quiet: a.quiet!,
+    workers: a.workers,
+    evalEvery: a["eval-every"] ?? Math.max(1, Math.floor(a.steps / 10)),
+    target: a.target ?? null,
+    json: a.json,
+    quiet: a.quiet,
   };
 }
 
@@ -219,44 +260,9 @@ function emptyWindow() {
   };
 }
 
-/** Bits per coordinate of one rank's message, from the bytes a step sent. */
-function messageBits(
-  s: StepSummary,
-  workers: number,
-  dim: number,
-  collective: string,
-  quant: string,
-) {
-  if (workers < 2 || s.collectives === 0) return 0;
-  // fp32 goes round a plain ring (reduce-scatter + all-gather: 2(N−1)/N of a message per rank);
-  // compressed messages are all-gathered (N−1 messages per rank) or go round the CGX ring.
-  const share = quant !== "none" && collective === "allgather"
-    ? workers - 1
-    : (2 * (workers - 1)) / workers;
-  return (8 * s.bytesSent) / (workers * s.collectives * share * (dim + workers));
-}
-
-/**
- * Runs the WGAN CLI.
- * @param args Command-line arguments.
- * @returns The exit code.
- */
-export async function main(args: string[]): Promise<number> {
-  let cfg: GanCli;
-  try {
-    const p = parse(args);
-    if (p === "help") {
-      console.log(HELP);
-      return 0;
-    }
-    cfg = p;
-  } catch (e) {
-    const msg = (e as Error).message.replace(/^Unknown option/, "unknown flag");
-    console.error(`error: ${msg}`);
-    console.error("run `deno task train --help` for every flag");
-    return 2;
-  }
-  const { job } = cfg;
+/** Runs a parsed WGAN command line; returns the exit code. */
+async function runGan(cfg: GanCli): Promise<number> {
+  const { job, flags } = cfg;
   const say = (line: string) => {
     if (!cfg.quiet) console.log(line);
   };
@@ -269,6 +275,8 @@ export async function main(args: string[]): Promise<number> {
   let window = emptyWindow();
   let lastStepAt = performance.now();
   let totalBytes = 0;
+  // Bytes sent up to each step (an evaluation arrives some steps after the one it evaluates).
+  const bytesAt = new Map<number, number>([[0, 0]]);
   let lastEval: SupervisedEval | null = null;
   let timeToTarget: number | null = null;
   let saving: Promise<void> = Promise.resolve();
@@ -276,13 +284,21 @@ export async function main(args: string[]): Promise<number> {
   const reached = (q: number) =>
     cfg.target !== null && (problem?.lowerIsBetter ? q <= cfg.target : q >= cfg.target);
 
+  const folder = flags["no-artifacts"]
+    ? null
+    : await RunFolder.create({ out: flags.out, resumeFrom: flags.resume });
   try {
-    if (cfg.out) await Deno.mkdir(cfg.out, { recursive: true });
+    await folder?.writeConfig({
+      job,
+      workers: cfg.workers,
+      evalEvery: cfg.evalEvery,
+      target: cfg.target,
+    });
     const quantLabel = job.quant === "none" ? "float32" : `${job.quant} ${job.bits}-bit`;
     say(
       `wgan ${job.problemOptions.dataset} (${job.problemOptions.arch}): ${cfg.workers} worker processes, ` +
         `${job.optimizer}, ${quantLabel} via ${job.quant === "none" ? "ring" : job.collective}, ` +
-        `${job.steps} steps, lr ${job.lr}${cfg.out ? `, run folder ${cfg.out}` : ""}`,
+        `${job.steps} steps, lr ${job.lr}${folder ? `, run folder ${folder.dir}` : ""}`,
     );
     const onStep = (s: StepSummary) => {
       const now = performance.now();
@@ -291,7 +307,8 @@ export async function main(args: string[]): Promise<number> {
       lastStepAt = now;
       window.bytes += s.bytesSent;
       totalBytes += s.bytesSent;
-      window.bits += messageBits(s, cfg.workers, dim, job.collective, job.quant);
+      bytesAt.set(s.step, totalBytes);
+      window.bits += wireBitsPerCoord(s, cfg.workers, dim, job.collective, job.quant);
       window.compute += s.computeMs;
       window.quantize += s.quantizeMs;
       window.comm += s.communicateMs;
@@ -343,23 +360,20 @@ export async function main(args: string[]): Promise<number> {
         ...rec,
         ...e.metrics,
         ...(trained ? { control_ms: window.control / n, step_ms: window.ms / n } : {}),
-        bytes_sent: totalBytes,
+        bytes_sent: bytesAt.get(e.step) ?? totalBytes,
       };
       records.push(rec);
+      for (const k of bytesAt.keys()) if (k < e.step) bytesAt.delete(k);
       if (timeToTarget === null && reached(e.metrics.quality)) timeToTarget = rec.seconds;
       if (trained) window = emptyWindow();
       // The latest generator, refreshed at every evaluation (one write at a time).
-      if (trained && cfg.out && problem) {
-        const p = problem, x = e.params, dir = `${cfg.out}/checkpoint`;
+      if (trained && folder && problem) {
+        const p = problem, x = e.params, dir = folder.path("checkpoint");
         saving = saving.then(() => saveGenerator(tf, p.arch, x, dir)).catch((err) =>
           console.error(`checkpoint at step ${e.step} failed: ${err.message}`)
         );
       }
-      if (cfg.out) {
-        Deno.writeTextFileSync(`${cfg.out}/metrics.jsonl`, JSON.stringify(full) + "\n", {
-          append: true,
-        });
-      }
+      folder?.appendMetrics(full);
       if (tty) Deno.stdout.writeSync(new TextEncoder().encode("\r"));
       const extra = Object.entries(e.metrics).filter(([k]) => k !== "quality")
         .map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
@@ -376,11 +390,11 @@ export async function main(args: string[]): Promise<number> {
     };
     const result = await supervise({
       job,
-      ...processOptions(cfg.workers, cfg),
+      ...supervisorOptions(flags, cfg.workers),
       evalEvery: cfg.evalEvery,
-      commitEvery: cfg.commitEvery,
-      commitDir: cfg.out ?? undefined,
-      resumeFrom: cfg.resumeFrom,
+      commitEvery: flags["commit-every"],
+      commitDir: folder?.dir,
+      resumeFrom: flags.resume,
       log: (l) => {
         if (!cfg.quiet && !/ joined from | started worker process /.test(l)) console.error(l);
       },
@@ -391,7 +405,7 @@ export async function main(args: string[]): Promise<number> {
           `recovery: epoch ${ev.epoch} failed (${ev.reason}); resuming after step ${ev.resumeStep} with ${ev.size} workers`,
         ),
     }, (address) => {
-      if (cfg.remoteWorkers) {
+      if (flags["remote-workers"]) {
         say(`waiting for ${cfg.workers} workers: deno task worker --join ${address}`);
       }
     }, (s) => {
@@ -456,34 +470,21 @@ export async function main(args: string[]): Promise<number> {
       control_overhead: result.control_overhead,
       seconds,
     };
-    if (cfg.out) {
+    if (folder) {
       const p = problem!;
-      await Deno.writeTextFile(
-        `${cfg.out}/config.json`,
-        JSON.stringify(
-          { job, workers: cfg.workers, evalEvery: cfg.evalEvery, target: cfg.target },
-          null,
-          2,
-        ) +
-          "\n",
-      );
-      Deno.writeTextFileSync(
-        `${cfg.out}/metrics.jsonl`,
-        JSON.stringify({
-          ...final,
-          ...result.metrics,
-          final: true,
-          bytes_sent: result.bytes_sent,
-        }) + "\n",
-        { append: true },
-      );
+      folder.appendMetrics({
+        ...final,
+        ...result.metrics,
+        final: true,
+        bytes_sent: result.bytes_sent,
+      });
       await saving;
-      await saveGenerator(tf, p.arch, result.params, `${cfg.out}/checkpoint`);
+      await saveGenerator(tf, p.arch, result.params, folder.path("checkpoint"));
       const img = p.sampleImage(result.params);
       const png = await encodePng(img.pixels, img.width, img.height);
-      await Deno.writeFile(`${cfg.out}/samples.png`, png);
+      await Deno.writeFile(folder.path("samples"), png);
       await Deno.writeTextFile(
-        `${cfg.out}/report.html`,
+        folder.path("report"),
         renderReport({
           title: `WGAN ${job.problemOptions.dataset}: ${job.optimizer}, ${
             job.quant === "none" ? "float32" : `${job.quant} ${job.bits}-bit`
@@ -498,7 +499,7 @@ export async function main(args: string[]): Promise<number> {
           samplesPng: png,
         }),
       );
-      say(`wrote ${cfg.out}/{metrics.jsonl,config.json,checkpoint/,samples.png,report.html}`);
+      say(`wrote ${folder.dir}/{metrics.jsonl,config.json,checkpoint/,samples.png,report.html}`);
     }
     say(
       `done: quality ${result.metrics.quality.toFixed(3)} after ${result.steps} steps in ${
@@ -513,9 +514,25 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (tty) console.log();
-    console.error(`error: ${(e as Error).message}`);
-    return 1;
+    throw e;
   }
+}
+
+/** The WGAN command. */
+export const GAN_COMMAND: Command<GanCli> = {
+  name: "deno task train",
+  help: ganHelp,
+  parse: parseGanArgs,
+  run: runGan,
+};
+
+/**
+ * Runs the WGAN CLI.
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export function main(args: string[]): Promise<number> {
+  return runCli(args, GAN_COMMAND);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

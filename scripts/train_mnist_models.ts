@@ -19,7 +19,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type * as tfjs from "@tensorflow/tfjs";
 import {
   BACKENDS,
@@ -30,6 +29,14 @@ import {
 import { saveLayersModel } from "../models/tfjs/io.ts";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, splitTrainTest } from "../models/mnist_data.ts";
 import { PRETRAINED, type PretrainedName } from "../models/pretrained.ts";
+import {
+  type Command,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  runCli,
+} from "./_cli.ts";
 
 /** Builds the untrained layers model of a built-in name (see the module doc). */
 export function buildMnistModel(tf: Tfjs, name: PretrainedName, seed = 0): tfjs.Sequential {
@@ -93,62 +100,50 @@ export function buildMnistModel(tf: Tfjs, name: PretrainedName, seed = 0): tfjs.
   });
 }
 
-const HELP = `deno run -A scripts/train_mnist_models.ts [flags]
+/** The flags of scripts/train_mnist_models.ts. */
+export const TRAIN_MODELS_FLAGS = {
+  model: {
+    type: "string",
+    choices: [...PRETRAINED, "all"],
+    default: "all",
+    help: "which built-in model",
+  },
+  epochs: {
+    type: "int",
+    min: 1,
+    defaultHelp: "12 for mnist-mlp, 10 for mnist-cnn",
+    help: "epochs",
+  },
+  seed: {
+    type: "int",
+    min: 0,
+    default: 0,
+    help: "seed of the weight initialisation and shuffling",
+  },
+  backend: { type: "string", choices: BACKENDS, default: "auto", help: "tfjs backend" },
+  out: {
+    type: "string",
+    value: "DIR",
+    defaultHelp: "models/weights",
+    help: "parent folder of the model folders",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
 
-Trains the built-in MNIST models (8,000 training digits, 2,000 held out: splitTrainTest seed 0)
-and saves them as TF.js layers models under models/weights/<name>/.
+type TrainModelsCli = FlagValues<typeof TRAIN_MODELS_FLAGS>;
 
-  --model NAME     ${[...PRETRAINED, "all"].join("|")} (default all)
-  --epochs N       epochs (default 12 for mnist-mlp, 10 for mnist-cnn)
-  --seed S         seed of the weight initialisation and shuffling (default 0)
-  --backend B      ${BACKENDS.join("|")} (default auto)
-  --out DIR        parent folder of the model folders (default models/weights)
-  --help           print this help and exit`;
+function help(): string {
+  return helpText({
+    usage: "deno run -A scripts/train_mnist_models.ts [flags]",
+    about: "Trains the built-in MNIST models (8,000 training digits, 2,000 held out:\n" +
+      "splitTrainTest seed 0) and saves them as TF.js layers models under models/weights/<name>/.",
+    flags: TRAIN_MODELS_FLAGS,
+  });
+}
 
-/**
- * The command: trains and saves; returns the exit code (2 for a bad command line).
- *
- * @param args Command-line arguments.
- * @returns The exit code.
- */
-export async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        model: { type: "string", default: "all" },
-        epochs: { type: "string" },
-        seed: { type: "string", default: "0" },
-        backend: { type: "string", default: "auto" },
-        out: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (err) {
-    console.error(`error: ${err instanceof Error ? err.message : err}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const valid = [...PRETRAINED, "all"];
-  if (!valid.includes(values.model)) {
-    console.error(`error: unknown --model '${values.model}'; valid: ${valid.join(", ")}`);
-    return 2;
-  }
-  const seed = Number(values.seed);
-  const epochsFlag = values.epochs === undefined ? undefined : Number(values.epochs);
-  if (!Number.isInteger(seed) || seed < 0) {
-    console.error(`error: --seed must be a non-negative integer, got '${values.seed}'`);
-    return 2;
-  }
-  if (epochsFlag !== undefined && !(Number.isInteger(epochsFlag) && epochsFlag >= 1)) {
-    console.error(`error: --epochs must be an integer ≥ 1, got '${values.epochs}'`);
-    return 2;
-  }
+async function run(values: TrainModelsCli): Promise<void> {
+  const { seed } = values;
+  const epochsFlag = values.epochs;
   const outRoot = values.out ?? new URL("../models/weights", import.meta.url).pathname;
   const backend = await initBackend(values.backend);
   const tf = backend.tf;
@@ -207,7 +202,24 @@ export async function main(args: string[]): Promise<number> {
     );
     model.dispose();
   }
-  return 0;
+}
+
+/** The command. */
+export const TRAIN_MODELS_COMMAND: Command<TrainModelsCli> = {
+  name: "deno run -A scripts/train_mnist_models.ts",
+  help,
+  parse: (args) => parseFlags(args, TRAIN_MODELS_FLAGS).values,
+  run,
+};
+
+/**
+ * The command: trains and saves; returns the exit code (2 for a bad command line).
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export function main(args: string[]): Promise<number> {
+  return runCli(args, TRAIN_MODELS_COMMAND);
 }
 
 if (import.meta.main) {

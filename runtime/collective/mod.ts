@@ -17,7 +17,6 @@
 export * from "./context.ts";
 export * from "./allreduce.ts";
 export * from "./tcp_ring.ts";
-export * from "./allgather.ts";
 export type { Link, Received } from "../transport/link.ts";
 export type { TcpRingOptions } from "../transport/tcp.ts";
 export type {

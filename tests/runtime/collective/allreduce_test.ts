@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { allreduce, type AllreduceOptions } from "../../../runtime/collective/allreduce.ts";
+import {
+  allreduce,
+  type AllreduceOptions,
+  type LayerSpan,
+  planSegments,
+} from "../../../runtime/collective/allreduce.ts";
+import { quantizeEncode } from "../../../runtime/coding/codec.ts";
+import { defaultLayerType } from "../../../runtime/quant/layer_types.ts";
+import { createQuantizer } from "../../../runtime/quant/registry.ts";
+import type { Quantizer } from "../../../runtime/quant/types.ts";
 import { RingContext } from "../../../runtime/collective/context.ts";
 import {
   CollectiveError,
@@ -165,6 +174,137 @@ for (const mode of ["ring", "allgather"] as const) {
     assert.ok(bias2 <= (2 * single) / S, `${mode}: ‖mean − exact‖² = ${bias2}, single ${single}`);
   });
 }
+
+// The compressed all-gather is the one QODA's analysis assumes, and the one the training
+// runtime uses: its figures (the mean, the bytes, ε_Q per layer type) are what a run reports.
+
+/** Three layers with shapes, as a model's variables give them. */
+const MODEL_LAYERS: LayerSpan[] = [
+  { name: "dense1/kernel", shape: [40, 50], offset: 0, length: 2000 },
+  { name: "dense1/bias", shape: [50], offset: 2000, length: 50 },
+  { name: "dense2/kernel", shape: [50, 10], offset: 2050, length: 500 },
+];
+const MODEL_N = 2550;
+
+/** Heavy-tailed gradients, a different scale per rank and layer. */
+function modelGrads(size: number, seed: number): Float32Array[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: size }, (_, w) => {
+    const v = new Float32Array(MODEL_N);
+    for (const [j, l] of MODEL_LAYERS.entries()) {
+      for (let i = l.offset; i < l.offset + l.length; i++) {
+        v[i] = rng.normal() * (1 + w) * (j + 1) * rng.nextFloat();
+      }
+    }
+    return v;
+  });
+}
+
+async function gatherMean(
+  grads: Float32Array[],
+  quantizers: Quantizer[],
+  seed: number,
+  coder: "fixed" | "gamma" | "omega" = "fixed",
+) {
+  const bufs = grads.map((g) => g.slice());
+  const ctxs = ring(grads.length);
+  const stats = await Promise.all(ctxs.map((c, r) =>
+    allreduce(c, bufs[r], {
+      op: "mean",
+      layout: MODEL_LAYERS,
+      maxSegmentElements: 700,
+      compression: {
+        mode: "allgather",
+        coder,
+        rng: new Rng(seed + r),
+        quantizerFor: () => quantizers[r],
+      },
+    })
+  ));
+  ctxs.forEach((c) => c.close());
+  return { bufs, stats };
+}
+
+Deno.test("allgather mode with the none scheme is the exact rank-order float32 mean, at 32 bits and a header", async () => {
+  const size = 3;
+  const grads = modelGrads(size, 1);
+  const { bufs, stats } = await gatherMean(
+    grads,
+    grads.map(() => createQuantizer({ scheme: "none" })),
+    2,
+  );
+  for (let i = 0; i < MODEL_N; i++) {
+    const sum = Math.fround(Math.fround(grads[0][i] + grads[1][i]) + grads[2][i]);
+    assert.equal(bufs[0][i], Math.fround(sum / size), `coordinate ${i}`);
+  }
+  assertIdentical(bufs, "none");
+  // Each rank's message goes to N − 1 ranks; 32 bits a coordinate plus the frames' headers.
+  const bytes = stats.reduce((n, s) => n + s.bytesSent, 0);
+  const bitsPerCoord = (8 * bytes) / ((size - 1) * size * MODEL_N);
+  assert.ok(bitsPerCoord > 32 && bitsPerCoord < 33, `${bitsPerCoord} bits/coord`);
+});
+
+Deno.test("allgather mode sends exactly the encoded messages, each to the N − 1 other ranks", async () => {
+  const size = 4;
+  const grads = modelGrads(size, 5);
+  for (const coder of ["fixed", "gamma", "omega"] as const) {
+    const make = () => new LayerwiseQuantizer({ bits: 4, bucketSize: 512, adapt: false });
+    const { stats } = await gatherMean(grads, grads.map(make), 6, coder);
+    // Every rank's messages again, from the same streams: one per segment of the plan, with
+    // the layer's shape when the segment is the whole layer.
+    const segs = planSegments(MODEL_N, size, MODEL_LAYERS, 700).flat();
+    let total = 0;
+    for (let r = 0; r < size; r++) {
+      const q = make(), rng = new Rng(6 + r);
+      for (const seg of segs) {
+        const l = MODEL_LAYERS[seg.layer];
+        const layer = seg.count === l.length ? l : { name: l.name, type: defaultLayerType(l) };
+        const view = grads[r].subarray(seg.offset, seg.offset + seg.count);
+        total += quantizeEncode(q, view, rng, { layer, coder }).length;
+      }
+    }
+    assert.equal(stats.reduce((n, s) => n + s.bytesSent, 0), (size - 1) * total, coder);
+    assert.equal(stats.reduce((n, s) => n + s.bytesReceived, 0), (size - 1) * total, coder);
+  }
+});
+
+Deno.test("allgather mode of an unbiased layer-wise quantizer converges to the exact mean; ε_Q is kept per layer type", async () => {
+  // E‖mean_S − exact‖² = Σ_k E‖Q(g_k) − g_k‖² / (K² S): compare with 2× that bound (a sum over
+  // 2,550 coordinates, so it concentrates), and a biased scheme's error would not shrink.
+  const K = 3, S = 150;
+  const grads = modelGrads(K, 3);
+  const exact = new Float64Array(MODEL_N);
+  for (const g of grads) for (let i = 0; i < MODEL_N; i++) exact[i] += g[i] / K;
+  const probe = new LayerwiseQuantizer({ bits: 3, bucketSize: 256, adapt: false });
+  let variance = 0;
+  for (const g of grads) {
+    for (const seg of planSegments(MODEL_N, K, MODEL_LAYERS, 700).flat()) {
+      const l = MODEL_LAYERS[seg.layer];
+      const layer = seg.count === l.length ? l : { name: l.name, type: defaultLayerType(l) };
+      variance += probe.expectedVariance(g.subarray(seg.offset, seg.offset + seg.count), layer);
+    }
+  }
+  variance /= K * K;
+  const acc = new Float64Array(MODEL_N);
+  let quantizers: LayerwiseQuantizer[] = [];
+  for (let s = 0; s < S; s++) {
+    quantizers = grads.map(() =>
+      new LayerwiseQuantizer({ bits: 3, bucketSize: 256, adapt: false })
+    );
+    const { bufs } = await gatherMean(grads, quantizers, 1000 * s);
+    for (let i = 0; i < MODEL_N; i++) acc[i] += bufs[0][i] / S;
+  }
+  let sq = 0;
+  for (let i = 0; i < MODEL_N; i++) sq += (acc[i] - exact[i]) ** 2;
+  assert.ok(variance > 0);
+  assert.ok(sq <= (2 * variance) / S, `‖mean over ${S} seeds − exact‖² = ${sq}`);
+  assert.ok(sq >= (0.25 * variance) / S, `suspiciously small error ${sq}`);
+  for (const q of quantizers) {
+    const snap = q.eps.snapshot();
+    assert.deepEqual(Object.keys(snap).sort(), ["bias", "dense"]);
+    for (const e of Object.values(snap)) assert.ok(e.eps > 0 && e.eps < 10, `ε_Q ${e.eps}`);
+  }
+});
 
 Deno.test("allgather mode with float32 equals the rank-order float32 sum exactly", async () => {
   const size = 3, n = 500;
