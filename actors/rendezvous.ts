@@ -9,6 +9,8 @@
  * @module
  */
 import { QodaError } from "../runtime/errors.ts";
+import { isLoopback, parseAddress } from "../runtime/transport/tcp.ts";
+import type { TrainingSupervisorOptions } from "./supervisor.ts";
 
 /** Which launcher's conventions a {@linkcode Rendezvous} came from. */
 export type LauncherName = "torchrun" | "slurm" | "openmpi" | "kubernetes";
@@ -180,6 +182,46 @@ export function expandHostList(list: string): string[] {
   }
   if (out.length === 0) throw new RendezvousError(`SLURM_JOB_NODELIST "${list}" names no host`);
   return out;
+}
+
+/**
+ * The address this process's ring listener announces in a launched job:
+ * `host` when given, else `QODA_RING_HOST`, else 127.0.0.1 when the
+ * rendezvous is on loopback (one host), else this host's name.
+ */
+export function launchHost(rv: Rendezvous, host?: string): string {
+  if (host) return host;
+  const env = Deno.env.get("QODA_RING_HOST");
+  if (env) return env;
+  return isLoopback(parseAddress(rv.address).hostname) ? "127.0.0.1" : Deno.hostname();
+}
+
+/**
+ * The supervisor options of rank 0 in a launched job: it listens at the
+ * rendezvous (every interface unless that is a loopback address), runs
+ * worker 0 in this process on the TCP ring, and waits for the other
+ * `worldSize − 1` ranks to join.
+ *
+ * @example
+ * ```ts
+ * import { launchedSupervisorOptions } from "@qoda/ring/actors";
+ * const rv = { launcher: "torchrun" as const, rank: 0, worldSize: 4, localRank: 0, address: "10.1.2.3:29500" };
+ * const o = launchedSupervisorOptions(rv, "10.1.2.3");
+ * if (o.workers !== 4 || o.localWorkers !== 1 || o.listen !== "0.0.0.0:29500") throw new Error();
+ * ```
+ */
+export function launchedSupervisorOptions(
+  rv: Rendezvous,
+  host: string,
+): Pick<TrainingSupervisorOptions, "workers" | "spawn" | "localWorkers" | "ringHost" | "listen"> {
+  const { hostname, port } = parseAddress(rv.address);
+  return {
+    workers: rv.worldSize,
+    spawn: "inprocess",
+    localWorkers: 1,
+    ringHost: host,
+    listen: isLoopback(hostname) ? rv.address : `0.0.0.0:${port}`,
+  };
 }
 
 function join(host: string, port: number): string {

@@ -27,8 +27,12 @@ import {
   TrainingSupervisor,
   type TrainingSupervisorOptions,
 } from "./supervisor.ts";
-import { isLoopback, parseAddress } from "../runtime/transport/tcp.ts";
-import { type Rendezvous, rendezvousFromEnv } from "./rendezvous.ts";
+import {
+  launchedSupervisorOptions,
+  launchHost,
+  type Rendezvous,
+  rendezvousFromEnv,
+} from "./rendezvous.ts";
 import { runWorker, type WorkerFinal } from "./worker.ts";
 import { SupervisorError } from "./errors.ts";
 
@@ -205,18 +209,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const t0 = performance.now();
   let launched: Partial<TrainingSupervisorOptions> = {};
   if (rv) {
-    const { hostname, port } = parseAddress(rv.address);
-    const local = isLoopback(hostname);
-    const host = options.host ?? Deno.env.get("QODA_RING_HOST") ??
-      (local ? "127.0.0.1" : Deno.hostname());
+    const host = launchHost(rv, options.host);
     if (rv.rank !== 0) return await joinLaunched(rv, host, job, options.log, t0);
-    // Rank 0: the supervisor, and worker 0 in this process on the TCP ring.
-    launched = {
-      spawn: "inprocess",
-      localWorkers: 1,
-      ringHost: host,
-      listen: local ? rv.address : `0.0.0.0:${port}`,
-    };
+    launched = launchedSupervisorOptions(rv, host);
   }
   const sup = new TrainingSupervisor({
     job,

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { runWorker } from "./worker.ts";
-import { type Rendezvous, rendezvousFromEnv } from "./rendezvous.ts";
+import { launchHost, type Rendezvous, rendezvousFromEnv } from "./rendezvous.ts";
 
 const HELP = `usage: deno task worker --join HOST:PORT [flags]
 
@@ -71,7 +71,7 @@ export async function main(args: string[]): Promise<number> {
     return await runWorker({
       join,
       secret: values.secret ?? null,
-      listenHost: values["listen-host"],
+      listenHost: values["listen-host"] ?? (rv && !values.join ? launchHost(rv) : undefined),
       name: values.name,
       log,
     });

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { localWorkerCommand } from "../actors/launch.ts";
+import { launchedSupervisorOptions, launchHost, rendezvousFromEnv } from "../actors/rendezvous.ts";
 import type { TrainingSupervisorOptions } from "../actors/supervisor.ts";
 
 /** A bad command line: runCli prints `error: <message>` and exits with code 2. */
@@ -442,6 +443,16 @@ export function supervisorOptions(
 > {
   if (v.runtime === "inprocess") {
     return { workers, spawn: "inprocess", heartbeatTimeoutMs: v["heartbeat-ms"] };
+  }
+  // Started by a launcher: this is rank 0 (the other ranks run workers, see train.ts).
+  const rv = rendezvousFromEnv(Deno.env.toObject());
+  if (rv) {
+    return {
+      ...launchedSupervisorOptions(rv, launchHost(rv)),
+      secret: v.secret ?? null,
+      elastic: v.elastic,
+      heartbeatTimeoutMs: v["heartbeat-ms"],
+    };
   }
   return {
     workers,

@@ -64,12 +64,17 @@ fi
 chown -R munge:munge /etc/munge /run/munge 2>/dev/null || true
 chmod 700 /etc/munge; chmod 400 /etc/munge/munge.key
 pgrep -x munged >/dev/null || su -s /bin/sh munge -c "munged" || munged --force
-pgrep -x slurmctld >/dev/null || slurmctld
-pgrep -x slurmd >/dev/null || slurmd
+# (Re)start the daemons so that they read this configuration.
+pkill -x slurmd || true
+pkill -x slurmctld || true
+while pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null; do sleep 0.1; done
+slurmctld
+slurmd
 for _ in $(seq 1 50); do
   sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)' && break
   scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
   sleep 0.2
 done
 sinfo
-exec srun -n "$tasks" --export=ALL "$@"
+# --overcommit: more tasks than cores is fine for trying a launch on one machine.
+exec srun -n "$tasks" --overcommit --export=ALL "$@"

@@ -178,3 +178,48 @@ Deno.test({
     assert.ok(lines.every((l) => l.checksum === expected), JSON.stringify(lines));
   },
 });
+
+function netlabReady(): boolean {
+  try {
+    if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
+    return new Deno.Command("ip", { args: ["netns", "list"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "4 workers on 4 netlab hosts, with only torchrun-style variables, match an in-process run",
+  ignore: !netlabReady(),
+  fn: async () => {
+    const netlab = new URL("../../scripts/netlab", import.meta.url).pathname;
+    // Each host: rank from its namespace, rank 0's address as MASTER_ADDR, its own as QODA_RING_HOST.
+    const rank =
+      'RANK=$NETLAB_RANK WORLD_SIZE=4 MASTER_ADDR="${NETLAB_PEERS%%,*}" MASTER_PORT=29555';
+    const child = new Deno.Command("bash", {
+      args: [
+        netlab,
+        "--hosts",
+        "4",
+        "--rate",
+        "1gbit",
+        "--name",
+        `nll${Deno.pid % 100000}`,
+        "--",
+        "sh",
+        "-c",
+        `${rank} QODA_RING_HOST=$NETLAB_ADDR QODA_RING_SECRET=netlab-test ` +
+        `${Deno.execPath()} run -A ${SCRIPT}`,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = (await outputOf(child)).split("\n").map((l) => l.replace(/^\[host\d+\] /, ""))
+      .filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.rank).sort(), [0, 1, 2, 3]);
+    const expected = await reference(4);
+    assert.ok(lines.every((l) => l.checksum === expected), JSON.stringify(lines));
+  },
+});
