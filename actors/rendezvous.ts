@@ -44,7 +44,8 @@ export class RendezvousError extends QodaError {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** Environment variables, as `Deno.env.toObject()` gives them. */
+export type LauncherEnv = Readonly<Record<string, string | undefined>>;
 
 /**
  * The rendezvous the environment describes, or null when no launcher's
@@ -81,7 +82,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * if (r?.address !== "node03:29500" || r.launcher !== "slurm") throw new Error();
  * ```
  */
-export function rendezvousFromEnv(env: Env): Rendezvous | null {
+export function rendezvousFromEnv(env: LauncherEnv): Rendezvous | null {
   const port = env.MASTER_PORT === undefined
     ? DEFAULT_RENDEZVOUS_PORT
     : int(env, "MASTER_PORT", 1, 65535);
@@ -228,7 +229,7 @@ function join(host: string, port: number): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function required(env: Env, name: string, why: string): string {
+function required(env: LauncherEnv, name: string, why: string): string {
   const v = env[name];
   if (v === undefined || v.trim() === "") {
     throw new RendezvousError(`${why} set, but ${name} is not`);
@@ -236,7 +237,13 @@ function required(env: Env, name: string, why: string): string {
   return v.trim();
 }
 
-function int(env: Env, name: string, min: number, max = Infinity, maxFrom?: string): number {
+function int(
+  env: LauncherEnv,
+  name: string,
+  min: number,
+  max = Infinity,
+  maxFrom?: string,
+): number {
   const v = env[name];
   if (v === undefined || v.trim() === "") throw new RendezvousError(`${name} is not set`);
   const n = Number(v);

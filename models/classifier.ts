@@ -5,13 +5,13 @@
  *
  * @module
  */
-import type * as tfjs from "@tensorflow/tfjs";
+import type { Scalar, Tensor1D, Tensor2D, Tfjs, Variable } from "./tfjs/types.ts";
 import type { LayerInfo } from "../runtime/quant/types.ts";
 import type { Rng } from "../runtime/rng.ts";
 import { type Dataset, MNIST_CLASSES, MNIST_PIXELS } from "./mnist_data.ts";
 
-/** The tfjs module (from `initBackend(...).tf`). */
-export type Tfjs = typeof tfjs;
+/** The tfjs namespace (see `models/tfjs/types.ts`). */
+export type { Tfjs };
 
 /** One trainable parameter: the quantizer's layer info plus its variable. */
 export interface Param extends LayerInfo {
@@ -20,7 +20,7 @@ export interface Param extends LayerInfo {
   /** Tensor shape. */
   readonly shape: readonly number[];
   /** The variable (its tfjs name is unique per process and differs from `name`). */
-  readonly variable: tfjs.Variable;
+  readonly variable: Variable;
 }
 
 /** A classifier of 28×28 digits into 10 classes. */
@@ -34,7 +34,7 @@ export interface Classifier {
    * @param x `[B, 784]` pixels.
    * @returns `[B, 10]` logits.
    */
-  logits(x: tfjs.Tensor2D): tfjs.Tensor2D;
+  logits(x: Tensor2D): Tensor2D;
   /** Frees every variable. */
   dispose(): void;
 }
@@ -92,9 +92,9 @@ export function makeParam(tf: Tfjs, name: string, shape: number[], rng?: Rng): P
  * @param labels `[B]` int32 class indices.
  * @returns A scalar.
  */
-export function tfLoss(tf: Tfjs, logits: tfjs.Tensor2D, labels: tfjs.Tensor1D): tfjs.Scalar {
+export function tfLoss(tf: Tfjs, logits: Tensor2D, labels: Tensor1D): Scalar {
   const oneHot = tf.oneHot(labels, MNIST_CLASSES);
-  return tf.losses.softmaxCrossEntropy(oneHot, logits) as tfjs.Scalar;
+  return tf.losses.softmaxCrossEntropy(oneHot, logits) as Scalar;
 }
 
 /**

@@ -214,6 +214,7 @@ export class Batcher {
   epoch = 0;
 
   /**
+   * Creates a batcher that starts with a fresh shuffle.
    * @param data The dataset to draw from.
    * @param batchSize Images per batch (≤ data.count).
    * @param rng Randomness of the shuffles (kept by the batcher).

@@ -23,3 +23,9 @@ export * from "./classifier.ts";
 export * from "./mnist_mlp.ts";
 export * from "./mnist_cnn.ts";
 export * from "./games.ts";
+export { PROBLEM_NAMES, problemModule } from "./registry.ts";
+// Types of the lower layers that this package's API names.
+export type { LayerInfo } from "../runtime/quant/types.ts";
+export type { Rng, RngState } from "../runtime/rng.ts";
+export type * from "./tfjs/types.ts";
+export type { LinearOps, Padding } from "./tfjs/fqt/layers.ts";
