@@ -73,7 +73,7 @@ export function decodeCommit(text: string): unknown {
 /** Writes `dir/commit.json` atomically (temporary file + rename). Returns the path. */
 export async function writeCommit(dir: string, value: unknown): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
-  const path = `${dir}/commit.json`, tmp = `${path}.tmp`;
+  const path = `${dir}/commit.json`, tmp = `${path}.${crypto.randomUUID()}.tmp`;
   await Deno.writeTextFile(tmp, encodeCommit(value));
   await Deno.rename(tmp, path);
   return path;

@@ -12,11 +12,8 @@
  * @module
  */
 import { LinkError } from "../runtime/errors.ts";
-import {
-  acceptorHandshake,
-  connectorHandshake,
-  type HandshakeParams,
-} from "../runtime/transport/handshake.ts";
+import { connectorHandshake, type HandshakeParams } from "../runtime/transport/handshake.ts";
+import type { TcpAcceptor } from "../runtime/transport/acceptor.ts";
 import { connectRetrying, parseAddress, TcpLink } from "../runtime/transport/tcp.ts";
 import type { Link } from "../runtime/transport/link.ts";
 import type { WireMessage } from "../runtime/wire/messages.ts";
@@ -104,10 +101,11 @@ export function secretBytes(secret: string | null | undefined): Uint8Array | nul
  * @example A supervisor and a worker on loopback
  * ```ts
  * import { acceptControl, joinControl } from "./control.ts";
- * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * import { TcpAcceptor } from "../runtime/transport/acceptor.ts";
+ * const acceptor = new TcpAcceptor(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
  * const [sup, worker] = await Promise.all([
- *   acceptControl(listener, null),
- *   joinControl(`127.0.0.1:${listener.addr.port}`, null),
+ *   acceptControl(acceptor, null),
+ *   joinControl(`127.0.0.1:${acceptor.addr.port}`, null),
  * ]);
  * await worker.send("join", { name: "w", address: "127.0.0.1:1", pid: 1, device: "cpu" });
  * const m = await sup.next();
@@ -115,7 +113,7 @@ export function secretBytes(secret: string | null | undefined): Uint8Array | nul
  * worker.close();
  * if ((await sup.next()) !== null) throw new Error("end of stream");
  * sup.close();
- * listener.close();
+ * acceptor.close();
  * ```
  */
 export class ControlChannel {
@@ -220,29 +218,23 @@ export class ControlChannel {
 }
 
 /**
- * TrainingSupervisor side: accepts one connection and authenticates it. A peer that
- * fails the handshake is closed and the error thrown (the caller logs it and
- * accepts the next one).
+ * Supervisor side: the next worker connection that passes the control
+ * handshake at `acceptor`. Connections handshake concurrently, each with its
+ * own deadline (see {@linkcode TcpAcceptor}), so an idle or hostile one never
+ * holds up a worker; refused ones are logged by the acceptor.
  *
- * @param listener The supervisor's control listener.
+ * @param acceptor The acceptor of the supervisor's control listener.
  * @param secret Shared secret (null: none, loopback only).
- * @param timeoutMs Handshake deadline.
+ * @param timeoutMs Handshake deadline of each connection.
  */
 export async function acceptControl(
-  listener: Deno.TcpListener,
+  acceptor: TcpAcceptor,
   secret: Uint8Array | null,
   timeoutMs = 10_000,
 ): Promise<ControlChannel> {
-  const conn = await listener.accept();
-  const a = conn.remoteAddr as Deno.NetAddr;
-  const link = new TcpLink(conn, -1);
-  try {
-    await acceptorHandshake(link, params(SUPERVISOR_RANK, secret, timeoutMs), WORKER_RANK);
-  } catch (e) {
-    link.close();
-    throw e;
-  }
-  return new ControlChannel(link, `${a.hostname}:${a.port}`);
+  acceptor.setParamsOnce(params(SUPERVISOR_RANK, secret, timeoutMs), WORKER_RANK);
+  const link = await acceptor.next();
+  return new ControlChannel(link, link.remote);
 }
 
 /**

@@ -45,6 +45,7 @@ import { MemoryRingHub, serveWorker, tcpRingConnector } from "./worker.ts";
 import type { Assignment, CommitPart, JoinBody, ParamsBody } from "./messages.ts";
 import { Actor } from "./actor.ts";
 import { memoryLinkPair } from "../runtime/transport/memory.ts";
+import { TcpAcceptor } from "../runtime/transport/acceptor.ts";
 
 /** Options of {@linkcode TrainingSupervisor}. */
 export interface TrainingSupervisorOptions {
@@ -297,7 +298,7 @@ export class TrainingSupervisor {
   /** In-process workers' rings (spawn "inprocess"). */
   readonly #memoryRings = new MemoryRingHub();
   #inprocessIds = 0;
-  #listener: Deno.TcpListener | null = null;
+  #acceptor: TcpAcceptor | null = null;
   #address = "";
   #wake: (() => void)[] = [];
   #failure: string | null = null;
@@ -315,6 +316,10 @@ export class TrainingSupervisor {
   #evals: Promise<void>[] = [];
   /** Commits being gathered or written. */
   #commits: Promise<void>[] = [];
+  /** The commit file's writes, one after another. */
+  #commitWrite: Promise<void> = Promise.resolve();
+  /** The step of the newest commit written. */
+  #lastWritten = -1;
   #evalProblem: Promise<TrainProblem> | null = null;
   #evaluator: Worker | null = null;
   #evalId = 0;
@@ -380,8 +385,10 @@ export class TrainingSupervisor {
     if (o.spawn === "inprocess" && (o.localWorkers ?? o.workers) >= o.workers) {
       this.#address = "in-process";
     } else {
-      this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
-      this.#address = `${host}:${(this.#listener.addr as Deno.NetAddr).port}`;
+      this.#acceptor = new TcpAcceptor(Deno.listen({ hostname: host, port, transport: "tcp" }), {
+        log: (l) => this.#log(`supervisor: ${l}`),
+      });
+      this.#address = `${host}:${this.#acceptor.addr.port}`;
       this.#log(`supervisor: listening on ${this.#address}`);
       this.#acceptLoop(secret);
     }
@@ -494,7 +501,7 @@ export class TrainingSupervisor {
     } finally {
       clearInterval(watchdog);
       await this.stop("finished").catch(() => {});
-      this.#listener?.close();
+      this.#acceptor?.close();
       await Promise.allSettled(this.#evals);
       this.#evaluator?.terminate();
       (await this.#evalProblem?.catch(() => null))?.dispose?.();
@@ -772,9 +779,16 @@ export class TrainingSupervisor {
       const c: Restart = { ...snap, parts };
       if (epoch !== this.#epoch) return;
       setCommit(c);
-      if (this.#o.commitDir) {
+      const dir = this.#o.commitDir;
+      if (dir) {
         const file: SupervisorCommit = { format: 2, job: this.#o.job, ...c };
-        await writeCommit(this.#o.commitDir, file);
+        // One write at a time, and never an older commit over a newer one.
+        this.#commitWrite = this.#commitWrite.then(async () => {
+          if (snap.step <= this.#lastWritten) return;
+          await writeCommit(dir, file);
+          this.#lastWritten = snap.step;
+        }).catch((e) => this.#log(`supervisor: writing commit ${snap.step} failed: ${e.message}`));
+        await this.#commitWrite;
       }
     }).catch(() => {}); // a failed epoch abandons its pending commit
     this.#commits.push(p);
@@ -871,15 +885,13 @@ export class TrainingSupervisor {
   }
 
   async #acceptLoop(secret: Uint8Array | null): Promise<void> {
-    const listener = this.#listener!;
+    const acceptor = this.#acceptor!;
     for (;;) {
       let ch: ControlChannel;
       try {
-        ch = await acceptControl(listener, secret);
-      } catch (e) {
-        if (this.#stopping || e instanceof Deno.errors.BadResource) return;
-        this.#log(`supervisor: refused a connection: ${(e as Error).message}`);
-        continue;
+        ch = await acceptControl(acceptor, secret);
+      } catch {
+        return; // the acceptor is closed
       }
       this.#greet(ch);
     }

@@ -32,6 +32,7 @@ import { isAdaptStep } from "../runtime/quant/levels.ts";
 import type { Quantizer } from "../runtime/quant/types.ts";
 import { rankSeed, Rng } from "../runtime/rng.ts";
 import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
+import { TcpAcceptor } from "../runtime/transport/acceptor.ts";
 import { type Optimizer, restoreOptimizer } from "../runtime/optim/mod.ts";
 import type { Qoda } from "../runtime/optim/qoda.ts";
 import { firstNonFinite } from "../runtime/optim/mod.ts";
@@ -180,9 +181,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
 /** Forms rings over TCP from a listener on `host` (any free port). */
 export function tcpRingConnector(host: string, secret: Uint8Array | null): RingConnector {
-  const listener = Deno.listen({ hostname: host, port: 0, transport: "tcp" });
+  const acceptor = new TcpAcceptor(Deno.listen({ hostname: host, port: 0, transport: "tcp" }));
   return {
-    address: `${host}:${(listener.addr as Deno.NetAddr).port}`,
+    address: `${host}:${acceptor.addr.port}`,
     connect: (a) =>
       connectTcpRing({
         rank: a.rank,
@@ -190,10 +191,10 @@ export function tcpRingConnector(host: string, secret: Uint8Array | null): RingC
         secret,
         ringId: BigInt(a.epoch) + 1n,
         epoch: a.epoch,
-        listener,
+        acceptor,
         timeoutMs: a.job.timeoutMs,
       }),
-    close: () => listener.close(),
+    close: () => acceptor.close(),
   };
 }
 

@@ -23,10 +23,13 @@ import type { Link } from "./link.ts";
 
 /** What both sides must agree on. */
 export interface HandshakeParams {
+  /** The ring's identifier (both sides must have the same). */
   ringId: bigint;
+  /** The ring's generation (both sides must have the same). */
   epoch: number;
   /** This side's rank. */
   rank: number;
+  /** The ring's size (both sides must have the same). */
   worldSize: number;
   /** Shared secret; null for none (loopback only). */
   secret: Uint8Array | null;

@@ -17,6 +17,8 @@
  */
 export type { Link, Received } from "./link.ts";
 export { memoryLinkPair, memoryRing } from "./memory.ts";
+export { TcpAcceptor, type TcpAcceptorOptions } from "./acceptor.ts";
+export { acceptorHandshake, connectorHandshake, type HandshakeParams } from "./handshake.ts";
 export {
   connectTcpLinks,
   isLoopback,

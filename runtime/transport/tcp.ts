@@ -15,124 +15,11 @@
  * @module
  */
 import { CollectiveError, HandshakeError, LinkError, QodaError } from "../errors.ts";
-import { decodeFrame, encodeChunkFrameParts, encodeFrame } from "../wire/codec.ts";
-import { FrameReader, writeAll } from "../wire/framing.ts";
-import type { WireMessage } from "../wire/messages.ts";
-import { acceptorHandshake, connectorHandshake, type HandshakeParams } from "./handshake.ts";
-import type { Link, Received } from "./link.ts";
+import { connectorHandshake, type HandshakeParams } from "./handshake.ts";
+import { TcpLink } from "./tcp_link.ts";
+import { TcpAcceptor } from "./acceptor.ts";
 
-/** Chunk payloads from this size on are written from the caller's buffer. */
-const ZERO_COPY_MIN_BYTES = 16 * 1024;
-
-/** A {@linkcode Link} over a TCP connection. */
-export class TcpLink implements Link {
-  /** The peer's rank (−1 until the handshake says). */
-  peer: number;
-  readonly #conn: Deno.TcpConn;
-  readonly #reader: FrameReader;
-  #writing: Promise<void> = Promise.resolve();
-  #closed = false;
-
-  /**
-   * Wraps an open connection; the handshake is the caller's (see {@linkcode connectTcpLinks}).
-   *
-   * @param conn An open connection (`setNoDelay(true)` is applied here).
-   * @param peer The peer's rank if known.
-   */
-  constructor(conn: Deno.TcpConn, peer = -1) {
-    this.#conn = conn;
-    this.peer = peer;
-    conn.setNoDelay(true);
-    this.#reader = new FrameReader(conn);
-  }
-
-  send(msg: WireMessage): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(
-        new LinkError("peer-closed", this.peer, `link to rank ${this.peer} is closed`),
-      );
-    }
-    // Large chunks go out as header + the caller's payload bytes (no copy);
-    // everything else as one encoded frame.
-    let parts: Uint8Array[];
-    try {
-      if (msg.type === "chunk" && msg.payload.byteLength >= ZERO_COPY_MIN_BYTES) {
-        const { head, padding } = encodeChunkFrameParts(msg);
-        parts = padding ? [head, msg.payload, new Uint8Array(padding)] : [head, msg.payload];
-      } else parts = [encodeFrame(msg)];
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    // Writes are chained so frames never interleave.
-    const done = this.#writing.then(async () => {
-      for (const p of parts) await writeAll(this.#conn, p);
-    }).catch((e) => {
-      throw this.#ioError(e, "write");
-    });
-    this.#writing = done.catch(() => {});
-    return done;
-  }
-
-  async receive(): Promise<Received | null> {
-    let body: Uint8Array | null;
-    try {
-      body = await this.#reader.next();
-    } catch (e) {
-      if (this.#closed) return null;
-      throw this.#ioError(e, "read");
-    }
-    if (body === null) return null;
-    let msg: WireMessage;
-    try {
-      msg = decodeFrame(body);
-    } catch (e) {
-      this.#reader.release(body);
-      throw new LinkError(
-        "protocol",
-        this.peer,
-        `rank ${this.peer} sent a malformed frame: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
-    const b = body;
-    let released = false;
-    return {
-      msg,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#reader.release(b);
-      },
-    };
-  }
-
-  closeWrite(): void {
-    if (this.#closed) return;
-    // After the queued frames: end-of-stream for the peer, reading goes on.
-    this.#writing = this.#writing.then(() => this.#conn.closeWrite()).catch(() => {});
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
-  }
-
-  #ioError(e: unknown, what: string): CollectiveError {
-    if (e instanceof CollectiveError) return e;
-    const reset = e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe;
-    return new LinkError(
-      reset ? "peer-closed" : "io",
-      this.peer,
-      `${what} to/from rank ${this.peer} failed: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-}
+export { TcpLink };
 
 /** True for loopback host names and addresses. */
 export function isLoopback(hostname: string): boolean {
@@ -169,8 +56,11 @@ export interface TcpRingOptions {
   connectTimeoutMs?: number;
   /** Per-operation deadline of the returned context, in ms. @default {30000} */
   timeoutMs?: number;
-  /** An already-open listener for this rank's address (else one is opened). */
-  listener?: Deno.TcpListener;
+  /**
+   * The acceptor of this rank's address, kept across rings (a worker's
+   * listener lives as long as the worker); else one is opened and closed.
+   */
+  acceptor?: TcpAcceptor;
   /** Receives one line per notable event (refused peers, retries, failures). */
   log?: (line: string) => void;
 }
@@ -241,31 +131,21 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
   };
   const leftRank = (rank + size - 1) % size, rightRank = (rank + 1) % size;
   const deadline = performance.now() + connectTimeoutMs;
-  const listener = options.listener ??
-    Deno.listen({ hostname: self.hostname, port: self.port, transport: "tcp" });
-
-  const acceptLeft = async (): Promise<TcpLink> => {
-    for (;;) {
-      const conn = await withDeadline(
-        listener.accept(),
-        deadline,
-        () => `rank ${rank}: rank ${leftRank} did not connect within ${connectTimeoutMs} ms`,
-        leftRank,
-      );
-      const link = new TcpLink(conn, leftRank);
-      try {
-        await acceptorHandshake(link, params, leftRank);
-        return link;
-      } catch (e) {
-        log(
-          `rank ${rank}: refused a connection from ${addr(conn.remoteAddr)}: ${
-            (e as Error).message
-          }`,
-        );
-        link.close();
-      }
-    }
-  };
+  const acceptor = options.acceptor ??
+    new TcpAcceptor(
+      Deno.listen({ hostname: self.hostname, port: self.port, transport: "tcp" }),
+      { log: (l) => log(`rank ${rank}: ${l}`) },
+    );
+  // Every connection at this rank's address handshakes at once; the first
+  // that proves to be the left neighbour of this ring and epoch is it.
+  acceptor.setParams(params, leftRank);
+  const acceptLeft = (): Promise<TcpLink> =>
+    withDeadline(
+      acceptor.next(),
+      deadline,
+      () => `rank ${rank}: rank ${leftRank} did not connect within ${connectTimeoutMs} ms`,
+      leftRank,
+    );
 
   const connectRight = async (): Promise<TcpLink> => {
     const conn = await connectRetrying(
@@ -303,7 +183,8 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
     leftLink?.close();
     throw e;
   } finally {
-    if (!options.listener) listener.close();
+    if (options.acceptor) acceptor.clear(`rank ${rank}: ring of epoch ${epoch} formed or failed`);
+    else acceptor.close();
   }
   return { left: leftLink, right: rightLink };
 }
@@ -331,10 +212,6 @@ export async function connectRetrying(
   }
 }
 
-function addr(a: Deno.Addr): string {
-  return "hostname" in a ? `${a.hostname}:${a.port}` : String(a);
-}
-
 async function withDeadline<T>(
   p: Promise<T>,
   deadline: number,
@@ -342,7 +219,7 @@ async function withDeadline<T>(
   culprit: number,
 ): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  p.catch(() => {}); // a pending accept rejects when the listener closes after a timeout
+  p.catch(() => {}); // the wait is abandoned after a timeout
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new CollectiveError("timeout", culprit, message())),
