@@ -69,7 +69,16 @@ export function parseControl(kind: string, json: string): ControlMessage {
 }
 
 function params(rank: number, secret: Uint8Array | null, timeoutMs: number): HandshakeParams {
-  return { ringId: CONTROL_RING_ID, epoch: 0, rank, worldSize: 0, secret, timeoutMs };
+  return { ringId: CONTROL_RING_ID, epoch: 0, rank, worldSize: 0, secret, timeoutMs, nameOf };
+}
+
+/** The control plane's pseudo-ranks, as messages name them. */
+function nameOf(rank: number): string {
+  return rank === SUPERVISOR_RANK
+    ? "the supervisor"
+    : rank === WORKER_RANK
+    ? "a worker"
+    : `rank ${rank}`;
 }
 
 /**

@@ -293,6 +293,18 @@ export class TrainingSupervisor {
   readonly #log: (line: string) => void;
   readonly #joined: Member[] = [];
   readonly #children = new Set<LocalWorker>();
+  /** An epoch is forming its ring (workers may be busy building their problem). */
+  #forming = false;
+  /** The slowest step so far, ms. */
+  #slowestStepMs = 0;
+  /** When workers that died outside a running ring were replaced (for the restart budget). */
+  readonly #outsideRestarts: number[] = [];
+  /** Set when the run cannot go on (workers keep dying before a ring forms). */
+  #giveUp: SupervisorError | null = null;
+  /** The shared secret, for workers started later. */
+  #secret: Uint8Array | null = null;
+  /** Workers this supervisor ended itself (their exits are expected). */
+  readonly #killed = new Set<LocalWorker>();
   /** Spawned processes that have not joined yet. */
   readonly #pendingChildren: LocalWorker[] = [];
   /** In-process workers' rings (spawn "inprocess"). */
@@ -375,7 +387,7 @@ export class TrainingSupervisor {
   async run(): Promise<SupervisedResult> {
     const o = this.#o, t0 = performance.now();
     const job = o.job;
-    const secret = secretBytes(o.secret);
+    const secret = this.#secret = secretBytes(o.secret);
     const { hostname: host, port } = parseAddress(o.listen ?? "127.0.0.1:0", true);
     if (!isLoopback(host) && !secret) {
       throw new SupervisorError(
@@ -532,11 +544,38 @@ export class TrainingSupervisor {
       case "exited": {
         const { child, why } = e;
         this.#children.delete(child);
-        const m = this.#joined.find((j) => j.child === child);
-        if (m) this.#markDead(m, `${child.what} ${Math.abs(child.pid)} ${why}`);
-        else if (!this.#stopping) {
-          this.#fail(`${child.what} ${Math.abs(child.pid)} ${why} before joining`);
+        if (this.#killed.delete(child)) {
+          // This supervisor ended it: the failure it was ended for is already known.
+          const m = this.#joined.find((j) => j.child === child);
+          if (m) {
+            this.#markDead(m, `${child.what} ${Math.abs(child.pid)} stopped by the supervisor`);
+          }
+          return;
         }
+        const m = this.#joined.find((j) => j.child === child);
+        const pending = this.#pendingChildren.indexOf(child);
+        if (pending >= 0) this.#pendingChildren.splice(pending, 1);
+        const what = `${child.what} ${Math.abs(child.pid)} ${why}${m ? "" : " before joining"}`;
+        if (m) this.#markDead(m, what);
+        if (this.#stopping || (m && this.#active.includes(m))) return; // the epoch's failure handles it
+        // Not in a running ring (starting, or between epochs): start another in its place,
+        // within the restart budget.
+        if (m) this.#drop(m);
+        this.#log(`supervisor: ${what}`);
+        const policy = this.#o.policy ?? DEFAULT_POLICY;
+        const d = decidePolicy(policy, this.#outsideRestarts, performance.now());
+        if (d.action === "escalate" || this.#o.elastic) {
+          this.#fail(what);
+          this.#giveUp = new SupervisorError(
+            `${what}; ${d.action === "escalate" ? d.reason : "elastic: not replaced"}`,
+          );
+          this.#notify();
+          return;
+        }
+        this.#outsideRestarts.push(performance.now());
+        setTimeout(() => {
+          if (!this.#stopping) this.#spawn(this.#secret);
+        }, d.delayMs);
         return;
       }
       case "tick":
@@ -575,6 +614,7 @@ export class TrainingSupervisor {
   > {
     const o = this.#o, job = o.job;
     const epoch = ++this.#epoch;
+    this.#forming = true;
     const size = members.length;
     this.#active = members;
     this.#reports.clear();
@@ -631,6 +671,7 @@ export class TrainingSupervisor {
       () => `only ${this.#ready.size} of ${size} ranks formed the ring`,
     );
     onReady();
+    this.#forming = false;
     this.#log(`supervisor: epoch ${epoch}: ring of ${size} formed, from step ${start.step}`);
 
     let prevDecided = performance.now();
@@ -737,6 +778,9 @@ export class TrainingSupervisor {
         totals.control += summary.controlMs;
         totals.critical += summary.controlCriticalMs;
         totals.n++;
+      }
+      if (t > start.step + 1) {
+        this.#slowestStepMs = Math.max(this.#slowestStepMs, now - prevDecided);
       }
       prevDecided = now;
       o.onStep?.(summary);
@@ -1056,12 +1100,20 @@ export class TrainingSupervisor {
 
   #drop(m: Member): void {
     m.ch.close();
-    killQuietly(m.child);
+    this.#kill(m.child);
     this.#joined.splice(this.#joined.indexOf(m), 1);
   }
 
+  /**
+   * Declares silent workers dead. Liveness is judged so that a busy worker
+   * is not: while an epoch forms (workers build their problem, which may
+   * hold up their heartbeats) the join deadline applies, and in the steps the
+   * heartbeat timeout grows to four times the slowest step seen.
+   */
   #watch(): void {
-    const limit = this.#o.heartbeatTimeoutMs ?? 10_000;
+    const limit = this.#forming
+      ? Math.max(this.#o.heartbeatTimeoutMs ?? 10_000, this.#o.joinTimeoutMs ?? 120_000)
+      : Math.max(this.#o.heartbeatTimeoutMs ?? 10_000, 4 * this.#slowestStepMs);
     const now = performance.now();
     for (const m of this.#active) {
       if (m.dead === null && now - m.lastSeen > limit) {
@@ -1069,9 +1121,16 @@ export class TrainingSupervisor {
           m,
           `silent for ${Math.round(now - m.lastSeen)} ms (heartbeat timeout ${limit} ms)`,
         );
-        killQuietly(m.child);
+        this.#kill(m.child);
       }
     }
+  }
+
+  /** Ends a worker this supervisor started; its exit is then no news. */
+  #kill(child: LocalWorker | null): void {
+    if (!child) return;
+    this.#killed.add(child);
+    killQuietly(child);
   }
 
   #fail(reason: string): void {
@@ -1096,6 +1155,7 @@ export class TrainingSupervisor {
     const deadline = performance.now() + timeoutMs;
     const epoch = this.#epoch;
     while (!pred()) {
+      if (this.#giveUp) throw this.#giveUp;
       if (this.#stopping) throw new EpochFailed(this.#failure ?? "stopped");
       if (failOnFailure && this.#failure !== null && epoch === this.#epoch) {
         throw new EpochFailed(this.#failure);
@@ -1121,7 +1181,7 @@ export class TrainingSupervisor {
     const all = Promise.allSettled(kids.map((c) => c.status));
     const timer = new Promise((r) => setTimeout(r, graceMs));
     await Promise.race([all, timer]);
-    for (const c of this.#children) killQuietly(c);
+    for (const c of this.#children) this.#kill(c);
     await all;
     for (const m of this.#joined) m.ch.close();
   }

@@ -88,8 +88,8 @@ class AgreedSkip extends Error {}
 export interface RingConnector {
   /** This worker's ring address, announced when it joins. */
   readonly address: string;
-  /** Forms the ring of assignment `a` (this rank's part of it). */
-  connect(a: Assignment): Promise<RingContext>;
+  /** Forms the ring of assignment `a` (this rank's part of it); `signal` abandons it. */
+  connect(a: Assignment, signal?: AbortSignal): Promise<RingContext>;
   /** Frees what the connector holds (a listener). */
   close(): void;
 }
@@ -184,8 +184,9 @@ export function tcpRingConnector(host: string, secret: Uint8Array | null): RingC
   const acceptor = new TcpAcceptor(Deno.listen({ hostname: host, port: 0, transport: "tcp" }));
   return {
     address: `${host}:${acceptor.addr.port}`,
-    connect: (a) =>
+    connect: (a, signal) =>
       connectTcpRing({
+        signal,
         rank: a.rank,
         peers: a.peers,
         secret,
@@ -340,6 +341,9 @@ class EpochState {
   /** Receives this rank's final parameters and figures. */
   onFinal: ((f: WorkerFinal) => void) | undefined;
   #interrupted: Interrupted | null = null;
+  readonly #abort = new AbortController();
+  /** Aborted when the epoch is interrupted (abandons a ring formation). */
+  readonly signal: AbortSignal = this.#abort.signal;
   #waiting: {
     step: number;
     resolve: (m: StepCommandMessage) => void;
@@ -385,6 +389,7 @@ class EpochState {
   interrupt(e: Interrupted): void {
     if (this.#interrupted) return;
     this.#interrupted = e;
+    this.#abort.abort(e.message);
     this.ring?.close(e.message);
     this.#waiting?.reject(e);
     this.#waiting = null;
@@ -444,7 +449,10 @@ async function runEpoch(
   }
 
   ep.check();
-  const ctx = await connector.connect(a);
+  const ctx = await connector.connect(a, ep.signal).catch((e) => {
+    ep.check(); // abandoned because the supervisor ended the epoch: not a failure
+    throw e;
+  });
   ep.ring = ctx;
   ep.check();
   await ch.send("ready", { epoch: a.epoch, rank });

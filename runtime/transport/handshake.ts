@@ -35,6 +35,15 @@ export interface HandshakeParams {
   secret: Uint8Array | null;
   /** Give up after this many ms. */
   timeoutMs: number;
+  /**
+   * How messages name a rank (e.g. the control plane's pseudo-ranks as "the
+   * supervisor" and "a worker"). @default {`rank ${rank}`}
+   */
+  nameOf?: (rank: number) => string;
+}
+
+function nameOf(p: HandshakeParams, rank: number): string {
+  return p.nameOf ? p.nameOf(rank) : `rank ${rank}`;
 }
 
 const encoder = new TextEncoder();
@@ -89,7 +98,12 @@ function nonce(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));
 }
 
-async function next(link: Link, deadline: number, step: string): Promise<WireMessage> {
+async function next(
+  link: Link,
+  deadline: number,
+  step: string,
+  p: HandshakeParams,
+): Promise<WireMessage> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -105,7 +119,9 @@ async function next(link: Link, deadline: number, step: string): Promise<WireMes
     const msg = r.msg;
     if (msg.type === "error") {
       r.release();
-      throw new PeerEndedHandshake(`rank ${msg.reporter} refused this connection: ${msg.message}`);
+      throw new PeerEndedHandshake(
+        `${nameOf(p, msg.reporter)} refused this connection: ${msg.message}`,
+      );
     }
     // Handshake messages are small; copy what we keep and free the buffer.
     const copy = msg.type === "hello"
@@ -136,7 +152,9 @@ function checkHello(m: WireMessage, p: HandshakeParams, expectRank: number): Hel
   if (m.worldSize !== p.worldSize) {
     problems.push(`world size ${m.worldSize} (expected ${p.worldSize})`);
   }
-  if (m.rank !== expectRank) problems.push(`rank ${m.rank} (expected ${expectRank})`);
+  if (m.rank !== expectRank) {
+    problems.push(`${nameOf(p, m.rank)} (expected ${nameOf(p, expectRank)})`);
+  }
   if (m.nonce.length !== 32) problems.push(`a ${m.nonce.length}-byte nonce (expected 32)`);
   if (problems.length) throw new HandshakeError(`peer sent ${problems.join(", ")}`);
   return m;
@@ -215,15 +233,15 @@ async function connectorSide(
   const deadline = performance.now() + p.timeoutMs;
   const nc = nonce();
   await link.send(hello(p, nc, new Uint8Array(0)));
-  const h = checkHello(await next(link, deadline, "hello"), p, acceptorRank);
+  const h = checkHello(await next(link, deadline, "hello", p), p, acceptorRank);
   const t = transcript(p, p.rank, acceptorRank, nc, h.nonce);
   if (p.secret) {
     const want = await hmac(p.secret, [encoder.encode("qoda-ring acceptor"), ...t]);
     if (!macEqual(h.mac, want)) {
       throw new HandshakeError(
         h.mac.length === 0
-          ? `rank ${acceptorRank} has no secret; this ring requires one`
-          : `rank ${acceptorRank} failed authentication (wrong secret)`,
+          ? `${nameOf(p, acceptorRank)} has no secret; this ring requires one`
+          : `${nameOf(p, acceptorRank)} failed authentication (wrong secret)`,
       );
     }
     await link.send({
@@ -232,7 +250,7 @@ async function connectorSide(
     });
   } else {
     if (h.mac.length !== 0) {
-      throw new HandshakeError(`rank ${acceptorRank} uses a secret; this side has none`);
+      throw new HandshakeError(`${nameOf(p, acceptorRank)} uses a secret; this side has none`);
     }
     await link.send({ type: "auth", mac: new Uint8Array(0) });
   }
@@ -244,25 +262,25 @@ async function acceptorSide(
   connectorRank: number,
 ): Promise<void> {
   const deadline = performance.now() + p.timeoutMs;
-  const h = checkHello(await next(link, deadline, "hello"), p, connectorRank);
+  const h = checkHello(await next(link, deadline, "hello", p), p, connectorRank);
   const na = nonce();
   const t = transcript(p, connectorRank, p.rank, h.nonce, na);
   const mac = p.secret
     ? await hmac(p.secret, [encoder.encode("qoda-ring acceptor"), ...t])
     : new Uint8Array(0);
   await link.send(hello(p, na, mac));
-  const a = await next(link, deadline, "auth");
+  const a = await next(link, deadline, "auth", p);
   if (a.type !== "auth") throw new HandshakeError(`expected auth, got a '${a.type}' message`);
   if (p.secret) {
     const want = await hmac(p.secret, [encoder.encode("qoda-ring connector"), ...t]);
     if (!macEqual(a.mac, want)) {
       throw new HandshakeError(
         a.mac.length === 0
-          ? `rank ${connectorRank} sent no proof; this ring requires a secret`
-          : `rank ${connectorRank} failed authentication (wrong secret)`,
+          ? `${nameOf(p, connectorRank)} sent no proof; this ring requires a secret`
+          : `${nameOf(p, connectorRank)} failed authentication (wrong secret)`,
       );
     }
   } else if (a.mac.length !== 0) {
-    throw new HandshakeError(`rank ${connectorRank} uses a secret; this side has none`);
+    throw new HandshakeError(`${nameOf(p, connectorRank)} uses a secret; this side has none`);
   }
 }

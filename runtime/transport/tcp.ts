@@ -63,6 +63,8 @@ export interface TcpRingOptions {
   acceptor?: TcpAcceptor;
   /** Receives one line per notable event (refused peers, retries, failures). */
   log?: (line: string) => void;
+  /** Abandons the formation at once (the links made so far are closed). */
+  signal?: AbortSignal;
 }
 
 /** Configuration that cannot work (a non-loopback listener without a secret, …). */
@@ -147,6 +149,7 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
       leftRank,
     );
 
+  const signal = options.signal;
   const connectRight = async (): Promise<TcpLink> => {
     const conn = await connectRetrying(
       right.hostname,
@@ -159,7 +162,12 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
           `rank ${rank}: could not connect to rank ${rightRank} at ${peers[rightRank]} ` +
             `within ${connectTimeoutMs} ms: ${e.message}`,
         ),
+      signal,
     );
+    if (signal?.aborted) {
+      conn.close();
+      throw aborted(rank, signal);
+    }
     const link = new TcpLink(conn, rightRank);
     try {
       await connectorHandshake(link, params, rightRank);
@@ -172,17 +180,32 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
     }
   };
 
-  let leftLink: TcpLink | undefined, rightLink: TcpLink | undefined;
+  let leftLink: TcpLink | undefined, rightLink: TcpLink | undefined, settled = false;
+  // A link made after the formation was given up is closed at once.
+  const keep = (l: TcpLink) => (settled ? (l.close(), l) : l);
+  let onAbort = () => {};
+  const abort = new Promise<never>((_, reject) => {
+    onAbort = () => reject(aborted(rank, signal!));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  abort.catch(() => {});
   try {
-    [leftLink, rightLink] = await Promise.all([
-      acceptLeft(),
-      connectRight().then((l) => (rightLink = l)),
+    [leftLink, rightLink] = await Promise.race([
+      Promise.all([
+        acceptLeft().then((l) => (leftLink = keep(l))),
+        connectRight().then((l) => (rightLink = keep(l))),
+      ]),
+      abort,
     ]);
   } catch (e) {
+    settled = true;
     rightLink?.close();
     leftLink?.close();
     throw e;
   } finally {
+    settled = true;
+    signal?.removeEventListener("abort", onAbort);
     if (options.acceptor) acceptor.clear(`rank ${rank}: ring of epoch ${epoch} formed or failed`);
     else acceptor.close();
   }
@@ -199,13 +222,14 @@ export async function connectRetrying(
   port: number,
   deadline: number,
   giveUp: (e: Error) => Error,
+  signal?: AbortSignal,
 ): Promise<Deno.TcpConn> {
   let wait = 20;
   for (;;) {
     try {
       return await Deno.connect({ hostname, port });
     } catch (e) {
-      if (performance.now() + wait > deadline) throw giveUp(e as Error);
+      if (signal?.aborted || performance.now() + wait > deadline) throw giveUp(e as Error);
       await new Promise((r) => setTimeout(r, wait));
       wait = Math.min(500, wait * 2);
     }
@@ -231,4 +255,12 @@ async function withDeadline<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+function aborted(rank: number, signal: AbortSignal): LinkError {
+  return new LinkError(
+    "aborted",
+    rank,
+    `rank ${rank}: ring formation abandoned: ${String(signal.reason ?? "aborted")}`,
+  );
 }

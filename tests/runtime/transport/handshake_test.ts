@@ -57,7 +57,7 @@ Deno.test("ring id, epoch, world size and rank must match", async () => {
     [{ ringId: 8n }, /ring id 8 \(expected 7\)/],
     [{ epoch: 2 }, /epoch 2 \(expected 3\)/],
     [{ worldSize: 5 }, /world size 5 \(expected 4\)/],
-    [{ rank: 0 }, /rank 0 \(expected 1\)/],
+    [{ rank: 0 }, /rank 0 \(expected rank 1\)/],
   ];
   for (const [conn, re] of cases) {
     const [, a] = await shake(conn, {});
