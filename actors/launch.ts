@@ -44,8 +44,8 @@ export async function supervise(
   const sup = new TrainingSupervisor(options);
   created?.(sup);
   const stop = () => {
-    console.error("interrupted: stopping every worker process");
-    sup.stop("interrupted").catch(() => {});
+    console.error("interrupted: committing, then stopping every worker process");
+    sup.stop("interrupted", { commit: true }).catch(() => {});
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, stop);

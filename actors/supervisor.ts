@@ -85,6 +85,8 @@ export interface TrainingSupervisorOptions {
   evalEvery?: number;
   /** Commit every this many steps (0: never). */
   commitEvery?: number;
+  /** Also commit once this many seconds passed since the last commit (0: never). @default {0} */
+  commitEverySeconds?: number;
   /** Directory of `commit.json` (a commit is kept in memory for recovery anyway). */
   commitDir?: string;
   /** Resume from `DIR/commit.json`. */
@@ -242,6 +244,14 @@ interface SupervisorCommit extends Restart {
   job: JobConfig;
 }
 
+/** Options of {@linkcode TrainingSupervisor.stop}. */
+export interface SupervisorStopOptions {
+  /** Commit at the next step first (with a `commitDir`), so that a resume loses nothing. @default {false} */
+  commit?: boolean;
+  /** How long to wait for that commit, ms. @default {10000} */
+  commitTimeoutMs?: number;
+}
+
 /** What the supervisor actor's mailbox takes. */
 type SupervisorInbox =
   | { type: "joined"; member: Member }
@@ -332,6 +342,10 @@ export class TrainingSupervisor {
   #commitWrite: Promise<void> = Promise.resolve();
   /** The step of the newest commit written. */
   #lastWritten = -1;
+  /** When the last commit was asked for (`performance.now()`). */
+  #lastCommitAt = performance.now();
+  /** Commit at the next step (a stop that commits first). */
+  #commitAsap = false;
   #evalProblem: Promise<TrainProblem> | null = null;
   #evaluator: Worker | null = null;
   #evalId = 0;
@@ -373,7 +387,20 @@ export class TrainingSupervisor {
   }
 
   /** Stops everything: tells workers to shut down and kills local ones. */
-  async stop(reason = "stopped"): Promise<void> {
+  async stop(reason = "stopped", options: SupervisorStopOptions = {}): Promise<void> {
+    const { commit = false, commitTimeoutMs = 10_000 } = options;
+    if (commit && this.#o.commitDir && !this.#stopping && this.#epoch > 0) {
+      // Commit at the next step, then stop: a resume loses nothing.
+      const before = this.#lastWritten;
+      this.#commitAsap = true;
+      const deadline = performance.now() + commitTimeoutMs;
+      while (this.#lastWritten === before && !this.#stopping && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      if (this.#lastWritten !== before) {
+        this.#log(`supervisor: committed step ${this.#lastWritten}`);
+      }
+    }
     this.#stopping = true;
     this.#failure ??= reason;
     this.#notify();
@@ -674,7 +701,7 @@ export class TrainingSupervisor {
     this.#forming = false;
     this.#log(`supervisor: epoch ${epoch}: ring of ${size} formed, from step ${start.step}`);
 
-    let prevDecided = performance.now();
+    let prevDecided = performance.now(), lastYield = prevDecided;
     for (let t = start.step + 1; t <= job.steps; t++) {
       await this.#until(
         () => (this.#reports.get(t)?.filter(Boolean).length ?? 0) === size,
@@ -724,8 +751,13 @@ export class TrainingSupervisor {
           }
         }
       }
-      const commit = commitEvery > 0 && t % commitEvery === 0;
+      const bySeconds = (o.commitEverySeconds ?? 0) > 0 &&
+        performance.now() - this.#lastCommitAt >= o.commitEverySeconds! * 1000;
+      const commit = (commitEvery > 0 && t % commitEvery === 0) || bySeconds ||
+        this.#commitAsap;
       if (commit) {
+        this.#commitAsap = false;
+        this.#lastCommitAt = performance.now();
         const snap = {
           step: t,
           schedule: schedule.state(),
@@ -784,6 +816,12 @@ export class TrainingSupervisor {
       }
       prevDecided = now;
       o.onStep?.(summary);
+      // In-process workers step on promises alone: give timers and I/O (commit
+      // writes, evaluations, a stop) a turn every 20 ms.
+      if (now - lastYield > 20) {
+        await new Promise((r) => setTimeout(r, 0));
+        lastYield = performance.now();
+      }
     }
     await this.#until(
       () => this.#finals.length === size,

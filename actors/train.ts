@@ -103,6 +103,8 @@ export interface TrainOptions {
   evalEvery?: number;
   /** Commit every this many steps (0: never). @default {0} */
   commitEvery?: number;
+  /** Also commit once this many seconds passed since the last commit (0: never). @default {0} */
+  commitEverySeconds?: number;
   /** Where `commit.json` goes. */
   commitDir?: string;
   /** Resume from `DIR/commit.json` (same job required). */
@@ -220,6 +222,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     ...launched,
     evalEvery: options.evalEvery,
     commitEvery: options.commitEvery,
+    commitEverySeconds: options.commitEverySeconds,
     commitDir: options.commitDir,
     resumeFrom: options.resumeFrom,
     onEval: options.onEval,
@@ -227,7 +230,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     onRecovery: options.onRecovery,
     log: options.log,
   });
-  const abort = () => sup.stop("aborted").catch(() => {});
+  const abort = () => sup.stop("aborted", { commit: true }).catch(() => {});
   signal?.addEventListener("abort", abort, { once: true });
   try {
     const r = await sup.run();

@@ -32,7 +32,7 @@ export const BENCH_SOAK_FLAGS = {
     default: 2,
     help: "background processes that spin a core each during the runs",
   },
-  dim: { type: "int", min: 2, default: 4096, help: "dimension of the bilinear game" },
+  dim: { type: "int", min: 2, default: 256, help: "dimension of the bilinear game" },
   seed: { type: "int", min: 0, default: 0, help: "seed of the job and of the kill schedule" },
   json: { type: "boolean", help: "one JSON object instead of the table" },
   out: {

@@ -245,3 +245,55 @@ Deno.test("parseControl() turns any frame into a typed message or a TypeError na
   assert.ok(typed > 100, `${typed} frames parsed`);
   assert.equal(({} as Record<string, unknown>).polluted, undefined, "no prototype pollution");
 });
+
+Deno.test("stop({ commit: true }) commits before it stops, and the run resumes from there bit-exactly", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const small = jobConfig({ ...job, steps: 200 });
+    const straight = await new TrainingSupervisor({ job: small, workers: 2, spawn: "inprocess" })
+      .run();
+    let stopped = -1;
+    const sup: TrainingSupervisor = new TrainingSupervisor({
+      job: small,
+      workers: 2,
+      spawn: "inprocess",
+      commitDir: dir,
+      commitEverySeconds: 3600, // only the stop's commit
+      onStep: (s) => {
+        if (s.step === 60 && stopped < 0) {
+          stopped = s.step;
+          sup.stop("interrupted", { commit: true });
+        }
+      },
+    });
+    await assert.rejects(sup.run(), /interrupted/);
+    const commit = JSON.parse(await Deno.readTextFile(`${dir}/commit.json`));
+    assert.ok(commit.step > stopped && commit.step <= stopped + 3, `committed step ${commit.step}`);
+    const resumed = await new TrainingSupervisor({
+      job: small,
+      workers: 2,
+      spawn: "inprocess",
+      resumeFrom: dir,
+    }).run();
+    assert.equal(resumed.checksum, straight.checksum);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("commitEverySeconds commits on a clock as well as every N steps", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await new TrainingSupervisor({
+      job: jobConfig({ ...job, steps: 150 }),
+      workers: 2,
+      spawn: "inprocess",
+      commitDir: dir,
+      commitEverySeconds: 0.05,
+    }).run();
+    const commit = JSON.parse(await Deno.readTextFile(`${dir}/commit.json`));
+    assert.ok(commit.step > 0 && commit.step <= 150, `committed step ${commit.step}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
