@@ -877,7 +877,19 @@ export class TrainingSupervisor {
   }
 
   async #loadCommit(dir: string): Promise<Restart> {
-    const c = await readCommit(dir) as SupervisorCommit;
+    let c: SupervisorCommit;
+    try {
+      c = await readCommit(dir) as SupervisorCommit;
+    } catch (e) {
+      const why = e instanceof Deno.errors.NotFound
+        ? "there is no commit.json there (was the run started with commits on?)"
+        : e instanceof Deno.errors.NotADirectory
+        ? "it is a file, not a run folder"
+        : e instanceof SyntaxError
+        ? `its commit.json is not valid JSON (${e.message})`
+        : (e as Error).message;
+      throw new SupervisorError(`cannot resume from ${dir}: ${why}`, { cause: e });
+    }
     if (c?.format !== 2 || !Array.isArray(c.parts)) {
       throw new SupervisorError(`${dir}/commit.json is not a supervisor commit`);
     }

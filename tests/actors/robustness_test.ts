@@ -297,3 +297,25 @@ Deno.test("commitEverySeconds commits on a clock as well as every N steps", asyn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("resuming from a folder without a commit, or from a file, is refused naming the path", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/notes.txt`;
+  await Deno.writeTextFile(file, "x");
+  try {
+    const resume = (from: string) =>
+      new TrainingSupervisor({ job, workers: 2, spawn: "inprocess", resumeFrom: from }).run();
+    await assert.rejects(
+      resume(`${dir}/missing`),
+      (e: Error) =>
+        e.message.includes(`cannot resume from ${dir}/missing: there is no commit.json there`),
+    );
+    await assert.rejects(
+      resume(file),
+      (e: Error) =>
+        e.message.includes(`cannot resume from ${file}: it is a file, not a run folder`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
