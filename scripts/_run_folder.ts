@@ -194,3 +194,13 @@ export function wireBitsPerCoord(
     : (2 * (workers - 1)) / workers;
   return (8 * s.bytesSent) / (workers * s.collectives * share * (dim + workers));
 }
+
+/**
+ * Bytes an uncompressed float32 exchange (the ring all-reduce: 2(N − 1)/N of one message per
+ * rank) sends for `collectives` collectives of `dim` coordinates (plus the non-finite flag per
+ * rank), all ranks together; 0 with one worker.
+ */
+export function float32Bytes(collectives: number, workers: number, dim: number): number {
+  if (workers < 2) return 0;
+  return 4 * workers * collectives * ((2 * (workers - 1)) / workers) * (dim + workers);
+}

@@ -21,6 +21,7 @@ import {
   UsageError,
 } from "./_cli.ts";
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
+import { Progress } from "./_progress.ts";
 
 const MODE = /^(([a-z]+?)\d+)$/;
 
@@ -154,7 +155,7 @@ async function qodaLoopback(
     "--scheme",
     scheme === "fp32" ? "layerwise" : scheme,
     "--bits",
-    String(bits),
+    String(scheme === "fp32" ? 4 : bits), // fp32 quantizes nothing; ring_rank takes 1..16
     "--iters",
     String(iters),
     "--warmup",
@@ -186,7 +187,9 @@ async function qodaNetlab(
     `PEERS=$(echo "$NETLAB_PEERS" | sed 's/,/:29650,/g'):29650`,
     `exec ${Deno.execPath()} run -A scripts/ring_rank.ts --rank "$NETLAB_RANK" --peers "$PEERS"` +
     ` --secret ${secret} --mib ${mibs.join(",")} --mode ${mode === "fp32" ? "fp32" : collective}` +
-    ` --scheme ${scheme === "fp32" ? "layerwise" : scheme} --bits ${bits} --iters ${iters}` +
+    ` --scheme ${scheme === "fp32" ? "layerwise" : scheme} --bits ${
+      scheme === "fp32" ? 4 : bits
+    } --iters ${iters}` +
     ` --warmup ${warmup} --timeout-ms 600000 --link ${rate}`,
   ].join("; ");
   const rows = await netlabHost0(ranks, rate, delay, inner);
@@ -249,17 +252,35 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     algbw_gbps: Number(e.algbw_gbps),
     busbw_gbps: Number(e.busbw_gbps),
   });
-  if (compare.includes("gloo")) {
-    const g = rate === null
-      ? await glooLoopback(ranks, mibs, iters, warmup)
-      : await glooNetlab(ranks, mibs, iters, warmup, link, a.delay);
-    for (const e of g) rows.push(toRow({ ...e, collective: "ring" }, "gloo"));
-  }
-  for (const mode of modes) {
-    const r = rate === null
-      ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup)
-      : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay);
-    for (const e of r) rows.push(toRow(e, "qoda-ring"));
+  // One line redrawn in place on a terminal; otherwise a plain line after each run (none with
+  // --json, whose output is the JSON lines).
+  const runs = [...compare, ...modes];
+  const progress = new Progress({
+    total: runs.length,
+    unit: "run",
+    plainEveryMs: a.json ? Infinity : 0,
+  });
+  const running = (i: number) =>
+    i < runs.length ? `running ${runs[i] === "gloo" ? "gloo fp32" : `qoda-ring ${runs[i]}`}` : "";
+  progress.tick(0, running(0));
+  try {
+    if (compare.includes("gloo")) {
+      const g = rate === null
+        ? await glooLoopback(ranks, mibs, iters, warmup)
+        : await glooNetlab(ranks, mibs, iters, warmup, link, a.delay);
+      for (const e of g) rows.push(toRow({ ...e, collective: "ring" }, "gloo"));
+      progress.tick(1, running(1));
+    }
+    for (const mode of modes) {
+      const r = rate === null
+        ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup)
+        : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay);
+      for (const e of r) rows.push(toRow(e, "qoda-ring"));
+      const done = compare.length + modes.indexOf(mode) + 1;
+      progress.tick(done, running(done));
+    }
+  } finally {
+    progress.done();
   }
   for (const row of rows) {
     const gloo = rows.find((x) => x.impl === "gloo" && x.mib === row.mib);

@@ -32,6 +32,7 @@ import {
   parseFlags,
   runCli,
 } from "./_cli.ts";
+import { Progress } from "./_progress.ts";
 
 /** The flags of `deno task bench:quant`. */
 export const BENCH_QUANT_FLAGS = {
@@ -154,84 +155,96 @@ async function run(args: BenchQuantCli): Promise<void> {
   const rng = new Rng(seed + 1);
   const rows: QuantBenchRow[] = [];
   const lines: string[] = [];
-  if (!args.json) {
-    console.log(
-      `bench:quant — ${(n * 4 / 2 ** 20).toFixed(0)} MiB fp32, bucket ${bucket}, ` +
-        `row ${row}, median of ${reps}, ${path} encode; GB/s of fp32 input\n`,
-    );
-    console.log(
-      "scheme     bits coder  enc GB/s  dec GB/s  memcpy GB/s  enc/memcpy  dec/memcpy  bits/coord  eps_q",
-    );
-  }
-
+  const cases: { scheme: string; bits: number; coder: CoderName }[] = [];
   for (const scheme of schemes) {
     const widths = scheme === "none" ? [32] : scheme === "fp16" ? [16] : bitsList;
     for (const bits of widths) {
       for (const coder of coders) {
         if ((scheme === "none" || scheme === "fp16") && coder !== "fixed") continue;
         if ((scheme === "qsgd" || scheme === "layerwise") && bits < 2) continue;
-        const q: Quantizer = createQuantizer({ scheme, bits, bucketSize: bucket, rowLength: row });
-        if (q instanceof LayerwiseQuantizer) {
-          // Levels adapted to this data, as they would be after warm-up.
-          q.quantize(v, rng, layer);
-          q.adaptNow();
-        }
-        const memcpyMs = time(() => dst.set(src), Math.max(5, reps));
-        let bytes: Uint8Array = new Uint8Array(0);
-        let frameBuf: Uint8Array = new Uint8Array(0);
-        const encMs = time(
-          path === "fused"
-            ? () => {
-              bytes = quantizeEncode(q, v, rng, { layer, coder, out: frameBuf });
-              if (bytes.buffer !== frameBuf.buffer) frameBuf = new Uint8Array(bytes.buffer);
-            }
-            : () => {
-              bytes = encode(q.quantize(v, rng, layer), coder);
-            },
-          reps,
-        );
-        const decMs = time(() => {
-          decodeInto(bytes, q, out);
-        }, reps);
-        let err = 0;
-        for (let i = 0; i < n; i++) err += (out[i] - v[i]) ** 2;
-        const gb = (n * 4) / 1e9;
-        const r: QuantBenchRow = {
-          scheme,
-          bits: bytes[5],
-          coder,
-          bucket,
-          mib: (n * 4) / 2 ** 20,
-          encode_gbps: gb / (encMs / 1e3),
-          decode_gbps: gb / (decMs / 1e3),
-          memcpy_gbps: gb / (memcpyMs / 1e3),
-          encode_vs_memcpy: memcpyMs / encMs,
-          decode_vs_memcpy: memcpyMs / decMs,
-          bits_per_coord: (bytes.length * 8) / n,
-          eps_q: err / sqNorm,
-          encode_ms: encMs,
-          decode_ms: decMs,
-          path,
-        };
-        rows.push(r);
-        const line = JSON.stringify(r);
-        lines.push(line);
-        if (args.json) console.log(line);
-        else {
-          console.log(
-            `${scheme.padEnd(10)} ${String(r.bits).padStart(4)} ${coder.padEnd(6)} ` +
-              `${r.encode_gbps.toFixed(3).padStart(8)}  ${r.decode_gbps.toFixed(3).padStart(8)}  ` +
-              `${r.memcpy_gbps.toFixed(2).padStart(11)}  ${
-                r.encode_vs_memcpy.toFixed(3).padStart(10)
-              }  ` +
-              `${r.decode_vs_memcpy.toFixed(3).padStart(10)}  ${
-                r.bits_per_coord.toFixed(3).padStart(10)
-              }  ` +
-              `${r.eps_q.toExponential(2)}`,
-          );
-        }
+        cases.push({ scheme, bits, coder });
       }
     }
+  }
+  // One line redrawn in place on a terminal; the table rows are the plain output.
+  const progress = new Progress({ total: cases.length, unit: "case" });
+  const say = (line: string) => progress.log(line);
+  if (!args.json) {
+    say(
+      `bench:quant — ${(n * 4 / 2 ** 20).toFixed(0)} MiB fp32, bucket ${bucket}, ` +
+        `row ${row}, median of ${reps}, ${path} encode; GB/s of fp32 input\n`,
+    );
+    say(
+      "scheme     bits coder  enc GB/s  dec GB/s  memcpy GB/s  enc/memcpy  dec/memcpy  bits/coord  eps_q",
+    );
+  }
+
+  try {
+    for (const [done, { scheme, bits, coder }] of cases.entries()) {
+      progress.tick(done, `${scheme} ${bits}-bit ${coder}`);
+      const q: Quantizer = createQuantizer({ scheme, bits, bucketSize: bucket, rowLength: row });
+      if (q instanceof LayerwiseQuantizer) {
+        // Levels adapted to this data, as they would be after warm-up.
+        q.quantize(v, rng, layer);
+        q.adaptNow();
+      }
+      const memcpyMs = time(() => dst.set(src), Math.max(5, reps));
+      let bytes: Uint8Array = new Uint8Array(0);
+      let frameBuf: Uint8Array = new Uint8Array(0);
+      const encMs = time(
+        path === "fused"
+          ? () => {
+            bytes = quantizeEncode(q, v, rng, { layer, coder, out: frameBuf });
+            if (bytes.buffer !== frameBuf.buffer) frameBuf = new Uint8Array(bytes.buffer);
+          }
+          : () => {
+            bytes = encode(q.quantize(v, rng, layer), coder);
+          },
+        reps,
+      );
+      const decMs = time(() => {
+        decodeInto(bytes, q, out);
+      }, reps);
+      let err = 0;
+      for (let i = 0; i < n; i++) err += (out[i] - v[i]) ** 2;
+      const gb = (n * 4) / 1e9;
+      const r: QuantBenchRow = {
+        scheme,
+        bits: bytes[5],
+        coder,
+        bucket,
+        mib: (n * 4) / 2 ** 20,
+        encode_gbps: gb / (encMs / 1e3),
+        decode_gbps: gb / (decMs / 1e3),
+        memcpy_gbps: gb / (memcpyMs / 1e3),
+        encode_vs_memcpy: memcpyMs / encMs,
+        decode_vs_memcpy: memcpyMs / decMs,
+        bits_per_coord: (bytes.length * 8) / n,
+        eps_q: err / sqNorm,
+        encode_ms: encMs,
+        decode_ms: decMs,
+        path,
+      };
+      rows.push(r);
+      const line = JSON.stringify(r);
+      lines.push(line);
+      if (args.json) say(line);
+      else {
+        say(
+          `${scheme.padEnd(10)} ${String(r.bits).padStart(4)} ${coder.padEnd(6)} ` +
+            `${r.encode_gbps.toFixed(3).padStart(8)}  ${r.decode_gbps.toFixed(3).padStart(8)}  ` +
+            `${r.memcpy_gbps.toFixed(2).padStart(11)}  ${
+              r.encode_vs_memcpy.toFixed(3).padStart(10)
+            }  ` +
+            `${r.decode_vs_memcpy.toFixed(3).padStart(10)}  ${
+              r.bits_per_coord.toFixed(3).padStart(10)
+            }  ` +
+            `${r.eps_q.toExponential(2)}`,
+        );
+      }
+    }
+  } finally {
+    progress.done();
   }
   if (args.out) {
     const dir = args.out.includes("/") ? args.out.slice(0, args.out.lastIndexOf("/")) : ".";

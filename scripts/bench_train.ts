@@ -13,6 +13,7 @@
  * @module
  */
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
+import { Progress } from "./_progress.ts";
 import {
   type Command,
   type FlagTable,
@@ -248,37 +249,44 @@ async function run(v: BenchTrainCli): Promise<void> {
     return;
   }
   const rows: Row[] = [];
-  for (const link of links) {
-    for (const c of configs) {
-      console.error(`bench:train: ${c.name} on ${workers} workers @ ${link} …`);
-      const r = link === "loopback"
-        ? await runLoopback(c, o, workers)
-        : await runNetlab(c, o, workers, link);
-      const row: Row = {
-        config: c.name,
-        optimizer: c.optimizer,
-        quant: c.quant,
-        bits: c.bits,
-        link,
-        workers,
-        steps: r.steps as number,
-        time_to_target_s: null, // decided in report()
-        final_quality: r.quality as number,
-        bytes_sent: r.bytes_sent as number,
-        step_ms: r.step_ms as number,
-        compute_ms: r.compute_ms as number,
-        quantize_ms: r.quantize_ms as number,
-        communicate_ms: r.communicate_ms as number,
-        optimizer_ms: r.optimizer_ms as number,
-        control_ms: r.control_ms as number,
-        collectives_per_step: (r.collectives as number) / (r.steps as number),
-        seconds: r.seconds as number,
-        speedup_vs_none: null,
-        evals: r.evals as Row["evals"],
-      };
-      rows.push(row);
-      if (v.json) console.log(JSON.stringify(row));
+  // One line redrawn in place on a terminal; the per-configuration lines are the plain output.
+  const progress = new Progress({ total: links.length * configs.length, unit: "run" });
+  try {
+    for (const link of links) {
+      for (const c of configs) {
+        progress.tick(rows.length, `${c.name} @ ${link}`);
+        progress.log(`bench:train: ${c.name} on ${workers} workers @ ${link} …`, { stderr: true });
+        const r = link === "loopback"
+          ? await runLoopback(c, o, workers)
+          : await runNetlab(c, o, workers, link);
+        const row: Row = {
+          config: c.name,
+          optimizer: c.optimizer,
+          quant: c.quant,
+          bits: c.bits,
+          link,
+          workers,
+          steps: r.steps as number,
+          time_to_target_s: null, // decided in report()
+          final_quality: r.quality as number,
+          bytes_sent: r.bytes_sent as number,
+          step_ms: r.step_ms as number,
+          compute_ms: r.compute_ms as number,
+          quantize_ms: r.quantize_ms as number,
+          communicate_ms: r.communicate_ms as number,
+          optimizer_ms: r.optimizer_ms as number,
+          control_ms: r.control_ms as number,
+          collectives_per_step: (r.collectives as number) / (r.steps as number),
+          seconds: r.seconds as number,
+          speedup_vs_none: null,
+          evals: r.evals as Row["evals"],
+        };
+        rows.push(row);
+        if (v.json) progress.log(JSON.stringify(row));
+      }
     }
+  } finally {
+    progress.done();
   }
   await report(rows, Number(o.target), o.dataset === "mnist", v.out);
 }

@@ -19,6 +19,7 @@
  * @module
  */
 import { type Command, type FlagTable, helpText, parseFlags, runCli, UsageError } from "./_cli.ts";
+import { Progress } from "./_progress.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import {
   BACKENDS,
@@ -340,13 +341,21 @@ export interface QuantizeRecord {
  * Runs every method × bit width and returns the records (printing them as it goes).
  *
  * @param cfg The parsed command line.
- * @param print Where lines go.
+ * @param print Where lines go (by default stdout, above a progress line when it is a terminal).
  * @returns One record per method and bit width.
  */
 export async function quantizeCommand(
   cfg: QuantizeConfig,
-  print: (line: string) => void = console.log,
+  print?: (line: string) => void,
 ): Promise<QuantizeRecord[]> {
+  // One line redrawn in place on a terminal (when printing to stdout); the result lines are
+  // the plain output.
+  const progress = new Progress({
+    total: cfg.bits.length * cfg.methods.length,
+    unit: "model",
+    quiet: print !== undefined,
+  });
+  print ??= (line) => progress.log(line);
   const backend = await initBackend(cfg.backend);
   const tf = backend.tf;
   if (!cfg.json) print(describeBackend(backend));
@@ -359,8 +368,10 @@ export async function quantizeCommand(
       evaluator.name === "accuracy" ? `${(100 * x).toFixed(2)}%` : x.toExponential(3);
     if (!cfg.json) print(`${cfg.model}: float ${evaluator.name} ${fmt(floatMetric)}`);
     const several = cfg.methods.length * cfg.bits.length > 1;
+    let done = 0;
     for (const bits of cfg.bits) {
       for (const method of cfg.methods) {
+        progress.tick(done++, `${method} ${bits}-bit`);
         const result = await quantizeLayersModel(tf, model, {
           method,
           bits,
@@ -421,6 +432,7 @@ export async function quantizeCommand(
       }
     }
   } finally {
+    progress.done();
     evaluator.dispose();
     model.dispose();
   }

@@ -22,6 +22,7 @@ import {
   UsageError,
 } from "./_cli.ts";
 import { checkOutFlag, RunFolder } from "./_run_folder.ts";
+import { Progress } from "./_progress.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { OPTIMIZER_NAMES } from "../runtime/optim/types.ts";
 import { CODERS } from "../runtime/coding/codec.ts";
@@ -181,9 +182,10 @@ export function parseGameArgs(args: string[]): GameCli {
 /** Runs a parsed game command line; returns the exit code. */
 async function runGameCli(cfg: GameCli): Promise<number> {
   const { flags: v, job } = cfg;
-  const say = (line: string) => {
-    if (!v.quiet) console.log(line);
-  };
+  // One line redrawn in place on a terminal; the evaluation lines are the plain output.
+  const progress = new Progress({ total: v.steps, quiet: v.quiet, fromFirstTick: true });
+  const say = (line: string) => progress.log(line);
+  let lastDist = "";
   const folder = v.out === undefined
     ? null
     : await RunFolder.create({ out: v.out, resumeFrom: v.resume });
@@ -197,51 +199,58 @@ async function runGameCli(cfg: GameCli): Promise<number> {
   // Running totals by step (evaluations arrive after the step they evaluate).
   const totals = new Map<number, { bytes: number; collectives: number }>();
   let bytes = 0, collectives = 0;
-  const r = await supervise({
-    job,
-    ...supervisorOptions(v, v.workers),
-    evalEvery: cfg.evalEvery,
-    commitEvery: v["commit-every"],
-    commitDir: folder?.dir,
-    resumeFrom: v.resume,
-    log: say,
-    onStep: (s) => {
-      bytes += s.bytesSent;
-      collectives += s.collectives;
-      totals.set(s.step, { bytes, collectives });
-      if (s.skip) {
-        say(`step ${s.step}: skipped by every rank (non-finite on rank ${s.nonFiniteRanks})`);
+  let r: Awaited<ReturnType<typeof supervise>>;
+  try {
+    r = await supervise({
+      job,
+      ...supervisorOptions(v, v.workers),
+      evalEvery: cfg.evalEvery,
+      commitEvery: v["commit-every"],
+      commitDir: folder?.dir,
+      resumeFrom: v.resume,
+      log: say,
+      onStep: (s) => {
+        bytes += s.bytesSent;
+        collectives += s.collectives;
+        totals.set(s.step, { bytes, collectives });
+        progress.tick(s.step, lastDist);
+        if (s.skip) {
+          say(`step ${s.step}: skipped by every rank (non-finite on rank ${s.nonFiniteRanks})`);
+        }
+      },
+      onEval: (e) => {
+        const t = totals.get(e.step);
+        totals.delete(e.step);
+        lastDist = `dist ${e.metrics.dist.toExponential(2)}  gap ${e.metrics.gap.toExponential(2)}`;
+        folder?.appendMetrics({
+          step: e.step,
+          ...e.metrics,
+          bytes_sent: t?.bytes ?? 0,
+          collectives: t?.collectives ?? 0,
+        });
+        say(
+          `step ${String(e.step).padStart(String(v.steps).length)}  dist ${
+            e.metrics.dist.toExponential(3)
+          }  gap ${e.metrics.gap.toExponential(3)}` +
+            (t ? `  collectives ${t.collectives}  ${(t.bytes / 1e6).toFixed(2)} MB sent` : ""),
+        );
+      },
+      onRecovery: (ev) =>
+        say(
+          `recovery: epoch ${ev.epoch} failed (${ev.reason}); resuming after step ${ev.resumeStep} with ${ev.size} workers`,
+        ),
+    }, (address) => {
+      if (v.runtime === "process" && v["remote-workers"]) {
+        say(
+          `waiting for ${v.workers} workers: deno task worker --join ${address}${
+            v.secret ? " --secret …" : ""
+          }`,
+        );
       }
-    },
-    onEval: (e) => {
-      const t = totals.get(e.step);
-      totals.delete(e.step);
-      folder?.appendMetrics({
-        step: e.step,
-        ...e.metrics,
-        bytes_sent: t?.bytes ?? 0,
-        collectives: t?.collectives ?? 0,
-      });
-      say(
-        `step ${String(e.step).padStart(String(v.steps).length)}  dist ${
-          e.metrics.dist.toExponential(3)
-        }  gap ${e.metrics.gap.toExponential(3)}` +
-          (t ? `  collectives ${t.collectives}  ${(t.bytes / 1e6).toFixed(2)} MB sent` : ""),
-      );
-    },
-    onRecovery: (ev) =>
-      say(
-        `recovery: epoch ${ev.epoch} failed (${ev.reason}); resuming after step ${ev.resumeStep} with ${ev.size} workers`,
-      ),
-  }, (address) => {
-    if (v.runtime === "process" && v["remote-workers"]) {
-      say(
-        `waiting for ${v.workers} workers: deno task worker --join ${address}${
-          v.secret ? " --secret …" : ""
-        }`,
-      );
-    }
-  });
+    });
+  } finally {
+    progress.done();
+  }
   const dist0 = gameProblem({ problem: v.problem, dim: v.dim, seed: v.seed }).dist0;
   folder?.appendMetrics({
     step: r.steps,

@@ -20,7 +20,8 @@ import {
   supervisorOptions,
   UsageError,
 } from "./_cli.ts";
-import { checkOutFlag, RunFolder, wireBitsPerCoord } from "./_run_folder.ts";
+import { checkOutFlag, float32Bytes, RunFolder, wireBitsPerCoord } from "./_run_folder.ts";
+import { Progress } from "./_progress.ts";
 import * as tf from "@tensorflow/tfjs";
 import { OPTIMIZER_NAMES } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
@@ -34,7 +35,12 @@ import { GAN_ARCHS } from "../models/gan/networks.ts";
 import { recommendedLr, type WganProblem } from "../models/gan/wgan.ts";
 import { saveGenerator } from "../models/gan/checkpoint.ts";
 import { encodePng } from "../models/gan/png.ts";
-import { renderReport, type ReportRecord } from "../models/gan/report.ts";
+import {
+  readable,
+  renderReport,
+  type ReportRecord,
+  type SettingValue,
+} from "../models/gan/report.ts";
 import { BACKENDS } from "../models/tfjs/backend/backend.ts";
 
 /** The flags of `deno task train` (the WGAN). */
@@ -260,13 +266,60 @@ function emptyWindow() {
   };
 }
 
+/** The job's settings as the report shows them (rounded, with units; no results). */
+function ganSettings(cfg: GanCli, p: WganProblem): Record<string, SettingValue | undefined> {
+  const { job } = cfg;
+  const c = p.config;
+  const adapt = job.adapt;
+  return {
+    problem: "WGAN",
+    dataset: c.dataset,
+    architecture: `${c.arch} (hidden widths ${c.widths.join(", ")})`,
+    parameters: p.dim,
+    workers: cfg.workers,
+    optimizer: job.optimizer,
+    "learning rate": job.lr,
+    "learning rate γ": job.lrGamma,
+    "learning rate η": job.lrEta,
+    quantizer: job.quant === "none" ? "none (float32)" : `${job.quant}, ${job.bits} bits`,
+    bucket: job.quant === "none" ? undefined : { value: job.bucket, unit: "coordinates" },
+    collective: job.quant === "none" ? "ring all-reduce" : job.collective,
+    coder: job.quant === "none" ? undefined : job.coder,
+    "level re-solves": job.quant !== "layerwise"
+      ? undefined
+      : adapt === false
+      ? "never"
+      : `steps ${(adapt.warmup ?? []).map(readable).join(", ")}${
+        adapt.every ? `, then every ${readable(adapt.every)}` : ""
+      }`,
+    steps: job.steps,
+    batch: { value: c.batch, unit: "samples per worker" },
+    "latent dimension": c.latentDim,
+    critic: c.clip === null ? `gradient penalty λ = ${c.gp}` : `weight clipping at ±${c.clip}`,
+    "evaluate every": { value: cfg.evalEvery, unit: "steps" },
+    "evaluation samples": c.evalSamples,
+    "quality target": cfg.target,
+    "replica checksums every": job.checksumEvery
+      ? { value: job.checksumEvery, unit: "steps" }
+      : "never",
+    "collective timeout": { value: job.timeoutMs, unit: "ms" },
+    "commit every": cfg.flags["commit-every"]
+      ? { value: cfg.flags["commit-every"], unit: "steps" }
+      : undefined,
+    backend: job.problemOptions.backend as string,
+    seed: job.seed,
+  };
+}
+
 /** Runs a parsed WGAN command line; returns the exit code. */
 async function runGan(cfg: GanCli): Promise<number> {
   const { job, flags } = cfg;
-  const say = (line: string) => {
-    if (!cfg.quiet) console.log(line);
-  };
-  const tty = !cfg.quiet && Deno.stdout.isTerminal();
+  const progress = new Progress({
+    total: job.steps,
+    quiet: cfg.quiet,
+    fromFirstTick: true,
+  });
+  const say = (line: string) => progress.log(line);
   const t0 = performance.now();
   const records: ReportRecord[] = [];
   let problem: WganProblem | null = null;
@@ -314,22 +367,13 @@ async function runGan(cfg: GanCli): Promise<number> {
       window.comm += s.communicateMs;
       window.opt += s.optimizerMs;
       window.control += s.controlMs;
-      if (tty && s.step % 5 === 0) {
-        const rate = window.steps / (window.ms / 1000);
-        const q = lastEval ? ` quality ${lastEval.metrics.quality.toFixed(3)}` : "";
-        const l = lastEval
-          ? ` loss_g ${lastEval.scalars.loss_g?.toFixed(3)} loss_d ${
-            lastEval.scalars.loss_d?.toFixed(3)
-          }`
-          : "";
-        const bar = "#".repeat(Math.round((30 * s.step) / job.steps)).padEnd(30, ".");
-        Deno.stdout.writeSync(
-          new TextEncoder().encode(
-            `\r[${bar}] ${s.step}/${job.steps} ${rate.toFixed(2)} steps/s${l}${q} ` +
-              `${(window.bits / window.steps).toFixed(2)} bits/coord   `,
-          ),
-        );
+      const e = lastEval as SupervisedEval | null;
+      const figures = e ? [`quality ${readable(e.metrics.quality)}`] : [];
+      if (e?.scalars.loss_g !== undefined && e.scalars.loss_d !== undefined) {
+        figures.push(`loss_g ${e.scalars.loss_g.toFixed(2)} loss_d ${e.scalars.loss_d.toFixed(2)}`);
       }
+      figures.push(`${(window.bits / window.steps).toFixed(2)} bits/coord`);
+      progress.tick(s.step, figures.join("  "));
     };
     const onEval = (e: SupervisedEval) => {
       lastEval = e;
@@ -374,7 +418,6 @@ async function runGan(cfg: GanCli): Promise<number> {
         );
       }
       folder?.appendMetrics(full);
-      if (tty) Deno.stdout.writeSync(new TextEncoder().encode("\r"));
       const extra = Object.entries(e.metrics).filter(([k]) => k !== "quality")
         .map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
       const at = `step ${String(e.step).padStart(String(job.steps).length)}`;
@@ -396,7 +439,7 @@ async function runGan(cfg: GanCli): Promise<number> {
       commitDir: folder?.dir,
       resumeFrom: flags.resume,
       log: (l) => {
-        if (!cfg.quiet && !/ joined from | started worker process /.test(l)) console.error(l);
+        if (!/ joined from | started worker process /.test(l)) progress.log(l, { stderr: true });
       },
       onStep,
       onEval,
@@ -415,7 +458,7 @@ async function runGan(cfg: GanCli): Promise<number> {
         dim = p.dim;
       });
     });
-    if (tty) Deno.stdout.writeSync(new TextEncoder().encode("\n"));
+    progress.done();
     problem ??= await sup!.problem() as WganProblem;
     const seconds = (performance.now() - t0) / 1000;
     const final: ReportRecord = {
@@ -483,20 +526,70 @@ async function runGan(cfg: GanCli): Promise<number> {
       const img = p.sampleImage(result.params);
       const png = await encodePng(img.pixels, img.width, img.height);
       await Deno.writeFile(folder.path("samples"), png);
+      // The report's last record: the losses and ε_Q of an evaluation before the last step
+      // are not drawn again at it; its step-time split is that of the steps since then.
+      const evaluatedLast = (lastEval as SupervisedEval | null)?.step === result.steps;
+      const { loss_g: _g, loss_d: _d, eps: _e, ...bare } = final;
+      const lastRecord: ReportRecord = {
+        ...(evaluatedLast ? final : bare),
+        ...(window.steps
+          ? {
+            timings: {
+              compute_ms: window.compute / window.steps,
+              quantize_ms: window.quantize / window.steps,
+              communicate_ms: window.comm / window.steps,
+              optimizer_ms: window.opt / window.steps,
+            },
+          }
+          : {}),
+      };
       await Deno.writeTextFile(
         folder.path("report"),
         renderReport({
           title: `WGAN ${job.problemOptions.dataset}: ${job.optimizer}, ${
             job.quant === "none" ? "float32" : `${job.quant} ${job.bits}-bit`
           }, ${cfg.workers} workers`,
-          config: { ...job, workers: cfg.workers, ...summary },
-          records,
-          levels: lastLevels,
-          quality: {
-            name: p.lowerIsBetter ? "Fréchet distance" : "modes covered",
-            lowerIsBetter: p.lowerIsBetter,
+          subtitle: `Run folder ${folder.dir} · written ${
+            new Date().toISOString().replace(/\.\d+Z$/, "Z").replace("T", " ")
+          }`,
+          settings: ganSettings(cfg, p),
+          summary: {
+            steps: result.steps,
+            seconds,
+            workers: result.workers,
+            stepMs: result.step_ms,
+            bytesSent: result.bytes_sent,
+            bitsPerCoord: summary.bits_per_coord as number,
+            uncompressed: job.quant === "none",
+            float32Bytes: float32Bytes(result.collectives, result.workers, p.dim),
+            replicasAgree: result.replicas_agree,
+            checksumEvery: job.checksumEvery,
+            ...(cfg.target === null
+              ? {}
+              : { target: { value: cfg.target, seconds: timeToTarget } }),
           },
+          records: [...records.slice(0, -1), lastRecord],
+          levels: lastLevels,
+          quality: p.lowerIsBetter
+            ? {
+              name: "Fréchet distance",
+              lowerIsBetter: true,
+              description:
+                `Fréchet distance between ${readable(p.config.evalSamples)} generated digits and ` +
+                `the ${readable(p.config.testSize)} held-out digits, in the features of the ` +
+                "project's MNIST classifier.",
+            }
+            : {
+              name: "modes covered",
+              lowerIsBetter: false,
+              description: `Modes of the mixture covered by ${
+                readable(p.config.evalSamples)
+              } samples.`,
+            },
           samplesPng: png,
+          samplesCaption: p.lowerIsBetter
+            ? "64 generated digits (fixed latent seed)"
+            : `${readable(p.config.evalSamples)} generated points over the mixture's modes`,
         }),
       );
       say(`wrote ${folder.dir}/{metrics.jsonl,config.json,checkpoint/,samples.png,report.html}`);
@@ -512,9 +605,8 @@ async function runGan(cfg: GanCli): Promise<number> {
     );
     if (cfg.json) console.log(JSON.stringify(summary));
     return 0;
-  } catch (e) {
-    if (tty) console.log();
-    throw e;
+  } finally {
+    progress.done();
   }
 }
 

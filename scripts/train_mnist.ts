@@ -40,6 +40,7 @@ import {
   UsageError,
 } from "./_cli.ts";
 import { checkOutFlag, RunFolder, wireBitsPerCoord } from "./_run_folder.ts";
+import { Progress } from "./_progress.ts";
 
 /** Values `--fqt` accepts: off, or the backward-signal quantizer of fully quantized training. */
 export const FQT_CHOICES = ["none", ...FQT_SCHEMES] as const;
@@ -312,7 +313,10 @@ function modelLayers(cfg: MnistCli, tf: Awaited<ReturnType<typeof initBackend>>[
  */
 export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>> {
   const t0 = performance.now();
-  const say = cfg.quiet ? () => {} : (line: string) => console.log(line);
+  // One line redrawn in place on a terminal; the evaluation lines are the plain output.
+  const progress = new Progress({ total: cfg.steps, quiet: cfg.quiet, fromFirstTick: true });
+  const say = (line: string) => progress.log(line);
+  let lastAcc = "";
   const seconds = (at = performance.now()) => (at - t0) / 1000;
   const backend = await initBackend(cfg.backend);
   say(describeBackend(backend));
@@ -378,6 +382,7 @@ export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>
       optimizer: running.optimizer + s.optimizerMs,
     };
     totals.set(s.step, running);
+    progress.tick(s.step, lastAcc);
     if (s.levelVersion !== levelVersion) {
       levelVersion = s.levelVersion;
       say(`step ${s.step}: layer-wise levels re-solved (table version ${levelVersion})`);
@@ -447,6 +452,7 @@ export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>
       epsWindows.push({ steps: now.steps - (prev ?? startTotals).steps, eps: rec.eps_q });
     }
     prev = now;
+    lastAcc = `test acc ${rec.test_accuracy.toFixed(4)}`;
     records.push(rec);
     folder.appendMetrics(rec as unknown as { step: number });
     say(
@@ -487,6 +493,7 @@ export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>
     });
   } finally {
     totals.clear();
+    progress.done();
   }
   const final = running;
   const w = windowOf(final);
