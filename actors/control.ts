@@ -40,6 +40,7 @@ export const CONTROL_KINDS: readonly ControlKind[] = [
   "commitPart",
   "params",
   "failed",
+  "nonFinite",
   "abort",
   "levels",
   "evalRequest",

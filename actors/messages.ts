@@ -146,6 +146,22 @@ export interface FailedBody {
   error: SerializedError;
 }
 
+/** Worker → supervisor: its operator sample of `step` had a non-finite value (the step is skipped). */
+export interface NonFiniteBody {
+  /** The epoch. */
+  epoch: number;
+  /** The step. */
+  step: number;
+  /** The sender's rank. */
+  rank: number;
+  /** The layer of the first non-finite coordinate. */
+  layer: string;
+  /** Its index within that layer. */
+  index: number;
+  /** Its value (NaN, Infinity or −Infinity), as text. */
+  value: string;
+}
+
 /** Supervisor → worker: leave the epoch now (the ring is being re-formed). */
 export interface AbortBody {
   /** The epoch to leave. */
@@ -176,6 +192,8 @@ export interface ControlBodies {
   params: ParamsBody;
   /** Worker → supervisor: its epoch failed. */
   failed: FailedBody;
+  /** Worker → supervisor: where its operator sample went non-finite. */
+  nonFinite: NonFiniteBody;
   /** Supervisor → worker: leave the epoch. */
   abort: AbortBody;
   /** Supervisor → worker: the merged layer-wise level table, adopted at the next step command naming its version. */

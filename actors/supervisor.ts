@@ -42,7 +42,7 @@ import { createJobQuantizer, createProblem, type JobConfig } from "./job.ts";
 import type { TrainProblem } from "./problem.ts";
 import { type ScheduleState, StepSchedule } from "./schedule.ts";
 import { MemoryRingHub, serveWorker, tcpRingConnector } from "./worker.ts";
-import type { Assignment, CommitPart, JoinBody, ParamsBody } from "./messages.ts";
+import type { Assignment, CommitPart, JoinBody, NonFiniteBody, ParamsBody } from "./messages.ts";
 import { Actor } from "./actor.ts";
 import { memoryLinkPair } from "../runtime/transport/memory.ts";
 import { TcpAcceptor } from "../runtime/transport/acceptor.ts";
@@ -87,6 +87,8 @@ export interface TrainingSupervisorOptions {
   commitEvery?: number;
   /** Also commit once this many seconds passed since the last commit (0: never). @default {0} */
   commitEverySeconds?: number;
+  /** Give up when this many steps in a row were skipped (non-finite values). @default {50} */
+  maxSkippedInARow?: number;
   /** Directory of `commit.json` (a commit is kept in memory for recovery anyway). */
   commitDir?: string;
   /** Resume from `DIR/commit.json`. */
@@ -307,6 +309,10 @@ export class TrainingSupervisor {
   #forming = false;
   /** The slowest step so far, ms. */
   #slowestStepMs = 0;
+  /** Where the last non-finite operator sample was. */
+  #lastNonFinite: NonFiniteBody | null = null;
+  /** Steps skipped one after another, up to now. */
+  #skippedInARow = 0;
   /** When workers that died outside a running ring were replaced (for the restart budget). */
   readonly #outsideRestarts: number[] = [];
   /** Set when the run cannot go on (workers keep dying before a ring forms). */
@@ -730,12 +736,24 @@ export class TrainingSupervisor {
         );
       }
       if (d.skip) {
+        const nf = this.#lastNonFinite;
+        const where = nf && nf.step === t
+          ? ` (worker ${nf.rank}: ${nf.value} at ${nf.layer}[${nf.index}])`
+          : "";
         this.#log(
-          `supervisor: step ${t} skipped: rank(s) ${
+          `supervisor: step ${t} skipped: worker(s) ${
             d.nonFiniteRanks.join(", ")
-          } had non-finite values`,
+          } had non-finite values${where}`,
         );
-      }
+        const limit = o.maxSkippedInARow ?? 50;
+        if (++this.#skippedInARow >= limit) {
+          throw new SupervisorError(
+            `the last ${this.#skippedInARow} steps (to step ${t}) were all skipped: ` +
+              `non-finite values${where || ` on worker(s) ${d.nonFiniteRanks.join(", ")}`}; ` +
+              `lower the learning rate or check the problem's operator`,
+          );
+        }
+      } else this.#skippedInARow = 0;
       const stats = this.#stats.get(t);
       this.#stats.delete(t);
       if (job.adapt && isAdaptStep(job.adapt, t) && stats && stats.length === size) {
@@ -1077,6 +1095,9 @@ export class TrainingSupervisor {
           else if (m.rank === 0) this.#evaluate(b.step, msg.blob, b);
           break;
         }
+        case "nonFinite":
+          if (msg.body.epoch === epoch) this.#lastNonFinite = msg.body;
+          break;
         case "failed": {
           if (msg.body.epoch !== epoch) break;
           const err = deserializeError(msg.body.error);

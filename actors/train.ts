@@ -105,6 +105,8 @@ export interface TrainOptions {
   commitEvery?: number;
   /** Also commit once this many seconds passed since the last commit (0: never). @default {0} */
   commitEverySeconds?: number;
+  /** Give up when this many steps in a row were skipped (non-finite values). @default {50} */
+  maxSkippedInARow?: number;
   /** Where `commit.json` goes. */
   commitDir?: string;
   /** Resume from `DIR/commit.json` (same job required). */
@@ -223,6 +225,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     evalEvery: options.evalEvery,
     commitEvery: options.commitEvery,
     commitEverySeconds: options.commitEverySeconds,
+    maxSkippedInARow: options.maxSkippedInARow,
     commitDir: options.commitDir,
     resumeFrom: options.resumeFrom,
     onEval: options.onEval,

@@ -527,8 +527,18 @@ async function runEpoch(
         tm.collectives++;
         buf.set(v);
         buf.fill(0, dim);
-        const bad = firstNonFinite(v) >= 0;
+        const at = firstNonFinite(v);
+        const bad = at >= 0;
         if (bad) {
+          const l = problem.layers.find((s) => at >= s.offset && at < s.offset + s.length);
+          await ch.send("nonFinite", {
+            epoch: a.epoch,
+            step: t,
+            rank,
+            layer: l?.name ?? "?",
+            index: at - (l?.offset ?? 0),
+            value: String(v[at]),
+          });
           buf.fill(0, 0, dim);
           buf[dim + rank] = 1;
         }

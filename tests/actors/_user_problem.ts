@@ -2,7 +2,8 @@
 // tfjs on synthetic, linearly separable data. It gives only its variables and
 // its loss; everything else is the runtime's. Options: `randomInit` draws the
 // starting weights from Math.random (a different X_1 on every instance), and
-// `diverge` makes each replica's projection differ (a determinism bug).
+// `diverge` makes each replica's projection differ (a determinism bug), and
+// `nanAfter: n` makes every loss after the n-th of an instance NaN.
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, tfjsProblem } from "../../models/tfjs/mod.ts";
 import type { ProblemInit, TrainProblem } from "../../mod.ts";
@@ -12,10 +13,12 @@ const IN = 8, HIDDEN = 16, CLASSES = 3, BATCH = 32;
 
 export async function createProblem(init: ProblemInit): Promise<TrainProblem> {
   await initBackend("cpu");
-  const { randomInit = false, diverge = false } = init.options as {
+  const { randomInit = false, diverge = false, nanAfter = Infinity } = init.options as {
     randomInit?: boolean;
     diverge?: boolean;
+    nanAfter?: number;
   };
+  let losses = 0;
   const rng = new Rng(init.seed);
   const draw = (n: number, scale: number) =>
     Float32Array.from(
@@ -58,7 +61,8 @@ export async function createProblem(init: ProblemInit): Promise<TrainProblem> {
     params: [w1, b1, w2, b2],
     loss: ({ rng }) => {
       const { x, y } = batch(rng);
-      return tf.losses.softmaxCrossEntropy(y, logits(x as tf.Tensor2D));
+      const l = tf.losses.softmaxCrossEntropy(y, logits(x as tf.Tensor2D));
+      return ++losses > nanAfter ? l.mul(NaN) : l;
     },
     evaluate: () =>
       tf.tidy(() => {

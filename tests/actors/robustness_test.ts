@@ -319,3 +319,22 @@ Deno.test("resuming from a folder without a commit, or from a file, is refused n
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a run whose steps are all skipped stops with an error naming the non-finite layer", async () => {
+  const skipped: string[] = [];
+  await assert.rejects(
+    train({
+      problem: new URL("./_user_problem.ts", import.meta.url),
+      runtime: "inprocess",
+      workers: 2,
+      steps: 200,
+      options: { nanAfter: 30 },
+      maxSkippedInARow: 20,
+      log: (l) => / skipped: /.test(l) && skipped.push(l),
+    }),
+    (e: Error) =>
+      /the last 20 steps \(to step \d+\) were all skipped: non-finite values \(worker \d: NaN at user\/dense\d\/(kernel|bias)\[\d+\]\)/
+        .test(e.message) && /lower the learning rate/.test(e.message),
+  );
+  assert.ok(skipped.length >= 20, `${skipped.length} skipped steps logged`);
+});
