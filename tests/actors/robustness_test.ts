@@ -289,7 +289,7 @@ Deno.test("commitEverySeconds commits on a clock as well as every N steps", asyn
       workers: 2,
       spawn: "inprocess",
       commitDir: dir,
-      commitEverySeconds: 0.05,
+      commitEverySeconds: 0.001,
     }).run();
     const commit = JSON.parse(await Deno.readTextFile(`${dir}/commit.json`));
     assert.ok(commit.step > 0 && commit.step <= 150, `committed step ${commit.step}`);
