@@ -146,7 +146,14 @@ export const GAN_FLAGS = {
     type: "int",
     min: 0,
     default: 0,
-    help: "commit every N steps into the run folder (0: never)",
+    help: "commit every N steps into the run folder (0: by the clock only, see --commit-seconds)",
+  },
+  "commit-seconds": {
+    type: "number",
+    min: 0,
+    default: 60,
+    help: "also commit into the run folder once this many seconds passed since the last " +
+      "commit (0: never); a Ctrl-C commits too, so a run can always --resume",
   },
   resume: { type: "string", value: "DIR", help: "continue bit-exactly from DIR/commit.json" },
   ...RUNTIME_FLAGS,
@@ -436,6 +443,7 @@ async function runGan(cfg: GanCli): Promise<number> {
       ...supervisorOptions(flags, cfg.workers),
       evalEvery: cfg.evalEvery,
       commitEvery: flags["commit-every"],
+      commitEverySeconds: folder ? flags["commit-seconds"] : 0,
       commitDir: folder?.dir,
       resumeFrom: flags.resume,
       log: (l) => {
@@ -601,7 +609,8 @@ async function runGan(cfg: GanCli): Promise<number> {
         `${(result.bytes_sent / 1e6).toFixed(1)} MB sent, ${result.step_ms.toFixed(1)} ms/step ` +
         `(supervisor round trip ${
           (100 * result.control_overhead).toFixed(2)
-        }% of it), replicas agree: ${result.replicas_agree}`,
+        }% of it), replicas agree: ${result.replicas_agree}` +
+        (result.skipped ? `, ${result.skipped} steps skipped (non-finite values)` : ""),
     );
     if (cfg.json) console.log(JSON.stringify(summary));
     return 0;

@@ -39,6 +39,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "out",
       "no-artifacts",
       "commit-every",
+      "commit-seconds",
       "resume",
       ...RUNTIME,
       "json",
