@@ -1117,8 +1117,8 @@ export class TrainingSupervisor {
       this.#o.onEval?.({
         step,
         metrics,
-        scalars: body?.scalars ?? {},
-        eps: body?.eps ?? {},
+        scalars: numbers(body?.scalars),
+        eps: numbers(body?.eps),
         levels,
         params: x ?? (await this.#problem()).initial(),
         receivedAt,
@@ -1256,6 +1256,13 @@ export class TrainingSupervisor {
     await all;
     for (const m of this.#joined) m.ch.close();
   }
+}
+
+/** A record of numbers as it crossed JSON: NaN and ±Infinity arrive as null, and are NaN again. */
+function numbers(r: Record<string, number> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r ?? {})) out[k] = typeof v === "number" ? v : NaN;
+  return out;
 }
 
 function bytesOf(a: Float32Array): Uint8Array {
