@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Scalar, Variable } from "./types.ts";
+import type { Scalar, Tensor, Variable } from "./types.ts";
 import type { LayerSpan } from "../../runtime/collective/allreduce.ts";
 import { Rng, type RngState } from "../../runtime/rng.ts";
 import type { ProblemWorker, TrainProblem } from "../../actors/problem.ts";
@@ -37,9 +37,10 @@ export interface TfjsProblemOptions {
   params: readonly Variable[];
   /**
    * One worker's loss on a fresh batch, computed from `params` (called inside
-   * `tf.variableGrads`); the gradient is its operator sample.
+   * `tf.variableGrads`): a tensor of one element, such as what `tf.losses.*`
+   * return. The gradient is its operator sample.
    */
-  loss(ctx: LossContext): Scalar;
+  loss(ctx: LossContext): Tensor;
   /**
    * Quality figures with the variables at the point to evaluate; must include
    * `quality`. @default {the loss of rank 0 of 1 on a batch of a fixed seed, as `quality` and `loss`}
@@ -122,7 +123,10 @@ export function tfjsProblem(options: TfjsProblemOptions): TrainProblem {
       return {
         operator(x: Float32Array, out: Float32Array) {
           load(x);
-          const { value, grads } = tf.variableGrads(() => loss(ctx), params as Variable[]);
+          const { value, grads } = tf.variableGrads(
+            () => loss(ctx) as Scalar,
+            params as Variable[],
+          );
           try {
             last = value.dataSync()[0];
             for (const [i, v] of params.entries()) {

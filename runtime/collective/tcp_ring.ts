@@ -16,13 +16,14 @@ import { RingContext } from "./context.ts";
  * @example A ring of two over loopback TCP, in one process
  * ```ts
  * import { allreduce, connectTcpRing } from "@qoda/ring";
- * // Listeners on free ports; each rank's address is then known to all.
- * const listeners = [0, 1].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
- * const peers = listeners.map((l) => `127.0.0.1:${l.addr.port}`);
+ * import { TcpAcceptor } from "@qoda/ring/transport";
+ * // Acceptors on free ports; each rank's address is then known to all.
+ * const acceptors = [0, 1].map(() => new TcpAcceptor(Deno.listen({ hostname: "127.0.0.1", port: 0 })));
+ * const peers = acceptors.map((a) => `127.0.0.1:${a.addr.port}`);
  * const ctxs = await Promise.all(
- *   listeners.map((listener, rank) => connectTcpRing({ rank, peers, listener })),
+ *   acceptors.map((acceptor, rank) => connectTcpRing({ rank, peers, acceptor })),
  * );
- * listeners.forEach((l) => l.close());
+ * acceptors.forEach((a) => a.close());
  * const bufs = [new Float32Array([1, 2]), new Float32Array([10, 20])];
  * await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r])));
  * if (bufs[0].join() !== "11,22" || bufs[1].join() !== "11,22") throw new Error("wrong sum");
