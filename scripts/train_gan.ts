@@ -29,7 +29,12 @@ import { CODERS } from "../runtime/coding/codec.ts";
 import { type JobConfig, jobConfig } from "../actors/job.ts";
 import { problemModule } from "../models/registry.ts";
 import { supervise } from "../actors/launch.ts";
-import type { StepSummary, SupervisedEval, TrainingSupervisor } from "../actors/supervisor.ts";
+import type {
+  StepSummary,
+  SupervisedEval,
+  SupervisedResult,
+  TrainingSupervisor,
+} from "../actors/supervisor.ts";
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS } from "../models/gan/networks.ts";
 import { recommendedLr, type WganProblem } from "../models/gan/wgan.ts";
@@ -39,6 +44,7 @@ import {
   readable,
   renderReport,
   type ReportRecord,
+  type ReportSummary,
   type SettingValue,
 } from "../models/gan/report.ts";
 import { BACKENDS } from "../models/tfjs/backend/backend.ts";
@@ -341,6 +347,7 @@ async function runGan(cfg: GanCli): Promise<number> {
   let timeToTarget: number | null = null;
   let saving: Promise<void> = Promise.resolve();
   let lastLevels: SupervisedEval["levels"] = null;
+  let lastStep = 0;
   const reached = (q: number) =>
     cfg.target !== null && (problem?.lowerIsBetter ? q <= cfg.target : q >= cfg.target);
 
@@ -365,6 +372,7 @@ async function runGan(cfg: GanCli): Promise<number> {
       window.steps++;
       window.ms += now - lastStepAt;
       lastStepAt = now;
+      lastStep = s.step;
       window.bytes += s.bytesSent;
       totalBytes += s.bytesSent;
       bytesAt.set(s.step, totalBytes);
@@ -438,34 +446,97 @@ async function runGan(cfg: GanCli): Promise<number> {
         );
       }
     };
-    const result = await supervise({
-      job,
-      ...supervisorOptions(flags, cfg.workers),
-      evalEvery: cfg.evalEvery,
-      commitEvery: flags["commit-every"],
-      commitEverySeconds: folder ? flags["commit-seconds"] : 0,
-      commitDir: folder?.dir,
-      resumeFrom: flags.resume,
-      log: (l) => {
-        if (!/ joined from | started worker process /.test(l)) progress.log(l, { stderr: true });
-      },
-      onStep,
-      onEval,
-      onRecovery: (ev) =>
-        say(
-          `recovery: epoch ${ev.epoch} failed (${ev.reason}); resuming after step ${ev.resumeStep} with ${ev.size} workers`,
-        ),
-    }, (address) => {
-      if (flags["remote-workers"]) {
-        say(`waiting for ${cfg.workers} workers: deno task worker --join ${address}`);
-      }
-    }, (s) => {
-      sup = s;
-      s.problem().then((p) => {
-        problem = p as WganProblem;
-        dim = p.dim;
+    /** Writes report.html: at the end, or with what there is when the run ends early. */
+    const writeReport = async (
+      folder: RunFolder,
+      p: WganProblem,
+      summary: ReportSummary,
+      recs: ReportRecord[],
+      png?: Uint8Array,
+    ): Promise<void> => {
+      await Deno.writeTextFile(
+        folder.path("report"),
+        renderReport({
+          title: `WGAN ${job.problemOptions.dataset}: ${job.optimizer}, ${
+            job.quant === "none" ? "float32" : `${job.quant} ${job.bits}-bit`
+          }, ${cfg.workers} workers`,
+          subtitle: `Run folder ${folder.dir} · written ${
+            new Date().toISOString().replace(/\.\d+Z$/, "Z").replace("T", " ")
+          }`,
+          settings: ganSettings(cfg, p),
+          summary,
+          records: recs,
+          levels: lastLevels,
+          quality: p.lowerIsBetter
+            ? {
+              name: "Fréchet distance",
+              lowerIsBetter: true,
+              description:
+                `Fréchet distance between ${readable(p.config.evalSamples)} generated digits and ` +
+                `the ${readable(p.config.testSize)} held-out digits, in the features of the ` +
+                "project's MNIST classifier.",
+            }
+            : {
+              name: "modes covered",
+              lowerIsBetter: false,
+              description: `Modes of the mixture covered by ${
+                readable(p.config.evalSamples)
+              } samples.`,
+            },
+          samplesPng: png,
+          samplesCaption: !png
+            ? undefined
+            : p.lowerIsBetter
+            ? "64 generated digits (fixed latent seed)"
+            : `${readable(p.config.evalSamples)} generated points over the mixture's modes`,
+        }),
+      );
+    };
+    let result: SupervisedResult;
+    try {
+      result = await supervise({
+        job,
+        ...supervisorOptions(flags, cfg.workers),
+        evalEvery: cfg.evalEvery,
+        commitEvery: flags["commit-every"],
+        commitEverySeconds: folder ? flags["commit-seconds"] : 0,
+        commitDir: folder?.dir,
+        resumeFrom: flags.resume,
+        log: (l) => {
+          if (!/ joined from | started worker process /.test(l)) progress.log(l, { stderr: true });
+        },
+        onStep,
+        onEval,
+        onRecovery: (ev) =>
+          say(
+            `recovery: epoch ${ev.epoch} failed (${ev.reason}); resuming after step ${ev.resumeStep} with ${ev.size} workers`,
+          ),
+      }, (address) => {
+        if (flags["remote-workers"]) {
+          say(`waiting for ${cfg.workers} workers: deno task worker --join ${address}`);
+        }
+      }, (s) => {
+        sup = s;
+        s.problem().then((p) => {
+          problem = p as WganProblem;
+          dim = p.dim;
+        });
       });
-    });
+    } catch (e) {
+      progress.done();
+      // Interrupted or failed: the report still shows what ran (config.json was written at the start).
+      if (folder && problem) {
+        await writeReport(folder, problem, {
+          steps: lastStep,
+          seconds: (performance.now() - t0) / 1000,
+          workers: cfg.workers,
+          bytesSent: totalBytes,
+          endedEarly: (e as Error).message,
+        }, records).catch(() => {});
+        say(`wrote ${folder.dir}/report.html (the run ended early)`);
+      }
+      throw e;
+    }
     progress.done();
     problem ??= await sup!.problem() as WganProblem;
     const seconds = (performance.now() - t0) / 1000;
@@ -551,54 +622,24 @@ async function runGan(cfg: GanCli): Promise<number> {
           }
           : {}),
       };
-      await Deno.writeTextFile(
-        folder.path("report"),
-        renderReport({
-          title: `WGAN ${job.problemOptions.dataset}: ${job.optimizer}, ${
-            job.quant === "none" ? "float32" : `${job.quant} ${job.bits}-bit`
-          }, ${cfg.workers} workers`,
-          subtitle: `Run folder ${folder.dir} · written ${
-            new Date().toISOString().replace(/\.\d+Z$/, "Z").replace("T", " ")
-          }`,
-          settings: ganSettings(cfg, p),
-          summary: {
-            steps: result.steps,
-            seconds,
-            workers: result.workers,
-            stepMs: result.step_ms,
-            bytesSent: result.bytes_sent,
-            bitsPerCoord: summary.bits_per_coord as number,
-            uncompressed: job.quant === "none",
-            float32Bytes: float32Bytes(result.collectives, result.workers, p.dim),
-            replicasAgree: result.replicas_agree,
-            checksumEvery: job.checksumEvery,
-            ...(cfg.target === null
-              ? {}
-              : { target: { value: cfg.target, seconds: timeToTarget } }),
-          },
-          records: [...records.slice(0, -1), lastRecord],
-          levels: lastLevels,
-          quality: p.lowerIsBetter
-            ? {
-              name: "Fréchet distance",
-              lowerIsBetter: true,
-              description:
-                `Fréchet distance between ${readable(p.config.evalSamples)} generated digits and ` +
-                `the ${readable(p.config.testSize)} held-out digits, in the features of the ` +
-                "project's MNIST classifier.",
-            }
-            : {
-              name: "modes covered",
-              lowerIsBetter: false,
-              description: `Modes of the mixture covered by ${
-                readable(p.config.evalSamples)
-              } samples.`,
-            },
-          samplesPng: png,
-          samplesCaption: p.lowerIsBetter
-            ? "64 generated digits (fixed latent seed)"
-            : `${readable(p.config.evalSamples)} generated points over the mixture's modes`,
-        }),
+      await writeReport(
+        folder,
+        p,
+        {
+          steps: result.steps,
+          seconds,
+          workers: result.workers,
+          stepMs: result.step_ms,
+          bytesSent: result.bytes_sent,
+          bitsPerCoord: summary.bits_per_coord as number,
+          uncompressed: job.quant === "none",
+          float32Bytes: float32Bytes(result.collectives, result.workers, p.dim),
+          replicasAgree: result.replicas_agree,
+          checksumEvery: job.checksumEvery,
+          ...(cfg.target === null ? {} : { target: { value: cfg.target, seconds: timeToTarget } }),
+        },
+        [...records.slice(0, -1), lastRecord],
+        png,
       );
       say(`wrote ${folder.dir}/{metrics.jsonl,config.json,checkpoint/,samples.png,report.html}`);
     }

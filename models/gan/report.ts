@@ -99,6 +99,8 @@ export interface ReportSummary {
   checksumEvery?: number;
   /** Quality target and the seconds until the first evaluation that met it. */
   target?: { value: number; seconds: number | null };
+  /** Why the run ended before its last step (interrupted, failed); absent when it finished. */
+  endedEarly?: string;
 }
 
 /** A setting's value: shown rounded, with its unit. */
@@ -283,7 +285,12 @@ function summarySection(
       ),
     );
   }
-  return `<div class="cards">\n${cards.join("\n")}\n</div>`;
+  const early = s.endedEarly === undefined
+    ? ""
+    : `<p class="early"><b>The run ended before its last step</b> (after step ${
+      round(steps)
+    }): ${escapeHtml(s.endedEarly)}. The figures cover the steps it ran.</p>\n`;
+  return `${early}<div class="cards">\n${cards.join("\n")}\n</div>`;
 }
 
 function timingsSection(records: readonly ReportRecord[]): string {
@@ -365,6 +372,7 @@ h1{font-size:1.6em;margin:0 0 2px}
 h2{font-size:1.2em;margin:0 0 10px;padding-bottom:4px;border-bottom:1px solid #e3e3e3}
 h3{margin:0.6em 0 0.2em;font-size:1em}
 section{margin:26px 0}
+.early{border:1px solid #d99;background:#fdf1f1;border-radius:8px;padding:8px 12px;margin:0 0 10px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
 .card{border:1px solid #dcdcdc;border-radius:8px;padding:8px 12px;background:#fafafa}
 .card .label{font-size:0.85em;color:#555}

@@ -114,3 +114,49 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
     assert.ok(h.stdout.includes(f), `--help lacks ${f}`);
   }
 });
+
+Deno.test("Ctrl-C on deno task train commits, and leaves config.json and a report that says the run ended early", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../scripts/train.ts", import.meta.url).pathname,
+      "--dataset",
+      "gaussians8",
+      "--steps",
+      "1000000",
+      "--eval-every",
+      "20",
+      "--eval-samples",
+      "200",
+      "--out",
+      dir,
+      "--quiet",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Wait for a few evaluations, then interrupt.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const lines = await Deno.readTextFile(`${dir}/metrics.jsonl`).catch(() => "");
+    if (lines.trim().split("\n").length >= 3 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGINT");
+  const out = await child.output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.success, false);
+  assert.match(err, /interrupted: committing/);
+  const commit = JSON.parse(await Deno.readTextFile(`${dir}/commit.json`));
+  assert.ok(commit.step >= 40, `committed step ${commit.step}`);
+  assert.ok((await Deno.stat(`${dir}/config.json`)).isFile);
+  const report = await Deno.readTextFile(`${dir}/report.html`);
+  assert.match(
+    report,
+    /The run ended before its last step<\/b> \(after step [\d,]+\): stopped: interrupted/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
