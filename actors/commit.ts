@@ -19,14 +19,6 @@ const TYPED = {
 } as const;
 type TypedName = keyof typeof TYPED;
 
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-
 /**
  * Serializes a value that may hold typed arrays and bigints, losslessly.
  *
@@ -48,7 +40,7 @@ export function encodeCommit(value: unknown): string {
       if (!(name in TYPED)) throw new TypeError(`cannot commit a ${name}`);
       return {
         $typed: name,
-        b64: toBase64(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)),
+        b64: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).toBase64(),
       };
     }
     if (typeof v === "bigint") return { $bigint: v.toString() };
@@ -62,7 +54,7 @@ export function decodeCommit(text: string): unknown {
     if (v && typeof v === "object" && typeof v.$typed === "string") {
       const Ctor = TYPED[v.$typed as TypedName];
       if (!Ctor) throw new TypeError(`unknown typed array '${v.$typed}' in commit`);
-      const bytes = Uint8Array.from(atob(v.b64), (c) => c.charCodeAt(0));
+      const bytes = Uint8Array.fromBase64(v.b64);
       return new Ctor(bytes.buffer, 0, bytes.byteLength / Ctor.BYTES_PER_ELEMENT);
     }
     if (v && typeof v === "object" && typeof v.$bigint === "string") return BigInt(v.$bigint);
