@@ -117,6 +117,8 @@ export {
   type ShutdownMessage,
   type StepCommandMessage,
   type StepReportMessage,
+  TcpAcceptor,
+  type TcpAcceptorOptions,
   type TcpRingOptions,
   type WireMessage,
 } from "./runtime/transport/mod.ts";

@@ -79,6 +79,7 @@ export * from "./rendezvous.ts";
 // Types of the lower layers that this package's API names.
 export type * from "../runtime/errors.ts";
 export type { Link, Received } from "../runtime/transport/link.ts";
+export type { TcpAcceptor, TcpAcceptorOptions } from "../runtime/transport/acceptor.ts";
 export type {
   AuthMessage,
   BarrierMessage,

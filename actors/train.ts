@@ -22,8 +22,6 @@ import { type JobConfig, jobConfig, moduleUrl } from "./job.ts";
 import { localWorkerCommand } from "./launch.ts";
 import {
   type RecoveryEvent,
-  type StepSummary,
-  type SupervisedEval,
   TrainingSupervisor,
   type TrainingSupervisorOptions,
 } from "./supervisor.ts";
@@ -36,8 +34,26 @@ import {
 import { runWorker, type WorkerFinal } from "./worker.ts";
 import { SupervisorError } from "./errors.ts";
 
-/** Options of {@linkcode train}. */
-export interface TrainOptions {
+/** The supervisor's options a {@linkcode train} call passes on as they are. */
+export type TrainRunOptions = Pick<
+  TrainingSupervisorOptions,
+  | "evalEvery"
+  | "commitEvery"
+  | "commitEverySeconds"
+  | "maxSkippedInARow"
+  | "commitDir"
+  | "resumeFrom"
+  | "onEval"
+  | "onStep"
+  | "onRecovery"
+  | "log"
+>;
+
+/**
+ * Options of {@linkcode train}: the problem, the job's settings, where it runs, and the
+ * supervisor's {@linkcode TrainRunOptions} (evaluations, commits, resume, callbacks).
+ */
+export interface TrainOptions extends TrainRunOptions {
   /**
    * The problem: the specifier of a module that exports
    * `createProblem(init): TrainProblem` (an absolute URL such as
@@ -99,28 +115,8 @@ export interface TrainOptions {
   checksumEvery?: number;
   /** Per-collective deadline, ms. @default {60000} */
   timeoutMs?: number;
-  /** Evaluate rank 0's parameters every this many steps (0: only at the end). @default {0} */
-  evalEvery?: number;
-  /** Commit every this many steps (0: never). @default {0} */
-  commitEvery?: number;
-  /** Also commit once this many seconds passed since the last commit (0: never). @default {0} */
-  commitEverySeconds?: number;
-  /** Give up when this many steps in a row were skipped (non-finite values). @default {50} */
-  maxSkippedInARow?: number;
-  /** Where `commit.json` goes. */
-  commitDir?: string;
-  /** Resume from `DIR/commit.json` (same job required). */
-  resumeFrom?: string;
   /** Stops every worker and rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Called with each evaluation. */
-  onEval?: (e: SupervisedEval) => void;
-  /** Called after each decided step. */
-  onStep?: (s: StepSummary) => void;
-  /** Called when the ring is reset after a failure. */
-  onRecovery?: (r: RecoveryEvent) => void;
-  /** One line per notable event. */
-  log?: (line: string) => void;
 }
 
 /** What {@linkcode train} returns. */
@@ -222,16 +218,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     workers,
     spawn: runtime === "inprocess" ? "inprocess" : localWorkerCommand(),
     ...launched,
-    evalEvery: options.evalEvery,
-    commitEvery: options.commitEvery,
-    commitEverySeconds: options.commitEverySeconds,
-    maxSkippedInARow: options.maxSkippedInARow,
-    commitDir: options.commitDir,
-    resumeFrom: options.resumeFrom,
-    onEval: options.onEval,
-    onStep: options.onStep,
-    onRecovery: options.onRecovery,
-    log: options.log,
+    ...runOptions(options),
   });
   const abort = () => sup.stop("aborted", { commit: true }).catch(() => {});
   signal?.addEventListener("abort", abort, { once: true });
@@ -302,6 +289,34 @@ async function joinLaunched(
     recoveries: [],
     stepMs: NaN,
     seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** The options of a train() call that go to the supervisor as they are. */
+function runOptions(o: TrainOptions): TrainRunOptions {
+  const {
+    evalEvery,
+    commitEvery,
+    commitEverySeconds,
+    maxSkippedInARow,
+    commitDir,
+    resumeFrom,
+    onEval,
+    onStep,
+    onRecovery,
+    log,
+  } = o;
+  return {
+    evalEvery,
+    commitEvery,
+    commitEverySeconds,
+    maxSkippedInARow,
+    commitDir,
+    resumeFrom,
+    onEval,
+    onStep,
+    onRecovery,
+    log,
   };
 }
 

@@ -287,9 +287,9 @@ function summarySection(
   }
   const early = s.endedEarly === undefined
     ? ""
-    : `<p class="early"><b>The run ended before its last step</b> (after step ${
-      round(steps)
-    }): ${escapeHtml(s.endedEarly)}. The figures cover the steps it ran.</p>\n`;
+    : `<p class="early"><b>The run ended before its last step</b> (after step ${round(steps)}): ${
+      escapeHtml(s.endedEarly)
+    }. The figures cover the steps it ran.</p>\n`;
   return `${early}<div class="cards">\n${cards.join("\n")}\n</div>`;
 }
 
