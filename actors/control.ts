@@ -34,6 +34,7 @@ export type ControlEvent =
 /** Every control kind, for checking what arrives. */
 export const CONTROL_KINDS: readonly ControlKind[] = [
   "join",
+  "beat",
   "assign",
   "ready",
   "stats",

@@ -82,6 +82,17 @@ export interface JoinBody {
   device: string;
 }
 
+/**
+ * A worker's heartbeat thread → supervisor, once, first on a connection of its
+ * own: which worker its heartbeats stand for.
+ */
+export interface BeatBody {
+  /** The worker's process id (as in its `join`). */
+  pid: number;
+  /** The worker's name. */
+  name: string;
+}
+
 /** Worker → supervisor: the ring of this epoch is formed on this rank. */
 export interface ReadyBody {
   /** The epoch. */
@@ -180,6 +191,8 @@ export interface EvalRequestBody {
 export interface ControlBodies {
   /** Worker → supervisor, first. */
   join: JoinBody;
+  /** A worker's heartbeat thread → supervisor, first on its own connection. */
+  beat: BeatBody;
   /** Supervisor → worker: an epoch (blob: a commit part or X_1). */
   assign: Assignment;
   /** Worker → supervisor: ring formed. */

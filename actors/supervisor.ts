@@ -260,6 +260,7 @@ type SupervisorInbox =
   | { type: "message"; member: Member; msg: ControlEvent }
   | { type: "lost"; member: Member; why: string }
   | { type: "exited"; child: LocalWorker; why: string }
+  | { type: "beat"; pid: number; name: string }
   | { type: "tick" };
 
 /** A worker this supervisor started: a process, or a worker in this process. */
@@ -609,6 +610,11 @@ export class TrainingSupervisor {
         setTimeout(() => {
           if (!this.#stopping) this.#spawn(this.#secret);
         }, d.delayMs);
+        return;
+      }
+      case "beat": {
+        const m = this.#joined.find((j) => j.pid === e.pid && j.name === e.name);
+        if (m) m.lastSeen = performance.now();
         return;
       }
       case "tick":
@@ -1018,6 +1024,15 @@ export class TrainingSupervisor {
       ch.next().catch(() => null),
       new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
     ]);
+    if (first?.type === "control" && first.kind === "beat") {
+      // A worker's heartbeat thread: every frame on this connection says that worker lives.
+      const pid = Number(first.body.pid), name = String(first.body.name);
+      for (;;) {
+        const m = await ch.next().catch(() => null);
+        if (m === null) return ch.close();
+        await this.#tell({ type: "beat", pid, name });
+      }
+    }
     if (first?.type !== "control" || first.kind !== "join") {
       this.#log(`supervisor: ${ch.remote} did not send join; dropped`);
       ch.close();

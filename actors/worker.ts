@@ -168,15 +168,29 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const host = options.listenHost ?? "127.0.0.1";
   const secret = secretBytes(options.secret);
   const channel = await joinControl(options.join, secret, options.joinTimeoutMs);
-  return await serveWorker({
-    channel,
-    ring: tcpRingConnector(host, secret),
-    name: options.name ?? `worker-${Deno.pid}`,
+  const name = options.name ?? `worker-${Deno.pid}`;
+  // Heartbeats on a thread of their own: a long synchronous step never silences them.
+  const beat = new Worker(new URL("./_heartbeat_worker.ts", import.meta.url), { type: "module" });
+  beat.postMessage({
+    join: options.join,
+    secret,
     pid: Deno.pid,
-    heartbeatMs: options.heartbeatMs,
-    log: options.log,
-    onFinal: options.onFinal,
+    name,
+    periodMs: options.heartbeatMs ?? 1000,
   });
+  try {
+    return await serveWorker({
+      channel,
+      ring: tcpRingConnector(host, secret),
+      name,
+      pid: Deno.pid,
+      heartbeatMs: options.heartbeatMs,
+      log: options.log,
+      onFinal: options.onFinal,
+    });
+  } finally {
+    beat.terminate();
+  }
 }
 
 /** Forms rings over TCP from a listener on `host` (any free port). */

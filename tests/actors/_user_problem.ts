@@ -3,7 +3,8 @@
 // its loss; everything else is the runtime's. Options: `randomInit` draws the
 // starting weights from Math.random (a different X_1 on every instance), and
 // `diverge` makes each replica's projection differ (a determinism bug), and
-// `nanAfter: n` makes every loss after the n-th of an instance NaN.
+// `nanAfter: n` makes every loss after the n-th of an instance NaN, and
+// `blockAt: n, blockMs: ms` holds the thread ms milliseconds in the n-th loss.
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, tfjsProblem } from "../../models/tfjs/mod.ts";
 import type { ProblemInit, TrainProblem } from "../../mod.ts";
@@ -13,11 +14,14 @@ const IN = 8, HIDDEN = 16, CLASSES = 3, BATCH = 32;
 
 export async function createProblem(init: ProblemInit): Promise<TrainProblem> {
   await initBackend("cpu");
-  const { randomInit = false, diverge = false, nanAfter = Infinity } = init.options as {
-    randomInit?: boolean;
-    diverge?: boolean;
-    nanAfter?: number;
-  };
+  const { randomInit = false, diverge = false, nanAfter = Infinity, blockAt = -1, blockMs = 0 } =
+    init.options as {
+      randomInit?: boolean;
+      diverge?: boolean;
+      nanAfter?: number;
+      blockAt?: number;
+      blockMs?: number;
+    };
   let losses = 0;
   const rng = new Rng(init.seed);
   const draw = (n: number, scale: number) =>
@@ -62,7 +66,13 @@ export async function createProblem(init: ProblemInit): Promise<TrainProblem> {
     loss: ({ rng }) => {
       const { x, y } = batch(rng);
       const l = tf.losses.softmaxCrossEntropy(y, logits(x as tf.Tensor2D));
-      return ++losses > nanAfter ? l.mul(NaN) : l;
+      if (++losses === blockAt) {
+        const until = performance.now() + blockMs;
+        while (performance.now() < until) {
+          // a long synchronous step: no timer of this thread runs meanwhile
+        }
+      }
+      return losses > nanAfter ? l.mul(NaN) : l;
     },
     evaluate: () =>
       tf.tidy(() => {

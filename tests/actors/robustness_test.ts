@@ -338,3 +338,21 @@ Deno.test("a run whose steps are all skipped stops with an error naming the non-
   );
   assert.ok(skipped.length >= 20, `${skipped.length} skipped steps logged`);
 });
+
+Deno.test("a worker busy in a step longer than the heartbeat timeout is not declared dead (heartbeats on their own thread)", async () => {
+  const r = await new TrainingSupervisor({
+    job: jobConfig({
+      problem: "blocking",
+      module: new URL("./_user_problem.ts", import.meta.url).href,
+      problemOptions: { blockAt: 20, blockMs: 3_000 },
+      steps: 40,
+      lr: 2,
+      seed: 3,
+    }),
+    workers: 2,
+    spawn: localWorkerCommand(),
+    heartbeatTimeoutMs: 1_000,
+  }).run();
+  assert.equal(r.recoveries.length, 0, JSON.stringify(r.recoveries));
+  assert.equal(r.replicas_agree, true);
+});
