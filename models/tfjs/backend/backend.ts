@@ -2,9 +2,12 @@
  * Choosing and initialising the tfjs tensor backend.
  *
  * `auto` tries, in order: libtensorflow through `@tensorflow/tfjs-node-gpu`, then
- * `@tensorflow/tfjs-node` (backend "tensorflow"), then wasm with SIMD, then the plain-JS cpu
- * backend. tfjs-node is optional and never a dependency: it is looked up with `require.resolve`
- * and loaded only when installed, so its absence never breaks start-up or type-checking.
+ * `@tensorflow/tfjs-node` (backend "tensorflow"), then webgpu when the WebGPU adapter is a
+ * hardware one (a software or fallback adapter, such as llvmpipe, is slower than wasm and is
+ * skipped), then wasm with SIMD, then the plain-JS cpu backend. {@linkcode decideAuto} is that
+ * decision as a pure function, and it says why in one line. tfjs-node is optional and never a
+ * dependency: it is looked up with `require.resolve` and loaded only when installed, so its
+ * absence never breaks start-up or type-checking.
  *
  * tfjs falls back to another backend silently when one fails to initialise, so every
  * `setBackend` here is checked: it must return true and `getBackend()` must then name it.
@@ -16,6 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { BackendError, UnknownNameError } from "../../../runtime/errors.ts";
 import { registerWasmConvGrad } from "./wasm_conv_grad.ts";
+import { installSyncRead } from "./_webgpu_read_sync.ts";
 import type { Tfjs } from "../types.ts";
 
 export type { Tfjs };
@@ -43,6 +47,15 @@ export interface BackendInfo {
   readonly package?: string;
   /** webgpu only: the adapter, as the driver describes it (e.g. "llvmpipe …"). */
   readonly adapter?: string;
+  /** webgpu only: what the adapter says about itself. */
+  readonly adapterInfo?: AdapterFacts;
+  /** webgpu only: why the adapter is a software or fallback one, absent for hardware. */
+  readonly software?: string;
+  /**
+   * `auto` only: why this backend was chosen, one line, e.g. "auto: no tfjs-node; webgpu
+   * adapter is software (llvmpipe), not used" ({@linkcode decideAuto}, plus any failures).
+   */
+  readonly auto?: string;
   /** Every candidate tried before the chosen one, each as "candidate: why it failed". */
   readonly tried: readonly string[];
   /** The tfjs module whose engine now runs on {@linkcode BackendInfo.name}. */
@@ -164,32 +177,247 @@ const cpuCandidate: Candidate = {
   },
 };
 
-/** Minimal view of WebGPU, so this module type-checks without the WebGPU lib types. */
+/** What a WebGPU adapter says about itself (`adapter.info`, plus whether it is a fallback). */
+export interface AdapterFacts {
+  /** `info.vendor`: a name or a PCI/Khronos vendor id as a string (Mesa's is "65541"). */
+  readonly vendor: string;
+  /** `info.architecture`, often empty. */
+  readonly architecture: string;
+  /** `info.device`: a name or a device id as a string. */
+  readonly device: string;
+  /** `info.description`: the driver's name for it, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  readonly description: string;
+  /** `info.isFallbackAdapter` (or the older `adapter.isFallbackAdapter`): a software adapter. */
+  readonly isFallbackAdapter: boolean;
+}
+
+/** Minimal view of a WebGPU adapter, so this module type-checks without the WebGPU lib types. */
+interface AdapterLike {
+  info?: Partial<Record<"vendor" | "architecture" | "device" | "description", unknown>> & {
+    isFallbackAdapter?: unknown;
+  };
+  isFallbackAdapter?: unknown;
+}
+
+/** Minimal view of `navigator.gpu`. */
 interface GpuLike {
-  requestAdapter(): Promise<{ info?: { description?: string; device?: string } } | null>;
+  requestAdapter(): Promise<AdapterLike | null>;
+}
+
+/** The facts of an adapter, every field a string or a boolean. */
+function adapterFacts(adapter: AdapterLike): AdapterFacts {
+  const info = adapter.info ?? {};
+  const text = (v: unknown) => (v === undefined || v === null ? "" : String(v));
+  return {
+    vendor: text(info.vendor),
+    architecture: text(info.architecture),
+    device: text(info.device),
+    description: text(info.description),
+    isFallbackAdapter: info.isFallbackAdapter === true || adapter.isFallbackAdapter === true,
+  };
+}
+
+/** Names of software rasterisers that appear in adapter descriptions. */
+const SOFTWARE_ADAPTERS =
+  /llvmpipe|lavapipe|softpipe|swiftshader|swrast|microsoft basic render|\bwarp\b/i;
+
+/** Mesa's Vulkan vendor id (VK_VENDOR_ID_MESA), which only its software drivers report. */
+const MESA_SOFTWARE_VENDOR = new Set(["65541", "0x10005"]);
+
+/**
+ * Why a WebGPU adapter is a software one, or null for a hardware adapter: the fallback flag,
+ * a software rasteriser's name (llvmpipe, lavapipe, SwiftShader, WARP, …) in its description,
+ * device, vendor or architecture, or Mesa's software vendor id.
+ *
+ * @param facts What the adapter says ({@linkcode AdapterFacts}).
+ * @returns e.g. "llvmpipe", "fallback adapter", or null.
+ *
+ * @example
+ * ```ts
+ * import { softwareAdapter } from "@qoda/ring/tfjs";
+ * const llvmpipe = {
+ *   vendor: "65541",
+ *   architecture: "",
+ *   device: "0",
+ *   description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+ *   isFallbackAdapter: true,
+ * };
+ * if (softwareAdapter(llvmpipe) !== "llvmpipe") throw new Error();
+ * const h100 = { ...llvmpipe, vendor: "4318", description: "NVIDIA H100", isFallbackAdapter: false };
+ * if (softwareAdapter(h100) !== null) throw new Error();
+ * ```
+ */
+export function softwareAdapter(facts: AdapterFacts): string | null {
+  for (const field of [facts.description, facts.device, facts.vendor, facts.architecture]) {
+    const m = SOFTWARE_ADAPTERS.exec(field);
+    if (m) return m[0].toLowerCase();
+  }
+  if (facts.isFallbackAdapter) return "fallback adapter";
+  if (MESA_SOFTWARE_VENDOR.has(facts.vendor.toLowerCase())) return "Mesa software vendor id";
+  return null;
+}
+
+/** One line naming an adapter: its description, else its vendor/device ids. */
+function adapterName(facts: AdapterFacts): string {
+  return facts.description ||
+    [facts.vendor && `vendor ${facts.vendor}`, facts.device && `device ${facts.device}`]
+      .filter(Boolean).join(" ") ||
+    "unnamed adapter";
+}
+
+/** What looking for a WebGPU adapter found: an adapter, or why there is none. */
+export type AdapterProbe =
+  | { readonly found: true; readonly facts: AdapterFacts }
+  | { readonly found: false; readonly why: string };
+
+/** How long {@linkcode probeWebgpu} waits for `requestAdapter()`. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * Asks `navigator.gpu` for an adapter, without creating a device.
+ *
+ * @returns The adapter's facts, or why there is none (no `navigator.gpu`, no adapter, an
+ * error, no answer within 10 s).
+ *
+ * @example
+ * ```ts
+ * import { probeWebgpu } from "@qoda/ring/tfjs";
+ * const probe = await probeWebgpu();
+ * console.log(probe.found ? probe.facts.description : probe.why);
+ * ```
+ */
+export async function probeWebgpu(): Promise<AdapterProbe> {
+  return (await requestAdapter()).probe;
+}
+
+/** {@linkcode probeWebgpu}, keeping the adapter. */
+async function requestAdapter(): Promise<{ probe: AdapterProbe; adapter?: AdapterLike }> {
+  const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+  if (gpu === undefined) return { probe: { found: false, why: "no navigator.gpu" } };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), PROBE_TIMEOUT_MS);
+    });
+    const adapter = await Promise.race([gpu.requestAdapter(), timeout]);
+    if (adapter === "timeout") {
+      return {
+        probe: { found: false, why: `requestAdapter() gave no answer in ${PROBE_TIMEOUT_MS} ms` },
+      };
+    }
+    if (adapter === null) return { probe: { found: false, why: "no webgpu adapter" } };
+    return { probe: { found: true, facts: adapterFacts(adapter) }, adapter };
+  } catch (err) {
+    return { probe: { found: false, why: `requestAdapter() threw: ${reason(err)}` } };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The webgpu candidate: needs `navigator.gpu` and an adapter (a real GPU or a software one). */
 const webgpuCandidate: Candidate = {
   label: "webgpu",
   init: async () => {
-    const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
-    if (gpu === undefined) throw new BackendError("navigator.gpu is not available");
-    let adapter: Awaited<ReturnType<GpuLike["requestAdapter"]>>;
-    try {
-      adapter = await gpu.requestAdapter();
-    } catch (err) {
-      throw new BackendError(`navigator.gpu.requestAdapter() threw: ${reason(err)}`, {
-        cause: err,
-      });
-    }
-    if (adapter === null) throw new BackendError("navigator.gpu.requestAdapter() found no adapter");
+    const { probe } = await requestAdapter();
+    if (!probe.found) throw new BackendError(probe.why);
     await import("@tensorflow/tfjs-backend-webgpu");
     await activate(tf, "webgpu");
-    const description = adapter.info?.description || adapter.info?.device || "";
-    return description ? { name: "webgpu", adapter: description } : { name: "webgpu" };
+    // tfjs's own dataSync() on webgpu needs OffscreenCanvas, which Deno lacks.
+    await installSyncRead(
+      tf.backend(),
+      (data, dtype) => tf.util.convertBackendValuesAndArrayBuffer(data, dtype as tf.DataType),
+    );
+    const facts = probe.facts;
+    const software = softwareAdapter(facts);
+    return {
+      name: "webgpu",
+      adapter: adapterName(facts),
+      adapterInfo: facts,
+      ...(software === null ? {} : { software }),
+    };
   },
 };
+
+/** One step of `auto`'s plan ({@linkcode decideAuto}). */
+export type AutoStep =
+  | { readonly backend: "tensorflow"; readonly package: string }
+  | { readonly backend: "webgpu" | "wasm" | "cpu" };
+
+/** What {@linkcode decideAuto} looks at. */
+export interface AutoInputs {
+  /** The tfjs-node packages installed ({@linkcode TFJS_NODE_PACKAGES} that resolve), in order. */
+  readonly tfjsNode: readonly string[];
+  /** What {@linkcode probeWebgpu} found. */
+  readonly webgpu: AdapterProbe;
+}
+
+/** `auto`'s decision: the backends to try, in order, and why. */
+export interface AutoDecision {
+  /** Backends to try in order; the first that initialises is used. */
+  readonly plan: readonly AutoStep[];
+  /**
+   * Why, one line: what was found and what was skipped, e.g. "auto: no tfjs-node; webgpu
+   * adapter is software (llvmpipe), not used".
+   */
+  readonly why: string;
+}
+
+/**
+ * `auto`'s choice as a pure function: tfjs-node(-gpu) when installed, then webgpu when the
+ * adapter is a hardware one (a software or fallback adapter is slower than wasm), then wasm,
+ * then cpu.
+ *
+ * @param inputs The installed tfjs-node packages and what the WebGPU probe found.
+ * @returns The plan and its one-line reason.
+ *
+ * @example No tfjs-node, a software adapter: wasm, and why
+ * ```ts
+ * import { decideAuto } from "@qoda/ring/tfjs";
+ * const d = decideAuto({
+ *   tfjsNode: [],
+ *   webgpu: {
+ *     found: true,
+ *     facts: {
+ *       vendor: "65541",
+ *       architecture: "",
+ *       device: "0",
+ *       description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+ *       isFallbackAdapter: true,
+ *     },
+ *   },
+ * });
+ * if (d.plan[0].backend !== "wasm") throw new Error();
+ * if (d.why !== "auto: no tfjs-node; webgpu adapter is software (llvmpipe), not used") {
+ *   throw new Error(d.why);
+ * }
+ * ```
+ */
+export function decideAuto(inputs: AutoInputs): AutoDecision {
+  const plan: AutoStep[] = inputs.tfjsNode.map((pkg) => ({ backend: "tensorflow", package: pkg }));
+  const notes = [plan.length > 0 ? `${inputs.tfjsNode.join(", ")} installed` : "no tfjs-node"];
+  const probe = inputs.webgpu;
+  if (!probe.found) notes.push(`${probe.why}`);
+  else {
+    const software = softwareAdapter(probe.facts);
+    if (software !== null) notes.push(`webgpu adapter is software (${software}), not used`);
+    else {
+      plan.push({ backend: "webgpu" });
+      notes.push(`webgpu adapter ${adapterName(probe.facts)} is hardware`);
+    }
+  }
+  plan.push({ backend: "wasm" }, { backend: "cpu" });
+  return { plan, why: `auto: ${notes.join("; ")}` };
+}
+
+/** Whether `pkg` resolves from `resolveFrom`; a lookup that fails oddly counts as installed. */
+function isInstalled(pkg: string, resolveFrom: string | URL): boolean {
+  try {
+    createRequire(resolveFrom).resolve(pkg);
+    return true;
+  } catch (err) {
+    return (err as { code?: unknown } | null)?.code !== "MODULE_NOT_FOUND";
+  }
+}
 
 /** The install hint for an explicit "tensorflow" request that found no tfjs-node. */
 const TENSORFLOW_HINT = "install it on a machine that can download libtensorflow: " +
@@ -197,12 +425,35 @@ const TENSORFLOW_HINT = "install it on a machine that can download libtensorflow
   "`deno install npm:@tensorflow/tfjs-node` (CPU), then run with --allow-ffi (or -A); " +
   "or ask for 'auto', 'wasm' or 'cpu'";
 
-/** The candidates tried, in order, for each backend name. */
-function plan(requested: BackendName, resolveFrom: string | URL): Candidate[] {
+/** The candidates tried, in order, for each backend name; for `auto`, also why. */
+async function plan(
+  requested: BackendName,
+  resolveFrom: string | URL,
+): Promise<{ candidates: Candidate[]; why?: string }> {
+  if (requested === "auto") {
+    const tfjsNode = TFJS_NODE_PACKAGES.filter((pkg) => isInstalled(pkg, resolveFrom));
+    const decision = decideAuto({ tfjsNode, webgpu: await probeWebgpu() });
+    const candidates = decision.plan.map((step) => {
+      switch (step.backend) {
+        case "tensorflow":
+          return tfjsNodeCandidate(step.package, resolveFrom);
+        case "webgpu":
+          return webgpuCandidate;
+        case "wasm":
+          return wasmCandidate;
+        case "cpu":
+          return cpuCandidate;
+      }
+    });
+    return { candidates, why: decision.why };
+  }
+  return { candidates: candidatesFor(requested, resolveFrom) };
+}
+
+/** The candidates of an explicit backend name. */
+function candidatesFor(requested: Exclude<BackendName, "auto">, resolveFrom: string | URL) {
   const tensorflow = TFJS_NODE_PACKAGES.map((pkg) => tfjsNodeCandidate(pkg, resolveFrom));
   switch (requested) {
-    case "auto":
-      return [...tensorflow, wasmCandidate, cpuCandidate];
     case "tensorflow":
       return tensorflow;
     case "webgpu":
@@ -216,9 +467,12 @@ function plan(requested: BackendName, resolveFrom: string | URL): Candidate[] {
 
 /**
  * Selects and initialises the tfjs backend. An explicit name must work or this throws; `auto`
- * takes the first that works of tfjs-node-gpu, tfjs-node, wasm (SIMD) and cpu, and records in
- * `tried` why each earlier one was skipped. Also turns on `tf.enableProdMode()` (no Node.js
- * banner, no debug checks) and, on wasm, registers {@linkcode registerWasmConvGrad}'s kernel.
+ * takes the first that works of tfjs-node-gpu and tfjs-node (when installed), webgpu (when the
+ * adapter is a hardware one), wasm (SIMD) and cpu ({@linkcode decideAuto}), says why in
+ * `auto`, and records in `tried` why each candidate before the chosen one failed. Also turns on
+ * `tf.enableProdMode()` (no Node.js banner, no debug checks), on wasm registers
+ * {@linkcode registerWasmConvGrad}'s kernel, and on webgpu makes `dataSync()` work under Deno
+ * (tfjs's own needs `OffscreenCanvas`; the replacement maps a staging buffer).
  * Safe to call again, with the same or another name: the last call decides the backend.
  *
  * @param requested One of {@linkcode BACKENDS}.
@@ -251,10 +505,12 @@ export async function initBackend(
   const { log, resolveFrom = import.meta.url } = options ?? {};
   tf.enableProdMode();
   const tried: string[] = [];
-  for (const candidate of plan(name, resolveFrom)) {
+  const { candidates, why } = await plan(name, resolveFrom);
+  const autoLine = () => (why === undefined ? {} : { auto: [why, ...tried].join("; ") });
+  for (const candidate of candidates) {
     try {
       const { tf: tfm = tf, ...found } = await candidate.init();
-      return { requested: name, ...found, tried, tf: tfm };
+      return { requested: name, ...found, ...autoLine(), tried, tf: tfm };
     } catch (err) {
       const line = `${candidate.label}: ${reason(err)}`;
       tried.push(line);
@@ -270,7 +526,9 @@ export async function initBackend(
  *
  * @param info What {@linkcode initBackend} returned.
  * @returns e.g. "backend: wasm (SIMD, 1 thread)", "backend: tensorflow
- * (@tensorflow/tfjs-node-gpu)"; ", chosen by auto" is appended when `auto` picked it.
+ * (@tensorflow/tfjs-node-gpu)", "backend: webgpu (llvmpipe (LLVM 15.0.6, 256 bits), software)";
+ * when `auto` picked it, its reason follows the details, e.g. "backend: wasm (SIMD, 1 thread;
+ * auto: no tfjs-node; webgpu adapter is software (llvmpipe), not used)".
  *
  * @example Describe the cpu backend
  * ```ts
@@ -288,7 +546,9 @@ export function describeBackend(info: BackendInfo): string {
     details.push(`${info.threads} thread${info.threads === 1 ? "" : "s"}`);
   }
   if (info.adapter !== undefined) details.push(info.adapter);
-  const detail = details.length > 0 ? ` (${details.join(", ")})` : "";
-  const auto = info.requested === "auto" ? ", chosen by auto" : "";
-  return `backend: ${info.name}${detail}${auto}`;
+  if (info.software !== undefined) details.push("software");
+  const parts = [details.join(", ")];
+  if (info.requested === "auto") parts.push(info.auto ?? "auto");
+  const inner = parts.filter((p) => p !== "").join("; ");
+  return `backend: ${info.name}${inner ? ` (${inner})` : ""}`;
 }

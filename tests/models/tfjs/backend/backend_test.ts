@@ -4,7 +4,9 @@ import {
   BACKENDS,
   describeBackend,
   initBackend,
+  probeWebgpu,
   registerWasmConvGrad,
+  softwareAdapter,
 } from "../../../../models/tfjs/backend/mod.ts";
 import { BackendError, UnknownNameError } from "../../../../runtime/errors.ts";
 import { Rng } from "../../../../runtime/rng.ts";
@@ -37,19 +39,25 @@ Deno.test("initBackend('cpu') selects cpu, and can be called again", async () =>
   assert.equal(describeBackend(again), "backend: cpu");
 });
 
-Deno.test("initBackend('auto') picks wasm here and records that tfjs-node is absent", async () => {
+Deno.test("initBackend('auto') picks wasm here (webgpu on a hardware adapter), and says why", async () => {
   await initBackend("cpu");
+  const probe = await probeWebgpu();
+  const hardware = probe.found && softwareAdapter(probe.facts) === null;
   const lines: string[] = [];
   const info = await initBackend("auto", { log: (line) => lines.push(line) });
-  assert.equal(info.name, "wasm");
-  assert.equal(tf.getBackend(), "wasm");
-  assert.deepEqual(info.tried, [
-    "@tensorflow/tfjs-node-gpu: not installed",
-    "@tensorflow/tfjs-node: not installed",
-  ]);
-  assert.equal(lines.length, 2);
-  assert.match(lines[0], /tfjs-node-gpu: not installed/);
-  assert.equal(describeBackend(info), "backend: wasm (SIMD, 1 thread), chosen by auto");
+  assert.deepEqual(info.tried, [], "nothing was tried and failed before the chosen one");
+  assert.deepEqual(lines, []);
+  assert.match(info.auto!, /^auto: no tfjs-node; /); // tfjs-node cannot install here
+  if (hardware) {
+    assert.equal(info.name, "webgpu");
+    assert.match(info.auto!, /webgpu adapter .* is hardware$/);
+  } else {
+    assert.equal(info.name, "wasm");
+    assert.equal(tf.getBackend(), "wasm");
+    if (probe.found) assert.match(info.auto!, /webgpu adapter is software \(.+\), not used$/);
+    assert.equal(describeBackend(info), `backend: wasm (SIMD, 1 thread; ${info.auto})`);
+  }
+  await initBackend("cpu");
 });
 
 Deno.test("initBackend() rejects an unknown name, listing the valid ones", async () => {
@@ -175,13 +183,16 @@ Deno.test("initBackend('webgpu') works exactly when an adapter exists", async ()
   const info = await initBackend("webgpu");
   assert.equal(info.name, "webgpu");
   assert.equal(tf.getBackend(), "webgpu");
-  // dataSync() fails on webgpu under Deno (its sync readback draws on an OffscreenCanvas);
-  // read asynchronously.
   const t = tf.tidy(() => tf.tensor1d([1, 2, 3, 4]).sum());
   const [sum] = await t.data();
   t.dispose();
   assert.equal(sum, 10);
+  // tfjs's own dataSync() on webgpu needs OffscreenCanvas; initBackend replaces it.
+  const u = tf.tidy(() => tf.range(0, 5000).mul(2));
+  assert.equal(u.dataSync()[4999], 9998);
+  u.dispose();
   assert.match(describeBackend(info), /^backend: webgpu/);
+  assert.equal(info.adapterInfo?.description !== undefined, true);
   await initBackend("cpu");
 });
 
