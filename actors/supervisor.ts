@@ -353,6 +353,8 @@ export class TrainingSupervisor {
   #lastCommitAt = performance.now();
   /** Commit at the next step (a stop that commits first). */
   #commitAsap = false;
+  /** Stop once the commit asked for by {@linkcode TrainingSupervisor.stop} is written. */
+  #stopAfterCommit: string | null = null;
   #evalProblem: Promise<TrainProblem> | null = null;
   #evaluator: Worker | null = null;
   #evalId = 0;
@@ -397,11 +399,13 @@ export class TrainingSupervisor {
   async stop(reason = "stopped", options: SupervisorStopOptions = {}): Promise<void> {
     const { commit = false, commitTimeoutMs = 10_000 } = options;
     if (commit && this.#o.commitDir && !this.#stopping && this.#epoch > 0) {
-      // Commit at the next step, then stop: a resume loses nothing.
+      // Commit at the next step, then stop there (the step loop waits for the
+      // write and sets #stopping): a resume loses nothing.
       const before = this.#lastWritten;
       this.#commitAsap = true;
+      this.#stopAfterCommit = reason;
       const deadline = performance.now() + commitTimeoutMs;
-      while (this.#lastWritten === before && !this.#stopping && performance.now() < deadline) {
+      while (!this.#stopping && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }
       if (this.#lastWritten !== before) {
@@ -779,6 +783,7 @@ export class TrainingSupervisor {
         performance.now() - this.#lastCommitAt >= o.commitEverySeconds! * 1000;
       const commit = (commitEvery > 0 && t % commitEvery === 0) || bySeconds ||
         this.#commitAsap;
+      let committing: Promise<void> | null = null;
       if (commit) {
         this.#commitAsap = false;
         this.#lastCommitAt = performance.now();
@@ -788,7 +793,7 @@ export class TrainingSupervisor {
           levels: levels ? structuredClone(levels) : null,
         };
         this.#parts.set(t, []);
-        this.#awaitCommit(snap, size, setCommit);
+        committing = this.#awaitCommit(snap, size, setCommit);
       }
       if (evalEvery > 0 && t % evalEvery === 0 && t !== job.steps) {
         await members[0].ch.send("evalRequest", { epoch, step: t }).catch(() => {});
@@ -805,6 +810,14 @@ export class TrainingSupervisor {
       };
       // Every link writes at once; a dead link's failure surfaces through its reader.
       await Promise.all(members.map((m) => m.ch.sendWire(command).catch(() => {})));
+      if (committing && this.#stopAfterCommit !== null) {
+        // stop({ commit: true }): no step past the commit.
+        await committing;
+        this.#stopping = true;
+        this.#failure ??= this.#stopAfterCommit;
+        this.#notify();
+        throw new EpochFailed(this.#failure);
+      }
       const now = performance.now();
       const mean = (f: (r: StepReportMessage) => number) =>
         reports.reduce((s, r) => s + f(r), 0) / size;
@@ -873,7 +886,7 @@ export class TrainingSupervisor {
     snap: Omit<Restart, "parts">,
     size: number,
     setCommit: (c: Restart) => void,
-  ): void {
+  ): Promise<void> {
     const epoch = this.#epoch;
     const p = this.#until(
       () => (this.#parts.get(snap.step)?.filter(Boolean).length ?? 0) === size,
@@ -898,6 +911,7 @@ export class TrainingSupervisor {
       }
     }).catch(() => {}); // a failed epoch abandons its pending commit
     this.#commits.push(p);
+    return p;
   }
 
   async #loadCommit(dir: string): Promise<Restart> {

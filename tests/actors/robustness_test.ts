@@ -253,6 +253,7 @@ Deno.test("stop({ commit: true }) commits before it stops, and the run resumes f
     const straight = await new TrainingSupervisor({ job: small, workers: 2, spawn: "inprocess" })
       .run();
     let stopped = -1;
+    let last = -1;
     const sup: TrainingSupervisor = new TrainingSupervisor({
       job: small,
       workers: 2,
@@ -260,6 +261,7 @@ Deno.test("stop({ commit: true }) commits before it stops, and the run resumes f
       commitDir: dir,
       commitEverySeconds: 3600, // only the stop's commit
       onStep: (s) => {
+        last = s.step;
         if (s.step === 60 && stopped < 0) {
           stopped = s.step;
           sup.stop("interrupted", { commit: true });
@@ -268,7 +270,8 @@ Deno.test("stop({ commit: true }) commits before it stops, and the run resumes f
     });
     await assert.rejects(sup.run(), /interrupted/);
     const commit = JSON.parse(await Deno.readTextFile(`${dir}/commit.json`));
-    assert.ok(commit.step > stopped && commit.step <= stopped + 3, `committed step ${commit.step}`);
+    assert.equal(commit.step, stopped + 1, "the commit is the next step's");
+    assert.ok(last <= commit.step, `stepped to ${last}, past the commit at ${commit.step}`);
     const resumed = await new TrainingSupervisor({
       job: small,
       workers: 2,
