@@ -124,9 +124,11 @@ export function moduleUrl(specifier: string): string {
 /**
  * The quantizer of one rank (null for "none"). The layer-wise quantizer
  * gathers statistics but never re-solves on its own: the supervisor merges
- * every rank's statistics and broadcasts the table.
+ * every rank's statistics and broadcasts the table. The row-wise schemes
+ * (`psq`, `bhq`) take each layer's row length from the layer (see
+ * `layerQuantizer`, which the worker applies per layer).
  */
-export function createJobQuantizer(job: JobConfig, problem: TrainProblem): Quantizer | null {
+export function createJobQuantizer(job: JobConfig): Quantizer | null {
   if (job.quant === "none") return null;
   if (job.quant === "layerwise") {
     return new LayerwiseQuantizer({
@@ -135,8 +137,7 @@ export function createJobQuantizer(job: JobConfig, problem: TrainProblem): Quant
       adapt: job.adapt === false ? false : { warmup: [], every: 0 },
     });
   }
-  const rowLength = problem.layers.length === 1 ? problem.dim : undefined;
-  return createQuantizer({ scheme: job.quant, bits: job.bits, bucketSize: job.bucket, rowLength });
+  return createQuantizer({ scheme: job.quant, bits: job.bits, bucketSize: job.bucket });
 }
 
 /** A fresh optimiser replica at `x0`. */

@@ -674,7 +674,7 @@ export class TrainingSupervisor {
     let levels: LevelTable | null = start.levels ? structuredClone(start.levels) : null;
     this.#levels = levels;
     const problem = await this.#problem();
-    const q = createJobQuantizer(job, problem);
+    const q = createJobQuantizer(job);
     const bitsOf = (t: string) => (q instanceof LayerwiseQuantizer ? q.bitsOf(t) : job.bits);
     const evalEvery = o.evalEvery ?? 0, commitEvery = o.commitEvery ?? 0;
     const peers = members.map((m) => m.address);

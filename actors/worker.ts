@@ -30,6 +30,7 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import type { LevelTable } from "../runtime/quant/layerwise.ts";
 import { isAdaptStep } from "../runtime/quant/levels.ts";
 import type { Quantizer } from "../runtime/quant/types.ts";
+import { layerQuantizer } from "../runtime/quant/pieces.ts";
 import { rankSeed, Rng } from "../runtime/rng.ts";
 import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
 import { TcpAcceptor } from "../runtime/transport/acceptor.ts";
@@ -448,7 +449,7 @@ async function runEpoch(
   }
   let rng = new Rng(rankSeed(job.seed, rank));
   const pw: ProblemWorker = problem.worker(rank, size, rng.fork());
-  const q: Quantizer | null = createJobQuantizer(job, problem);
+  const q: Quantizer | null = createJobQuantizer(job);
   const layerwise = q instanceof LayerwiseQuantizer ? q : null;
   if (a.levels && layerwise) layerwise.loadTable(a.levels);
   let bytesSent = 0;
@@ -477,12 +478,17 @@ async function runEpoch(
     { name: "nonfinite-flags", type: "flags", offset: dim, length: size },
   ];
   const buf = new Float32Array(dim + size);
+  // Each layer's quantizer knows the layer's shape: the collective hands it
+  // pieces of the layer, which the row-wise schemes cut into the layer's rows.
+  const quantizers = new Map(
+    layout.map((l) => [l, q && l.offset < dim ? layerQuantizer(q, l) : null]),
+  );
   const compression = q
     ? {
       mode: job.collective,
       coder: job.coder,
       rng,
-      quantizerFor: (l: LayerSpan) => (l.offset >= dim ? null : q),
+      quantizerFor: (l: LayerSpan) => quantizers.get(l) ?? null,
     }
     : undefined;
   const isQoda = opt.name === "qoda";

@@ -326,35 +326,44 @@ export function affineVariance(
 /**
  * The row length D of an N×D matrix stored row-major in `v`: `rowLength`
  * when given, else the product of `layer.shape[1..]` (a 1-D shape is one
- * row, D = shape[0]). Throws {@linkcode QuantizationError} naming the layer
- * when neither is known or `v.length` is not a multiple of D.
+ * row, D = shape[0]), else `layer.rowLength` (a piece of a layer: its last
+ * row may be shorter, so `n` need not be a multiple of D). Throws
+ * {@linkcode QuantizationError} naming the layer when none is known or,
+ * for a whole matrix, `v.length` is not a multiple of D.
  *
  * @example
  * ```ts
  * import { resolveRowLength } from "./_affine.ts";
  * const d = resolveRowLength(12, undefined, { name: "fc", shape: [3, 2, 2] });
  * if (d !== 4) throw new Error("D = 2·2");
+ * const piece = resolveRowLength(10, undefined, { name: "fc", rowLength: 4 });
+ * if (piece !== 4) throw new Error("a piece keeps its layer's rows");
  * ```
  */
 export function resolveRowLength(n: number, rowLength?: number, layer?: LayerInfo): number {
   const name = layerName(layer);
   let d = rowLength;
+  let piece = false;
   if (d === undefined) {
     const shape = layer?.shape;
-    if (!shape || shape.length === 0) {
+    if (shape && shape.length > 0) {
+      d = 1;
+      if (shape.length === 1) d = shape[0];
+      else for (let i = 1; i < shape.length; i++) d *= shape[i];
+    } else if (layer?.rowLength !== undefined) {
+      d = layer.rowLength;
+      piece = true;
+    } else {
       throw new QuantizationError(
         name,
         `row length unknown for a vector of length ${n}: pass rowLength or a layer shape`,
       );
     }
-    d = 1;
-    if (shape.length === 1) d = shape[0];
-    else for (let i = 1; i < shape.length; i++) d *= shape[i];
   }
   if (!Number.isInteger(d) || d < 1) {
     throw new QuantizationError(name, `row length must be a positive integer, got ${d}`);
   }
-  if (n % d !== 0) {
+  if (!piece && n % d !== 0) {
     throw new QuantizationError(
       name,
       `length ${n} is not a multiple of the row length ${d}`,

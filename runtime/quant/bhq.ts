@@ -50,9 +50,13 @@ interface BhqPlan {
   scales: Float32Array;
 }
 
-/** Groups the rows of the N×D matrix `v` and computes the per-row scales. */
-function plan(v: Float32Array, N: number, D: number, layer: string): BhqPlan {
-  const scales = new Float32Array(N).fill(1);
+/**
+ * Groups the N full rows of `v` (rows of D) and computes the per-row scales;
+ * `rows` (N, or N + 1 for a piece whose last row is shorter) scales in all,
+ * a short last row never grouped (scale 1).
+ */
+function plan(v: Float32Array, N: number, rows: number, D: number, layer: string): BhqPlan {
+  const scales = new Float32Array(rows).fill(1);
   const lambda = new Float64Array(N);
   let bad = 0, top = 0;
   for (let i = 0; i < N; i++) {
@@ -66,7 +70,7 @@ function plan(v: Float32Array, N: number, D: number, layer: string): BhqPlan {
     lambda[i] = mx - mn;
     if (lambda[i] > top) top = lambda[i];
   }
-  if (bad !== 0) checkFinite(v, layer);
+  if (bad !== 0 || (rows > N && !isFiniteFrom(v, N * D))) checkFinite(v, layer);
   if (N < 2 || top === 0) return { aux: new Uint32Array(1), scales };
 
   const order = new Uint32Array(N);
@@ -117,13 +121,20 @@ function plan(v: Float32Array, N: number, D: number, layer: string): BhqPlan {
   return { aux: Uint32Array.from(aux), scales };
 }
 
+/** True when v[from..] holds no NaN or ±Infinity. */
+function isFiniteFrom(v: Float32Array, from: number): boolean {
+  let bad = 0;
+  for (let i = from; i < v.length; i++) bad += v[i] * 0;
+  return bad === 0;
+}
+
 /** X' = T·X: scale rows by s, then H_G on each group (new array). */
 function forward(v: Float32Array, D: number, p: BhqPlan, layer: string): Float32Array {
-  const N = p.scales.length;
-  const x = new Float32Array(v.length);
-  for (let i = 0; i < N; i++) {
+  const rows = p.scales.length, n = v.length;
+  const x = new Float32Array(n);
+  for (let i = 0; i < rows; i++) {
     const s = p.scales[i];
-    for (let j = i * D, end = j + D; j < end; j++) x[j] = v[j] * s;
+    for (let j = i * D, end = Math.min(n, j + D); j < end; j++) x[j] = v[j] * s;
   }
   applyGroups(x, D, p.aux);
   let bad = 0;
@@ -152,7 +163,7 @@ function inverse(x: Float32Array, D: number, scales: Float32Array, aux: Uint32Ar
   for (let i = 0; i < scales.length; i++) {
     const s = scales[i];
     if (s === 1) continue;
-    for (let j = i * D, end = j + D; j < end; j++) x[j] /= s;
+    for (let j = i * D, end = Math.min(x.length, j + D); j < end; j++) x[j] /= s;
   }
 }
 
@@ -227,13 +238,13 @@ export class BhqQuantizer implements Quantizer {
     const name = layerName(layer);
     const n = v.length;
     const D = resolveRowLength(n, this.rowLength, layer);
-    const N = n / D;
-    const p = plan(v, N, D, name);
+    const N = Math.floor(n / D), rows = Math.ceil(n / D);
+    const p = plan(v, N, rows, D, name);
     const x = forward(v, D, p, name);
     const codes = new Uint16Array(n);
-    const meta = new Float32Array(3 * N);
+    const meta = new Float32Array(3 * rows);
     affineQuantize(x, D, this.bins, true, rng, codes, meta, name);
-    meta.set(p.scales, 2 * N);
+    meta.set(p.scales, 2 * rows);
     const q: Quantized = {
       scheme: "bhq",
       length: n,
@@ -250,7 +261,7 @@ export class BhqQuantizer implements Quantizer {
     };
     if (stats) {
       // The error in the original space: reconstruct, then compare.
-      const rec = affineDequantize(q, "bhq", x, N);
+      const rec = affineDequantize(q, "bhq", x, rows);
       inverse(rec, D, p.scales, p.aux);
       let e2 = 0, n2 = 0;
       for (let i = 0; i < n; i++) {
@@ -269,25 +280,26 @@ export class BhqQuantizer implements Quantizer {
       throw new QuantizationError("", `expected a 'bhq' block, got '${q.scheme}'`);
     }
     const D = q.bucketSize, n = q.length;
-    if (!Number.isInteger(D) || D < 1 || !Number.isInteger(n) || n < 0 || n % D !== 0) {
-      throw new QuantizationError("", `bhq block length ${n} is not a multiple of row length ${D}`);
+    if (!Number.isInteger(D) || D < 1 || !Number.isInteger(n) || n < 0) {
+      throw new QuantizationError("", `bhq block has length ${n} and row length ${D}`);
     }
-    const N = n / D;
-    if (q.meta.length !== 3 * N) {
+    // A piece of a layer may end in a shorter row, which no group holds.
+    const N = Math.floor(n / D), rows = Math.ceil(n / D);
+    if (q.meta.length !== 3 * rows) {
       throw new QuantizationError(
         "",
-        `bhq block has ${q.meta.length} meta floats, expected ${3 * N}`,
+        `bhq block has ${q.meta.length} meta floats, expected ${3 * rows}`,
       );
     }
-    const scales = q.meta.subarray(2 * N);
-    for (let i = 0; i < N; i++) {
+    const scales = q.meta.subarray(2 * rows);
+    for (let i = 0; i < rows; i++) {
       const s = scales[i];
       if (!(s > 0 && s < Infinity)) {
         throw new QuantizationError("", `bhq row ${i} has scale ${s}; scales must be positive`);
       }
     }
     checkAux(q.aux, N);
-    const dst = affineDequantize(q, "bhq", out, N);
+    const dst = affineDequantize(q, "bhq", out, rows);
     inverse(dst, D, scales, q.aux);
     return dst;
   }
@@ -308,11 +320,11 @@ export class BhqQuantizer implements Quantizer {
     const name = layerName(layer);
     const n = v.length;
     const D = resolveRowLength(n, this.rowLength, layer);
-    const N = n / D;
-    const p = plan(v, N, D, name);
+    const N = Math.floor(n / D), rows = Math.ceil(n / D);
+    const p = plan(v, N, rows, D, name);
     const x = forward(v, D, p, name);
-    const weight = new Float64Array(N);
-    for (let i = 0; i < N; i++) weight[i] = 1 / (p.scales[i] * p.scales[i]);
+    const weight = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) weight[i] = 1 / (p.scales[i] * p.scales[i]);
     const aux = p.aux;
     for (let g = 0, pos = 1; g < aux[0]; g++) {
       const G = aux[pos];
@@ -329,8 +341,8 @@ export class BhqQuantizer implements Quantizer {
     }
     const res = new Float64Array(2);
     let expected = 0, bound = 0;
-    for (let i = 0; i < N; i++) {
-      affineBucketVariance(x, i * D, (i + 1) * D, this.bins, true, res, name);
+    for (let i = 0; i < rows; i++) {
+      affineBucketVariance(x, i * D, Math.min(n, (i + 1) * D), this.bins, true, res, name);
       expected += weight[i] * res[0];
       bound += weight[i] * res[1];
     }

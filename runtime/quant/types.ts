@@ -74,6 +74,14 @@ export interface LayerInfo {
   shape?: readonly number[];
   /** Explicit layer type; overrides inference (e.g. `"embedding"`). */
   type?: string;
+  /**
+   * For a piece of a layer without a shape of its own (a collective cuts
+   * layers at chunk and segment boundaries): the row length D of the layer
+   * it was cut from. The row-wise schemes (`psq`, `bhq`) then cut the piece
+   * into rows of D from its first element, the last row possibly shorter.
+   * Ignored when `shape` is given.
+   */
+  rowLength?: number;
 }
 
 /** Statistics a quantizer reports for one call, for ε_Q tracking. */
