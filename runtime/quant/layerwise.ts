@@ -20,6 +20,7 @@ import { EpsTracker } from "./eps.ts";
 import { LayerTypeMap } from "./layer_types.ts";
 import {
   DEFAULT_HISTOGRAM_BINS,
+  gaussianLevels,
   isAdaptStep,
   LevelHistogram,
   type LevelSchedule,
@@ -44,9 +45,18 @@ export interface LayerwiseOptions {
   adapt?: LevelSchedule | false;
   /** Histogram resolution of the statistics. @default {4096} */
   histogramBins?: number;
-  /** Initial levels: uniform, or exponential (…, 1/4, 1/2, 1). @default {"uniform"} */
-  initialLevels?: "uniform" | "exponential";
+  /**
+   * Initial levels: `"gaussian"`, the levels that suit Gaussian coordinates
+   * normalized as this quantizer normalizes them
+   * ({@linkcode gaussianLevels}(bits, bucketSize, normQ)); `"uniform"`
+   * (0, 1/s, …, 1); or `"exponential"` (…, 1/4, 1/2, 1).
+   * @default {"gaussian"}
+   */
+  initialLevels?: InitialLevels;
 }
+
+/** How {@linkcode LayerwiseQuantizer} builds a type's levels before its first adaptation. */
+export type InitialLevels = "gaussian" | "uniform" | "exponential";
 
 /** {@linkcode LevelTable} plus the statistics gathered since the last re-solve. */
 export interface LayerwiseSnapshot extends LevelTable {
@@ -65,29 +75,38 @@ export interface LevelTable {
 /**
  * QODA's layer-wise quantizer.
  *
- * Until a type's first adaptation its levels are the initial ones (uniform by
- * default: 0, 1/s, …, 1). Under the default L2 norm a bucket of d coordinates
- * normalizes most of them to about 1/√d, far below the first level when bits
- * are few, so a fresh 4-bit quantizer's error can exceed the vector itself.
- * For accuracy from the first call use `normQ: Infinity` or 8 bits; otherwise
- * let the levels adapt first ({@linkcode LayerwiseQuantizer.maybeAdapt}).
+ * Until a type's first adaptation its levels are the initial ones. By default
+ * ({@linkcode LayerwiseOptions.initialLevels} `"gaussian"`) they are
+ * {@linkcode gaussianLevels}: optimal for Gaussian coordinates normalized as
+ * this quantizer normalizes them (buckets of `bucketSize`, L^q norm), with a
+ * uniform floor for heavier tails. They depend only on the options, so every
+ * replica built from the same options starts from the same levels. Measured
+ * ε_Q of a fresh quantizer on Gaussian data (buckets of 1024, L2): 0.32, 0.076,
+ * 0.0035 at 3, 4 and 8 bits, against 7.7, 2.7 and 0.011 with uniform levels
+ * 0, 1/s, …, 1, which leave most coordinates (about 1/√d of the norm) below
+ * the first level. With 2 bits the only levels are 0 and 1. Adaptation
+ * ({@linkcode LayerwiseQuantizer.maybeAdapt}) then fits each type's levels to
+ * its own statistics.
  *
- * @example Accurate from the first call: 8 bits under the L∞ norm
+ * @example Accurate from the first call: ε_Q ≤ 0.1 at 4 bits on Gaussian data
  * ```ts
  * import { LayerwiseQuantizer } from "@qoda/ring/quant";
  * import { Rng } from "@qoda/ring";
- * const q = new LayerwiseQuantizer({ bits: 8, normQ: Infinity, bucketSize: 256 });
  * const rng = new Rng(1);
- * const g = new Float32Array(1024).map(() => rng.normal());
- * const layer = { name: "conv1/kernel", shape: [4, 4, 8, 8] };
- * const back = q.dequantize(q.quantize(g, rng, layer));
- * // Each bucket's largest magnitude m is split into 127 steps: |error| ≤ m/127.
- * for (let b = 0; b < 1024; b += 256) {
- *   const bucket = g.subarray(b, b + 256);
- *   const m = Math.max(...bucket.map(Math.abs));
- *   if (bucket.some((x, i) => Math.abs(back[b + i] - x) > m / 127 + 1e-6)) throw new Error();
- * }
- * if (q.typeOf(layer) !== "conv" || q.table().version !== 0) throw new Error();
+ * const g = new Float32Array(65536).map(() => rng.normal());
+ * const layer = { name: "conv1/kernel", shape: [4, 4, 64, 64] };
+ * const fresh = new LayerwiseQuantizer({ bits: 4 });
+ * const back = fresh.dequantize(fresh.quantize(g, rng, layer));
+ * let err = 0, norm = 0;
+ * g.forEach((x, i) => (err += (back[i] - x) ** 2, norm += x * x));
+ * const eps = fresh.eps.get("conv").eps;
+ * if (Math.abs(eps - err / norm) > 1e-4 * eps) throw new Error("ε_Q is Σ‖Q(v) − v‖² / Σ‖v‖²");
+ * if (eps > 0.1) throw new Error(`ε_Q ${eps} before any adaptation`);
+ * // The former default, uniform levels, gives an error larger than the signal.
+ * const uniform = new LayerwiseQuantizer({ bits: 4, initialLevels: "uniform" });
+ * uniform.quantize(g, rng, layer);
+ * if (!(uniform.eps.get("conv").eps > 1)) throw new Error("uniform levels should be worse");
+ * if (fresh.typeOf(layer) !== "conv" || fresh.table().version !== 0) throw new Error();
  * ```
  *
  * @example Per-type levels, adapted from statistics
@@ -121,7 +140,7 @@ export class LayerwiseQuantizer implements Quantizer {
   readonly #bitsByType: Record<string, number>;
   readonly #schedule: LevelSchedule | false;
   readonly #histBins: number;
-  readonly #initial: "uniform" | "exponential";
+  readonly #initial: InitialLevels;
   readonly #levels = new Map<string, Float32Array>();
   readonly #hist = new Map<string, LevelHistogram>();
   #version = 0;
@@ -142,12 +161,18 @@ export class LayerwiseQuantizer implements Quantizer {
       typeMap = new LayerTypeMap(),
       adapt = {},
       histogramBins = DEFAULT_HISTOGRAM_BINS,
-      initialLevels = "uniform",
+      initialLevels = "gaussian",
     } = options;
     checkBits(bits, "", 2);
     for (const [t, b] of Object.entries(bitsByType)) checkBits(b, `type ${t}`, 2);
     checkPositiveInt(bucketSize, "bucketSize");
     checkPositiveInt(histogramBins, "histogramBins");
+    if (!["gaussian", "uniform", "exponential"].includes(initialLevels)) {
+      throw new QuantizationError(
+        "",
+        `initialLevels must be "gaussian", "uniform" or "exponential", got ${initialLevels}`,
+      );
+    }
     if (!(normQ >= 1)) {
       throw new QuantizationError("", `layerwise norm exponent q must be ≥ 1, got ${normQ}`);
     }
@@ -176,7 +201,11 @@ export class LayerwiseQuantizer implements Quantizer {
     let l = this.#levels.get(type);
     if (!l) {
       const bits = this.bitsOf(type);
-      l = this.#initial === "uniform" ? uniformLevels(bits) : exponentialLevels(bits);
+      l = this.#initial === "gaussian"
+        ? gaussianLevels(bits, this.bucketSize, this.normQ)
+        : this.#initial === "uniform"
+        ? uniformLevels(bits)
+        : exponentialLevels(bits);
       this.#levels.set(type, l);
     }
     return l;

@@ -17,6 +17,8 @@
  * @module
  */
 
+import { Rng } from "../rng.ts";
+
 /** Default histogram resolution over [0, 1]. */
 export const DEFAULT_HISTOGRAM_BINS = 4096;
 
@@ -243,6 +245,175 @@ function sanitize(l: Float32Array | Float64Array, minGap: number): void {
     if (l[j] > hi) l[j] = hi;
     if (!(l[j] > l[j - 1])) l[j] = l[j - 1] + minGap; // float32 rounding
   }
+}
+
+/** Resolution of the model histograms of {@linkcode gaussianHistogram}. */
+export const MODEL_HISTOGRAM_BINS = 65536;
+
+/** Coordinates drawn for a model histogram that has no closed form (q ≠ 2). */
+const MODEL_SAMPLES = 1 << 17;
+
+/** Seed of those draws: fixed, so every process builds the same levels. */
+const MODEL_SEED = 0x51ed_2026;
+
+/**
+ * The distribution of normalized coordinates u = |x|/‖bucket‖_q when the
+ * bucket holds `bucketSize` independent standard normal coordinates: a
+ * histogram over [0, 1] with total mass 1.
+ *
+ * Under the L2 norm it is exact: u = sin θ with θ ∝ cos^(d−2) θ on [0, π/2]
+ * (u² ~ Beta(1/2, (d−1)/2)), integrated over each bin, so the tail is
+ * present however thin. Under any other norm (L∞ included) it is the
+ * histogram of 2^17 coordinates drawn from a fixed seed and normalized as the
+ * quantizer normalizes them. Either way the result depends only on the
+ * arguments: every process builds the same histogram.
+ *
+ * @param bucketSize Coordinates per bucket, d ≥ 1.
+ * @param normQ The norm exponent q ≥ 1 (`Infinity` for L∞).
+ * @param bins Histogram resolution.
+ * @returns The bin masses (bin b covers [b/bins, (b+1)/bins)).
+ *
+ * @example Under L2, E[u²] = 1/d
+ * ```ts
+ * import { gaussianHistogram } from "@qoda/ring/quant";
+ * const h = gaussianHistogram(256, 2, 4096);
+ * let m2 = 0;
+ * h.forEach((c, b) => (m2 += c * ((b + 0.5) / 4096) ** 2));
+ * if (Math.abs(m2 * 256 - 1) > 0.01) throw new Error(`E[u²]·d = ${m2 * 256}`);
+ * ```
+ */
+export function gaussianHistogram(
+  bucketSize: number,
+  normQ: number,
+  bins: number = MODEL_HISTOGRAM_BINS,
+): Float64Array {
+  const h = new Float64Array(bins);
+  const d = bucketSize;
+  if (d <= 1) {
+    h[bins - 1] = 1; // a lone coordinate is its own norm: u = 1
+    return h;
+  }
+  if (normQ === 2) {
+    // Mass of bin [a, b] ∝ ∫_{asin a}^{asin b} cos^(d−2) θ dθ, by Simpson's rule.
+    const k = d - 2;
+    const g = (t: number) => (k === 0 ? 1 : Math.exp(k * Math.log(Math.cos(t))));
+    let t0 = 0, g0 = 1, total = 0;
+    for (let b = 0; b < bins; b++) {
+      const t1 = b === bins - 1 ? Math.PI / 2 : Math.asin((b + 1) / bins);
+      const g1 = b === bins - 1 ? (k === 0 ? 1 : 0) : g(t1);
+      const m = (t1 - t0) * (g0 + 4 * g((t0 + t1) / 2) + g1) / 6;
+      h[b] = m;
+      total += m;
+      t0 = t1;
+      g0 = g1;
+    }
+    for (let b = 0; b < bins; b++) h[b] /= total;
+    return h;
+  }
+  const rng = new Rng(MODEL_SEED);
+  const v = new Float64Array(d);
+  const buckets = Math.ceil(MODEL_SAMPLES / d);
+  for (let k = 0; k < buckets; k++) {
+    let norm = 0;
+    for (let i = 0; i < d; i++) {
+      const a = Math.abs(rng.normal());
+      v[i] = a;
+      if (normQ === Infinity) norm = Math.max(norm, a);
+      else norm += Math.pow(a, normQ);
+    }
+    if (normQ !== Infinity) norm = Math.pow(norm, 1 / normQ);
+    for (let i = 0; i < d; i++) {
+      const u = Math.min(1, v[i] / norm);
+      h[u * bins < bins ? (u * bins) | 0 : bins - 1] += 1 / (buckets * d);
+    }
+  }
+  return h;
+}
+
+/** Above this many levels the model levels come from the high-resolution rule. */
+const SOLVE_MAX_LEVELS = 256;
+
+const GAUSSIAN_CACHE = new Map<string, Float32Array>();
+
+/**
+ * Weight of the uniform floor mixed into the model density by
+ * {@linkcode gaussianLevels}: 2^bits / 8000, at most 1/2.
+ */
+export function modelFloorWeight(bits: number): number {
+  return Math.min(0.5, 2 ** bits / 8000);
+}
+
+/**
+ * The initial levels of the layer-wise quantizer (2^(bits−1) of them, 0 … 1):
+ * those that minimise the expected stochastic-rounding variance when the
+ * normalized coordinates follow the model density
+ *
+ *   (1 − w) · g(u) + w,  u ∈ [0, 1],
+ *
+ * where g is {@linkcode gaussianHistogram} (standard normal coordinates in a
+ * bucket of `bucketSize`, normalized by its L^q norm) and w =
+ * {@linkcode modelFloorWeight}(bits). The uniform floor keeps some levels
+ * above the Gaussian range, so heavier tails and short buckets (small
+ * layers, a layer's last bucket) are not stranded in the wide top interval;
+ * more levels afford a larger floor. Up to 256 levels they come from
+ * {@linkcode solveLevels}; beyond, from the high-resolution rule (level
+ * density ∝ f^(1/3)) or uniform levels, whichever the model prefers.
+ *
+ * A pure function of its arguments, computed once per argument set and then
+ * cached, so replicas that share a configuration share the levels.
+ *
+ * @param bits Bits per coordinate, sign included (2..16).
+ * @param bucketSize Coordinates per bucket. @default {1024}
+ * @param normQ The norm exponent q ≥ 1 (`Infinity` for L∞). @default {2}
+ * @returns A new array of levels (float32).
+ *
+ * @example Good levels before any statistics are gathered
+ * ```ts
+ * import {
+ *   gaussianHistogram,
+ *   gaussianLevels,
+ *   histogramVariance,
+ *   uniformLevels,
+ * } from "@qoda/ring/quant";
+ * const g = gaussianHistogram(1024, 2);
+ * // Under L2, ε_Q = Σ_i Var(u_i): d times the variance per coordinate.
+ * const eps = 1024 * histogramVariance(g, gaussianLevels(4, 1024, 2));
+ * const epsUniform = 1024 * histogramVariance(g, uniformLevels(4));
+ * if (!(eps < 0.1 && epsUniform > 2)) throw new Error(`ε_Q ${eps} vs ${epsUniform}`);
+ * ```
+ */
+export function gaussianLevels(bits: number, bucketSize = 1024, normQ = 2): Float32Array {
+  const key = `${bits}/${bucketSize}/${normQ}`;
+  let l = GAUSSIAN_CACHE.get(key);
+  if (!l) {
+    const numLevels = 1 << (bits - 1);
+    const h = gaussianHistogram(bucketSize, normQ);
+    const w = modelFloorWeight(bits);
+    for (let b = 0; b < h.length; b++) h[b] = (1 - w) * h[b] + w / h.length;
+    l = numLevels <= SOLVE_MAX_LEVELS ? solveLevels(h, numLevels) : companded(h, numLevels);
+    GAUSSIAN_CACHE.set(key, l);
+  }
+  return l.slice();
+}
+
+/**
+ * Levels at the quantiles of the density ∝ f^(1/3) (the asymptotically
+ * optimal spacing for many levels), or uniform levels when those are better
+ * under the histogram.
+ */
+function companded(counts: Float64Array, numLevels: number): Float32Array {
+  const n = counts.length, s = numLevels - 1;
+  const g = new Float64Array(n);
+  for (let b = 0; b < n; b++) g[b] = Math.cbrt(counts[b]);
+  const cdf = new Cdf(g);
+  const total = cdf.C[n];
+  const l = new Float32Array(numLevels);
+  for (let i = 1; i < s; i++) l[i] = cdf.inverse(total * i / s, 0, 1);
+  sanitize(l, 1e-6);
+  const uniform = new Float32Array(numLevels);
+  for (let i = 0; i <= s; i++) uniform[i] = i / s;
+  uniform[s] = 1;
+  return histogramVariance(counts, l) < histogramVariance(counts, uniform) ? l : uniform;
 }
 
 /**

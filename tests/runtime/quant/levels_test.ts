@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import {
+  gaussianHistogram,
+  gaussianLevels,
   histogramVariance,
   isAdaptStep,
   LevelHistogram,
+  modelFloorWeight,
   solveLevels,
 } from "../../../runtime/quant/levels.ts";
+import { uniformLevels } from "../../../runtime/quant/qsgd.ts";
 import { Rng } from "../../../runtime/rng.ts";
 
 Deno.test("histogramVariance() of uniform levels under a uniform density is h²/6", () => {
@@ -62,4 +66,52 @@ Deno.test("isAdaptStep() follows warm-up milestones, then every N steps", () => 
   for (let t = 0; t <= 30000; t++) if (isAdaptStep(s, t)) hits.push(t);
   assert.deepEqual(hits, [0, 200, 1000, 5000, 15000, 25000]);
   assert.equal(isAdaptStep({ warmup: [5], every: 0 }, 10), false);
+});
+
+Deno.test("gaussianHistogram() has mass 1 and E[u²] = 1/d under L2", () => {
+  for (const d of [2, 3, 16, 1024, 65536]) {
+    const h = gaussianHistogram(d, 2);
+    let mass = 0, m2 = 0;
+    h.forEach((c, b) => {
+      mass += c;
+      m2 += c * ((b + 0.5) / h.length) ** 2;
+    });
+    assert.ok(Math.abs(mass - 1) < 1e-12, `d ${d}: mass ${mass}`);
+    // The bin midpoints cost (1/bins)²/12 per coordinate: negligible here.
+    assert.ok(Math.abs(m2 * d - 1) < 2e-3, `d ${d}: E[u²]·d = ${m2 * d}`);
+  }
+  // Under L∞ one coordinate per bucket is the norm itself (u = 1).
+  const inf = gaussianHistogram(256, Infinity);
+  assert.ok(Math.abs(inf[inf.length - 1] - 1 / 256) < 1e-9, `${inf[inf.length - 1]}`);
+  assert.deepEqual(gaussianHistogram(1, 2, 8), Float64Array.of(0, 0, 0, 0, 0, 0, 0, 1));
+});
+
+Deno.test("gaussianLevels() are valid at every width and deterministic", () => {
+  for (const [d, q] of [[1024, 2], [1, 2], [7, 2], [256, Infinity], [100, 3]]) {
+    for (const bits of [2, 3, 4, 6, 8, 9, 10, 16]) {
+      const l = gaussianLevels(bits, d, q);
+      assert.equal(l.length, 1 << (bits - 1));
+      assert.equal(l[0], 0);
+      assert.equal(l[l.length - 1], 1);
+      for (let i = 1; i < l.length; i++) assert.ok(l[i] > l[i - 1], `${bits}/${d}/${q} at ${i}`);
+    }
+  }
+  const a = gaussianLevels(4);
+  a[1] = 0.5; // a copy: the cache is untouched
+  assert.deepEqual(gaussianLevels(4), gaussianLevels(4, 1024, 2));
+  assert.notEqual(gaussianLevels(4)[1], 0.5);
+});
+
+Deno.test("gaussianLevels() minimise the model variance far below uniform levels", () => {
+  const g = gaussianHistogram(1024, 2);
+  // ε_Q = d · E[Var(u)] under L2; the floor costs a little at few bits.
+  const want: Record<number, number> = { 3: 0.33, 4: 0.08, 5: 0.02, 6: 0.011, 8: 0.004 };
+  for (const [bits, max] of Object.entries(want).map(([b, m]) => [Number(b), m])) {
+    const eps = 1024 * histogramVariance(g, gaussianLevels(bits));
+    const uni = 1024 * histogramVariance(g, uniformLevels(bits));
+    assert.ok(eps <= max, `${bits} bits: ε_Q ${eps}`);
+    assert.ok(eps < uni / 2.5, `${bits} bits: ε_Q ${eps} vs uniform ${uni}`);
+  }
+  assert.equal(modelFloorWeight(4), 0.002);
+  assert.equal(modelFloorWeight(16), 0.5);
 });
