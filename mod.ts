@@ -95,12 +95,18 @@ export {
   allreduce,
   type AllreduceOptions,
   type AllreduceStats,
+  AllreduceTrace,
   type CompressionOptions,
   connectTcpRing,
   type LayerSpan,
+  type PhaseTime,
   type ReceivedChunk,
   RingContext,
   type RingContextOptions,
+  threadCpuClock,
+  TRACE_PHASES,
+  type TracePhase,
+  type TraceSummary,
 } from "./runtime/collective/mod.ts";
 export {
   type AuthMessage,

@@ -7,6 +7,12 @@
  * buffer size in bytes, t the median time). Prints a table, or one JSON object
  * per line with `--json`; also writes `bench-results/bench_allreduce.jsonl`.
  *
+ * `--trace` times every phase of qoda-ring's operations on every rank
+ * (quantize+encode, decode, reduce, framing/socket, idle), in wall-clock and
+ * thread CPU time (see runtime/collective/trace.ts), prints the breakdown
+ * under the table and adds it to each qoda-ring row as `trace`, one entry per
+ * rank (on netlab, rank 0's only).
+ *
  * @module
  */
 import { freeLoopbackPorts } from "./_ports.ts";
@@ -22,6 +28,7 @@ import {
 } from "./_cli.ts";
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 import { Progress } from "./_progress.ts";
+import { TRACE_PHASES, type TraceSummary } from "../runtime/collective/trace.ts";
 
 const MODE = /^(([a-z]+?)\d+)$/;
 
@@ -65,6 +72,10 @@ export const BENCH_ALLREDUCE_FLAGS = {
     help: "the Gloo all-reduce to compare with, or none",
   },
   iters: { type: "int", min: 1, default: 5, help: "timed repetitions per size (median)" },
+  trace: {
+    type: "boolean",
+    help: "time each phase of qoda-ring per rank (wall and thread CPU); printed and in the JSON",
+  },
   warmup: { type: "int", min: 0, default: 1, help: "untimed repetitions" },
   json: { type: "boolean", help: "one JSON object per line instead of the table" },
   out: {
@@ -113,6 +124,14 @@ export interface AllreduceRow {
   time_vs_fp32?: number;
   /** busbw over the link rate (netlab only). */
   busbw_vs_link?: number;
+  /** With `--trace`: per rank, the mean per operation of each phase (see {@linkcode RankTrace}). */
+  trace?: RankTrace[];
+}
+
+/** One rank's phase breakdown of a qoda-ring row, in ms per operation. */
+export interface RankTrace extends TraceSummary {
+  /** The rank. */
+  rank: number;
 }
 
 function parseRate(link: string): number | null {
@@ -137,6 +156,7 @@ async function qodaLoopback(
   collective: string,
   iters: number,
   warmup: number,
+  trace: boolean,
 ): Promise<Record<string, unknown>[]> {
   const peers = freeLoopbackPorts(ranks).map((p) => `127.0.0.1:${p}`);
   const { scheme, bits } = modeArgs(mode);
@@ -162,11 +182,16 @@ async function qodaLoopback(
     String(warmup),
     "--timeout-ms",
     "120000",
+    ...(trace ? ["--trace"] : []),
   ];
   const outs = await Promise.all(
     Array.from({ length: ranks }, (_, r) => runCommand([Deno.execPath(), ...args(r)])),
   );
-  return jsonLines(outs[0]).filter((e) => e.event === "result");
+  // Rank 0's results, each with every rank's trace when traced.
+  const all = outs.map((o) => jsonLines(o).filter((e) => e.event === "result"));
+  return all[0].map((e, i) =>
+    trace ? { ...e, traces: all.map((rs, r) => ({ rank: r, ...(rs[i]?.trace as object) })) } : e
+  );
 }
 
 /** qoda-ring inside netlab: N namespaces at `rate`. */
@@ -179,6 +204,7 @@ async function qodaNetlab(
   warmup: number,
   rate: string,
   delay: string | undefined,
+  trace: boolean,
 ): Promise<Record<string, unknown>[]> {
   const { scheme, bits } = modeArgs(mode);
   const secret = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16))
@@ -190,10 +216,12 @@ async function qodaNetlab(
     ` --scheme ${scheme === "fp32" ? "layerwise" : scheme} --bits ${
       scheme === "fp32" ? 4 : bits
     } --iters ${iters}` +
-    ` --warmup ${warmup} --timeout-ms 600000 --link ${rate}`,
+    ` --warmup ${warmup} --timeout-ms 600000 --link ${rate}${trace ? " --trace" : ""}`,
   ].join("; ");
   const rows = await netlabHost0(ranks, rate, delay, inner);
-  return rows.filter((e) => e.event === "result");
+  return rows.filter((e) => e.event === "result").map((e) =>
+    trace ? { ...e, traces: [{ rank: 0, ...(e.trace as object) }] } : e
+  );
 }
 
 async function glooLoopback(
@@ -251,6 +279,7 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     time_ms: Number(e.time_ms),
     algbw_gbps: Number(e.algbw_gbps),
     busbw_gbps: Number(e.busbw_gbps),
+    ...(Array.isArray(e.traces) ? { trace: e.traces as RankTrace[] } : {}),
   });
   // One line redrawn in place on a terminal; otherwise a plain line after each run (none with
   // --json, whose output is the JSON lines).
@@ -273,8 +302,8 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     }
     for (const mode of modes) {
       const r = rate === null
-        ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup)
-        : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay);
+        ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup, a.trace)
+        : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay, a.trace);
       for (const e of r) rows.push(toRow(e, "qoda-ring"));
       const done = compare.length + modes.indexOf(mode) + 1;
       progress.tick(done, running(done));
@@ -312,6 +341,7 @@ async function run(a: BenchAllreduceCli): Promise<void> {
           (rate !== null ? `  ${(r.busbw_vs_link ?? 0).toFixed(2).padStart(7)}` : ""),
       );
     }
+    for (const r of rows) if (r.trace) console.log("\n" + formatTrace(r));
   }
   if (a.out) {
     await Deno.mkdir(a.out.includes("/") ? a.out.slice(0, a.out.lastIndexOf("/")) : ".", {
@@ -320,6 +350,36 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     await Deno.writeTextFile(a.out, lines.join("\n") + "\n");
     if (!a.json) console.log(`\nresults: ${a.out}`);
   }
+}
+
+/**
+ * The phase breakdown of a traced row as a table: one line per rank and
+ * phase, wall and CPU ms per operation, then the operation's totals.
+ */
+export function formatTrace(row: AllreduceRow): string {
+  const t = row.trace ?? [];
+  const clock = t[0]?.cpuClock === "thread" ? "thread CPU" : "no CPU clock: CPU = wall";
+  const idle = t[0]?.schedstat ? "idle from schedstat" : "idle = remainder";
+  const lines = [
+    `trace: qoda-ring ${row.mode} ${row.bits}-bit, ${row.mib} MiB, ms per operation ` +
+    `(${clock}; ${idle})`,
+    "rank  phase      wall ms   cpu ms  share of wall",
+  ];
+  const f = (x: number, w = 8) => x.toFixed(2).padStart(w);
+  for (const rt of t) {
+    for (const ph of TRACE_PHASES) {
+      const p = rt.phases[ph];
+      lines.push(
+        `${String(rt.rank).padStart(4)}  ${ph.padEnd(9)} ${f(p.wallMs)} ${f(p.cpuMs)}  ` +
+          `${((100 * p.wallMs) / (rt.wallMs || 1)).toFixed(0).padStart(5)}%`,
+      );
+    }
+    lines.push(
+      `${String(rt.rank).padStart(4)}  operation ${f(rt.wallMs)} ${f(rt.cpuMs)}  ` +
+        `(runnable, waiting for a core: ${rt.queuedMs.toFixed(2)} ms)`,
+    );
+  }
+  return lines.join("\n");
 }
 
 /** The bench:allreduce command. */

@@ -11,6 +11,7 @@
  * @module
  */
 import { allreduce, type AllreduceOptions } from "../runtime/collective/allreduce.ts";
+import { AllreduceTrace } from "../runtime/collective/trace.ts";
 import { CollectiveError } from "../runtime/errors.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
@@ -71,6 +72,10 @@ export const RING_RANK_FLAGS = {
   check: { type: "boolean", help: "verify the result against the exact sum" },
   link: { type: "string", default: "loopback", help: "label for the link in the output" },
   "segment-kib": { type: "number", above: 0, default: 1024, help: "largest segment in KiB" },
+  trace: {
+    type: "boolean",
+    help: "time each phase (wall and thread CPU) of the timed operations; adds `trace` to results",
+  },
   help: { type: "boolean", help: "print this help and exit" },
 } as const satisfies FlagTable;
 
@@ -149,6 +154,7 @@ async function run(a: RingRankCli): Promise<number> {
     ? null
     : createQuantizer({ scheme: a.scheme, bits, bucketSize: bucket });
   const rng = new Rng(seed * 7919 + rank);
+  const trace = a.trace ? new AllreduceTrace() : undefined;
   try {
     for (const n of sizes) {
       const data = input(rank, n, seed);
@@ -159,11 +165,13 @@ async function run(a: RingRankCli): Promise<number> {
         compression: quantizer
           ? { mode: mode as "ring" | "allgather", rng, quantizerFor: () => quantizer }
           : undefined,
+        trace,
       };
       const times: number[] = [];
       let sent = 0, reduceMs = 0, encodeMs = 0;
       for (let it = 0; it < warmup + iters; it++) {
         buf.set(data);
+        if (it === warmup) trace?.reset();
         const st = await allreduce(ctx, buf, opts);
         if (it >= warmup) {
           times.push(st.totalMs);
@@ -195,6 +203,7 @@ async function run(a: RingRankCli): Promise<number> {
         encode_ms: encodeMs,
         checksum: checksum(buf),
       };
+      if (trace) result.trace = trace.summary();
       if (a.check) {
         const exact = new Float64Array(n);
         for (let r = 0; r < size; r++) {

@@ -37,6 +37,7 @@ import { defaultLayerType } from "../quant/layer_types.ts";
 import type { Rng } from "../rng.ts";
 import type { ChunkMessage, Phase } from "../wire/messages.ts";
 import type { ReceivedChunk, RingContext } from "./context.ts";
+import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
 /** A layer's place in the flat buffer. */
 export interface LayerSpan extends LayerInfo {
@@ -68,6 +69,12 @@ export interface AllreduceOptions {
   compression?: CompressionOptions;
   /** Largest segment, in elements. @default {262144} (1 MiB of float32) */
   maxSegmentElements?: number;
+  /**
+   * Records where the operation's time goes, per phase, in wall-clock and
+   * thread CPU time (see {@linkcode AllreduceTrace}); nothing is timed
+   * beyond the stats without it.
+   */
+  trace?: AllreduceTrace;
 }
 
 /** What one all-reduce did. */
@@ -242,6 +249,8 @@ export async function allreduce(
     throw new RangeError(`compression mode must be ring or allgather, got ${compression.mode}`);
   }
   const opId = ctx.beginOp();
+  const trace = options.trace;
+  trace?.opStart();
   const t0 = performance.now();
   const stats: AllreduceStats = {
     opId,
@@ -255,10 +264,11 @@ export async function allreduce(
     const quantizers = layout.map((l) => compression?.quantizerFor(l) ?? null);
     const plan = planSegments(n, ctx.size, layout, maxSegmentElements);
     const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
-    await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId);
+    await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId, trace);
   } finally {
     ctx.endOp();
     stats.totalMs = performance.now() - t0;
+    trace?.opEnd();
   }
   return stats;
 }
@@ -377,6 +387,7 @@ async function ringMode(
   compression: CompressionOptions | undefined,
   stats: AllreduceStats,
   opId: number,
+  trace: AllreduceTrace | undefined,
 ): Promise<void> {
   const N = ctx.size, r = ctx.rank, n = buf.length;
   const coder = compression?.coder ?? "fixed";
@@ -391,21 +402,29 @@ async function ringMode(
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     const t = performance.now();
+    trace?.start();
     const bytes = quantizeEncode(codec.quantizer!, view, rng!, {
       layer: segmentLayer(layout, seg),
       coder,
     });
+    trace?.stop(PHASE_ENCODE);
     stats.encodeMs += performance.now() - t;
     return bytes;
   };
   /** The owner's final step: scale for a mean, then (compressed) quantize and decode its own copy. */
   const finalize = (seg: Segment): Uint8Array | null => {
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
-    if (scale !== 1) { for (let i = 0; i < view.length; i++) view[i] /= scale; }
+    if (scale !== 1) {
+      trace?.start();
+      for (let i = 0; i < view.length; i++) view[i] /= scale;
+      trace?.stop(PHASE_REDUCE);
+    }
     const codec = codecs[seg.layer];
     if (!codec.quantizer) return null;
     const bytes = quantizeSeg(seg);
+    trace?.start();
     decodeInto(bytes, codec.quantizer, view);
+    trace?.stop(PHASE_DECODE);
     return bytes;
   };
 
@@ -471,18 +490,28 @@ async function ringMode(
               if (!codec.quantizer) {
                 // Received views can live on resizable buffers, where V8's element
                 // access is several times slower: one bulk copy, then the adds.
+                trace?.start();
                 const x = scratch.subarray(0, seg.count);
                 x.set(payloadF32(p));
                 for (let i = 0; i < x.length; i++) view[i] += x[i];
+                trace?.stop(PHASE_REDUCE);
               } else {
+                trace?.start();
                 const tmp = scratch.subarray(0, seg.count);
                 decodeInto(p, codec.quantizer, tmp);
+                trace?.stop(PHASE_DECODE);
+                trace?.start();
                 for (let i = 0; i < tmp.length; i++) view[i] += tmp[i];
+                trace?.stop(PHASE_REDUCE);
               }
             } else if (!codec.quantizer) {
+              trace?.start();
               view.set(payloadF32(p));
+              trace?.stop(PHASE_DECODE);
             } else {
+              trace?.start();
               decodeInto(p, codec.quantizer, view);
+              trace?.stop(PHASE_DECODE);
               gathered[seg.index] = p.slice(); // forwarded unchanged at the next hop
             }
             if (rs && hop === N - 2) gathered[seg.index] = finalize(seg);
@@ -509,6 +538,7 @@ async function allgatherMode(
   compression: CompressionOptions | undefined,
   stats: AllreduceStats,
   opId: number,
+  trace: AllreduceTrace | undefined,
 ): Promise<void> {
   const N = ctx.size, r = ctx.rank, n = buf.length;
   const coder = compression?.coder ?? "fixed";
@@ -517,6 +547,7 @@ async function allgatherMode(
   // messages[k][g]: rank k's bytes for segment g.
   const messages: Uint8Array[][] = Array.from({ length: N }, () => []);
   const t = performance.now();
+  trace?.start();
   for (const seg of segs) {
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
@@ -527,6 +558,7 @@ async function allgatherMode(
       })
       : f32Bytes(buf, seg.offset, seg.count).slice();
   }
+  trace?.stop(PHASE_ENCODE);
   stats.encodeMs += performance.now() - t;
 
   if (N > 1) {
@@ -581,13 +613,21 @@ async function allgatherMode(
     view.fill(0);
     for (let k = 0; k < N; k++) {
       const part = tmp.subarray(0, seg.count);
+      trace?.start();
       guard(ctx, () => {
         if (codec.quantizer) decodeInto(messages[k][seg.index], codec.quantizer, part);
         else part.set(payloadF32(messages[k][seg.index]));
       });
+      trace?.stop(PHASE_DECODE);
+      trace?.start();
       for (let i = 0; i < part.length; i++) view[i] += part[i];
+      trace?.stop(PHASE_REDUCE);
     }
-    if (op === "mean") { for (let i = 0; i < view.length; i++) view[i] /= N; }
+    if (op === "mean") {
+      trace?.start();
+      for (let i = 0; i < view.length; i++) view[i] /= N;
+      trace?.stop(PHASE_REDUCE);
+    }
   }
   stats.reduceMs += performance.now() - t1;
 }

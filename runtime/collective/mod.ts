@@ -17,6 +17,7 @@
 export * from "./context.ts";
 export * from "./allreduce.ts";
 export * from "./tcp_ring.ts";
+export * from "./trace.ts";
 export type { Link, Received } from "../transport/link.ts";
 export type { TcpRingOptions } from "../transport/tcp.ts";
 export type {
