@@ -157,3 +157,48 @@ export function recentRestarts(
   for (const t of history) if (now - t < policy.withinMs) n++;
   return n;
 }
+
+/**
+ * The error names of deterministic failures: what a worker's own code throws
+ * for a bad input or configuration (a quantizer refusing a layer's shape, a
+ * problem module refusing its options, a name that does not exist, a
+ * programming error). A restart replays the same steps from the same commit
+ * with the same seeds, so it would throw the same error again.
+ */
+export const DETERMINISTIC_ERRORS: readonly string[] = [
+  "ConfigurationError",
+  "QuantizationError",
+  "NonFiniteError",
+  "UnknownNameError",
+  "TypeError",
+  "RangeError",
+  "SyntaxError",
+  "ReferenceError",
+];
+
+/**
+ * True when `error` (as a worker reported it, revived by `deserializeError`)
+ * is a deterministic failure, one of {@linkcode DETERMINISTIC_ERRORS}: the
+ * supervisor then stops at once, naming it, instead of restarting. A crash
+ * (a process exit, a lost link, a missed heartbeat, a collective's timeout
+ * or a peer's failure: the collective errors) is not, and keeps the restart
+ * policy. An unknown error class (a `RemoteError`) counts by its original name.
+ *
+ * @param error The error a worker reported.
+ * @returns Whether a restart would only repeat it.
+ *
+ * @example
+ * ```ts
+ * import { isDeterministicFailure } from "./mod.ts";
+ * import { CollectiveTimeoutError, QuantizationError } from "../runtime/errors.ts";
+ *
+ * if (!isDeterministicFailure(new QuantizationError("fc/kernel", "bad shape"))) throw new Error();
+ * if (isDeterministicFailure(new CollectiveTimeoutError(1, 1000, "timed out"))) throw new Error();
+ * ```
+ */
+export function isDeterministicFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const remote = (error as { remoteName?: unknown }).remoteName;
+  const name = error.name === "RemoteError" && typeof remote === "string" ? remote : error.name;
+  return DETERMINISTIC_ERRORS.includes(name);
+}

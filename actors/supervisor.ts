@@ -24,7 +24,12 @@
  *
  * @module
  */
-import { decide as decidePolicy, type SupervisionPolicy, validatePolicy } from "./supervision.ts";
+import {
+  decide as decidePolicy,
+  isDeterministicFailure,
+  type SupervisionPolicy,
+  validatePolicy,
+} from "./supervision.ts";
 import { deserializeError } from "./error_codec.ts";
 import { ReplicaDivergenceError } from "../runtime/errors.ts";
 import { SupervisorError } from "./errors.ts";
@@ -332,6 +337,8 @@ export class TrainingSupervisor {
   #wake: (() => void)[] = [];
   #failure: string | null = null;
   #failedAt = 0;
+  /** The first deterministic error a worker reported in this epoch (see `isDeterministicFailure`). */
+  #deterministic: { who: string; error: Error } | null = null;
   #levels: LevelTable | null = null;
   #active: Member[] = [];
   #epoch = 0;
@@ -520,6 +527,16 @@ export class TrainingSupervisor {
             `supervisor: epoch ${this.#epoch} failed: ${reason}` +
               (dead.length ? `; dead: ${dead.map((m) => `${m.name} (${m.dead})`).join(", ")}` : ""),
           );
+          // A deterministic error (a bad shape, a configuration error) comes back on
+          // every attempt: stop now. A crash, or an error that followed one, restarts.
+          const det = this.#deterministic;
+          if (det && dead.length === 0) {
+            throw new SupervisorError(
+              `${det.who} failed with a deterministic error in epoch ${this.#epoch}, ` +
+                `not retried (a restart would repeat it): ${det.error.name}: ${det.error.message}`,
+              { cause: det.error },
+            );
+          }
           const d = decidePolicy(o.policy ?? DEFAULT_POLICY, history, performance.now());
           if (d.action === "escalate") {
             throw new SupervisorError(
@@ -665,6 +682,7 @@ export class TrainingSupervisor {
     this.#ready.clear();
     this.#parts.clear();
     this.#finals = [];
+    this.#deterministic = null;
     members.forEach((m, r) => (m.rank = r));
     const schedule = new StepSchedule({
       lrGamma: job.lrGamma ?? job.lr,
@@ -1130,6 +1148,9 @@ export class TrainingSupervisor {
         case "failed": {
           if (msg.body.epoch !== epoch) break;
           const err = deserializeError(msg.body.error);
+          if (isDeterministicFailure(err)) {
+            this.#deterministic ??= { who: `${m.name} (rank ${m.rank})`, error: err };
+          }
           this.#fail(`${m.name} (rank ${m.rank}) failed: ${err.message}`);
           break;
         }

@@ -82,6 +82,32 @@ export class UnknownNameError extends QodaError {
   }
 }
 
+/**
+ * A job's configuration cannot work: a problem's options, a layer's shape, a
+ * quantizer that does not fit the problem. The same error would come back
+ * on every attempt, so the supervisor stops at once instead of restarting
+ * (as it does for any deterministic error, see `isDeterministicFailure`).
+ *
+ * @example A problem module refusing an option
+ * ```ts
+ * import { ConfigurationError } from "@qoda/ring";
+ * const e = new ConfigurationError("option 'dim' must be a positive integer, got 0");
+ * if (e.name !== "ConfigurationError") throw new Error("wrong name");
+ * ```
+ */
+export class ConfigurationError extends QodaError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the configuration.
+   * @param options Standard `ErrorOptions`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigurationError";
+  }
+}
+
 /** Encoded bytes that cannot be decoded: truncated, corrupt or inconsistent. */
 export class FrameError extends QodaError {
   /**
