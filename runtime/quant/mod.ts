@@ -42,4 +42,5 @@ export * from "./eps.ts";
 export * from "./bhq.ts";
 export * from "./householder.ts";
 export * from "./pieces.ts";
+export * from "./shared_grid.ts";
 export type { Rng, RngState } from "../rng.ts";

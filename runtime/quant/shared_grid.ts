@@ -1,0 +1,338 @@
+/**
+ * Quantization onto a grid that every rank shares, so that quantized vectors
+ * add as integers: the math of the all-reduce that reduces in the compressed
+ * domain (`integer` mode of the collective).
+ *
+ * Every rank scales a bucket by the same scale s (the largest |x| of that
+ * bucket over all ranks, agreed on first) and rounds |x|/s·G stochastically
+ * to one of the grid's integer magnitudes 0 = g₀ < g₁ < … < gₘ = G, the sign
+ * kept. The code of a coordinate is ±g, an integer, and its expectation is
+ * x·G/s exactly: unbiased. Codes of different ranks then add as integers,
+ * without decoding or re-quantizing; a sum of k codes lies in [−kG, kG] and
+ * travels in ⌈log₂(2kG + 1)⌉ bits (offset binary, packed little-endian).
+ * Each rank's vector is quantized exactly once, as in an all-gather, so the
+ * variance of the reduced sum is the sum of the ranks' variances.
+ *
+ * - A **uniform** grid of b bits has G = 2^(b−1) − 1 and gⱼ = j: the codes
+ *   of one rank fit in b bits, sums of k ranks in b + ⌈log₂ k⌉ bits or so.
+ * - **Non-uniform levels** (the layer-wise quantizer's adapted levels ℓⱼ in
+ *   [0, 1]) live on a fine grid of f bits: gⱼ = round(ℓⱼ·(2^f − 1)),
+ *   duplicates dropped. Rounding is between adjacent snapped levels, so the
+ *   variance is that of the snapped levels (close to the adapted ones for
+ *   f ≥ b + 3); the price is wider lanes: f + 1 bits for one rank's codes.
+ *
+ * @example Two ranks' codes add as integers, and the decoded sum is unbiased
+ * ```ts
+ * import { bucketMaxAbs, dequantizeGrid, quantizeToGrid, uniformGrid } from "@qoda/ring/quant";
+ * import { Rng } from "@qoda/ring";
+ * const grid = uniformGrid(4); // magnitudes 0..7
+ * const a = Float32Array.of(0.5, -1, 0.25, 0), b = Float32Array.of(0.25, 0.5, -0.75, 1);
+ * const scales = bucketMaxAbs(a, 4, new Float32Array(1));
+ * const sb = bucketMaxAbs(b, 4, new Float32Array(1));
+ * scales[0] = Math.max(scales[0], sb[0]); // what the ranks agree on
+ * const sums = new Int32Array(4);
+ * const rng = new Rng(1);
+ * quantizeToGrid(a, scales, 4, grid, rng, sums, false);
+ * quantizeToGrid(b, scales, 4, grid, rng, sums, true); // adds rank b's codes
+ * const out = dequantizeGrid(sums, scales, 4, grid, 1, new Float32Array(4));
+ * // Each coordinate is within one grid step per rank of the exact sum.
+ * for (let i = 0; i < 4; i++) {
+ *   if (Math.abs(out[i] - (a[i] + b[i])) > 2 / 7 + 1e-6) throw new Error(`coordinate ${i}`);
+ * }
+ * ```
+ *
+ * @module
+ */
+import type { Rng } from "../rng.ts";
+
+/** The integer magnitudes codes may take: 0 = values[0] < … < values[m] = top. */
+export interface SharedGrid {
+  /** Ascending integer magnitudes, first 0, last {@linkcode SharedGrid.top}. */
+  readonly values: Int32Array;
+  /** The largest magnitude, G: a coordinate equal to the scale gets code ±G. */
+  readonly top: number;
+  /** For each integer k in [0, G): the index j with values[j] ≤ k < values[j + 1]. */
+  readonly below: Int32Array;
+}
+
+function gridOf(values: Int32Array): SharedGrid {
+  const top = values[values.length - 1];
+  const below = new Int32Array(Math.max(top, 1));
+  for (let j = 0; j + 1 < values.length; j++) below.fill(j, values[j], values[j + 1]);
+  return { values, top, below };
+}
+
+/**
+ * A uniform grid of `bits` bits: magnitudes 0 … 2^(bits−1) − 1, so that one
+ * rank's signed codes fit in `bits` bits.
+ *
+ * @param bits Bits per code, 2 to 16.
+ * @returns The grid.
+ */
+export function uniformGrid(bits: number): SharedGrid {
+  if (!Number.isInteger(bits) || bits < 2 || bits > 16) {
+    throw new RangeError(`a shared grid needs 2 to 16 bits, got ${bits}`);
+  }
+  const top = 2 ** (bits - 1) - 1;
+  return gridOf(Int32Array.from({ length: top + 1 }, (_, j) => j));
+}
+
+/**
+ * Non-uniform levels snapped to a fine integer grid of `fineBits` bits: how
+ * the layer-wise quantizer's adapted levels reduce in the compressed domain.
+ *
+ * @param levels Magnitude levels in [0, 1], ascending, first 0 and last 1.
+ * @param fineBits Bits of the fine grid (its top is 2^fineBits − 1), 2 to 16.
+ * @returns The grid (levels that snap to the same integer are merged).
+ */
+export function fineGrid(levels: Float32Array, fineBits: number): SharedGrid {
+  if (!Number.isInteger(fineBits) || fineBits < 2 || fineBits > 16) {
+    throw new RangeError(`a fine grid needs 2 to 16 bits, got ${fineBits}`);
+  }
+  if (levels.length < 2 || levels[0] !== 0 || levels[levels.length - 1] !== 1) {
+    throw new RangeError("levels must start at 0 and end at 1");
+  }
+  const top = 2 ** fineBits - 1;
+  const values: number[] = [];
+  for (let j = 0; j < levels.length; j++) {
+    if (j > 0 && !(levels[j] > levels[j - 1])) {
+      throw new RangeError(`levels must ascend: levels[${j}] = ${levels[j]}`);
+    }
+    const g = Math.round(levels[j] * top);
+    if (values.length === 0 || g > values[values.length - 1]) values.push(g);
+  }
+  return gridOf(Int32Array.from(values));
+}
+
+/**
+ * Bits of a lane that holds a sum of `ranks` codes: ⌈log₂(2·ranks·G + 1)⌉.
+ *
+ * @param grid The grid.
+ * @param ranks How many ranks' codes the sum holds (≥ 1).
+ * @returns The width in bits.
+ */
+export function laneWidth(grid: SharedGrid, ranks: number): number {
+  return Math.ceil(Math.log2(2 * ranks * grid.top + 1));
+}
+
+/**
+ * The largest |x| of each bucket of `bucket` consecutive coordinates (the
+ * last may be shorter): the local part of the shared scales.
+ *
+ * @param x The values.
+ * @param bucket Coordinates per bucket (≥ 1).
+ * @param out Receives ⌈x.length / bucket⌉ maxima.
+ * @returns `out`.
+ * @throws {RangeError} when a value is not finite, naming its index.
+ */
+export function bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): Float32Array {
+  const buckets = Math.ceil(x.length / bucket);
+  if (out.length < buckets) throw new RangeError(`out holds ${out.length} of ${buckets} buckets`);
+  for (let b = 0; b < buckets; b++) {
+    let m = 0;
+    const end = Math.min(x.length, (b + 1) * bucket);
+    for (let i = b * bucket; i < end; i++) {
+      const a = Math.abs(x[i]);
+      if (a > m) m = a;
+      else if (a !== a || a === Infinity) {
+        throw new RangeError(`value ${i} is ${x[i]}: a shared grid needs finite values`);
+      }
+    }
+    if (m === Infinity) throw new RangeError(`bucket ${b} holds an infinite value`);
+    out[b] = m;
+  }
+  return out;
+}
+
+/**
+ * Quantizes `x` onto the grid with the shared per-bucket `scales`, writing
+ * (or adding, with `accumulate`) the integer codes into `out`. Unbiased:
+ * E[code] = x·G/s. Values above their scale (a scale not agreed on) are an
+ * error, not clipped.
+ *
+ * @param x The values.
+ * @param scales One scale per bucket, each ≥ every |x| of its bucket.
+ * @param bucket Coordinates per bucket.
+ * @param grid The shared grid.
+ * @param rng This rank's randomness.
+ * @param out The codes (length ≥ x.length).
+ * @param accumulate Add to `out` instead of overwriting it.
+ */
+export function quantizeToGrid(
+  x: Float32Array,
+  scales: Float32Array,
+  bucket: number,
+  grid: SharedGrid,
+  rng: Rng,
+  out: Int32Array,
+  accumulate: boolean,
+): void {
+  const { values, below, top } = grid;
+  const buckets = Math.ceil(x.length / bucket);
+  if (scales.length < buckets) {
+    throw new RangeError(`${scales.length} scales for ${buckets} buckets`);
+  }
+  for (let b = 0; b < buckets; b++) {
+    const s = scales[b];
+    const end = Math.min(x.length, (b + 1) * bucket);
+    const k = s > 0 ? top / s : 0;
+    for (let i = b * bucket; i < end; i++) {
+      const v = x[i];
+      const u = Math.abs(v) * k;
+      let code = 0;
+      if (u > 0) {
+        if (!(u <= top * (1 + 1e-6))) {
+          throw new RangeError(`value ${i} (${v}) exceeds its bucket's scale ${s}`);
+        }
+        const j = u >= top ? values.length - 2 : below[Math.floor(u)];
+        const lo = values[j], hi = values[j + 1];
+        code = rng.nextFloat() * (hi - lo) < u - lo ? hi : lo;
+        if (v < 0) code = -code;
+      }
+      out[i] = accumulate ? out[i] + code : code;
+    }
+  }
+}
+
+/**
+ * Packs sums of `ranks` codes into lanes of {@linkcode laneWidth} bits
+ * (offset binary, little-endian bit order).
+ *
+ * @param sums The sums, each in [−ranks·G, ranks·G].
+ * @param count How many to pack.
+ * @param grid The grid.
+ * @param ranks How many ranks' codes each sum holds.
+ * @param out Receives the bytes; at least ⌈count·width / 8⌉ long.
+ * @returns The packed bytes (a view of `out`).
+ */
+export function packSums(
+  sums: Int32Array,
+  count: number,
+  grid: SharedGrid,
+  ranks: number,
+  out: Uint8Array,
+): Uint8Array {
+  const w = laneWidth(grid, ranks), bias = ranks * grid.top;
+  const bytes = Math.ceil((count * w) / 8);
+  if (out.length < bytes) throw new RangeError(`out holds ${out.length} of ${bytes} bytes`);
+  let acc = 0, nacc = 0, o = 0;
+  for (let i = 0; i < count; i++) {
+    const v = sums[i] + bias;
+    if (v < 0 || v > 2 * bias) throw new RangeError(`sum ${i} (${sums[i]}) is outside ±${bias}`);
+    acc += v * 2 ** nacc; // up to 16 + 31 bits: exact in a double
+    nacc += w;
+    while (nacc >= 8) {
+      out[o++] = acc & 0xff;
+      acc = Math.floor(acc / 256);
+      nacc -= 8;
+    }
+  }
+  if (nacc > 0) out[o++] = acc & 0xff;
+  return out.subarray(0, bytes);
+}
+
+/**
+ * Unpacks sums of `ranks` codes and adds them to `into` (or writes them),
+ * rejecting a payload of the wrong length or a lane outside ±ranks·G: a peer
+ * cannot make a rank read past its buffer or hold values no rank could send.
+ *
+ * @param bytes The packed lanes.
+ * @param count How many sums they hold.
+ * @param grid The grid.
+ * @param ranks How many ranks' codes each sum holds.
+ * @param into The sums to add to.
+ * @param add Add (true) or overwrite (false).
+ * @throws {RangeError} naming what was wrong.
+ */
+export function unpackSums(
+  bytes: Uint8Array,
+  count: number,
+  grid: SharedGrid,
+  ranks: number,
+  into: Int32Array,
+  add: boolean,
+): void {
+  const w = laneWidth(grid, ranks), bias = ranks * grid.top;
+  const want = Math.ceil((count * w) / 8);
+  if (bytes.length !== want) {
+    throw new RangeError(
+      `${bytes.length} bytes for ${count} sums of ${w} bits (${want} expected)`,
+    );
+  }
+  if (into.length < count) throw new RangeError(`into holds ${into.length} of ${count} sums`);
+  const mask = 2 ** w;
+  let acc = 0, nacc = 0, p = 0;
+  for (let i = 0; i < count; i++) {
+    while (nacc < w) {
+      acc += bytes[p++] * 2 ** nacc;
+      nacc += 8;
+    }
+    const v = acc % mask;
+    acc = (acc - v) / mask;
+    nacc -= w;
+    if (v > 2 * bias) throw new RangeError(`lane ${i} holds ${v - bias}, outside ±${bias}`);
+    into[i] = add ? into[i] + v - bias : v - bias;
+  }
+}
+
+/**
+ * Decodes summed codes: out[i] = sums[i]·s/G / divisor, s the bucket's scale.
+ *
+ * @param sums The summed codes.
+ * @param scales The shared per-bucket scales.
+ * @param bucket Coordinates per bucket.
+ * @param grid The grid.
+ * @param divisor 1 for a sum, the number of ranks for a mean.
+ * @param out Receives the values (its length is the count).
+ * @returns `out`.
+ */
+export function dequantizeGrid(
+  sums: Int32Array,
+  scales: Float32Array,
+  bucket: number,
+  grid: SharedGrid,
+  divisor: number,
+  out: Float32Array,
+): Float32Array {
+  const buckets = Math.ceil(out.length / bucket);
+  for (let b = 0; b < buckets; b++) {
+    const unit = scales[b] / grid.top / divisor;
+    const end = Math.min(out.length, (b + 1) * bucket);
+    for (let i = b * bucket; i < end; i++) out[i] = sums[i] * unit;
+  }
+  return out;
+}
+
+/**
+ * The exact variance of one rank's quantization of `x` on the grid (the sum
+ * over coordinates of (hi − u)(u − lo)·(s/G)²): what the integer all-reduce
+ * adds per rank.
+ *
+ * @param x The values.
+ * @param scales The per-bucket scales.
+ * @param bucket Coordinates per bucket.
+ * @param grid The grid.
+ * @returns E‖Q(x) − x‖².
+ */
+export function gridVariance(
+  x: Float32Array,
+  scales: Float32Array,
+  bucket: number,
+  grid: SharedGrid,
+): number {
+  const { values, below, top } = grid;
+  let total = 0;
+  const buckets = Math.ceil(x.length / bucket);
+  for (let b = 0; b < buckets; b++) {
+    const s = scales[b];
+    if (!(s > 0)) continue;
+    const unit = s / top;
+    const end = Math.min(x.length, (b + 1) * bucket);
+    for (let i = b * bucket; i < end; i++) {
+      const u = Math.min(top, Math.abs(x[i]) / unit);
+      const j = u >= top ? values.length - 2 : below[Math.floor(u)];
+      total += (values[j + 1] - u) * (u - values[j]) * unit * unit;
+    }
+  }
+  return total;
+}
