@@ -30,22 +30,23 @@
  * @module
  */
 import { type CoderName, decodeInto, quantizeEncode } from "../coding/codec.ts";
-import { CollectiveError, MismatchError } from "../errors.ts";
 import type { Quantizer } from "../quant/types.ts";
-import type { LayerInfo } from "../quant/types.ts";
-import { defaultLayerType } from "../quant/layer_types.ts";
 import type { Rng } from "../rng.ts";
-import type { ChunkMessage, Phase } from "../wire/messages.ts";
-import type { ReceivedChunk, RingContext } from "./context.ts";
+import type { RingContext } from "./context.ts";
+import {
+  chunkMessage,
+  codecOf,
+  expectChunk,
+  f32Bytes,
+  guard,
+  mod,
+  payloadF32,
+  Signal,
+} from "./_ring_io.ts";
+import { checkLayout, type LayerSpan, planSegments, type Segment, segmentLayer } from "./plan.ts";
 import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
-/** A layer's place in the flat buffer. */
-export interface LayerSpan extends LayerInfo {
-  /** First element. */
-  offset: number;
-  /** Number of elements. */
-  length: number;
-}
+export { type LayerSpan, planSegments, type Segment } from "./plan.ts";
 
 /** Compression settings of {@linkcode allreduce}. */
 export interface CompressionOptions {
@@ -91,95 +92,6 @@ export interface AllreduceStats {
   reduceMs: number;
   /** Wall-clock milliseconds. */
   totalMs: number;
-}
-
-/** One unit of transfer. */
-export interface Segment {
-  /** Index in the operation's plan (the same on every rank). */
-  index: number;
-  /** The chunk (owner rank − 1) it belongs to. */
-  chunk: number;
-  /** First element. */
-  offset: number;
-  /** Number of elements. */
-  count: number;
-  /** Index of its layer in the layout. */
-  layer: number;
-}
-
-/**
- * The segment plan: for each chunk, its segments, cut at layer boundaries
- * and at `maxSegment` elements. Deterministic in (n, size, layout, maxSegment).
- */
-export function planSegments(
-  n: number,
-  size: number,
-  layout: LayerSpan[],
-  maxSegment: number,
-): Segment[][] {
-  const plan: Segment[][] = [];
-  let index = 0, layer = 0;
-  for (let c = 0; c < size; c++) {
-    const segs: Segment[] = [];
-    let at = Math.floor((c * n) / size);
-    const end = Math.floor(((c + 1) * n) / size);
-    while (at < end) {
-      while (layout[layer].offset + layout[layer].length <= at) layer++;
-      const stop = Math.min(end, layout[layer].offset + layout[layer].length, at + maxSegment);
-      segs.push({ index: index++, chunk: c, offset: at, count: stop - at, layer });
-      at = stop;
-    }
-    plan.push(segs);
-  }
-  return plan;
-}
-
-/**
- * What the quantizer is told about a segment: its layer when the segment is
- * the whole layer; for a piece (cut at a chunk boundary or at the segment
- * size limit) the layer's name and type without its shape, which the piece
- * does not have.
- */
-function segmentLayer(layout: LayerSpan[], seg: Segment): LayerInfo {
-  const l = layout[seg.layer];
-  if (seg.count === l.length) return l;
-  return { name: l.name, type: l.type ?? defaultLayerType(l) };
-}
-
-function checkLayout(layout: LayerSpan[], n: number): void {
-  let at = 0;
-  for (const l of layout) {
-    if (l.offset !== at || !Number.isInteger(l.length) || l.length < 0) {
-      throw new RangeError(
-        `layout: layer '${l.name}' at offset ${l.offset} (length ${l.length}) ` +
-          `does not continue at element ${at}`,
-      );
-    }
-    at += l.length;
-  }
-  if (at !== n) throw new RangeError(`layout covers ${at} elements, the buffer has ${n}`);
-}
-
-/** A promise with its resolver, for the pipeline's readiness signals. */
-class Signal {
-  readonly promise: Promise<void>;
-  resolve!: () => void;
-  constructor() {
-    this.promise = new Promise((r) => this.resolve = r);
-    this.promise.catch(() => {});
-  }
-}
-
-const mod = (a: number, n: number) => ((a % n) + n) % n;
-
-function f32Bytes(buf: Float32Array, offset: number, count: number): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + 4 * offset, 4 * count);
-}
-
-/** A float32 view of a received payload (copied once if misaligned). */
-function payloadF32(p: Uint8Array): Float32Array {
-  if (p.byteOffset % 4 === 0) return new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4);
-  return new Float32Array(p.slice().buffer);
 }
 
 /**
@@ -271,110 +183,6 @@ export async function allreduce(
     trace?.opEnd();
   }
   return stats;
-}
-
-interface Codec {
-  scheme: string;
-  bits: number;
-  quantizer: Quantizer | null;
-}
-
-function codecOf(q: Quantizer | null): Codec {
-  return q
-    ? { scheme: q.scheme, bits: q.bits, quantizer: q }
-    : { scheme: "fp32", bits: 32, quantizer: null };
-}
-
-/** Builds the chunk message every rank expects for (phase, hop, segment). */
-function chunkMessage(
-  ctx: RingContext,
-  opId: number,
-  phase: Phase,
-  hop: number,
-  seg: Segment,
-  n: number,
-  codec: Codec,
-  payload: Uint8Array,
-): ChunkMessage {
-  return {
-    type: "chunk",
-    ringId: ctx.ringId,
-    epoch: ctx.epoch,
-    opId,
-    phase,
-    hop,
-    segment: seg.index,
-    totalLength: n,
-    offset: seg.offset,
-    count: seg.count,
-    scheme: codec.scheme,
-    bits: codec.bits,
-    payload,
-  };
-}
-
-/** Receives the expected chunk, or fails the ring naming what disagreed. */
-async function expectChunk(
-  ctx: RingContext,
-  want: ChunkMessage,
-  deadline: number,
-): Promise<ReceivedChunk> {
-  const got = await ctx.recvChunk(
-    deadline,
-    () => `${want.phase} hop ${want.hop} segment ${want.segment} of operation ${want.opId}`,
-  );
-  const m = got.msg;
-  const fields = [
-    "opId",
-    "phase",
-    "hop",
-    "segment",
-    "totalLength",
-    "offset",
-    "count",
-    "scheme",
-    "bits",
-  ] as const;
-  for (const f of fields) {
-    if (m[f] !== want[f]) {
-      got.release();
-      const what = f === "totalLength" ? "buffer length" : f;
-      throw ctx.fail(
-        new MismatchError(
-          ctx.leftRank,
-          `rank ${ctx.leftRank} sent ${what} ${String(m[f])} where rank ${ctx.rank} expects ` +
-            `${String(want[f])} (operation ${want.opId}, ${want.phase} hop ${want.hop}, ` +
-            `segment ${want.segment})`,
-        ),
-      );
-    }
-  }
-  if (want.scheme === "fp32" && m.payload.byteLength !== 4 * want.count) {
-    got.release();
-    throw ctx.fail(
-      new MismatchError(
-        ctx.leftRank,
-        `rank ${ctx.leftRank} sent ${m.payload.byteLength} payload bytes for ${want.count} float32 values`,
-      ),
-    );
-  }
-  return got;
-}
-
-/** Runs `f`, turning any non-collective error into a ring failure. */
-function guard<T>(ctx: RingContext, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof CollectiveError) throw e;
-    const err = new CollectiveError(
-      "decode",
-      ctx.leftRank,
-      `rank ${ctx.rank} could not use data from rank ${ctx.leftRank}: ${(e as Error).message}`,
-      { cause: e },
-    );
-    throw ctx.fail(err);
-  }
 }
 
 async function ringMode(
