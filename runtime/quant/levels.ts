@@ -248,7 +248,7 @@ function sanitize(l: Float32Array | Float64Array, minGap: number): void {
 }
 
 /** Resolution of the model histograms of {@linkcode gaussianHistogram}. */
-export const MODEL_HISTOGRAM_BINS = 65536;
+export const MODEL_HISTOGRAM_BINS = 16384;
 
 /** Coordinates drawn for a model histogram that has no closed form (q ≠ 2). */
 const MODEL_SAMPLES = 1 << 17;
@@ -391,6 +391,7 @@ export function gaussianLevels(bits: number, bucketSize = 1024, normQ = 2): Floa
     const w = modelFloorWeight(bits);
     for (let b = 0; b < h.length; b++) h[b] = (1 - w) * h[b] + w / h.length;
     l = numLevels <= SOLVE_MAX_LEVELS ? solveLevels(h, numLevels) : companded(h, numLevels);
+    if (GAUSSIAN_CACHE.size >= 256) GAUSSIAN_CACHE.clear();
     GAUSSIAN_CACHE.set(key, l);
   }
   return l.slice();

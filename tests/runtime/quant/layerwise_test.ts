@@ -279,3 +279,44 @@ Deno.test("the initial levels depend only on the configuration", () => {
     /initialLevels must be/,
   );
 });
+
+Deno.test("tensors shorter than a bucket start from levels for their own length", () => {
+  const q = new LayerwiseQuantizer({ bits: 4 });
+  const full = new LayerwiseQuantizer({ bits: 4, adapt: false });
+  full.setLevels("conv", q.levelsOf("conv")); // the full-bucket levels for every length
+  for (const n of [10, 100, 300]) {
+    assert.deepEqual(q.levelsFor("conv", n), gaussianLevels(4, n, 2));
+    let mine = 0, theirs = 0, norm = 0;
+    for (let k = 0; k < 20; k++) {
+      const v = gaussian(n, 1000 * n + k);
+      mine += q.expectedVariance(v, CONV);
+      theirs += full.expectedVariance(v, CONV);
+      norm += v.reduce((s, x) => s + x * x, 0);
+      assert.deepEqual(q.quantize(v, new Rng(k), CONV).levels, q.levelsFor("conv", n));
+    }
+    assert.ok(mine / norm <= 0.1, `length ${n}: ε_Q ${mine / norm}`);
+    assert.ok(mine < theirs / 2, `length ${n}: ${mine / norm} vs full-bucket ${theirs / norm}`);
+  }
+  assert.equal(q.levelsFor("conv", 5000), q.levelsOf("conv"));
+  // Initial levels are not part of the table: it lists set or adapted ones.
+  assert.deepEqual(q.table(), { version: 0, levels: {} });
+  q.setLevels("conv", [0, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 1]);
+  assert.equal(q.levelsFor("conv", 10), q.levelsOf("conv"));
+  assert.deepEqual(Object.keys(q.table().levels), ["conv"]);
+});
+
+Deno.test("a restored quantizer continues bit-exactly from initial and adapted levels", () => {
+  const make = () => new LayerwiseQuantizer({ bits: 4, adapt: { warmup: [1], every: 0 } });
+  const a = make();
+  const rng = new Rng(4);
+  a.quantize(gaussian(3000, 1), rng, DENSE);
+  a.maybeAdapt(1); // dense adapted; conv and bias stay initial
+  a.quantize(gaussian(700, 2), rng, CONV);
+  const b = make();
+  b.restore(structuredClone(a.snapshot()));
+  for (const [v, layer] of [[gaussian(3000, 3), DENSE], [gaussian(50, 4), BIAS]] as const) {
+    const qa = a.quantize(v, new Rng(9), layer), qb = b.quantize(v, new Rng(9), layer);
+    assert.deepEqual(qa.codes, qb.codes);
+    assert.deepEqual(qa.levels, qb.levels);
+  }
+});
