@@ -1,7 +1,8 @@
 /**
  * Optimisers as pure code over flat `Float32Array` parameters: QODA
- * (quantized optimistic dual averaging, one collective per iteration), the
- * Q-GenX extra-gradient baseline (two), compressed SGD and Adam (one each).
+ * (quantized optimistic dual averaging, one collective per iteration), QODA
+ * with per-coordinate step sizes (`qoda-adagrad`, one), the Q-GenX
+ * extra-gradient baseline (two), compressed SGD and Adam (one each).
  *
  * Every worker holds a replica and calls `step(oracle, collective)` in
  * lockstep. The oracle writes this worker's stochastic sample; the collective
@@ -38,11 +39,13 @@ import { UnknownNameError } from "../errors.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
 import { QGenX, type QGenXOptions } from "./qgenx.ts";
 import { Qoda, type QodaOptions } from "./qoda.ts";
+import { QodaAdagrad, type QodaAdagradOptions } from "./qoda_adagrad.ts";
 import { Sgd, type SgdOptions } from "./sgd.ts";
 import { type Optimizer, OPTIMIZER_NAMES, type OptimizerState } from "./types.ts";
 
 export * from "./types.ts";
 export * from "./qoda.ts";
+export * from "./qoda_adagrad.ts";
 export * from "./qgenx.ts";
 export * from "./sgd.ts";
 export * from "./adam.ts";
@@ -51,7 +54,12 @@ export * from "./adam.ts";
  * Options accepted by {@linkcode createOptimizer} for any name: `lr` plus
  * whichever optimiser-specific fields apply (the others are ignored).
  */
-export type OptimizerOptions = QodaOptions & QGenXOptions & SgdOptions & AdamOptions;
+export type OptimizerOptions =
+  & QodaOptions
+  & QodaAdagradOptions
+  & QGenXOptions
+  & SgdOptions
+  & AdamOptions;
 
 /** Builds a {@linkcode Qoda}. */
 export function createOptimizer(name: "qoda", x0: Float32Array, options: QodaOptions): Qoda;
@@ -61,10 +69,16 @@ export function createOptimizer(name: "qgenx", x0: Float32Array, options: QGenXO
 export function createOptimizer(name: "sgd", x0: Float32Array, options: SgdOptions): Sgd;
 /** Builds an {@linkcode Adam}. */
 export function createOptimizer(name: "adam", x0: Float32Array, options: AdamOptions): Adam;
+/** Builds a {@linkcode QodaAdagrad}. */
+export function createOptimizer(
+  name: "qoda-adagrad",
+  x0: Float32Array,
+  options: QodaAdagradOptions,
+): QodaAdagrad;
 /**
  * Builds an optimiser by name.
  *
- * @param name `"qoda"`, `"qgenx"`, `"sgd"` or `"adam"`.
+ * @param name `"qoda"`, `"qgenx"`, `"sgd"`, `"adam"` or `"qoda-adagrad"`.
  * @param x0 The starting parameters (copied).
  * @param options `lr` and the optimiser's own options.
  * @returns A fresh replica.
@@ -103,6 +117,8 @@ export function createOptimizer(
       return new Sgd(x0, options);
     case "adam":
       return new Adam(x0, options);
+    case "qoda-adagrad":
+      return new QodaAdagrad(x0, options);
     default:
       throw new UnknownNameError("optimizer", name, OPTIMIZER_NAMES);
   }
@@ -138,6 +154,8 @@ export function restoreOptimizer(state: OptimizerState): Optimizer {
       return Sgd.restore(state);
     case "adam":
       return Adam.restore(state);
+    case "qoda-adagrad":
+      return QodaAdagrad.restore(state);
     default:
       throw new UnknownNameError(
         "optimizer state",

@@ -24,7 +24,7 @@ export type Oracle = (x: Float32Array, out: Float32Array) => void;
 export type MeanCollective = (v: Float32Array) => Promise<void>;
 
 /** Names accepted by `createOptimizer`. */
-export const OPTIMIZER_NAMES = ["qoda", "qgenx", "sgd", "adam"] as const;
+export const OPTIMIZER_NAMES = ["qoda", "qgenx", "sgd", "adam", "qoda-adagrad"] as const;
 
 /** One of {@linkcode OPTIMIZER_NAMES}. */
 export type OptimizerName = typeof OPTIMIZER_NAMES[number];
@@ -108,6 +108,40 @@ export interface QodaState {
   eta: number;
 }
 
+/** Per-coordinate QODA's snapshot (see `QodaAdagrad.state()`). */
+export interface QodaAdagradState {
+  /** Discriminant. */
+  name: "qoda-adagrad";
+  /** Base of γ. */
+  lrGamma: number;
+  /** Base of η. */
+  lrEta: number;
+  /** Exponent of γ. */
+  exponentGamma: number;
+  /** Exponent of η. */
+  exponentEta: number;
+  /** δ added to each denominator. */
+  eps: number;
+  /** What a non-finite step does. */
+  onNonFinite: NonFinitePolicy;
+  /** Completed iterations. */
+  t: number;
+  /** Skipped steps (non-finite or `skipStep()`). */
+  skipped: number;
+  /** Collectives issued so far. */
+  collectiveCalls: number;
+  /** The anchor X_1. */
+  x1: Float32Array;
+  /** The current X_t. */
+  x: Float32Array;
+  /** The dual accumulator Y_t = −Σ V̄. */
+  y: Float64Array;
+  /** Per coordinate, S_i = Σ_{s<t} (V̄_{s+1/2,i} − V̄_{s−1/2,i})². */
+  s: Float64Array;
+  /** V̄_{t−1/2}, the last averaged sample (zero before the first step). */
+  vPrev: Float32Array;
+}
+
 /** Q-GenX's snapshot (see `QGenX.state()`). */
 export interface QGenXState {
   /** Discriminant. */
@@ -182,7 +216,7 @@ export interface AdamState {
  * Plain data (typed arrays and numbers, no methods) from which an optimiser
  * is restored bit-exactly; safe to structured-clone or serialise.
  */
-export type OptimizerState = QodaState | QGenXState | SgdState | AdamState;
+export type OptimizerState = QodaState | QGenXState | SgdState | AdamState | QodaAdagradState;
 
 /**
  * What the distributed runtime needs from an optimiser. Every worker holds a

@@ -14,8 +14,8 @@ import { bilinear, bits, identity, oracle, unitStart } from "./_support.ts";
 Deno.test("createOptimizer() builds each optimiser by name", () => {
   const x0 = new Float32Array([1, 2, 3]);
   const made = OPTIMIZER_NAMES.map((n) => createOptimizer(n, x0, { lr: 0.1 }));
-  assert.deepEqual(made.map((o) => o.name), ["qoda", "qgenx", "sgd", "adam"]);
-  assert.deepEqual(made.map((o) => o.collectivesPerStep), [1, 2, 1, 1]);
+  assert.deepEqual(made.map((o) => o.name), ["qoda", "qgenx", "sgd", "adam", "qoda-adagrad"]);
+  assert.deepEqual(made.map((o) => o.collectivesPerStep), [1, 2, 1, 1, 1]);
   assert.ok(made[0] instanceof Qoda && made[1] instanceof QGenX);
   assert.ok(made[2] instanceof Sgd && made[3] instanceof Adam);
   for (const o of made) {
@@ -29,7 +29,7 @@ Deno.test("createOptimizer() rejects an unknown name, listing the valid ones", (
     () => createOptimizer("rmsprop", new Float32Array(2), { lr: 0.1 }),
     (e: unknown) =>
       e instanceof UnknownNameError && e.requested === "rmsprop" &&
-      e.message === "unknown optimizer 'rmsprop'; valid: qoda, qgenx, sgd, adam",
+      e.message === "unknown optimizer 'rmsprop'; valid: qoda, qgenx, sgd, adam, qoda-adagrad",
   );
   assert.throws(() => restoreOptimizer({ name: "nope" } as never), UnknownNameError);
 });
