@@ -72,6 +72,37 @@ Deno.test("deno task train --dataset gaussians8: quality improves on its start, 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("deno task train: every row-wise --quant its --help lists (psq, bhq) trains over worker processes", async () => {
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /--quant [\w|]*\bpsq\b[\w|]*\bbhq\b/);
+  for (const quant of ["psq", "bhq"]) {
+    const r = await run([
+      "--dataset",
+      "gaussians8",
+      "--workers",
+      "2",
+      "--quant",
+      quant,
+      "--steps",
+      "6",
+      "--eval-samples",
+      "200",
+      "--no-artifacts",
+      "--json",
+      "--quiet",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const last = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    assert.equal(last.quant, quant);
+    assert.equal(last.steps, 6);
+    assert.equal(last.replicas_agree, true);
+    assert.equal(last.recoveries, 0, r.stderr);
+    assert.equal(last.skipped, 0);
+    assert.ok(last.bytes_sent > 0);
+  }
+});
+
 Deno.test("deno task train rejects bad flags and values, listing the valid choices", async () => {
   const a = await run(["--dataset", "cifar10"]);
   assert.equal(a.code, 2);
