@@ -85,6 +85,7 @@ export {
   type CoderName,
   CODERS,
   decode,
+  decodeAddInto,
   decodeInto,
   type Dequantizer,
   encode,

@@ -5,7 +5,10 @@
  *
  * Encode is the send path, `quantizeEncode` into a frame buffer reused from
  * one repetition to the next (`--path separate`: `encode(quantize())` with
- * fresh arrays each time, as before the fused path existed).
+ * fresh arrays each time, as before the fused path existed). Decode is
+ * `decodeInto` a reused array; decode+add is the reduce-scatter's receive,
+ * `decodeAddInto` a running sum (`--path separate`: `decodeInto` a scratch
+ * array, then a JS loop adds it, as the ring did before the fused kernel).
  *
  * Prints a table; `--json` prints one JSON object per line instead. Results
  * are also written to `bench-results/bench_quant.jsonl` (or `--out FILE`).
@@ -15,6 +18,7 @@
 import {
   type CoderName,
   CODERS,
+  decodeAddInto,
   decodeInto,
   encode,
   quantizeEncode,
@@ -100,13 +104,17 @@ export interface QuantBenchRow {
   mib: number;
   encode_gbps: number;
   decode_gbps: number;
+  /** Decode, dequantize and add to a running sum. */
+  decode_add_gbps: number;
   memcpy_gbps: number;
   encode_vs_memcpy: number;
   decode_vs_memcpy: number;
+  decode_add_vs_memcpy: number;
   bits_per_coord: number;
   eps_q: number;
   encode_ms: number;
   decode_ms: number;
+  decode_add_ms: number;
   path: string;
 }
 
@@ -152,6 +160,7 @@ async function run(args: BenchQuantCli): Promise<void> {
   const src = new Uint8Array(v.buffer);
   const dst = new Uint8Array(src.length);
   const out = new Float32Array(n);
+  const acc = new Float32Array(n);
   const rng = new Rng(seed + 1);
   const rows: QuantBenchRow[] = [];
   const lines: string[] = [];
@@ -175,7 +184,8 @@ async function run(args: BenchQuantCli): Promise<void> {
         `row ${row}, median of ${reps}, ${path} encode; GB/s of fp32 input\n`,
     );
     say(
-      "scheme     bits coder  enc GB/s  dec GB/s  memcpy GB/s  enc/memcpy  dec/memcpy  bits/coord  eps_q",
+      "scheme     bits coder  enc GB/s  dec GB/s  memcpy GB/s  enc/memcpy  dec/memcpy  " +
+        "dec+add/memcpy  bits/coord  eps_q",
     );
   }
 
@@ -205,6 +215,14 @@ async function run(args: BenchQuantCli): Promise<void> {
       const decMs = time(() => {
         decodeInto(bytes, q, out);
       }, reps);
+      acc.fill(0);
+      const decAddMs = time(
+        path === "fused" ? () => decodeAddInto(bytes, q, acc) : () => {
+          decodeInto(bytes, q, out);
+          for (let i = 0; i < n; i++) acc[i] += out[i];
+        },
+        reps,
+      );
       let err = 0;
       for (let i = 0; i < n; i++) err += (out[i] - v[i]) ** 2;
       const gb = (n * 4) / 1e9;
@@ -216,13 +234,16 @@ async function run(args: BenchQuantCli): Promise<void> {
         mib: (n * 4) / 2 ** 20,
         encode_gbps: gb / (encMs / 1e3),
         decode_gbps: gb / (decMs / 1e3),
+        decode_add_gbps: gb / (decAddMs / 1e3),
         memcpy_gbps: gb / (memcpyMs / 1e3),
         encode_vs_memcpy: memcpyMs / encMs,
         decode_vs_memcpy: memcpyMs / decMs,
+        decode_add_vs_memcpy: memcpyMs / decAddMs,
         bits_per_coord: (bytes.length * 8) / n,
         eps_q: err / sqNorm,
         encode_ms: encMs,
         decode_ms: decMs,
+        decode_add_ms: decAddMs,
         path,
       };
       rows.push(r);
@@ -236,7 +257,8 @@ async function run(args: BenchQuantCli): Promise<void> {
             `${r.memcpy_gbps.toFixed(2).padStart(11)}  ${
               r.encode_vs_memcpy.toFixed(3).padStart(10)
             }  ` +
-            `${r.decode_vs_memcpy.toFixed(3).padStart(10)}  ${
+            `${r.decode_vs_memcpy.toFixed(3).padStart(10)}  ` +
+            `${r.decode_add_vs_memcpy.toFixed(3).padStart(14)}  ${
               r.bits_per_coord.toFixed(3).padStart(10)
             }  ` +
             `${r.eps_q.toExponential(2)}`,
@@ -257,7 +279,10 @@ async function run(args: BenchQuantCli): Promise<void> {
     console.log(
       `\nlayerwise 4-bit targets: encode ${lw.encode_vs_memcpy.toFixed(3)}× memcpy (≥ 0.3: ` +
         `${verdict(lw.encode_vs_memcpy >= 0.3)}), decode ${lw.decode_vs_memcpy.toFixed(3)}× ` +
-        `(≥ 0.5: ${verdict(lw.decode_vs_memcpy >= 0.5)}), ${lw.bits_per_coord.toFixed(3)} ` +
+        `(≥ 0.5: ${verdict(lw.decode_vs_memcpy >= 0.5)}), decode+add ` +
+        `${lw.decode_add_vs_memcpy.toFixed(3)}× (≥ 0.7: ${
+          verdict(lw.decode_add_vs_memcpy >= 0.7)
+        }), ${lw.bits_per_coord.toFixed(3)} ` +
         `bits/coord (≤ 4.2: ${verdict(lw.bits_per_coord <= 4.2)})`,
     );
   }

@@ -888,15 +888,12 @@ export function decodeInto(
   out?: Float32Array,
 ): Float32Array {
   const f = parseFrame(bytes);
-  const { length, bits, signed, coderId, payload } = f;
+  const { length, bits, payload } = f;
   const { bucketSize, levels, meta } = f.block;
   if (out && out.length !== length) {
     throw new QuantizationError("", `output buffer has length ${out.length}, frame has ${length}`);
   }
-  const fusable = signed && !isElias(coderId) && (bits === 2 || bits === 4 || bits === 8) &&
-    bucketSize >= 1 && bucketSize <= CHUNK && levels.length >= 2 &&
-    levels.length <= 1 << (bits - 1) && meta.length === Math.ceil(length / bucketSize);
-  if (!fusable || length === 0) return dequantizer.dequantize(decode(bytes), out);
+  if (!fusable(f) || length === 0) return dequantizer.dequantize(decode(bytes), out);
   checkLevels(levels, "");
   const tailBits = (length * bits) & 7;
   if (tailBits && payload[payload.length - 1] >>> tailBits) throw paddingError();
@@ -904,7 +901,7 @@ export function decodeInto(
   const bad = kernels().smUnpackDequantize(
     payload,
     length,
-    bits,
+    bits as 2 | 4 | 8,
     bucketSize,
     meta,
     levels,
@@ -914,4 +911,82 @@ export function decodeInto(
     throw new FrameError(`payload: code at index ${bad} exceeds the ${levels.length}-level table`);
   }
   return dst;
+}
+
+/** Whether a parsed frame takes the fused WebAssembly unpack + dequantize (+ add) path. */
+function fusable(f: ParsedFrame): boolean {
+  const { length, bits, signed, coderId } = f;
+  const { bucketSize, levels, meta } = f.block;
+  return signed && !isElias(coderId) && (bits === 2 || bits === 4 || bits === 8) &&
+    bucketSize >= 1 && bucketSize <= CHUNK && levels.length >= 2 &&
+    levels.length <= 1 << (bits - 1) && meta.length === Math.ceil(length / bucketSize);
+}
+
+/**
+ * Decodes a frame, dequantizes it and adds the values to `acc` in one step:
+ * `acc[i] += v[i]` for the `v` that {@linkcode decodeInto} gives, with the
+ * same float32 results, the receive side of a reduce-scatter hop. Fixed-width
+ * sign-magnitude frames (`qsgd`, `layerwise`) of 2, 4 or 8 bits go through a
+ * fused WebAssembly kernel that never materializes the codes or the values;
+ * every other frame is decoded and dequantized first, then added.
+ *
+ * Malformed frames raise {@linkcode FrameError} (as {@linkcode decode} does),
+ * and so does a fused frame with a bucket norm that is not a finite number or
+ * a code beyond its level table. `acc` is left untouched by a rejected frame
+ * of up to 2^20 coordinates (larger ones may be partly added).
+ *
+ * @param bytes An encoded frame.
+ * @param dequantizer The scheme's quantizer (used for the general path).
+ * @param acc The values to add to, of the frame's length.
+ * @returns `acc`.
+ *
+ * @example Add a received frame to a partial sum
+ * ```ts
+ * import { decodeAddInto, decodeInto, encode, QsgdQuantizer, Rng } from "@qoda/ring";
+ * const q = new QsgdQuantizer({ bits: 4, normQ: Infinity });
+ * const frame = encode(q.quantize(new Float32Array([0.5, -1, 0.25]), new Rng(1)));
+ * const acc = new Float32Array([1, 1, 1]);
+ * decodeAddInto(frame, q, acc);
+ * const v = decodeInto(frame, q, new Float32Array(3));
+ * if (acc.some((x, i) => x !== Math.fround(1 + v[i]))) throw new Error("not acc + v");
+ * ```
+ */
+export function decodeAddInto(
+  bytes: Uint8Array,
+  dequantizer: Dequantizer,
+  acc: Float32Array,
+): Float32Array {
+  const f = parseFrame(bytes);
+  const { length, bits, payload } = f;
+  const { bucketSize, levels, meta } = f.block;
+  if (acc.length !== length) {
+    throw new QuantizationError("", `output buffer has length ${acc.length}, frame has ${length}`);
+  }
+  if (length === 0) return acc;
+  if (!fusable(f)) {
+    const v = dequantizer.dequantize(decode(bytes));
+    for (let i = 0; i < length; i++) acc[i] += v[i];
+    return acc;
+  }
+  checkLevels(levels, "");
+  for (let i = 0; i < meta.length; i++) {
+    if (!Number.isFinite(meta[i])) {
+      throw new FrameError(`meta: bucket norm ${i} is ${meta[i]}, not a finite number`);
+    }
+  }
+  const tailBits = (length * bits) & 7;
+  if (tailBits && payload[payload.length - 1] >>> tailBits) throw paddingError();
+  const bad = kernels().smUnpackDequantizeAdd(
+    payload,
+    length,
+    bits as 2 | 4 | 8,
+    bucketSize,
+    meta,
+    levels,
+    acc,
+  );
+  if (bad >= 0) {
+    throw new FrameError(`payload: code at index ${bad} exceeds the ${levels.length}-level table`);
+  }
+  return acc;
 }

@@ -1,7 +1,8 @@
 /**
  * WebAssembly SIMD kernels for the hot loops: sign-magnitude quantize (with
  * the codes packed straight into frame bytes if asked), dequantize, fused
- * unpack + dequantize, and fixed-width bit packing.
+ * unpack + dequantize (and + add, the reduce-scatter's receive), and
+ * fixed-width bit packing.
  *
  * The module (built from `quant_kernels.c`, embedded as base64) has a fixed
  * 32 MiB memory that never grows, so views into it are never detached. Large
@@ -69,6 +70,17 @@ interface Exports {
     out: number,
   ): number;
   sm_unpack_dequantize(
+    bytes: number,
+    n: number,
+    bits: number,
+    bucket: number,
+    norms: number,
+    levels: number,
+    nlev: number,
+    table: number,
+    out: number,
+  ): number;
+  sm_unpack_dequantize_add(
     bytes: number,
     n: number,
     bits: number,
@@ -379,6 +391,52 @@ export class Kernels {
       );
       if (bad >= 0) return c0 + bad;
       out.set(this.#f32(this.#out, len), c0);
+    }
+    return -1;
+  }
+
+  /**
+   * Fused unpack (fixed width `bits` ∈ {2, 4, 8}, LSB-first), dequantize and
+   * add: `acc[i] += ±norms[bucket]·levels[code >> 1]` in float32, the values
+   * {@linkcode Kernels.smUnpackDequantize} gives, added as `acc[i] += v[i]`
+   * would add them. Returns the first invalid code's index (a code beyond the
+   * 2·levels table) or −1; on an invalid code, chunks of {@linkcode CHUNK}
+   * coordinates before it have been added, the chunk holding it has not.
+   */
+  smUnpackDequantizeAdd(
+    bytes: Uint8Array,
+    n: number,
+    bits: 2 | 4 | 8,
+    bucket: number,
+    norms: Float32Array,
+    levels: Float32Array,
+    acc: Float32Array,
+  ): number {
+    const e = this.#e;
+    const unit = bucket * 8;
+    const chunk = Math.floor(CHUNK / unit) * unit; // whole buckets and whole bytes
+    this.#loadLevels(levels, null);
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
+      const byte0 = (c0 * bits) / 8, nbytes = Math.ceil((len * bits) / 8);
+      new Uint8Array(this.#buf, this.#bytes, nbytes).set(bytes.subarray(byte0, byte0 + nbytes));
+      this.#f32(this.#norms, nb).set(norms.subarray(b0, b0 + nb));
+      const work = this.#f32(this.#out, len);
+      work.set(acc.subarray(c0, c0 + len));
+      const bad = e.sm_unpack_dequantize_add(
+        this.#bytes,
+        len,
+        bits,
+        bucket,
+        this.#norms,
+        this.#levels,
+        levels.length,
+        this.#table,
+        this.#out,
+      );
+      if (bad >= 0) return c0 + bad;
+      acc.set(work, c0);
     }
     return -1;
   }

@@ -389,6 +389,42 @@ int sm_dequantize(const uint16_t* codes, int n, int bucket, const float* norms,
   return -1;
 }
 
+// Sixteen 4-bit codes from 8 bytes (LSB-first) as byte lanes, in coordinate order.
+static inline v128_t nibbles16(const uint8_t* p) {
+  v128_t raw = wasm_v128_load64_zero(p);
+  v128_t lo = wasm_v128_and(raw, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(raw, 4);
+  return wasm_i8x16_shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+
+// The byte planes of a 16-entry float table: P[k] holds byte k of every entry.
+static inline void table_planes(const float* table, v128_t P[4]) {
+  v128_t t0 = wasm_v128_load(table), t1 = wasm_v128_load(table + 4);
+  v128_t t2 = wasm_v128_load(table + 8), t3 = wasm_v128_load(table + 12);
+  // Bytes k and k+1 of entries 0..7, then of 8..15.
+  v128_t a = wasm_i8x16_shuffle(t0, t1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  v128_t b = wasm_i8x16_shuffle(t2, t3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  v128_t c = wasm_i8x16_shuffle(t0, t1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  v128_t d = wasm_i8x16_shuffle(t2, t3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  P[0] = wasm_i64x2_shuffle(a, b, 0, 2);
+  P[1] = wasm_i64x2_shuffle(a, b, 1, 3);
+  P[2] = wasm_i64x2_shuffle(c, d, 0, 2);
+  P[3] = wasm_i64x2_shuffle(c, d, 1, 3);
+}
+
+// table[idx] for 16 byte indices (< 16), as four vectors of four floats.
+static inline void gather16(const v128_t P[4], v128_t idx, v128_t f[4]) {
+  v128_t g0 = wasm_i8x16_swizzle(P[0], idx), g1 = wasm_i8x16_swizzle(P[1], idx);
+  v128_t g2 = wasm_i8x16_swizzle(P[2], idx), g3 = wasm_i8x16_swizzle(P[3], idx);
+  v128_t a = wasm_i8x16_shuffle(g0, g1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  v128_t b = wasm_i8x16_shuffle(g2, g3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  v128_t c = wasm_i8x16_shuffle(g0, g1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  v128_t d = wasm_i8x16_shuffle(g2, g3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  f[0] = wasm_i16x8_shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+  f[1] = wasm_i16x8_shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+  f[2] = wasm_i16x8_shuffle(c, d, 0, 8, 1, 9, 2, 10, 3, 11);
+  f[3] = wasm_i16x8_shuffle(c, d, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
 // Fused unpack + dequantize of fixed-width sign-magnitude codes (bits 2, 4
 // or 8, LSB-first). Returns the index of the first invalid code, or -1.
 EXPORT(sm_unpack_dequantize)
@@ -407,6 +443,17 @@ int sm_unpack_dequantize(const uint8_t* bytes, int n, int bits, int bucket, cons
     int i = b0, end = b0 + len;
     if (bits == 4) {
       for (; (i & 1) && i < end; i++) out[i] = table[(bytes[i >> 1] >> 4) & 15];
+      if (i + 16 <= end) {
+        v128_t P[4], f[4];
+        table_planes(table, P);
+        for (; i + 16 <= end; i += 16) {
+          gather16(P, nibbles16(bytes + (i >> 1)), f);
+          wasm_v128_store(out + i, f[0]);
+          wasm_v128_store(out + i + 4, f[1]);
+          wasm_v128_store(out + i + 8, f[2]);
+          wasm_v128_store(out + i + 12, f[3]);
+        }
+      }
       for (; i + 2 <= end; i += 2) {
         unsigned byte = bytes[i >> 1];
         out[i] = table[byte & 15];
@@ -421,6 +468,73 @@ int sm_unpack_dequantize(const uint8_t* bytes, int n, int bits, int bucket, cons
       for (int t = b0; t < end; t++) {
         if (out[t] != out[t]) return t;
       }
+    }
+  }
+  return -1;
+}
+
+// Fused unpack + dequantize + add: out[i] += ±norms[bucket]·levels[code >> 1]
+// for fixed-width sign-magnitude codes (bits 2, 4 or 8, LSB-first), the
+// receive side of a reduce-scatter hop. The same float32 values as
+// sm_unpack_dequantize, added in float32. Codes are checked against the table
+// (2·nlev entries) before their bucket is added; returns the index of the
+// first invalid code (out is then partly updated), or -1. Widths of 4 bits
+// take 16 codes a step with SIMD (table lookups by byte swizzles).
+EXPORT(sm_unpack_dequantize_add)
+int sm_unpack_dequantize_add(const uint8_t* bytes, int n, int bits, int bucket, const float* norms,
+                             const float* levels, int nlev, float* table, float* out) {
+  const int ncodes = 2 * nlev;
+  const unsigned mask = (1u << bits) - 1;
+  for (int b0 = 0, bi = 0; b0 < n; b0 += bucket, bi++) {
+    int len = n - b0 < bucket ? n - b0 : bucket;
+    float norm = norms[bi];
+    for (int c = 0; c < ncodes; c++) {
+      float m = norm * levels[c >> 1];
+      table[c] = (c & 1) ? -m : m;
+    }
+    for (int c = ncodes; c <= (int)mask && c < 16; c++) table[c] = 0;
+    int i = b0, end = b0 + len;
+    if (bits == 4) {
+      if ((i & 1) && i < end) {
+        unsigned c = (bytes[i >> 1] >> 4) & 15;
+        if (c >= (unsigned)ncodes) return i;
+        out[i] += table[c];
+        i++;
+      }
+      if (i + 16 <= end) {
+        // Check the codes first, so that a bad bucket is not added.
+        v128_t vmax = wasm_i8x16_splat(0);
+        int j = i;
+        for (; j + 16 <= end; j += 16) vmax = wasm_u8x16_max(vmax, nibbles16(bytes + (j >> 1)));
+        vmax = wasm_u8x16_max(vmax, wasm_i8x16_shuffle(vmax, vmax, 8, 9, 10, 11, 12, 13, 14, 15,
+                                                       0, 1, 2, 3, 4, 5, 6, 7));
+        vmax = wasm_u8x16_max(vmax, wasm_i8x16_shuffle(vmax, vmax, 4, 5, 6, 7, 0, 1, 2, 3,
+                                                       4, 5, 6, 7, 0, 1, 2, 3));
+        vmax = wasm_u8x16_max(vmax, wasm_i8x16_shuffle(vmax, vmax, 2, 3, 0, 1, 2, 3, 0, 1,
+                                                       2, 3, 0, 1, 2, 3, 0, 1));
+        vmax = wasm_u8x16_max(vmax, wasm_i8x16_shuffle(vmax, vmax, 1, 0, 1, 0, 1, 0, 1, 0,
+                                                       1, 0, 1, 0, 1, 0, 1, 0));
+        if (wasm_u8x16_extract_lane(vmax, 0) >= (unsigned)ncodes) {
+          for (int t = i;; t++) {
+            if (((bytes[t >> 1] >> ((t & 1) * 4)) & 15) >= (unsigned)ncodes) return t;
+          }
+        }
+        v128_t P[4], f[4];
+        table_planes(table, P);
+        for (; i + 16 <= end; i += 16) {
+          gather16(P, nibbles16(bytes + (i >> 1)), f);
+          float* o = out + i;
+          wasm_v128_store(o, wasm_f32x4_add(wasm_v128_load(o), f[0]));
+          wasm_v128_store(o + 4, wasm_f32x4_add(wasm_v128_load(o + 4), f[1]));
+          wasm_v128_store(o + 8, wasm_f32x4_add(wasm_v128_load(o + 8), f[2]));
+          wasm_v128_store(o + 12, wasm_f32x4_add(wasm_v128_load(o + 12), f[3]));
+        }
+      }
+    }
+    for (; i < end; i++) {
+      unsigned c = (bytes[(i * bits) >> 3] >> ((i * bits) & 7)) & mask;
+      if (c >= (unsigned)ncodes) return i;
+      out[i] += table[c];
     }
   }
   return -1;
