@@ -26,6 +26,12 @@
  *   quantizes its whole buffer once, the messages travel around the ring
  *   unchanged, and every rank decodes all N exactly once and sums them in
  *   rank order: unbiased, bit-identical, (N − 1)·C bytes received per rank.
+ * - `integer` compression, reduction in the compressed domain: the ranks
+ *   agree on per-bucket scales first, quantize their own values once onto a
+ *   shared integer grid, and each reduce-scatter hop adds integer codes to
+ *   the partial sums it receives, in lanes that widen with the ranks summed;
+ *   unbiased with the all-gather's variance, at close to the ring's bytes
+ *   (`integer_mode.ts`).
  *
  * @module
  */
@@ -43,21 +49,35 @@ import {
   payloadF32,
   Signal,
 } from "./_ring_io.ts";
+import { DEFAULT_GRID_BUCKET, integerMode } from "./integer_mode.ts";
 import { checkLayout, type LayerSpan, planSegments, type Segment, segmentLayer } from "./plan.ts";
 import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
 export { type LayerSpan, planSegments, type Segment } from "./plan.ts";
 
+/** The compression modes of {@linkcode allreduce}. */
+export const COMPRESSION_MODES: readonly CompressionOptions["mode"][] = [
+  "ring",
+  "allgather",
+  "integer",
+];
+
 /** Compression settings of {@linkcode allreduce}. */
 export interface CompressionOptions {
-  /** `ring` (CGX: re-quantize partial sums) or `allgather` (decode each rank's message once). */
-  mode: "ring" | "allgather";
+  /**
+   * `ring` (CGX: re-quantize partial sums), `allgather` (decode each rank's
+   * message once) or `integer` (per-bucket scales agreed on first, integer
+   * codes added on the way; see {@linkcode integerMode}).
+   */
+  mode: "ring" | "allgather" | "integer";
   /** The quantizer of each layer; `null` sends that layer in float32. */
   quantizerFor: (layer: LayerSpan) => Quantizer | null;
   /** This rank's randomness for stochastic rounding. */
   rng: Rng;
-  /** Coder of the quantized segments. @default {"fixed"} */
+  /** Coder of the quantized segments (`ring`, `allgather`). @default {"fixed"} */
   coder?: CoderName;
+  /** Coordinates per shared scale (`integer`). @default {512} */
+  bucket?: number;
 }
 
 /** Options of {@linkcode allreduce}. */
@@ -157,8 +177,10 @@ export async function allreduce(
       `maxSegmentElements must be a positive integer, got ${maxSegmentElements}`,
     );
   }
-  if (compression && compression.mode !== "ring" && compression.mode !== "allgather") {
-    throw new RangeError(`compression mode must be ring or allgather, got ${compression.mode}`);
+  if (compression && !COMPRESSION_MODES.includes(compression.mode)) {
+    throw new RangeError(
+      `compression mode must be ${COMPRESSION_MODES.join(", ")}, got ${compression.mode}`,
+    );
   }
   const opId = ctx.beginOp();
   const trace = options.trace;
@@ -175,8 +197,24 @@ export async function allreduce(
   try {
     const quantizers = layout.map((l) => compression?.quantizerFor(l) ?? null);
     const plan = planSegments(n, ctx.size, layout, maxSegmentElements);
-    const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
-    await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId, trace);
+    if (compression?.mode === "integer") {
+      const bucket = compression.bucket ?? DEFAULT_GRID_BUCKET;
+      await integerMode(
+        ctx,
+        buf,
+        op,
+        quantizers,
+        plan,
+        compression.rng,
+        bucket,
+        stats,
+        opId,
+        trace,
+      );
+    } else {
+      const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
+      await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId, trace);
+    }
   } finally {
     ctx.endOp();
     stats.totalMs = performance.now() - t0;
