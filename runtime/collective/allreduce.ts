@@ -26,16 +26,15 @@
  *   quantizes its whole buffer once, the messages travel around the ring
  *   unchanged, and every rank decodes all N exactly once and sums them in
  *   rank order: unbiased, bit-identical, (N − 1)·C bytes received per rank.
- * - `integer` compression, reduction in the compressed domain: the ranks
- *   agree on per-bucket scales first, quantize their own values once onto a
- *   shared integer grid, and each reduce-scatter hop adds integer codes to
- *   the partial sums it receives, in lanes that widen with the ranks summed;
- *   unbiased with the all-gather's variance, at close to the ring's bytes
- *   (`integer_mode.ts`).
  *
  * @module
  */
-import { type CoderName, decodeInto, quantizeEncode } from "../coding/codec.ts";
+import {
+  type CoderName,
+  decodeAddInto,
+  decodeInto,
+  quantizeEncode,
+} from "../coding/codec.ts";
 import type { Quantizer } from "../quant/types.ts";
 import type { Rng } from "../rng.ts";
 import type { RingContext } from "./context.ts";
@@ -49,35 +48,32 @@ import {
   payloadF32,
   Signal,
 } from "./_ring_io.ts";
-import { DEFAULT_GRID_BUCKET, integerMode } from "./integer_mode.ts";
-import { checkLayout, type LayerSpan, planSegments, type Segment, segmentLayer } from "./plan.ts";
-import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
+import {
+  checkLayout,
+  type LayerSpan,
+  planSegments,
+  type Segment,
+  segmentLayer,
+} from "./plan.ts";
+import {
+  type AllreduceTrace,
+  PHASE_DECODE,
+  PHASE_ENCODE,
+  PHASE_REDUCE,
+} from "./trace.ts";
 
 export { type LayerSpan, planSegments, type Segment } from "./plan.ts";
 
-/** The compression modes of {@linkcode allreduce}. */
-export const COMPRESSION_MODES: readonly CompressionOptions["mode"][] = [
-  "ring",
-  "allgather",
-  "integer",
-];
-
 /** Compression settings of {@linkcode allreduce}. */
 export interface CompressionOptions {
-  /**
-   * `ring` (CGX: re-quantize partial sums), `allgather` (decode each rank's
-   * message once) or `integer` (per-bucket scales agreed on first, integer
-   * codes added on the way; see {@linkcode integerMode}).
-   */
-  mode: "ring" | "allgather" | "integer";
+  /** `ring` (CGX: re-quantize partial sums) or `allgather` (decode each rank's message once). */
+  mode: "ring" | "allgather";
   /** The quantizer of each layer; `null` sends that layer in float32. */
   quantizerFor: (layer: LayerSpan) => Quantizer | null;
   /** This rank's randomness for stochastic rounding. */
   rng: Rng;
-  /** Coder of the quantized segments (`ring`, `allgather`). @default {"fixed"} */
+  /** Coder of the quantized segments. @default {"fixed"} */
   coder?: CoderName;
-  /** Coordinates per shared scale (`integer`). @default {512} */
-  bucket?: number;
 }
 
 /** Options of {@linkcode allreduce}. */
@@ -177,9 +173,12 @@ export async function allreduce(
       `maxSegmentElements must be a positive integer, got ${maxSegmentElements}`,
     );
   }
-  if (compression && !COMPRESSION_MODES.includes(compression.mode)) {
+  if (
+    compression && compression.mode !== "ring" &&
+    compression.mode !== "allgather"
+  ) {
     throw new RangeError(
-      `compression mode must be ${COMPRESSION_MODES.join(", ")}, got ${compression.mode}`,
+      `compression mode must be ring or allgather, got ${compression.mode}`,
     );
   }
   const opId = ctx.beginOp();
@@ -197,30 +196,49 @@ export async function allreduce(
   try {
     const quantizers = layout.map((l) => compression?.quantizerFor(l) ?? null);
     const plan = planSegments(n, ctx.size, layout, maxSegmentElements);
-    if (compression?.mode === "integer") {
-      const bucket = compression.bucket ?? DEFAULT_GRID_BUCKET;
-      await integerMode(
-        ctx,
-        buf,
-        op,
-        quantizers,
-        plan,
-        compression.rng,
-        bucket,
-        stats,
-        opId,
-        trace,
-      );
-    } else {
-      const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
-      await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId, trace);
-    }
+    const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
+    await run(
+      ctx,
+      buf,
+      op,
+      layout,
+      quantizers,
+      plan,
+      compression,
+      stats,
+      opId,
+      trace,
+    );
   } finally {
     ctx.endOp();
     stats.totalMs = performance.now() - t0;
     trace?.opEnd();
   }
   return stats;
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+/** A ring context's reused buffers: frames are not allocated per segment. */
+interface RingBuffers {
+  /** The reduce-scatter's send frame. */
+  send: Uint8Array;
+  /** By segment index, the all-gather's frame (the owner's, or a received copy to forward). */
+  frames: Uint8Array[];
+  /** Float32 scratch of the largest segment. */
+  scratch: Float32Array;
+}
+
+const RING_BUFFERS = new WeakMap<RingContext, RingBuffers>();
+
+/** The reused buffers of `ctx` (one operation at a time runs on a context). */
+function ringBuffers(ctx: RingContext): RingBuffers {
+  let b = RING_BUFFERS.get(ctx);
+  if (!b) {
+    b = { send: EMPTY_BYTES, frames: [], scratch: new Float32Array(0) };
+    RING_BUFFERS.set(ctx, b);
+  }
+  return b;
 }
 
 async function ringMode(
@@ -240,11 +258,16 @@ async function ringMode(
   const rng = compression?.rng;
   const codecs = quantizers.map(codecOf);
   const scale = op === "mean" ? N : 1;
-  const scratch = new Float32Array(
-    Math.min(n, plan.flat().reduce((m, s) => Math.max(m, s.count), 0)),
+  const mem = ringBuffers(ctx);
+  const maxCount = Math.min(
+    n,
+    plan.flat().reduce((m, s) => Math.max(m, s.count), 0),
   );
+  if (mem.scratch.length < maxCount) mem.scratch = new Float32Array(maxCount);
+  const scratch = mem.scratch;
 
-  const quantizeSeg = (seg: Segment): Uint8Array => {
+  /** Quantizes a segment into `out` (a reused buffer) when it fits; else into a new array. */
+  const quantizeSeg = (seg: Segment, out: Uint8Array): Uint8Array => {
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     const t = performance.now();
@@ -252,9 +275,18 @@ async function ringMode(
     const bytes = quantizeEncode(codec.quantizer!, view, rng!, {
       layer: segmentLayer(layout, seg),
       coder,
+      out,
     });
     trace?.stop(PHASE_ENCODE);
     stats.encodeMs += performance.now() - t;
+    return bytes;
+  };
+  /** The send frame of a reduce-scatter hop: one buffer, reused once the previous send is done. */
+  const sendFrame = (seg: Segment): Uint8Array => {
+    const bytes = quantizeSeg(seg, mem.send);
+    if (bytes.buffer !== mem.send.buffer) {
+      mem.send = new Uint8Array(bytes.buffer);
+    }
     return bytes;
   };
   /** The owner's final step: scale for a mean, then (compressed) quantize and decode its own copy. */
@@ -267,7 +299,10 @@ async function ringMode(
     }
     const codec = codecs[seg.layer];
     if (!codec.quantizer) return null;
-    const bytes = quantizeSeg(seg);
+    const bytes = quantizeSeg(seg, mem.frames[seg.index] ?? EMPTY_BYTES);
+    if (bytes.buffer !== mem.frames[seg.index]?.buffer) {
+      mem.frames[seg.index] = new Uint8Array(bytes.buffer);
+    }
     trace?.start();
     decodeInto(bytes, codec.quantizer, view);
     trace?.stop(PHASE_DECODE);
@@ -298,11 +333,20 @@ async function ringMode(
         const codec = codecs[seg.layer];
         let payload: Uint8Array;
         if (!codec.quantizer) payload = f32Bytes(buf, seg.offset, seg.count);
-        else if (rs) payload = guard(ctx, () => quantizeSeg(seg));
+        else if (rs) payload = guard(ctx, () => sendFrame(seg));
         else payload = gathered[seg.index]!;
         stats.bytesSent += payload.byteLength;
         await ctx.sendChunk(
-          chunkMessage(ctx, opId, rs ? "reduceScatter" : "allGather", hop, seg, n, codec, payload),
+          chunkMessage(
+            ctx,
+            opId,
+            rs ? "reduceScatter" : "allGather",
+            hop,
+            seg,
+            n,
+            codec,
+            payload,
+          ),
         );
       }
     }
@@ -342,12 +386,9 @@ async function ringMode(
                 for (let i = 0; i < x.length; i++) view[i] += x[i];
                 trace?.stop(PHASE_REDUCE);
               } else {
+                // Decoded, dequantized and added in one pass (the same float32 sums).
                 trace?.start();
-                const tmp = scratch.subarray(0, seg.count);
-                decodeInto(p, codec.quantizer, tmp);
-                trace?.stop(PHASE_DECODE);
-                trace?.start();
-                for (let i = 0; i < tmp.length; i++) view[i] += tmp[i];
+                decodeAddInto(p, codec.quantizer, view);
                 trace?.stop(PHASE_REDUCE);
               }
             } else if (!codec.quantizer) {
@@ -358,7 +399,12 @@ async function ringMode(
               trace?.start();
               decodeInto(p, codec.quantizer, view);
               trace?.stop(PHASE_DECODE);
-              gathered[seg.index] = p.slice(); // forwarded unchanged at the next hop
+              // Forwarded unchanged at the next hop: kept in this segment's reused buffer.
+              let keep = mem.frames[seg.index];
+              if (!keep || keep.length < p.length) {
+                keep = mem.frames[seg.index] = p.slice();
+              } else keep.set(p);
+              gathered[seg.index] = keep.subarray(0, p.length);
             }
             if (rs && hop === N - 2) gathered[seg.index] = finalize(seg);
           });
@@ -420,7 +466,16 @@ async function allgatherMode(
           const payload = messages[origin][seg.index];
           stats.bytesSent += payload.byteLength;
           await ctx.sendChunk(
-            chunkMessage(ctx, opId, "allGather", hop, seg, n, codecs[seg.layer], payload),
+            chunkMessage(
+              ctx,
+              opId,
+              "allGather",
+              hop,
+              seg,
+              n,
+              codecs[seg.layer],
+              payload,
+            ),
           );
         }
       }
@@ -459,11 +514,18 @@ async function allgatherMode(
     view.fill(0);
     for (let k = 0; k < N; k++) {
       const part = tmp.subarray(0, seg.count);
+      if (codec.quantizer) {
+        // 0 + v, then the later ranks added in order: the same float32 sums.
+        trace?.start();
+        guard(
+          ctx,
+          () => decodeAddInto(messages[k][seg.index], codec.quantizer!, view),
+        );
+        trace?.stop(PHASE_REDUCE);
+        continue;
+      }
       trace?.start();
-      guard(ctx, () => {
-        if (codec.quantizer) decodeInto(messages[k][seg.index], codec.quantizer, part);
-        else part.set(payloadF32(messages[k][seg.index]));
-      });
+      guard(ctx, () => part.set(payloadF32(messages[k][seg.index])));
       trace?.stop(PHASE_DECODE);
       trace?.start();
       for (let i = 0; i < part.length; i++) view[i] += part[i];

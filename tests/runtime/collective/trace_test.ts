@@ -44,7 +44,9 @@ for (const mode of ["ring", "allgather"] as const) {
         assert(s.phases[ph].wallMs >= 0 && s.phases[ph].cpuMs >= 0, ph);
         wall += s.phases[ph].wallMs;
       }
-      assert(s.phases.encode.wallMs > 0 && s.phases.decode.wallMs > 0, JSON.stringify(s));
+      assert(s.phases.encode.wallMs > 0, JSON.stringify(s));
+      // The all-gather collective decodes straight into its sums (reduce).
+      if (mode === "ring") assert(s.phases.decode.wallMs > 0, JSON.stringify(s));
       assert(s.phases.reduce.wallMs > 0, JSON.stringify(s));
       assert(wall <= s.wallMs * 1.05 + 1, `${wall} > ${s.wallMs}`);
       t!.reset();
