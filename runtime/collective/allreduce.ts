@@ -29,12 +29,7 @@
  *
  * @module
  */
-import {
-  type CoderName,
-  decodeAddInto,
-  decodeInto,
-  quantizeEncode,
-} from "../coding/codec.ts";
+import { type CoderName, decodeAddInto, decodeInto, quantizeEncode } from "../coding/codec.ts";
 import type { Quantizer } from "../quant/types.ts";
 import type { Rng } from "../rng.ts";
 import type { RingContext } from "./context.ts";
@@ -48,19 +43,8 @@ import {
   payloadF32,
   Signal,
 } from "./_ring_io.ts";
-import {
-  checkLayout,
-  type LayerSpan,
-  planSegments,
-  type Segment,
-  segmentLayer,
-} from "./plan.ts";
-import {
-  type AllreduceTrace,
-  PHASE_DECODE,
-  PHASE_ENCODE,
-  PHASE_REDUCE,
-} from "./trace.ts";
+import { checkLayout, type LayerSpan, planSegments, type Segment, segmentLayer } from "./plan.ts";
+import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
 export { type LayerSpan, planSegments, type Segment } from "./plan.ts";
 
