@@ -40,8 +40,8 @@ export interface JobConfig {
   bits: number;
   /** Quantizer bucket size. */
   bucket: number;
-  /** `allgather` (each message decoded once) or `ring` (CGX re-quantizing). */
-  collective: "allgather" | "ring";
+  /** How quantized vectors are reduced: one of {@linkcode COLLECTIVES}. */
+  collective: Collective;
   /** Coder of the quantized messages (`fixed`, `gamma`, `omega`). @default {"fixed"} */
   coder?: CoderName;
   /** Iterations. */
@@ -55,6 +55,21 @@ export interface JobConfig {
   /** Per-collective deadline, ms. */
   timeoutMs: number;
 }
+
+/**
+ * The compressed collectives a job may use: `allgather` (each rank's message
+ * decoded once, QODA's setting), `ring` (CGX: partial sums re-quantized at
+ * every hop), `integer` (shared scales, integer codes added at every hop:
+ * the all-gather's variance at close to the ring's bytes).
+ */
+export const COLLECTIVES = ["allgather", "ring", "integer"] as const;
+
+/** One of {@linkcode COLLECTIVES}. */
+export type Collective = typeof COLLECTIVES[number];
+
+/** The help line of a `--collective` flag. */
+export const COLLECTIVE_HELP = "allgather: each message decoded once; ring: CGX, partial sums " +
+  "re-quantized; integer: shared scales, integer codes summed on the way";
 
 /** The settings a job may leave out, and their defaults (see {@linkcode jobConfig}). */
 export const JOB_DEFAULTS: Omit<JobConfig, "problem" | "module"> = {

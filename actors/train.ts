@@ -18,7 +18,7 @@ import { ReplicaDivergenceError, UnknownNameError } from "../runtime/errors.ts";
 import type { LevelSchedule } from "../runtime/quant/levels.ts";
 import type { OptimizerName } from "../runtime/optim/types.ts";
 import type { CoderName } from "../runtime/coding/codec.ts";
-import { type JobConfig, jobConfig, moduleUrl } from "./job.ts";
+import { type Collective, type JobConfig, jobConfig, moduleUrl } from "./job.ts";
 import { localWorkerCommand } from "./launch.ts";
 import {
   type RecoveryEvent,
@@ -101,8 +101,8 @@ export interface TrainOptions extends TrainRunOptions {
   bits?: number;
   /** Quantizer bucket size. @default {1024} */
   bucket?: number;
-  /** `allgather` (each message decoded once) or `ring` (CGX re-quantizing). @default {"allgather"} */
-  collective?: "allgather" | "ring";
+  /** How quantized vectors are reduced: `allgather`, `ring` or `integer`. @default {"allgather"} */
+  collective?: Collective;
   /** Coder of the quantized messages. @default {"fixed"} */
   coder?: CoderName;
   /** Iterations. @default {1000} */

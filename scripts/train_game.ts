@@ -29,7 +29,7 @@ import { CODERS } from "../runtime/coding/codec.ts";
 import { gameProblem } from "../models/game_problem.ts";
 import { GAME_NAMES } from "../models/games.ts";
 import { supervise } from "../actors/launch.ts";
-import { type JobConfig, jobConfig } from "../actors/job.ts";
+import { COLLECTIVE_HELP, COLLECTIVES, type JobConfig, jobConfig } from "../actors/job.ts";
 import { problemModule } from "../models/registry.ts";
 
 /** The flags of `deno task train --problem <game>`. */
@@ -47,10 +47,9 @@ export const GAME_FLAGS = {
   bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
   collective: {
     type: "string",
-    choices: ["allgather", "ring"],
+    choices: COLLECTIVES,
     default: "allgather",
-    help: "allgather: each message decoded once, as QODA's analysis assumes; ring: CGX, " +
-      "partial sums re-quantized",
+    help: COLLECTIVE_HELP,
   },
   coder: { type: "string", choices: CODERS, default: "fixed", help: "coder of the messages" },
   steps: { type: "int", min: 1, default: 2000, help: "iterations" },

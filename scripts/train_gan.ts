@@ -26,7 +26,7 @@ import * as tf from "@tensorflow/tfjs";
 import { OPTIMIZER_NAMES } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { CODERS } from "../runtime/coding/codec.ts";
-import { type JobConfig, jobConfig } from "../actors/job.ts";
+import { COLLECTIVE_HELP, COLLECTIVES, type JobConfig, jobConfig } from "../actors/job.ts";
 import { problemModule } from "../models/registry.ts";
 import { supervise } from "../actors/launch.ts";
 import type {
@@ -72,9 +72,9 @@ export const GAN_FLAGS = {
   bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
   collective: {
     type: "string",
-    choices: ["allgather", "ring"],
+    choices: COLLECTIVES,
     default: "allgather",
-    help: "allgather: each message decoded once; ring: CGX, partial sums re-quantized",
+    help: COLLECTIVE_HELP,
   },
   coder: { type: "string", choices: CODERS, default: "fixed", help: "coder of the messages" },
   steps: {

@@ -21,7 +21,7 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { CODERS } from "../runtime/coding/codec.ts";
-import { type JobConfig, jobConfig } from "../actors/job.ts";
+import { COLLECTIVE_HELP, COLLECTIVES, type JobConfig, jobConfig } from "../actors/job.ts";
 import { train, type TrainResult } from "../actors/train.ts";
 import type { StepSummary, SupervisedEval } from "../actors/supervisor.ts";
 import { problemModule } from "../models/registry.ts";
@@ -85,10 +85,9 @@ export const MNIST_FLAGS = {
   bucket: { type: "int", min: 1, default: 1024, help: "coordinates per bucket / norm" },
   collective: {
     type: "string",
-    choices: ["allgather", "ring"],
+    choices: COLLECTIVES,
     default: "allgather",
-    help: "allgather: each worker's encoded message decoded once by every worker; ring: CGX, " +
-      "partial sums re-quantized",
+    help: COLLECTIVE_HELP,
   },
   coder: { type: "string", choices: CODERS, default: "fixed", help: "message coder" },
   model: {

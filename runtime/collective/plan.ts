@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { defaultLayerType } from "../quant/layer_types.ts";
+import { layerPiece } from "../quant/pieces.ts";
 import type { LayerInfo } from "../quant/types.ts";
 
 /** A layer's place in the flat buffer. */
@@ -74,11 +74,11 @@ export function checkLayout(layout: LayerSpan[], n: number): void {
 /**
  * What the quantizer is told about a segment: its layer when the segment is
  * the whole layer; for a piece (cut at a chunk boundary or at the segment
- * size limit) the layer's name and type without its shape, which the piece
- * does not have.
+ * size limit) the layer's name, type and row length ({@linkcode layerPiece})
+ * without its shape, which the piece does not have.
  */
 export function segmentLayer(layout: LayerSpan[], seg: Segment): LayerInfo {
   const l = layout[seg.layer];
   if (seg.count === l.length) return l;
-  return { name: l.name, type: l.type ?? defaultLayerType(l) };
+  return layerPiece(l);
 }
