@@ -7,6 +7,12 @@
  * buffer size in bytes, t the median time). Prints a table, or one JSON object
  * per line with `--json`; also writes `bench-results/bench_allreduce.jsonl`.
  *
+ * The Gloo comparison runs scripts/gloo_allreduce.py with the first python3
+ * that imports torch.distributed with Gloo: `$QODA_PYTHON` when set, else
+ * python3 on PATH, then Debian's /usr/bin/python3 (apt-get install
+ * python3-torch); with none, it stops before running anything and says what
+ * to install.
+ *
  * `--trace` times every phase of qoda-ring's operations on every rank
  * (quantize+encode, decode, reduce, framing/socket, idle), in wall-clock and
  * thread CPU time (see runtime/collective/trace.ts), prints the breakdown
@@ -28,6 +34,7 @@ import {
 } from "./_cli.ts";
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 import { Progress } from "./_progress.ts";
+import { findTorchPython } from "./_python.ts";
 import { TRACE_PHASES, type TraceSummary } from "../runtime/collective/trace.ts";
 
 const MODE = /^(([a-z]+?)\d+)$/;
@@ -69,7 +76,8 @@ export const BENCH_ALLREDUCE_FLAGS = {
     type: "string",
     choices: ["gloo", "none"],
     default: "gloo",
-    help: "the Gloo all-reduce to compare with, or none",
+    help: "the Gloo all-reduce to compare with (needs a python3 with torch: python3 on PATH, " +
+      "then /usr/bin/python3, or $QODA_PYTHON), or none",
   },
   iters: { type: "int", min: 1, default: 5, help: "timed repetitions per size (median)" },
   trace: {
@@ -225,13 +233,14 @@ async function qodaNetlab(
 }
 
 async function glooLoopback(
+  python: string,
   ranks: number,
   mibs: number[],
   iters: number,
   warmup: number,
 ): Promise<Record<string, unknown>[]> {
   const text = await runCommand([
-    "python3",
+    python,
     "scripts/gloo_allreduce.py",
     "--launch",
     String(ranks),
@@ -247,6 +256,7 @@ async function glooLoopback(
 }
 
 async function glooNetlab(
+  python: string,
   ranks: number,
   mibs: number[],
   iters: number,
@@ -255,7 +265,7 @@ async function glooNetlab(
   delay: string | undefined,
 ): Promise<Record<string, unknown>[]> {
   const inner =
-    `MASTER=$(echo "$NETLAB_PEERS" | cut -d, -f1); exec python3 scripts/gloo_allreduce.py` +
+    `MASTER=$(echo "$NETLAB_PEERS" | cut -d, -f1); exec ${python} scripts/gloo_allreduce.py` +
     ` --rank "$NETLAB_RANK" --world ${ranks} --master "$MASTER:29651" --mib ${mibs.join(",")}` +
     ` --iters ${iters} --warmup ${warmup} --json`;
   return await netlabHost0(ranks, rate, delay, inner);
@@ -266,6 +276,13 @@ async function run(a: BenchAllreduceCli): Promise<void> {
   const rate = link === "loopback" ? null : parseRate(link);
   const compare = a.compare === "none" ? [] : [a.compare];
   const { iters, warmup } = a;
+  // The Gloo comparison needs a python3 with torch: found before anything runs.
+  let python = "python3";
+  if (compare.includes("gloo")) {
+    const found = await findTorchPython();
+    if ("error" in found) throw new Error(found.error);
+    python = found.python;
+  }
 
   const rows: AllreduceRow[] = [];
   const toRow = (e: Record<string, unknown>, impl: string): AllreduceRow => ({
@@ -295,8 +312,8 @@ async function run(a: BenchAllreduceCli): Promise<void> {
   try {
     if (compare.includes("gloo")) {
       const g = rate === null
-        ? await glooLoopback(ranks, mibs, iters, warmup)
-        : await glooNetlab(ranks, mibs, iters, warmup, link, a.delay);
+        ? await glooLoopback(python, ranks, mibs, iters, warmup)
+        : await glooNetlab(python, ranks, mibs, iters, warmup, link, a.delay);
       for (const e of g) rows.push(toRow({ ...e, collective: "ring" }, "gloo"));
       progress.tick(1, running(1));
     }
