@@ -103,8 +103,10 @@ Deno.test("train() with SGD applies the supervisor's commands: level tables adop
     };
     const fixed = await eps(false);
     const adapted = await eps({ warmup: [2], every: 0 });
-    // Uniform 4-bit levels give ε_Q 0.23 on these gradients; levels adopted after step 2, under a third.
-    assert.ok(adapted < fixed / 3, `ε_Q ${adapted} with adapted levels, ${fixed} without`);
+    // The initial 4-bit levels give ε_Q 0.065 on these gradients (uniform levels gave 0.23);
+    // levels adopted after step 2, 0.039: the supervisor's table reached the workers.
+    assert.ok(fixed < 0.1, `ε_Q ${fixed} with the initial levels`);
+    assert.ok(adapted < 0.75 * fixed, `ε_Q ${adapted} with adapted levels, ${fixed} without`);
     const commit = JSON.parse(await Deno.readTextFile(`${dir}/commit.json`));
     assert.equal(commit.step, 50, "the commit asked for at the last step is written");
   } finally {
