@@ -60,16 +60,20 @@ export interface JobConfig {
  * The compressed collectives a job may use: `allgather` (each rank's message
  * decoded once, QODA's setting), `ring` (CGX: partial sums re-quantized at
  * every hop), `integer` (shared scales, integer codes added at every hop:
- * the all-gather's variance at close to the ring's bytes).
+ * the all-gather's variance at close to the ring's bytes), `auto` (the
+ * run's first collectives time float32, `integer` and `allgather`, and every
+ * rank keeps the fastest: see `CollectiveTrials`).
  */
-export const COLLECTIVES = ["allgather", "ring", "integer"] as const;
+export const COLLECTIVES = ["allgather", "ring", "integer", "auto"] as const;
 
 /** One of {@linkcode COLLECTIVES}. */
 export type Collective = typeof COLLECTIVES[number];
 
 /** The help line of a `--collective` flag. */
-export const COLLECTIVE_HELP = "allgather: each message decoded once; ring: CGX, partial sums " +
-  "re-quantized; integer: shared scales, integer codes summed on the way";
+export const COLLECTIVE_HELP: string =
+  "allgather: each message decoded once; ring: CGX, partial sums " +
+  "re-quantized; integer: shared scales, integer codes summed on the way; auto: the fastest of " +
+  "float32, integer and allgather, timed on the run's first collectives";
 
 /** The settings a job may leave out, and their defaults (see {@linkcode jobConfig}). */
 export const JOB_DEFAULTS: Omit<JobConfig, "problem" | "module"> = {

@@ -145,6 +145,8 @@ export interface ParamsBody {
   scalars: Record<string, number>;
   /** Its measured ε_Q per layer type since the last `params`. */
   eps: Record<string, number>;
+  /** The collective it runs now (`fp32` without compression; for `auto`, the choice). */
+  collective: string;
 }
 
 /** Worker → supervisor: its epoch failed. */

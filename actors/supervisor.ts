@@ -192,6 +192,8 @@ export interface SupervisedResult {
   skipped: number;
   /** Every rank's final parameters had the same checksum. */
   replicas_agree: boolean;
+  /** The collective that ran at the end (`fp32` without compression; for `auto`, its choice). */
+  collective_used: string;
   /** FNV-1a of the final parameters. */
   checksum: string;
   /** Ring resets. */
@@ -896,6 +898,7 @@ export class TrainingSupervisor {
       skipped: f0.body.skipped,
       replicas_agree: sums.every((c) => c === sums[0]),
       checksum: f0.body.checksum,
+      collective_used: f0.body.collective,
       params,
     };
   }

@@ -137,6 +137,8 @@ export interface TrainResult {
   bytesSent: number;
   /** Collectives per worker. */
   collectives: number;
+  /** The collective that ran at the end (`fp32` without compression; for `auto`, its choice). */
+  collective: string;
   /** Steps every replica skipped (a non-finite value on some rank). */
   skipped: number;
   /** FNV-1a of the final parameters. */
@@ -238,6 +240,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       workers: r.workers,
       bytesSent: r.bytes_sent,
       collectives: r.collectives,
+      collective: r.collective_used,
       skipped: r.skipped,
       checksum: r.checksum,
       recoveries: r.recoveries,
@@ -284,6 +287,7 @@ async function joinLaunched(
     workers: rv.worldSize,
     bytesSent: f.bytesSent,
     collectives: f.collectiveCalls,
+    collective: f.collective,
     skipped: f.skipped,
     checksum: f.checksum,
     recoveries: [],

@@ -24,6 +24,7 @@
  * @module
  */
 import { allreduce, type LayerSpan } from "../runtime/collective/allreduce.ts";
+import { CollectiveTrials } from "../runtime/collective/auto.ts";
 import { RingContext } from "../runtime/collective/context.ts";
 import { memoryRing } from "../runtime/transport/memory.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
@@ -246,7 +247,7 @@ export async function serveWorker(options: ServeWorkerOptions): Promise<number> 
           problem = await (options.lend ?? createProblem)(a.job);
           problemKey = key;
         }
-        await runEpoch(ch, connector, a, problem!, blob, ep);
+        await runEpoch(ch, connector, a, problem!, blob, ep, (line) => log(`${name}: ${line}`));
       } catch (e) {
         ep.ring?.close("failed");
         if (e instanceof Interrupted) {
@@ -430,6 +431,7 @@ async function runEpoch(
   problem: TrainProblem,
   blob: Uint8Array,
   ep: EpochState,
+  log: (line: string) => void,
 ): Promise<void> {
   const { job, rank, size } = a;
   const part = a.blob === "commit"
@@ -491,6 +493,9 @@ async function runEpoch(
       quantizerFor: (l: LayerSpan) => quantizers.get(l) ?? null,
     }
     : undefined;
+  // `auto`: the first collectives try each candidate; the ranks agree on the fastest.
+  const trials = compression && job.collective === "auto" ? new CollectiveTrials() : null;
+  let calls = 0;
   const isQoda = opt.name === "qoda";
   let gamma = a.gamma;
   let lastControlMs = 0;
@@ -562,7 +567,32 @@ async function runEpoch(
           buf.fill(0, 0, dim);
           buf[dim + rank] = 1;
         }
-        const st = await allreduce(ctx, buf, { op: "mean", layout, compression });
+        const mode = trials ? trials.modeFor(calls) : compression?.mode;
+        const t0 = performance.now();
+        const st = await allreduce(ctx, buf, {
+          op: "mean",
+          layout,
+          compression: compression && mode !== "fp32"
+            ? { ...compression, mode: mode as "ring" | "allgather" | "integer" }
+            : undefined,
+        });
+        if (trials) {
+          trials.record(calls, performance.now() - t0);
+          if (trials.agreeAfter(calls)) {
+            const times = trials.localTimes();
+            await allreduce(ctx, times, { op: "sum" });
+            const choice = trials.decide(times);
+            const per = CollectiveTrials.perCall(trials.candidates, times, trials.rounds, size);
+            if (rank === 0) {
+              log(
+                `collective auto chose ${choice} (ms per call, mean of the ranks: ${
+                  Object.entries(per).map(([c, ms]) => `${c} ${ms.toFixed(2)}`).join(", ")
+                })`,
+              );
+            }
+          }
+        }
+        calls++;
         tm.encode += st.encodeMs;
         tm.comm += st.totalMs - st.encodeMs;
         tm.bytes += st.bytesSent;
@@ -636,6 +666,7 @@ async function runEpoch(
             skipped: opt.skipped,
             scalars: pw.scalars(),
             eps: windowEps(layerwise),
+            collective: !compression ? "fp32" : trials ? trials.decided ?? "auto" : job.collective,
           };
           if (t === job.steps) ep.onFinal?.({ ...body, params: opt.params.slice() });
           await ch.send("params", body, rank === 0 ? bytesOf(opt.params) : undefined);

@@ -18,6 +18,7 @@ export * from "./context.ts";
 export * from "./allreduce.ts";
 export * from "./tcp_ring.ts";
 export * from "./trace.ts";
+export * from "./auto.ts";
 export type { Link, Received } from "../transport/link.ts";
 export type { TcpRingOptions } from "../transport/tcp.ts";
 export type {

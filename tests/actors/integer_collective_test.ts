@@ -25,3 +25,17 @@ Deno.test("train() with collective 'integer': replicas agree and QODA converges 
   assert.ok(summed.bytesSent < gathered.bytesSent / 2, `${summed.bytesSent} bytes`);
   assert.notEqual(summed.checksum, gathered.checksum, "a different collective ran");
 });
+
+Deno.test("train() with collective 'auto': every rank runs the same choice, and the run says which", async () => {
+  const lines: string[] = [];
+  const r = await train({ ...base, collective: "auto", log: (l) => lines.push(l) });
+  assert.ok(["fp32", "integer", "allgather"].includes(r.collective), r.collective);
+  const said = lines.find((l) => l.includes("collective auto chose"));
+  assert.ok(said, lines.join("\n"));
+  assert.match(said, new RegExp(`chose ${r.collective} \\(ms per call, mean of the ranks: fp32 `));
+  assert.ok(r.metrics.dist < 0.6, `distance ${r.metrics.dist}`);
+  const fixed = await train({ ...base, collective: "integer" });
+  assert.equal(fixed.collective, "integer");
+  const plain = await train({ ...base, quant: "none" });
+  assert.equal(plain.collective, "fp32");
+});

@@ -1,0 +1,135 @@
+/**
+ * The `auto` collective: which way of reducing a training run's vectors is
+ * fastest here is measured, not guessed. The run's first collectives try
+ * each candidate in turn (float32 first: compression must earn its place),
+ * every rank times them, one tiny float32 all-reduce sums the times over the
+ * ranks, and every rank takes the same candidate, the fastest, for the rest
+ * of the run. The schedule depends only on the call count, so every rank
+ * runs the same mode at every call.
+ *
+ * The trials are real collectives of the run (their results are used), so
+ * they cost nothing but the slower candidates' extra time. The first round
+ * warms up (compilation, buffers) and is not counted.
+ *
+ * @example Three candidates, two counted rounds, then the decision
+ * ```ts
+ * import { CollectiveTrials } from "@qoda/ring/collective";
+ * const trials = new CollectiveTrials(["fp32", "integer", "allgather"], 2);
+ * const ms = { fp32: 40, integer: 10, allgather: 20 };
+ * let call = 0;
+ * while (!trials.agreeAfter(call - 1)) {
+ *   const mode = trials.modeFor(call);
+ *   trials.record(call, ms[mode as keyof typeof ms]);
+ *   call++;
+ * }
+ * // Every rank all-reduces trials.localTimes() (a sum); here one rank:
+ * const choice = trials.decide(trials.localTimes());
+ * if (choice !== "integer" || trials.modeFor(call) !== "integer") throw new Error(choice);
+ * ```
+ *
+ * @module
+ */
+
+/** A way to reduce: float32, or one of the compression modes. */
+export type CollectiveCandidate = "fp32" | "ring" | "allgather" | "integer";
+
+/** What `auto` tries when not told otherwise, in this order. */
+export const AUTO_CANDIDATES: readonly CollectiveCandidate[] = ["fp32", "integer", "allgather"];
+
+/**
+ * The trial schedule and decision of the `auto` collective: a pure state
+ * machine over call counts and measured times (see the module doc).
+ */
+export class CollectiveTrials {
+  /** The candidates, in trial order (ties go to the earlier one). */
+  readonly candidates: readonly CollectiveCandidate[];
+  /** Counted rounds (one warm-up round comes first). */
+  readonly rounds: number;
+  readonly #times: Float32Array;
+  #decided: CollectiveCandidate | null = null;
+
+  /**
+   * Creates the schedule.
+   *
+   * @param candidates What to try, in order; at least one, no repeats.
+   * @param rounds Counted rounds per candidate (≥ 1).
+   */
+  constructor(candidates: readonly CollectiveCandidate[] = AUTO_CANDIDATES, rounds = 2) {
+    if (candidates.length < 1 || new Set(candidates).size !== candidates.length) {
+      throw new RangeError(`auto needs distinct candidates, got [${candidates.join(", ")}]`);
+    }
+    if (!Number.isInteger(rounds) || rounds < 1) {
+      throw new RangeError(`auto needs at least one counted round, got ${rounds}`);
+    }
+    this.candidates = candidates;
+    this.rounds = rounds;
+    this.#times = new Float32Array(candidates.length);
+  }
+
+  /** Calls spent on trials: one warm-up round and the counted ones. */
+  get trialCalls(): number {
+    return this.candidates.length * (this.rounds + 1);
+  }
+
+  /** The candidate every rank agreed on, or null during the trials. */
+  get decided(): CollectiveCandidate | null {
+    return this.#decided;
+  }
+
+  /**
+   * The mode of call `call` (0-based): the trial schedule, then the decision.
+   *
+   * @throws {Error} for a call past the trials before {@linkcode CollectiveTrials.decide}.
+   */
+  modeFor(call: number): CollectiveCandidate {
+    if (call < this.trialCalls) return this.candidates[call % this.candidates.length];
+    if (this.#decided === null) {
+      throw new Error(`collective call ${call}: the auto trials ended without a decision`);
+    }
+    return this.#decided;
+  }
+
+  /** Records the local wall time of trial call `call` (warm-up and later calls are ignored). */
+  record(call: number, ms: number): void {
+    if (call < this.candidates.length || call >= this.trialCalls) return;
+    if (!(ms >= 0 && ms < Infinity)) throw new RangeError(`call ${call} took ${ms} ms`);
+    this.#times[call % this.candidates.length] += ms;
+  }
+
+  /** True when call `call` was the last trial: the ranks agree before the next one. */
+  agreeAfter(call: number): boolean {
+    return call === this.trialCalls - 1;
+  }
+
+  /** This rank's counted time per candidate, to be summed over the ranks. */
+  localTimes(): Float32Array {
+    return this.#times.slice();
+  }
+
+  /**
+   * Takes the candidate with the least time summed over the ranks (the
+   * earlier on a tie) and keeps it for the rest of the run.
+   *
+   * @param summed The all-reduced sum of every rank's {@linkcode CollectiveTrials.localTimes}.
+   * @returns The choice.
+   */
+  decide(summed: Float32Array): CollectiveCandidate {
+    if (summed.length !== this.candidates.length) {
+      throw new RangeError(`${summed.length} times for ${this.candidates.length} candidates`);
+    }
+    let best = 0;
+    for (let i = 1; i < summed.length; i++) if (summed[i] < summed[best]) best = i;
+    this.#decided = this.candidates[best];
+    return this.#decided;
+  }
+
+  /** The summed times by candidate, per counted call (ms), for reports. */
+  static perCall(
+    candidates: readonly CollectiveCandidate[],
+    summed: Float32Array,
+    rounds: number,
+    ranks: number,
+  ): Record<string, number> {
+    return Object.fromEntries(candidates.map((c, i) => [c, summed[i] / rounds / ranks]));
+  }
+}
