@@ -26,6 +26,12 @@
  *   quantizes its whole buffer once, the messages travel around the ring
  *   unchanged, and every rank decodes all N exactly once and sums them in
  *   rank order: unbiased, bit-identical, (N − 1)·C bytes received per rank.
+ * - `integer` compression, reduction in the compressed domain: the ranks
+ *   agree on per-bucket scales first, quantize their own values once onto a
+ *   shared integer grid, and each reduce-scatter hop adds integer codes to
+ *   the partial sums it receives, in lanes that widen with the ranks summed;
+ *   unbiased with the all-gather's variance, at close to the ring's bytes
+ *   (`integer_mode.ts`).
  *
  * @module
  */
@@ -43,21 +49,35 @@ import {
   payloadF32,
   Signal,
 } from "./_ring_io.ts";
+import { DEFAULT_GRID_BUCKET, integerMode } from "./integer_mode.ts";
 import { checkLayout, type LayerSpan, planSegments, type Segment, segmentLayer } from "./plan.ts";
 import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
 export { type LayerSpan, planSegments, type Segment } from "./plan.ts";
 
+/** The compression modes of {@linkcode allreduce}. */
+export const COMPRESSION_MODES: readonly CompressionOptions["mode"][] = [
+  "ring",
+  "allgather",
+  "integer",
+];
+
 /** Compression settings of {@linkcode allreduce}. */
 export interface CompressionOptions {
-  /** `ring` (CGX: re-quantize partial sums) or `allgather` (decode each rank's message once). */
-  mode: "ring" | "allgather";
+  /**
+   * `ring` (CGX: re-quantize partial sums), `allgather` (decode each rank's
+   * message once) or `integer` (per-bucket scales agreed on first, integer
+   * codes added on the way; see {@linkcode integerMode}).
+   */
+  mode: "ring" | "allgather" | "integer";
   /** The quantizer of each layer; `null` sends that layer in float32. */
   quantizerFor: (layer: LayerSpan) => Quantizer | null;
   /** This rank's randomness for stochastic rounding. */
   rng: Rng;
-  /** Coder of the quantized segments. @default {"fixed"} */
+  /** Coder of the quantized segments (`ring`, `allgather`). @default {"fixed"} */
   coder?: CoderName;
+  /** Coordinates per shared scale (`integer`). @default {512} */
+  bucket?: number;
 }
 
 /** Options of {@linkcode allreduce}. */
@@ -157,12 +177,9 @@ export async function allreduce(
       `maxSegmentElements must be a positive integer, got ${maxSegmentElements}`,
     );
   }
-  if (
-    compression && compression.mode !== "ring" &&
-    compression.mode !== "allgather"
-  ) {
+  if (compression && !COMPRESSION_MODES.includes(compression.mode)) {
     throw new RangeError(
-      `compression mode must be ring or allgather, got ${compression.mode}`,
+      `compression mode must be ${COMPRESSION_MODES.join(", ")}, got ${compression.mode}`,
     );
   }
   const opId = ctx.beginOp();
@@ -180,19 +197,24 @@ export async function allreduce(
   try {
     const quantizers = layout.map((l) => compression?.quantizerFor(l) ?? null);
     const plan = planSegments(n, ctx.size, layout, maxSegmentElements);
-    const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
-    await run(
-      ctx,
-      buf,
-      op,
-      layout,
-      quantizers,
-      plan,
-      compression,
-      stats,
-      opId,
-      trace,
-    );
+    if (compression?.mode === "integer") {
+      const bucket = compression.bucket ?? DEFAULT_GRID_BUCKET;
+      await integerMode(
+        ctx,
+        buf,
+        op,
+        quantizers,
+        plan,
+        compression.rng,
+        bucket,
+        stats,
+        opId,
+        trace,
+      );
+    } else {
+      const run = compression?.mode === "allgather" ? allgatherMode : ringMode;
+      await run(ctx, buf, op, layout, quantizers, plan, compression, stats, opId, trace);
+    }
   } finally {
     ctx.endOp();
     stats.totalMs = performance.now() - t0;
@@ -203,11 +225,34 @@ export async function allreduce(
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+/** Room kept before a frame in its slot, for the link's frame head (`ChunkMessage.headroom`). */
+const HEADROOM = 256;
+/** Room kept after a frame in its slot, for the frame's padding (`ChunkMessage.tailroom`). */
+const TAILROOM = 8;
+
+/** The part of a slot a frame may take: after the head's room, before the padding's. */
+function roomy(slot: Uint8Array): Uint8Array {
+  return slot.length > HEADROOM + TAILROOM
+    ? slot.subarray(HEADROOM, slot.length - TAILROOM)
+    : EMPTY_BYTES;
+}
+
+/**
+ * [slot, frame] with the frame in the slot: as is when it was written there,
+ * else copied into a new slot that fits it (kept for the next operations).
+ */
+function settle(slot: Uint8Array, frame: Uint8Array): [Uint8Array, Uint8Array] {
+  if (frame.buffer === slot.buffer) return [slot, frame];
+  const grown = new Uint8Array(HEADROOM + frame.length + TAILROOM);
+  grown.set(frame, HEADROOM);
+  return [grown, grown.subarray(HEADROOM, HEADROOM + frame.length)];
+}
+
 /** A ring context's reused buffers: frames are not allocated per segment. */
 interface RingBuffers {
-  /** The reduce-scatter's send frame. */
+  /** The reduce-scatter's send slot (frames sit at HEADROOM in their slots). */
   send: Uint8Array;
-  /** By segment index, the all-gather's frame (the owner's, or a received copy to forward). */
+  /** By segment index, the all-gather's frame slot (the owner's, or a received copy to forward). */
   frames: Uint8Array[];
   /** Float32 scratch of the largest segment. */
   scratch: Float32Array;
@@ -243,10 +288,7 @@ async function ringMode(
   const codecs = quantizers.map(codecOf);
   const scale = op === "mean" ? N : 1;
   const mem = ringBuffers(ctx);
-  const maxCount = Math.min(
-    n,
-    plan.flat().reduce((m, s) => Math.max(m, s.count), 0),
-  );
+  const maxCount = Math.min(n, plan.flat().reduce((m, s) => Math.max(m, s.count), 0));
   if (mem.scratch.length < maxCount) mem.scratch = new Float32Array(maxCount);
   const scratch = mem.scratch;
 
@@ -265,12 +307,10 @@ async function ringMode(
     stats.encodeMs += performance.now() - t;
     return bytes;
   };
-  /** The send frame of a reduce-scatter hop: one buffer, reused once the previous send is done. */
+  /** The send frame of a reduce-scatter hop: one slot, reused once the previous send is done. */
   const sendFrame = (seg: Segment): Uint8Array => {
-    const bytes = quantizeSeg(seg, mem.send);
-    if (bytes.buffer !== mem.send.buffer) {
-      mem.send = new Uint8Array(bytes.buffer);
-    }
+    let bytes = quantizeSeg(seg, roomy(mem.send));
+    [mem.send, bytes] = settle(mem.send, bytes);
     return bytes;
   };
   /** The owner's final step: scale for a mean, then (compressed) quantize and decode its own copy. */
@@ -283,10 +323,9 @@ async function ringMode(
     }
     const codec = codecs[seg.layer];
     if (!codec.quantizer) return null;
-    const bytes = quantizeSeg(seg, mem.frames[seg.index] ?? EMPTY_BYTES);
-    if (bytes.buffer !== mem.frames[seg.index]?.buffer) {
-      mem.frames[seg.index] = new Uint8Array(bytes.buffer);
-    }
+    const slot = mem.frames[seg.index] ?? EMPTY_BYTES;
+    let bytes = quantizeSeg(seg, roomy(slot));
+    [mem.frames[seg.index], bytes] = settle(slot, bytes);
     trace?.start();
     decodeInto(bytes, codec.quantizer, view);
     trace?.stop(PHASE_DECODE);
@@ -320,18 +359,22 @@ async function ringMode(
         else if (rs) payload = guard(ctx, () => sendFrame(seg));
         else payload = gathered[seg.index]!;
         stats.bytesSent += payload.byteLength;
-        await ctx.sendChunk(
-          chunkMessage(
-            ctx,
-            opId,
-            rs ? "reduceScatter" : "allGather",
-            hop,
-            seg,
-            n,
-            codec,
-            payload,
-          ),
+        const msg = chunkMessage(
+          ctx,
+          opId,
+          rs ? "reduceScatter" : "allGather",
+          hop,
+          seg,
+          n,
+          codec,
+          payload,
         );
+        if (codec.quantizer) {
+          // Compressed frames sit in slots with room around them: one write per frame.
+          msg.headroom = HEADROOM;
+          msg.tailroom = TAILROOM;
+        }
+        await ctx.sendChunk(msg);
       }
     }
   };
@@ -384,11 +427,12 @@ async function ringMode(
               decodeInto(p, codec.quantizer, view);
               trace?.stop(PHASE_DECODE);
               // Forwarded unchanged at the next hop: kept in this segment's reused buffer.
-              let keep = mem.frames[seg.index];
-              if (!keep || keep.length < p.length) {
-                keep = mem.frames[seg.index] = p.slice();
-              } else keep.set(p);
-              gathered[seg.index] = keep.subarray(0, p.length);
+              let slot = mem.frames[seg.index];
+              if (!slot || slot.length < HEADROOM + p.length + TAILROOM) {
+                slot = mem.frames[seg.index] = new Uint8Array(HEADROOM + p.length + TAILROOM);
+              }
+              slot.set(p, HEADROOM);
+              gathered[seg.index] = slot.subarray(HEADROOM, HEADROOM + p.length);
             }
             if (rs && hop === N - 2) gathered[seg.index] = finalize(seg);
           });
@@ -450,16 +494,7 @@ async function allgatherMode(
           const payload = messages[origin][seg.index];
           stats.bytesSent += payload.byteLength;
           await ctx.sendChunk(
-            chunkMessage(
-              ctx,
-              opId,
-              "allGather",
-              hop,
-              seg,
-              n,
-              codecs[seg.layer],
-              payload,
-            ),
+            chunkMessage(ctx, opId, "allGather", hop, seg, n, codecs[seg.layer], payload),
           );
         }
       }
@@ -501,10 +536,7 @@ async function allgatherMode(
       if (codec.quantizer) {
         // 0 + v, then the later ranks added in order: the same float32 sums.
         trace?.start();
-        guard(
-          ctx,
-          () => decodeAddInto(messages[k][seg.index], codec.quantizer!, view),
-        );
+        guard(ctx, () => decodeAddInto(messages[k][seg.index], codec.quantizer!, view));
         trace?.stop(PHASE_REDUCE);
         continue;
       }

@@ -1,6 +1,8 @@
 /**
  * A {@linkcode Link} over one TCP connection: frames are written with one
- * `writeAll` per message (never split, so Nagle cannot delay a header),
+ * `writeAll` per message (never split, so Nagle cannot delay a header; a large
+ * chunk goes out as head + the caller's payload, in one write when the caller
+ * left room for the head before it: `ChunkMessage.headroom`),
  * `setNoDelay(true)` is set, and reads go into the frame reader's reused
  * buffers.
  *
@@ -53,7 +55,18 @@ export class TcpLink implements Link {
     try {
       if (msg.type === "chunk" && msg.payload.byteLength >= ZERO_COPY_MIN_BYTES) {
         const { head, padding } = encodeChunkFrameParts(msg);
-        parts = padding ? [head, msg.payload, new Uint8Array(padding)] : [head, msg.payload];
+        const p = msg.payload;
+        if ((msg.headroom ?? 0) >= head.length && (msg.tailroom ?? 0) >= padding) {
+          // The caller left room around the payload: head, payload and padding in one write.
+          const frame = new Uint8Array(
+            p.buffer,
+            p.byteOffset - head.length,
+            head.length + p.length + padding,
+          );
+          frame.set(head);
+          frame.fill(0, head.length + p.length);
+          parts = [frame];
+        } else parts = padding ? [head, p, new Uint8Array(padding)] : [head, p];
       } else parts = [encodeFrame(msg)];
     } catch (e) {
       return Promise.reject(e);

@@ -68,6 +68,18 @@ export interface ChunkMessage {
   bits: number;
   /** The data: raw little-endian float32, or an encoded quantizer frame. A view, not a copy. */
   payload: Uint8Array;
+  /**
+   * Bytes of `payload.buffer` just before the payload that the sending link
+   * may overwrite, so that it can write the frame's head and the payload in
+   * one call (a TCP link does when the head fits). Not sent. @default {0}
+   */
+  headroom?: number;
+  /**
+   * Bytes of `payload.buffer` just after the payload that the sending link
+   * may overwrite (with the frame's zero padding, at most 7). Not sent.
+   * @default {0}
+   */
+  tailroom?: number;
 }
 
 /** A barrier token. */
