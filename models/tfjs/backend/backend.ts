@@ -487,7 +487,9 @@ function candidatesFor(requested: Exclude<BackendName, "auto">, resolveFrom: str
  * import { describeBackend, initBackend } from "@qoda/ring/tfjs";
  *
  * const info = await initBackend("auto", { log: console.error });
- * console.log(describeBackend(info)); // e.g. "backend: wasm (SIMD, 1 thread), chosen by auto"
+ * // e.g. "backend: wasm (SIMD, 1 thread; auto: no tfjs-node; webgpu adapter is software
+ * // (llvmpipe), not used)"
+ * console.log(describeBackend(info));
  * const sum = info.tf.tidy(() => info.tf.ones([2, 2]).sum());
  * const [total] = await sum.data(); // async reads work on every backend (webgpu included)
  * sum.dispose();
