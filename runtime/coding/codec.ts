@@ -918,7 +918,9 @@ function fusable(f: ParsedFrame): boolean {
   const { length, bits, signed, coderId } = f;
   const { bucketSize, levels, meta } = f.block;
   return signed && !isElias(coderId) && (bits === 2 || bits === 4 || bits === 8) &&
-    bucketSize >= 1 && bucketSize <= CHUNK && levels.length >= 2 &&
+    // Kernel chunks are whole buckets of whole bytes: 8 buckets must fit in CHUNK (larger
+    // buckets take the general path).
+    bucketSize >= 1 && bucketSize <= CHUNK / 8 && levels.length >= 2 &&
     levels.length <= 1 << (bits - 1) && meta.length === Math.ceil(length / bucketSize);
 }
 

@@ -158,6 +158,17 @@ function quantizeChunk(bucket: number, bits: number): number {
 }
 
 /**
+ * Coordinates per unpacking chunk: whole buckets of whole bytes (a multiple
+ * of 8·bucket), about `target` of them and at least 8 buckets, at most
+ * {@linkcode CHUNK}. Buckets must be at most CHUNK / 8 coordinates.
+ */
+function bucketChunk(bucket: number, target: number): number {
+  const unit = bucket * 8;
+  if (!(unit <= CHUNK)) throw new RangeError(`bucket ${bucket} exceeds CHUNK / 8 for unpacking`);
+  return Math.max(unit, Math.floor(Math.min(target, CHUNK) / unit) * unit);
+}
+
+/**
  * The kernel instance. Get it with {@linkcode kernels}.
  */
 export class Kernels {
@@ -357,7 +368,8 @@ export class Kernels {
 
   /**
    * Fused unpack (fixed width `bits` ∈ {2, 4, 8}, LSB-first) and dequantize.
-   * Returns the first invalid code's index or −1.
+   * Returns the first invalid code's index or −1. Buckets of at most
+   * CHUNK / 8 coordinates.
    */
   smUnpackDequantize(
     bytes: Uint8Array,
@@ -369,8 +381,7 @@ export class Kernels {
     out: Float32Array,
   ): number {
     const e = this.#e;
-    const unit = bucket * 8;
-    const chunk = Math.floor(CHUNK / unit) * unit; // whole buckets and whole bytes
+    const chunk = bucketChunk(bucket, STREAM_CHUNK); // stays in the L2 cache
     this.#loadLevels(levels, null);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
@@ -413,8 +424,10 @@ export class Kernels {
     acc: Float32Array,
   ): number {
     const e = this.#e;
-    const unit = bucket * 8;
-    const chunk = Math.floor(CHUNK / unit) * unit; // whole buckets and whole bytes
+    // With a full table (every code valid) the values stream through in chunks that stay in
+    // the L2 cache; with a partial one, in chunks of up to CHUNK, so that a frame of up to
+    // CHUNK coordinates with an invalid code leaves `acc` untouched.
+    const chunk = bucketChunk(bucket, 2 * levels.length >= 1 << bits ? STREAM_CHUNK : CHUNK);
     this.#loadLevels(levels, null);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);

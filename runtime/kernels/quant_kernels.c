@@ -501,8 +501,9 @@ int sm_unpack_dequantize_add(const uint8_t* bytes, int n, int bits, int bucket, 
         out[i] += table[c];
         i++;
       }
-      if (i + 16 <= end) {
-        // Check the codes first, so that a bad bucket is not added.
+      if (i + 16 <= end && ncodes <= (int)mask) {
+        // Check the codes first, so that a bad bucket is not added (with a full table of 16
+        // entries every code is valid).
         v128_t vmax = wasm_i8x16_splat(0);
         int j = i;
         for (; j + 16 <= end; j += 16) vmax = wasm_u8x16_max(vmax, nibbles16(bytes + (j >> 1)));
@@ -519,6 +520,8 @@ int sm_unpack_dequantize_add(const uint8_t* bytes, int n, int bits, int bucket, 
             if (((bytes[t >> 1] >> ((t & 1) * 4)) & 15) >= (unsigned)ncodes) return t;
           }
         }
+      }
+      if (i + 16 <= end) {
         v128_t P[4], f[4];
         table_planes(table, P);
         for (; i + 16 <= end; i += 16) {

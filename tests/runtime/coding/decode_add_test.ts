@@ -1,7 +1,13 @@
 // decodeAddInto(): the fused decode + dequantize + add of the reduce-scatter's receive,
 // against the plain JS reference (decode, dequantize, add), and its rejections.
 import assert from "node:assert/strict";
-import { decode, decodeAddInto, encode, quantizeEncode } from "../../../runtime/coding/codec.ts";
+import {
+  decode,
+  decodeAddInto,
+  decodeInto,
+  encode,
+  quantizeEncode,
+} from "../../../runtime/coding/codec.ts";
 import { FrameError, QuantizationError } from "../../../runtime/errors.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { MaxMinQuantizer } from "../../../runtime/quant/max_min.ts";
@@ -116,4 +122,17 @@ Deno.test("decodeAddInto() of an empty frame changes nothing", () => {
   const bytes = encode(q.quantize(new Float32Array(0), new Rng(1)));
   const acc = new Float32Array(0);
   assert.equal(decodeAddInto(bytes, q, acc), acc);
+});
+
+Deno.test("buckets over 2^17 coordinates take the general path (the fused one would not fit)", () => {
+  // Such a frame used to hang decodeInto: no whole 8 buckets fit the kernel's chunk.
+  const q = new QsgdQuantizer({ bits: 4, bucketSize: 200_000 });
+  const n = 300_001;
+  const v = data(n, 8);
+  const bytes = encode(q.quantize(v, new Rng(1)));
+  const want = q.dequantize(decode(bytes));
+  assert(same(decodeInto(bytes, q, new Float32Array(n)), want));
+  const acc = data(n, 9);
+  const wantAcc = reference(bytes, q, acc);
+  assert(same(decodeAddInto(bytes, q, acc), wantAcc));
 });
