@@ -53,13 +53,15 @@ export interface SharedGrid {
   readonly top: number;
   /** For each integer k in [0, G): the index j with values[j] ≤ k < values[j + 1]. */
   readonly below: Int32Array;
+  /** True when values[j] = j (every integer magnitude is a level). */
+  readonly uniform: boolean;
 }
 
 function gridOf(values: Int32Array): SharedGrid {
   const top = values[values.length - 1];
   const below = new Int32Array(Math.max(top, 1));
   for (let j = 0; j + 1 < values.length; j++) below.fill(j, values[j], values[j + 1]);
-  return { values, top, below };
+  return { values, top, below, uniform: values.length === top + 1 };
 }
 
 /**
@@ -167,31 +169,54 @@ export function quantizeToGrid(
   out: Int32Array,
   accumulate: boolean,
 ): void {
-  const { values, below, top } = grid;
+  const { values, below, top, uniform } = grid;
   const buckets = Math.ceil(x.length / bucket);
   if (scales.length < buckets) {
     throw new RangeError(`${scales.length} scales for ${buckets} buckets`);
   }
+  if (out.length < x.length) throw new RangeError(`out holds ${out.length} of ${x.length} codes`);
+  // One draw from the rank's generator seeds a xorshift32 stream for this call: the hot loop
+  // makes no calls and, on a uniform grid, takes no data-dependent branch.
+  let r = rng.nextU32() | 1;
+  const keep = accumulate ? -1 : 0;
   for (let b = 0; b < buckets; b++) {
     const s = scales[b];
-    const end = Math.min(x.length, (b + 1) * bucket);
+    const start = b * bucket, end = Math.min(x.length, start + bucket);
     const k = s > 0 ? top / s : 0;
-    for (let i = b * bucket; i < end; i++) {
-      const v = x[i];
-      const u = Math.abs(v) * k;
-      let code = 0;
-      if (u > 0) {
-        if (!(u <= top * (1 + 1e-6))) {
-          throw new RangeError(`value ${i} (${v}) exceeds its bucket's scale ${s}`);
-        }
-        const j = u >= top ? values.length - 2 : below[Math.floor(u)];
-        const lo = values[j], hi = values[j + 1];
-        code = rng.nextFloat() * (hi - lo) < u - lo ? hi : lo;
-        if (v < 0) code = -code;
+    if (uniform) {
+      // x·k + G lies in [0, 2G]; rounding it stochastically and subtracting G rounds x·k
+      // between its neighbours, sign included.
+      const limit = 2 * top * (1 + 1e-6);
+      for (let i = start; i < end; i++) {
+        r ^= r << 13;
+        r ^= r >>> 17;
+        r ^= r << 5;
+        const v = x[i] * k + top;
+        if (!(v >= -1e-6 * top && v <= limit)) throw overScale(i, x[i], s);
+        const lo = v | 0;
+        const f31 = ((v - lo) * 2147483648) | 0;
+        out[i] = lo - (((r >>> 1) - f31) >> 31) - top + (out[i] & keep);
       }
-      out[i] = accumulate ? out[i] + code : code;
+      continue;
+    }
+    for (let i = start; i < end; i++) {
+      const v = x[i];
+      const u = (v < 0 ? -v : v) * k;
+      r ^= r << 13;
+      r ^= r >>> 17;
+      r ^= r << 5;
+      if (!(u <= top * (1 + 1e-6))) throw overScale(i, v, s);
+      const j = u >= top ? values.length - 2 : below[Math.floor(u)];
+      const lo = values[j], hi = values[j + 1];
+      let code = (r >>> 0) * 2.3283064365386963e-10 * (hi - lo) < u - lo ? hi : lo;
+      if (v < 0) code = -code;
+      out[i] = code + (out[i] & keep);
     }
   }
+}
+
+function overScale(i: number, v: number, s: number): RangeError {
+  return new RangeError(`value ${i} (${v}) exceeds its bucket's scale ${s}`);
 }
 
 /**
@@ -215,15 +240,17 @@ export function packSums(
   const w = laneWidth(grid, ranks), bias = ranks * grid.top;
   const bytes = Math.ceil((count * w) / 8);
   if (out.length < bytes) throw new RangeError(`out holds ${out.length} of ${bytes} bytes`);
+  if (w > 24) throw new RangeError(`lanes of ${w} bits: at most 24`);
+  const max = 2 * bias;
   let acc = 0, nacc = 0, o = 0;
   for (let i = 0; i < count; i++) {
     const v = sums[i] + bias;
-    if (v < 0 || v > 2 * bias) throw new RangeError(`sum ${i} (${sums[i]}) is outside ±${bias}`);
-    acc += v * 2 ** nacc; // up to 16 + 31 bits: exact in a double
+    if (v < 0 || v > max) throw new RangeError(`sum ${i} (${sums[i]}) is outside ±${bias}`);
+    acc |= v << nacc; // nacc < 8 and w ≤ 24: within 31 bits
     nacc += w;
     while (nacc >= 8) {
       out[o++] = acc & 0xff;
-      acc = Math.floor(acc / 256);
+      acc >>>= 8;
       nacc -= 8;
     }
   }
@@ -260,17 +287,18 @@ export function unpackSums(
     );
   }
   if (into.length < count) throw new RangeError(`into holds ${into.length} of ${count} sums`);
-  const mask = 2 ** w;
+  if (w > 24) throw new RangeError(`lanes of ${w} bits: at most 24`);
+  const mask = (1 << w) - 1, max = 2 * bias;
   let acc = 0, nacc = 0, p = 0;
   for (let i = 0; i < count; i++) {
     while (nacc < w) {
-      acc += bytes[p++] * 2 ** nacc;
+      acc |= bytes[p++] << nacc; // nacc < w ≤ 24: within 31 bits
       nacc += 8;
     }
-    const v = acc % mask;
-    acc = (acc - v) / mask;
+    const v = acc & mask;
+    acc >>>= w;
     nacc -= w;
-    if (v > 2 * bias) throw new RangeError(`lane ${i} holds ${v - bias}, outside ±${bias}`);
+    if (v > max) throw new RangeError(`lane ${i} holds ${v - bias}, outside ±${bias}`);
     into[i] = add ? into[i] + v - bias : v - bias;
   }
 }
