@@ -347,14 +347,14 @@ Deno.test("a worker busy in a step longer than the heartbeat timeout is not decl
     job: jobConfig({
       problem: "blocking",
       module: new URL("./_user_problem.ts", import.meta.url).href,
-      problemOptions: { blockAt: 20, blockMs: 3_000 },
+      problemOptions: { blockAt: 20, blockMs: 5_000 },
       steps: 40,
       lr: 2,
       seed: 3,
     }),
     workers: 2,
     spawn: localWorkerCommand(),
-    heartbeatTimeoutMs: 1_000,
+    heartbeatTimeoutMs: 2_000, // a beat every second: twice that is room for a loaded machine
   }).run();
   assert.equal(r.recoveries.length, 0, JSON.stringify(r.recoveries));
   assert.equal(r.replicas_agree, true);
