@@ -36,6 +36,7 @@ import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 import { Progress } from "./_progress.ts";
 import { findTorchPython } from "./_python.ts";
 import { TRACE_PHASES, type TraceSummary } from "../runtime/collective/trace.ts";
+import { COMPRESSION_MODES } from "../runtime/collective/allreduce.ts";
 
 const MODE = /^(([a-z]+?)\d+)$/;
 
@@ -58,9 +59,10 @@ export const BENCH_ALLREDUCE_FLAGS = {
   },
   collective: {
     type: "string",
-    choices: ["ring", "allgather"],
+    choices: COMPRESSION_MODES,
     default: "ring",
-    help: "ring (CGX-style compressed ring) | allgather",
+    help:
+      "ring (CGX-style compressed ring) | allgather | integer (integer codes summed on the way)",
   },
   link: {
     type: "string",

@@ -10,7 +10,12 @@
  *
  * @module
  */
-import { allreduce, type AllreduceOptions } from "../runtime/collective/allreduce.ts";
+import {
+  allreduce,
+  type AllreduceOptions,
+  COMPRESSION_MODES,
+  type CompressionOptions,
+} from "../runtime/collective/allreduce.ts";
 import { AllreduceTrace } from "../runtime/collective/trace.ts";
 import { CollectiveError } from "../runtime/errors.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
@@ -52,9 +57,9 @@ export const RING_RANK_FLAGS = {
   mib: { type: "number", list: true, min: 0, default: [1], help: "buffer sizes in MiB" },
   mode: {
     type: "string",
-    choices: ["fp32", "ring", "allgather"],
+    choices: ["fp32", ...COMPRESSION_MODES],
     default: "fp32",
-    help: "float32 all-reduce, or compressed through the CGX ring or the all-gather",
+    help: "float32 all-reduce, or compressed through the CGX ring, the all-gather or integer sums",
   },
   scheme: {
     type: "string",
@@ -163,7 +168,7 @@ async function run(a: RingRankCli): Promise<number> {
         op: a.op,
         maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),
         compression: quantizer
-          ? { mode: mode as "ring" | "allgather", rng, quantizerFor: () => quantizer }
+          ? { mode: mode as CompressionOptions["mode"], rng, quantizerFor: () => quantizer }
           : undefined,
         trace,
       };

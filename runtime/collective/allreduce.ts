@@ -284,7 +284,10 @@ async function ringMode(
 ): Promise<void> {
   const N = ctx.size, r = ctx.rank, n = buf.length;
   const coder = compression?.coder ?? "fixed";
-  const rng = compression?.rng;
+  // The send loop and the owner's final quantization draw from streams of their own, each in
+  // plan order: the result does not depend on how sends and receives interleave.
+  const sendRng = compression?.rng.fork();
+  const finalRng = compression?.rng.fork();
   const codecs = quantizers.map(codecOf);
   const scale = op === "mean" ? N : 1;
   const mem = ringBuffers(ctx);
@@ -293,12 +296,12 @@ async function ringMode(
   const scratch = mem.scratch;
 
   /** Quantizes a segment into `out` (a reused buffer) when it fits; else into a new array. */
-  const quantizeSeg = (seg: Segment, out: Uint8Array): Uint8Array => {
+  const quantizeSeg = (seg: Segment, out: Uint8Array, rng: Rng): Uint8Array => {
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
     const t = performance.now();
     trace?.start();
-    const bytes = quantizeEncode(codec.quantizer!, view, rng!, {
+    const bytes = quantizeEncode(codec.quantizer!, view, rng, {
       layer: segmentLayer(layout, seg),
       coder,
       out,
@@ -309,7 +312,7 @@ async function ringMode(
   };
   /** The send frame of a reduce-scatter hop: one slot, reused once the previous send is done. */
   const sendFrame = (seg: Segment): Uint8Array => {
-    let bytes = quantizeSeg(seg, roomy(mem.send));
+    let bytes = quantizeSeg(seg, roomy(mem.send), sendRng!);
     [mem.send, bytes] = settle(mem.send, bytes);
     return bytes;
   };
@@ -324,7 +327,7 @@ async function ringMode(
     const codec = codecs[seg.layer];
     if (!codec.quantizer) return null;
     const slot = mem.frames[seg.index] ?? EMPTY_BYTES;
-    let bytes = quantizeSeg(seg, roomy(slot));
+    let bytes = quantizeSeg(seg, roomy(slot), finalRng!);
     [mem.frames[seg.index], bytes] = settle(slot, bytes);
     trace?.start();
     decodeInto(bytes, codec.quantizer, view);

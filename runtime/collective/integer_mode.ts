@@ -109,8 +109,14 @@ export async function integerMode(
   const sums = new Int32Array(n);
   const maxCount = segs.reduce((m, s) => Math.max(m, s.count), 0);
   const scratch = new Float32Array(maxCount);
-  const packed = new Uint8Array(Math.ceil((maxCount * 32) / 8) + 8);
+  // The send loop's frame, and the receive side's (the owner packs its finished chunk while a
+  // send may still hold the other).
+  const packed = new Uint8Array(Math.ceil((maxCount * 24) / 8) + 8);
+  const packedFinal = new Uint8Array(packed.length);
   const divisor = op === "mean" ? N : 1;
+  // One draw per operation; each segment's rounding is seeded by it and the segment's index,
+  // so the result does not depend on the order in which sends and receives interleave.
+  const opSeed = rng.nextU32();
   const encodeOwn = (s: Segment, accumulate: boolean) => {
     trace?.start();
     const t = performance.now();
@@ -119,15 +125,15 @@ export async function integerMode(
       scalesOf(s),
       bucket,
       grids[s.layer]!,
-      rng,
+      opSeed ^ Math.imul(s.index + 1, 0x9e3779b9),
       sums.subarray(s.offset),
       accumulate,
     );
     stats.encodeMs += performance.now() - t;
     trace?.stop(PHASE_ENCODE);
   };
-  const pack = (s: Segment, ranks: number) =>
-    packSums(sums.subarray(s.offset), s.count, grids[s.layer]!, ranks, packed);
+  const pack = (s: Segment, ranks: number, into = packed) =>
+    packSums(sums.subarray(s.offset), s.count, grids[s.layer]!, ranks, into);
   /** The owner's last step: the sum of N ranks' codes decoded into its own buffer. */
   const finalize = (s: Segment): Uint8Array | null => {
     const grid = grids[s.layer];
@@ -139,7 +145,7 @@ export async function integerMode(
       return null;
     }
     dequantizeGrid(sums.subarray(s.offset), scalesOf(s), bucket, grid, divisor, view(s));
-    return pack(s, N).slice();
+    return pack(s, N, packedFinal).slice();
   };
 
   if (N === 1) {

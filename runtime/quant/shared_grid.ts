@@ -24,16 +24,14 @@
  * @example Two ranks' codes add as integers, and the decoded sum is unbiased
  * ```ts
  * import { bucketMaxAbs, dequantizeGrid, quantizeToGrid, uniformGrid } from "@qoda/ring/quant";
- * import { Rng } from "@qoda/ring";
  * const grid = uniformGrid(4); // magnitudes 0..7
  * const a = Float32Array.of(0.5, -1, 0.25, 0), b = Float32Array.of(0.25, 0.5, -0.75, 1);
  * const scales = bucketMaxAbs(a, 4, new Float32Array(1));
  * const sb = bucketMaxAbs(b, 4, new Float32Array(1));
  * scales[0] = Math.max(scales[0], sb[0]); // what the ranks agree on
  * const sums = new Int32Array(4);
- * const rng = new Rng(1);
- * quantizeToGrid(a, scales, 4, grid, rng, sums, false);
- * quantizeToGrid(b, scales, 4, grid, rng, sums, true); // adds rank b's codes
+ * quantizeToGrid(a, scales, 4, grid, 1, sums, false); // seed 1
+ * quantizeToGrid(b, scales, 4, grid, 2, sums, true); // adds rank b's codes
  * const out = dequantizeGrid(sums, scales, 4, grid, 1, new Float32Array(4));
  * // Each coordinate is within one grid step per rank of the exact sum.
  * for (let i = 0; i < 4; i++) {
@@ -43,7 +41,6 @@
  *
  * @module
  */
-import type { Rng } from "../rng.ts";
 
 /** The integer magnitudes codes may take: 0 = values[0] < … < values[m] = top. */
 export interface SharedGrid {
@@ -156,7 +153,8 @@ export function bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array)
  * @param scales One scale per bucket, each ≥ every |x| of its bucket.
  * @param bucket Coordinates per bucket.
  * @param grid The shared grid.
- * @param rng This rank's randomness.
+ * @param seed Seeds the call's stochastic rounding (any 32-bit integer): the
+ *   same seed and input give the same codes, whatever else runs meanwhile.
  * @param out The codes (length ≥ x.length).
  * @param accumulate Add to `out` instead of overwriting it.
  */
@@ -165,7 +163,7 @@ export function quantizeToGrid(
   scales: Float32Array,
   bucket: number,
   grid: SharedGrid,
-  rng: Rng,
+  seed: number,
   out: Int32Array,
   accumulate: boolean,
 ): void {
@@ -175,9 +173,9 @@ export function quantizeToGrid(
     throw new RangeError(`${scales.length} scales for ${buckets} buckets`);
   }
   if (out.length < x.length) throw new RangeError(`out holds ${out.length} of ${x.length} codes`);
-  // One draw from the rank's generator seeds a xorshift32 stream for this call: the hot loop
-  // makes no calls and, on a uniform grid, takes no data-dependent branch.
-  let r = rng.nextU32() | 1;
+  // The seed starts a xorshift32 stream for this call (splitmix-scrambled, never 0): the hot
+  // loop makes no calls and, on a uniform grid, takes no data-dependent branch.
+  let r = mixSeed(seed);
   const keep = accumulate ? -1 : 0;
   for (let b = 0; b < buckets; b++) {
     const s = scales[b];
@@ -213,6 +211,15 @@ export function quantizeToGrid(
       out[i] = code + (out[i] & keep);
     }
   }
+}
+
+/** A well-mixed non-zero 32-bit state from any integer seed (splitmix32's finaliser). */
+export function mixSeed(seed: number): number {
+  let t = (seed + 0x9e3779b9) | 0;
+  t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
+  t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
+  t ^= t >>> 16;
+  return t === 0 ? 1 : t;
 }
 
 function overScale(i: number, v: number, s: number): RangeError {

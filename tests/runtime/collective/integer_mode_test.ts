@@ -186,3 +186,44 @@ Deno.test("integer mode rejects a bad bucket and names non-finite input", async 
   nan[0][7] = NaN;
   await assert.rejects(reduce(nan, "integer", 1), /value 7 is NaN/);
 });
+
+Deno.test("every compressed mode: a link that reads a frame late (a slow socket) gives the same result as a prompt one", async () => {
+  for (const mode of ["integer", "ring", "allgather"] as const) {
+    const prompt = await lateReads(mode, 0);
+    const late = await lateReads(mode, 2);
+    assert.deepEqual(late, prompt, mode);
+  }
+});
+
+/** Rank 0's result of a 2-rank mean whose links hand each frame over `delayMs` late. */
+async function lateReads(mode: CompressionOptions["mode"], delayMs: number): Promise<Float32Array> {
+  // A send resolves only once its bytes are taken: here after a delay, as on a busy link.
+  const size = 2, n = 12_000;
+  const links = memoryRing(size);
+  for (const l of links) {
+    const inner = l.right!;
+    l.right = {
+      peer: inner.peer,
+      send: async (m) => {
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        return inner.send(m);
+      },
+      receive: () => inner.receive(),
+      closeWrite: () => inner.closeWrite(),
+      close: () => inner.close(),
+    };
+  }
+  const ctxs = links.map((l, rank) => new RingContext({ rank, size, ...l }));
+  const bufs = inputs(size, n, 8);
+  const q = new LayerwiseQuantizer({ bits: 4 });
+  await Promise.all(ctxs.map((c, r) =>
+    allreduce(c, bufs[r], {
+      op: "mean",
+      maxSegmentElements: 1000,
+      compression: { mode, rng: new Rng(r), quantizerFor: () => q },
+    })
+  ));
+  ctxs.forEach((c) => c.close());
+  assert.deepEqual(bufs[1], bufs[0], mode);
+  return bufs[0];
+}

@@ -79,17 +79,20 @@ Deno.test("TCP ring, N = 1..5: float32 sums are exact to float32 and bit-identic
   }
 });
 
-for (const mode of ["ring", "allgather"]) {
+for (const mode of ["ring", "allgather", "integer"]) {
   Deno.test(`TCP ring, compressed ${mode} mode: bit-identical on every rank, close to the sum`, async () => {
     const runs = await ringRun(3, () => [
       "--elements",
-      "5000,100003",
+      mode === "integer" ? "5000,4000037" : "5000,100003",
       "--mode",
       mode,
       "--scheme",
       "layerwise",
       "--bits",
       "8",
+      // Many segments in flight at once (a frame reused too early would show).
+      "--segment-kib",
+      "16",
       "--iters",
       "1",
       "--warmup",
