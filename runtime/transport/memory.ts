@@ -64,8 +64,11 @@ class MemoryLink implements Link {
 
 function copyBytes(msg: WireMessage): WireMessage {
   switch (msg.type) {
-    case "chunk":
-      return { ...msg, payload: msg.payload.slice() };
+    case "chunk": {
+      // The sender's room around its payload is not the receiver's (and is not sent).
+      const { headroom: _h, tailroom: _t, ...rest } = msg;
+      return { ...rest, payload: msg.payload.slice() };
+    }
     case "hello":
       return { ...msg, nonce: msg.nonce.slice(), mac: msg.mac.slice() };
     case "auth":

@@ -56,7 +56,10 @@ export class TcpLink implements Link {
       if (msg.type === "chunk" && msg.payload.byteLength >= ZERO_COPY_MIN_BYTES) {
         const { head, padding } = encodeChunkFrameParts(msg);
         const p = msg.payload;
-        if ((msg.headroom ?? 0) >= head.length && (msg.tailroom ?? 0) >= padding) {
+        const room = (msg.headroom ?? 0) >= head.length && p.byteOffset >= head.length &&
+          (msg.tailroom ?? 0) >= padding &&
+          p.byteOffset + p.length + padding <= p.buffer.byteLength;
+        if (room) {
           // The caller left room around the payload: head, payload and padding in one write.
           const frame = new Uint8Array(
             p.buffer,

@@ -77,3 +77,34 @@ Deno.test("TcpLink: a chunk with head and tail room is sent from the caller's bu
     b.close();
   }
 });
+
+Deno.test("TcpLink: claimed room the buffer does not have is not used", async () => {
+  const [a, b] = await pair();
+  try {
+    const payload = new Uint8Array(20_003).map((_, k) => k & 255); // at offset 0 of its buffer
+    await Promise.all([
+      a.send(chunk(payload, 9, [256, 8])),
+      b.receive().then((got) => {
+        assert(got !== null);
+        assert.deepEqual((got.msg as ChunkMessage).payload, payload);
+        got.release();
+      }),
+    ]);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("memoryRing: the sender's room is not passed on", async () => {
+  const { memoryRing } = await import("../../../runtime/transport/memory.ts");
+  const [r0, r1] = memoryRing(2);
+  const buf = new Uint8Array(300).fill(1);
+  await r0.right!.send(chunk(buf.subarray(256, 292), 1, [256, 8]));
+  const got = await r1.left!.receive();
+  assert(got !== null);
+  const m = got.msg as ChunkMessage;
+  assert.equal(m.headroom, undefined);
+  assert.equal(m.tailroom, undefined);
+  assert.equal(m.payload.length, 36);
+});
