@@ -27,14 +27,12 @@
  * @module
  */
 import {
+  addOwnCodes,
   bucketMaxAbs,
-  dequantizeGrid,
   laneWidth,
-  packSums,
-  quantizeToGrid,
   type SharedGrid,
   uniformGrid,
-  unpackSums,
+  unpackDequantize,
 } from "../quant/shared_grid.ts";
 import type { Quantizer } from "../quant/types.ts";
 import type { Rng } from "../rng.ts";
@@ -106,52 +104,57 @@ export async function integerMode(
     await agreeScales(ctx, scales, segs.length, n, opId, deadline, stats);
   }
 
-  const sums = new Int32Array(n);
   const maxCount = segs.reduce((m, s) => Math.max(m, s.count), 0);
   const scratch = new Float32Array(maxCount);
-  // The send loop's frame, and the receive side's (the owner packs its finished chunk while a
-  // send may still hold the other).
-  const packed = new Uint8Array(Math.ceil((maxCount * 24) / 8) + 8);
-  const packedFinal = new Uint8Array(packed.length);
   const divisor = op === "mean" ? N : 1;
   // One draw per operation; each segment's rounding is seeded by it and the segment's index,
   // so the result does not depend on the order in which sends and receives interleave.
   const opSeed = rng.nextU32();
-  const encodeOwn = (s: Segment, accumulate: boolean) => {
+  const seedOf = (s: Segment) => opSeed ^ Math.imul(s.index + 1, 0x9e3779b9);
+  // Lanes waiting to be sent, by segment: the reduce-scatter's partial sums (each segment's
+  // frame is written once per hop, after its previous send is done) and the all-gather's.
+  const frames: (Uint8Array | null)[] = [];
+  const frameOf = (s: Segment, ranks: number) => {
+    const need = Math.ceil((s.count * laneWidth(grids[s.layer]!, ranks)) / 8);
+    const f = frames[s.index];
+    return f && f.length >= need ? f : (frames[s.index] = new Uint8Array(need));
+  };
+  const gathered: (Uint8Array | null)[] = [];
+  /** This rank's codes added to `lanes` (ranksIn ranks' sums; none at the first hop). */
+  const addOwn = (s: Segment, lanes: Uint8Array | null, ranksIn: number): Uint8Array => {
     trace?.start();
     const t = performance.now();
-    quantizeToGrid(
+    const last = ranksIn + 1 === N;
+    const out = addOwnCodes(
+      lanes,
+      ranksIn,
       view(s),
       scalesOf(s),
       bucket,
       grids[s.layer]!,
-      opSeed ^ Math.imul(s.index + 1, 0x9e3779b9),
-      sums.subarray(s.offset),
-      accumulate,
-    );
+      seedOf(s),
+      // The owner's finished chunk goes to the all-gather in a frame of its own.
+      last
+        ? new Uint8Array(Math.ceil((s.count * laneWidth(grids[s.layer]!, N)) / 8))
+        : frameOf(s, ranksIn + 1),
+      last ? view(s) : null, // the owner decodes the sum into its own buffer
+      divisor,
+    )!;
     stats.encodeMs += performance.now() - t;
     trace?.stop(PHASE_ENCODE);
+    return out;
   };
-  const pack = (s: Segment, ranks: number, into = packed) =>
-    packSums(sums.subarray(s.offset), s.count, grids[s.layer]!, ranks, into);
-  /** The owner's last step: the sum of N ranks' codes decoded into its own buffer. */
-  const finalize = (s: Segment): Uint8Array | null => {
-    const grid = grids[s.layer];
-    if (!grid) {
-      if (divisor !== 1) {
-        const v = view(s);
-        for (let i = 0; i < v.length; i++) v[i] /= divisor;
-      }
-      return null;
-    }
-    dequantizeGrid(sums.subarray(s.offset), scalesOf(s), bucket, grid, divisor, view(s));
-    return pack(s, N, packedFinal).slice();
+  /** The owner's last step for a float32 segment: the mean's division. */
+  const finalizeF32 = (s: Segment) => {
+    if (divisor === 1) return;
+    const v = view(s);
+    for (let i = 0; i < v.length; i++) v[i] /= divisor;
   };
 
   if (N === 1) {
     for (const s of segs) {
-      if (grids[s.layer]) encodeOwn(s, false);
-      finalize(s);
+      if (grids[s.layer]) addOwn(s, null, 0);
+      else finalizeF32(s);
     }
     return;
   }
@@ -159,13 +162,14 @@ export async function integerMode(
   const steps = 2 * (N - 1);
   const ready: Signal[][] = Array.from({ length: steps }, () => []);
   const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
-  const gathered: (Uint8Array | null)[] = [];
   const bitsOf = (s: Segment, ranks: number) => {
     const grid = grids[s.layer];
     return grid
       ? codecOfGrid(laneWidth(grid, ranks))
       : { scheme: "fp32", bits: 32, quantizer: null };
   };
+  // The reduce-scatter lanes each segment sends next (its own codes at hop 0, then the sums).
+  const pending: (Uint8Array | null)[] = [];
 
   const sendLoop = async () => {
     for (let k = 0; k < steps; k++) {
@@ -179,10 +183,7 @@ export async function integerMode(
         let payload: Uint8Array;
         if (!grid) payload = f32Bytes(buf, s.offset, s.count);
         else if (rs) {
-          if (hop === 0) guard(ctx, () => encodeOwn(s, false));
-          trace?.start();
-          payload = pack(s, hop + 1);
-          trace?.stop(PHASE_ENCODE);
+          payload = hop === 0 ? guard(ctx, () => addOwn(s, null, 0)) : pending[s.index]!;
         } else payload = gathered[s.index]!;
         stats.bytesSent += payload.byteLength;
         const codec = bitsOf(s, rs ? hop + 1 : N);
@@ -225,20 +226,21 @@ export async function integerMode(
                 x.set(payloadF32(p));
                 for (let i = 0; i < x.length; i++) v[i] += x[i];
                 trace?.stop(PHASE_REDUCE);
+                if (hop === N - 2) finalizeF32(s);
               } else v.set(payloadF32(p));
-            } else if (rs) {
-              trace?.start();
-              unpackSums(p, s.count, grid, ranks, sums.subarray(s.offset), false);
-              trace?.stop(PHASE_DECODE);
-              encodeOwn(s, true); // this rank's codes, added as integers
+              return;
+            }
+            if (rs) {
+              // This rank's codes added to the incoming sums, as integers, in one pass.
+              const out = addOwn(s, p, ranks);
+              if (hop === N - 2) gathered[s.index] = out;
+              else pending[s.index] = out;
             } else {
               trace?.start();
-              unpackSums(p, s.count, grid, N, sums.subarray(s.offset), false);
-              dequantizeGrid(sums.subarray(s.offset), scalesOf(s), bucket, grid, divisor, view(s));
+              unpackDequantize(p, N, grid, scalesOf(s), bucket, divisor, view(s));
               gathered[s.index] = p.slice(); // forwarded unchanged at the next hop
               trace?.stop(PHASE_DECODE);
             }
-            if (rs && hop === N - 2) gathered[s.index] = finalize(s);
           });
         } finally {
           got.release();

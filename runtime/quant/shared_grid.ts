@@ -371,3 +371,221 @@ export function gridVariance(
   }
   return total;
 }
+
+/**
+ * One pass of a reduce-scatter hop on a uniform grid: this rank's codes of
+ * `x` (seeded by `seed`, the same stream as {@linkcode quantizeToGrid}) are
+ * added to the lanes of `ranksIn` ranks' sums read from `lanesIn` (none when
+ * `lanesIn` is null: the first hop), and the new sums are written as lanes of
+ * `ranksIn + 1` ranks to `lanesOut` and, when `decoded` is given, decoded
+ * into it (`sum·s/G / divisor`; `decoded` may be `x` itself). Equivalent to
+ * {@linkcode unpackSums}, {@linkcode quantizeToGrid} with `accumulate`,
+ * {@linkcode packSums} and {@linkcode dequantizeGrid} in turn, without the
+ * intermediate integers.
+ *
+ * @param lanesIn Lanes of `ranksIn` ranks' sums, or null.
+ * @param ranksIn How many ranks' codes each incoming lane holds (0 with no lanes).
+ * @param x This rank's values.
+ * @param scales The shared per-bucket scales.
+ * @param bucket Coordinates per bucket.
+ * @param grid A uniform grid.
+ * @param seed Seeds this rank's rounding of `x`.
+ * @param lanesOut Receives the lanes of ranksIn + 1 ranks, or null.
+ * @param decoded Receives the decoded sums, or null.
+ * @param divisor What the decoded sums are divided by.
+ * @returns The packed lanes (a view of `lanesOut`), or null.
+ * @throws {RangeError} on a lane outside its range, a payload of the wrong
+ *   length, or a value beyond its bucket's scale.
+ */
+export function addOwnCodes(
+  lanesIn: Uint8Array | null,
+  ranksIn: number,
+  x: Float32Array,
+  scales: Float32Array,
+  bucket: number,
+  grid: SharedGrid,
+  seed: number,
+  lanesOut: Uint8Array | null,
+  decoded: Float32Array | null,
+  divisor: number,
+): Uint8Array | null {
+  if (!grid.uniform) throw new RangeError("addOwnCodes needs a uniform grid");
+  const count = x.length, top = grid.top;
+  const buckets = Math.ceil(count / bucket);
+  if (scales.length < buckets) {
+    throw new RangeError(`${scales.length} scales for ${buckets} buckets`);
+  }
+  const wIn = lanesIn ? laneWidth(grid, ranksIn) : 0, biasIn = ranksIn * top;
+  if (lanesIn && lanesIn.length !== Math.ceil((count * wIn) / 8)) {
+    throw new RangeError(
+      `${lanesIn.length} bytes for ${count} sums of ${wIn} bits ` +
+        `(${Math.ceil((count * wIn) / 8)} expected)`,
+    );
+  }
+  const wOut = laneWidth(grid, ranksIn + 1);
+  const bytesOut = Math.ceil((count * wOut) / 8);
+  if (lanesOut && lanesOut.length < bytesOut) {
+    throw new RangeError(`lanesOut holds ${lanesOut.length} of ${bytesOut} bytes`);
+  }
+  if (wIn > 24 || wOut > 24) {
+    throw new RangeError(`lanes of ${Math.max(wIn, wOut)} bits: at most 24`);
+  }
+  if (!lanesIn) {
+    const out = lanesOut ?? new Uint8Array(bytesOut);
+    firstHop(x, scales, bucket, top, mixSeed(seed), out, wOut);
+    if (decoded) {
+      unpackDequantize(out.subarray(0, bytesOut), 1, grid, scales, bucket, divisor, decoded);
+    }
+  } else {
+    const r = mixSeed(seed);
+    nextHop(lanesIn, wIn, biasIn, x, scales, bucket, top, r, lanesOut, wOut, decoded, divisor);
+  }
+  return lanesOut ? lanesOut.subarray(0, bytesOut) : null;
+}
+
+/** {@linkcode addOwnCodes} at the first hop: this rank's codes, packed offset by G. */
+function firstHop(
+  x: Float32Array,
+  scales: Float32Array,
+  bucket: number,
+  top: number,
+  r: number,
+  out: Uint8Array,
+  w: number,
+): void {
+  const count = x.length, limit = 2 * top * (1 + 1e-6), floor = -1e-6 * top;
+  let acc = 0, nacc = 0, q = 0;
+  for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {
+    const s = scales[b];
+    const start = b * bucket, end = Math.min(count, start + bucket);
+    const k = s > 0 ? top / s : 0;
+    for (let i = start; i < end; i++) {
+      r ^= r << 13;
+      r ^= r >>> 17;
+      r ^= r << 5;
+      const v = x[i] * k + top;
+      if (!(v >= floor && v <= limit)) throw overScale(i, x[i], s);
+      const lo = v | 0;
+      acc |= (lo - (((r >>> 1) - (((v - lo) * 2147483648) | 0)) >> 31)) << nacc;
+      nacc += w;
+      if (nacc >= 8) {
+        out[q++] = acc & 0xff;
+        acc >>>= 8;
+        nacc -= 8;
+        if (nacc >= 8) {
+          out[q++] = acc & 0xff;
+          acc >>>= 8;
+          nacc -= 8;
+        }
+      }
+    }
+  }
+  if (nacc > 0) out[q] = acc & 0xff;
+}
+
+/** {@linkcode addOwnCodes} after the first hop: incoming sums plus this rank's codes. */
+function nextHop(
+  lanesIn: Uint8Array,
+  wIn: number,
+  biasIn: number,
+  x: Float32Array,
+  scales: Float32Array,
+  bucket: number,
+  top: number,
+  r: number,
+  lanesOut: Uint8Array | null,
+  wOut: number,
+  decoded: Float32Array | null,
+  divisor: number,
+): void {
+  const count = x.length, limit = 2 * top * (1 + 1e-6), floor = -1e-6 * top;
+  const biasOut = biasIn + top, maskIn = (1 << wIn) - 1, maxIn = 2 * biasIn;
+  const out = lanesOut ?? new Uint8Array(0), packOut = lanesOut !== null;
+  const dec = decoded ?? new Float32Array(0), decode = decoded !== null;
+  let ain = 0, nin = 0, p = 0, aout = 0, nout = 0, q = 0;
+  for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {
+    const s = scales[b];
+    const start = b * bucket, end = Math.min(count, start + bucket);
+    const k = s > 0 ? top / s : 0;
+    const unit = s / top / divisor;
+    for (let i = start; i < end; i++) {
+      while (nin < wIn) {
+        ain |= lanesIn[p++] << nin;
+        nin += 8;
+      }
+      const lane = ain & maskIn;
+      ain >>>= wIn;
+      nin -= wIn;
+      if (lane > maxIn) {
+        throw new RangeError(`lane ${i} holds ${lane - biasIn}, outside ±${biasIn}`);
+      }
+      r ^= r << 13;
+      r ^= r >>> 17;
+      r ^= r << 5;
+      const v = x[i] * k + top;
+      if (!(v >= floor && v <= limit)) throw overScale(i, x[i], s);
+      const lo = v | 0;
+      // lane − biasIn + code + biasOut, with code = lo + carry − G and biasOut = biasIn + G.
+      const sumOut = lane + lo - (((r >>> 1) - (((v - lo) * 2147483648) | 0)) >> 31);
+      if (decode) dec[i] = (sumOut - biasOut) * unit;
+      if (packOut) {
+        aout |= sumOut << nout;
+        nout += wOut;
+        while (nout >= 8) {
+          out[q++] = aout & 0xff;
+          aout >>>= 8;
+          nout -= 8;
+        }
+      }
+    }
+  }
+  if (packOut && nout > 0) out[q] = aout & 0xff;
+}
+
+/**
+ * Unpacks lanes of `ranks` ranks' sums and decodes them in one pass
+ * (`sum·s/G / divisor`): the all-gather's receive.
+ *
+ * @param lanes The packed lanes.
+ * @param ranks How many ranks' codes each lane holds.
+ * @param grid The grid.
+ * @param scales The shared per-bucket scales.
+ * @param bucket Coordinates per bucket.
+ * @param divisor 1 for a sum, the number of ranks for a mean.
+ * @param out Receives the values (its length is the count).
+ * @throws {RangeError} on a lane outside its range or a payload of the wrong length.
+ */
+export function unpackDequantize(
+  lanes: Uint8Array,
+  ranks: number,
+  grid: SharedGrid,
+  scales: Float32Array,
+  bucket: number,
+  divisor: number,
+  out: Float32Array,
+): void {
+  const count = out.length;
+  const w = laneWidth(grid, ranks), bias = ranks * grid.top;
+  const want = Math.ceil((count * w) / 8);
+  if (lanes.length !== want) {
+    throw new RangeError(`${lanes.length} bytes for ${count} sums of ${w} bits (${want} expected)`);
+  }
+  if (w > 24) throw new RangeError(`lanes of ${w} bits: at most 24`);
+  const mask = (1 << w) - 1, max = 2 * bias;
+  let acc = 0, nacc = 0, p = 0;
+  for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {
+    const unit = scales[b] / grid.top / divisor;
+    const end = Math.min(count, (b + 1) * bucket);
+    for (let i = b * bucket; i < end; i++) {
+      while (nacc < w) {
+        acc |= lanes[p++] << nacc;
+        nacc += 8;
+      }
+      const v = acc & mask;
+      acc >>>= w;
+      nacc -= w;
+      if (v > max) throw new RangeError(`lane ${i} holds ${v - bias}, outside ±${bias}`);
+      out[i] = (v - bias) * unit;
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  addOwnCodes,
   bucketMaxAbs,
   dequantizeGrid,
   fineGrid,
@@ -8,6 +9,7 @@ import {
   packSums,
   quantizeToGrid,
   uniformGrid,
+  unpackDequantize,
   unpackSums,
 } from "../../../runtime/quant/shared_grid.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
@@ -166,4 +168,47 @@ Deno.test("variance on Gaussian data: the shared grid at 4 bits is below the lay
   }
   assert.ok(shared / sq < 0.06, `shared-grid ε_Q ${shared / sq}`);
   assert.ok(shared <= gathered * 1.1, `shared ${shared} vs all-gather ${gathered}`);
+});
+
+Deno.test("addOwnCodes and unpackDequantize do in one pass what the separate steps do", () => {
+  const n = 1001, bucket = 100, grid = uniformGrid(4), seed = 99;
+  const x = gaussian(n, 31), y = gaussian(n, 32);
+  const scales = bucketMaxAbs(x, bucket, new Float32Array(11));
+  const other = bucketMaxAbs(y, bucket, new Float32Array(11));
+  for (let b = 0; b < 11; b++) scales[b] = Math.max(scales[b], other[b]);
+  // First hop: y's codes alone, packed.
+  const first = addOwnCodes(null, 0, y, scales, bucket, grid, 5, new Uint8Array(n), null, 1)!;
+  const codesY = new Int32Array(n);
+  quantizeToGrid(y, scales, bucket, grid, 5, codesY, false);
+  assert.deepEqual(first, packSums(codesY, n, grid, 1, new Uint8Array(n)));
+  // Next hop: x's codes added to them, packed for 2 ranks and decoded as a mean.
+  const decoded = new Float32Array(n);
+  const lanes = addOwnCodes(
+    first,
+    1,
+    x,
+    scales,
+    bucket,
+    grid,
+    seed,
+    new Uint8Array(n),
+    decoded,
+    2,
+  )!;
+  const sums = new Int32Array(n);
+  unpackSums(first, n, grid, 1, sums, false);
+  quantizeToGrid(x, scales, bucket, grid, seed, sums, true);
+  assert.deepEqual(lanes, packSums(sums, n, grid, 2, new Uint8Array(n)));
+  const want = dequantizeGrid(sums, scales, bucket, grid, 2, new Float32Array(n));
+  assert.deepEqual(decoded, want);
+  const gathered = new Float32Array(n);
+  unpackDequantize(lanes, 2, grid, scales, bucket, 2, gathered);
+  assert.deepEqual(gathered, want, "every rank decodes the same bytes the same way");
+  // A lane beyond ±G from the first hop is refused.
+  const bad = first.slice();
+  bad[0] = 0xff;
+  assert.throws(
+    () => addOwnCodes(bad, 1, x, scales, bucket, grid, 1, new Uint8Array(n), null, 1),
+    /lane 0 holds 8, outside ±7/,
+  );
 });
