@@ -91,6 +91,8 @@ export class RingContext {
   readonly #pumps: Promise<void>[] = [];
   #opId = 0;
   #currentOp = -1;
+  /** Set once the left neighbour has left (shut down or hung up after saying so). */
+  #leftGone: string | null = null;
 
   /**
    * Joins a ring over the given links and starts reading from both of them.
@@ -171,6 +173,9 @@ export class RingContext {
   recvChunk(deadline: number, what: () => string): Promise<ReceivedChunk> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#chunks.length) return Promise.resolve(this.#chunks.shift()!);
+    if (this.#leftGone !== null) {
+      return Promise.reject(this.fail(new LinkError("peer-closed", this.leftRank, this.#leftGone)));
+    }
     return new Promise((resolve, reject) => {
       const ms = Math.max(0, deadline - performance.now());
       const timer = setTimeout(() => {
@@ -261,6 +266,14 @@ export class RingContext {
     this.#rejectWaiter(new CollectiveError("closed", -1, "the ring context is closed"));
   }
 
+  /** The left neighbour has left: a pending receive fails now, a later one once the queue is empty. */
+  #leftLeaves(peer: number, what: string): void {
+    this.#leftGone ??= `rank ${peer} ${what}`;
+    if (this.#currentOp >= 0 && this.#waiter) {
+      this.fail(new LinkError("peer-closed", peer, this.#leftGone));
+    }
+  }
+
   /** Fails the pending receive, if any. */
   #rejectWaiter(error: Error): void {
     const w = this.#waiter;
@@ -280,7 +293,8 @@ export class RingContext {
         return;
       }
       if (r === null) {
-        if (!this.#closing && !(peerLeaving && this.#currentOp < 0)) {
+        if (this.#closing) return;
+        if (!peerLeaving) {
           this.fail(
             new LinkError(
               "peer-closed",
@@ -288,7 +302,7 @@ export class RingContext {
               `rank ${peer} (${side} neighbour) closed the connection`,
             ),
           );
-        }
+        } else if (side === "left") this.#leftLeaves(peer, "closed the connection");
         return;
       }
       const m = r.msg;
@@ -338,12 +352,13 @@ export class RingContext {
           this.fail(new RemoteFailureError(m.code, m.culprit, m.reporter, m.message));
           break;
         case "shutdown":
+          // A neighbour that leaves in the middle of an operation (it finished first) fails
+          // it only where something is still owed: chunks come from the left neighbour, after
+          // which its shutdown travels on the same link, so only a receive with nothing left
+          // queued fails; the right neighbour sends no data, and a send to it after it is
+          // gone fails on its own.
           peerLeaving = true;
-          if (this.#currentOp >= 0) {
-            this.fail(
-              new LinkError("peer-closed", peer, `rank ${peer} shut down: ${m.reason}`),
-            );
-          }
+          if (side === "left") this.#leftLeaves(peer, `shut down: ${m.reason}`);
           break;
         default:
           break; // heartbeats and other control traffic are not for the collective
