@@ -3,10 +3,13 @@
  *
  * ```
  * ḡ = collective(g);  m ← β1 m + (1 − β1) ḡ;  v ← β2 v + (1 − β2) ḡ²
- * x ← x − lr · (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)
+ * u = (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε);  x ← x − lr · u
  * ```
  *
- * The moments are float64.
+ * and optimistic Adam (`oadam`, Daskalakis et al., "Training GANs with
+ * Optimism", ICLR 2018), the GAN baseline with extrapolation from the past:
+ * x ← x − lr · (2u − u_prev), u_prev the previous step's direction (0 at the
+ * first step). The moments are float64.
  *
  * @module
  */
@@ -40,6 +43,8 @@ export interface AdamOptions {
   eps?: number;
   /** See `QodaOptions.onNonFinite`. @default {"skip"} */
   onNonFinite?: NonFinitePolicy;
+  /** Optimistic Adam: step by 2u − u_prev (the optimiser's name becomes `oadam`). */
+  optimistic?: boolean;
 }
 
 /** An externally decided learning rate for one step. */
@@ -65,8 +70,8 @@ export interface AdamStepSizes {
  * ```
  */
 export class Adam extends OptimizerBase implements Optimizer {
-  /** Always `"adam"`. */
-  readonly name = "adam" as const;
+  /** `"adam"`, or `"oadam"` when optimistic. */
+  readonly name: "adam" | "oadam";
   /** One exchange per step. */
   readonly collectivesPerStep = 1;
 
@@ -78,6 +83,8 @@ export class Adam extends OptimizerBase implements Optimizer {
   readonly #v: Float64Array;
   readonly #g: Float32Array;
   readonly #xn: Float32Array;
+  /** Optimistic: the previous direction u (null for plain Adam). */
+  readonly #prev: Float64Array | null;
 
   /**
    * Creates a Adam replica at `x0`.
@@ -86,7 +93,8 @@ export class Adam extends OptimizerBase implements Optimizer {
    * @param options See {@linkcode AdamOptions}.
    */
   constructor(x0: Float32Array, options: AdamOptions) {
-    super("adam", x0, options.onNonFinite ?? "skip");
+    super(options.optimistic ? "oadam" : "adam", x0, options.onNonFinite ?? "skip");
+    this.name = options.optimistic ? "oadam" : "adam";
     const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = options;
     checkPositive("adam: lr", lr);
     checkUnit("adam: beta1", beta1);
@@ -101,6 +109,7 @@ export class Adam extends OptimizerBase implements Optimizer {
     this.#v = new Float64Array(n);
     this.#g = new Float32Array(n);
     this.#xn = new Float32Array(n);
+    this.#prev = options.optimistic ? new Float64Array(n) : null;
   }
 
   /**
@@ -128,12 +137,13 @@ export class Adam extends OptimizerBase implements Optimizer {
       const b1 = this.#b1, b2 = this.#b2, eps = this.#eps;
       const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
       // The update into scratch first: a float32 overflow must not corrupt x, m or v.
-      const xn = this.#xn;
+      const xn = this.#xn, prev = this.#prev;
       for (let i = 0; i < x.length; i++) {
         const gi = g[i];
         const mi = b1 * m[i] + (1 - b1) * gi;
         const vi = b2 * v[i] + (1 - b2) * gi * gi;
-        xn[i] = x[i] - lr * (mi / c1) / (Math.sqrt(vi / c2) + eps);
+        const u = (mi / c1) / (Math.sqrt(vi / c2) + eps);
+        xn[i] = prev ? x[i] - lr * (2 * u - prev[i]) : x[i] - lr * u;
       }
       bad = firstNonFinite(xn);
       if (bad >= 0) return this.reject(t, lr, xn, bad, "update of x", 1);
@@ -141,6 +151,7 @@ export class Adam extends OptimizerBase implements Optimizer {
         const gi = g[i];
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        if (prev) prev[i] = (m[i] / c1) / (Math.sqrt(v[i] / c2) + eps);
       }
       x.set(xn);
       this.steps = t;
@@ -151,7 +162,7 @@ export class Adam extends OptimizerBase implements Optimizer {
   /** A plain-data snapshot (copies). */
   state(): AdamState {
     return {
-      name: "adam",
+      name: this.name,
       lr: this.#lr,
       beta1: this.#b1,
       beta2: this.#b2,
@@ -163,6 +174,7 @@ export class Adam extends OptimizerBase implements Optimizer {
       x: this.params.slice(),
       m: this.#m.slice(),
       v: this.#v.slice(),
+      ...(this.#prev ? { prev: this.#prev.slice() } : {}),
     };
   }
 
@@ -173,11 +185,14 @@ export class Adam extends OptimizerBase implements Optimizer {
    * @returns The restored optimiser.
    */
   static restore(s: AdamState): Adam {
-    if (s?.name !== "adam") throw new TypeError(`not an adam state: name ${s?.name}`);
+    if (s?.name !== "adam" && s?.name !== "oadam") {
+      throw new TypeError(`not an adam state: name ${s?.name}`);
+    }
     const n = s.x?.length;
     checkArray("adam state: x", s.x, Float32Array, n);
     checkArray("adam state: m", s.m, Float64Array, n);
     checkArray("adam state: v", s.v, Float64Array, n);
+    if (s.name === "oadam") checkArray("adam state: prev", s.prev, Float64Array, n);
     checkCount("adam state: t", s.t);
     checkCount("adam state: skipped", s.skipped);
     checkCount("adam state: collectiveCalls", s.collectiveCalls);
@@ -187,9 +202,11 @@ export class Adam extends OptimizerBase implements Optimizer {
       beta2: s.beta2,
       eps: s.eps,
       onNonFinite: s.onNonFinite,
+      optimistic: s.name === "oadam",
     });
     o.#m.set(s.m);
     o.#v.set(s.v);
+    if (o.#prev) o.#prev.set(s.prev!);
     o.steps = s.t;
     o.skips = s.skipped;
     o.calls = s.collectiveCalls;

@@ -78,7 +78,8 @@ export function createOptimizer(
 /**
  * Builds an optimiser by name.
  *
- * @param name `"qoda"`, `"qgenx"`, `"sgd"`, `"adam"` or `"qoda-adagrad"`.
+ * @param name `"qoda"`, `"qgenx"`, `"sgd"`, `"adam"`, `"qoda-adagrad"` or `"oadam"`
+ *   (optimistic Adam).
  * @param x0 The starting parameters (copied).
  * @param options `lr` and the optimiser's own options.
  * @returns A fresh replica.
@@ -117,6 +118,8 @@ export function createOptimizer(
       return new Sgd(x0, options);
     case "adam":
       return new Adam(x0, options);
+    case "oadam":
+      return new Adam(x0, { ...options, optimistic: true });
     case "qoda-adagrad":
       return new QodaAdagrad(x0, options);
     default:
@@ -153,6 +156,7 @@ export function restoreOptimizer(state: OptimizerState): Optimizer {
     case "sgd":
       return Sgd.restore(state);
     case "adam":
+    case "oadam":
       return Adam.restore(state);
     case "qoda-adagrad":
       return QodaAdagrad.restore(state);

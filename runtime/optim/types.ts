@@ -24,7 +24,7 @@ export type Oracle = (x: Float32Array, out: Float32Array) => void;
 export type MeanCollective = (v: Float32Array) => Promise<void>;
 
 /** Names accepted by `createOptimizer`. */
-export const OPTIMIZER_NAMES = ["qoda", "qgenx", "sgd", "adam", "qoda-adagrad"] as const;
+export const OPTIMIZER_NAMES = ["qoda", "qgenx", "sgd", "adam", "qoda-adagrad", "oadam"] as const;
 
 /** One of {@linkcode OPTIMIZER_NAMES}. */
 export type OptimizerName = typeof OPTIMIZER_NAMES[number];
@@ -186,8 +186,8 @@ export interface SgdState {
 
 /** Adam's snapshot (see `Adam.state()`). */
 export interface AdamState {
-  /** Discriminant. */
-  name: "adam";
+  /** Discriminant: `oadam` is optimistic Adam. */
+  name: "adam" | "oadam";
   /** Learning rate. */
   lr: number;
   /** First-moment decay. */
@@ -210,6 +210,8 @@ export interface AdamState {
   m: Float64Array;
   /** Second moment. */
   v: Float64Array;
+  /** Optimistic Adam: the previous step's direction m̂/(√v̂ + ε). */
+  prev?: Float64Array;
 }
 
 /**

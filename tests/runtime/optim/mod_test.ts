@@ -14,10 +14,17 @@ import { bilinear, bits, identity, oracle, unitStart } from "./_support.ts";
 Deno.test("createOptimizer() builds each optimiser by name", () => {
   const x0 = new Float32Array([1, 2, 3]);
   const made = OPTIMIZER_NAMES.map((n) => createOptimizer(n, x0, { lr: 0.1 }));
-  assert.deepEqual(made.map((o) => o.name), ["qoda", "qgenx", "sgd", "adam", "qoda-adagrad"]);
-  assert.deepEqual(made.map((o) => o.collectivesPerStep), [1, 2, 1, 1, 1]);
+  assert.deepEqual(made.map((o) => o.name), [
+    "qoda",
+    "qgenx",
+    "sgd",
+    "adam",
+    "qoda-adagrad",
+    "oadam",
+  ]);
+  assert.deepEqual(made.map((o) => o.collectivesPerStep), [1, 2, 1, 1, 1, 1]);
   assert.ok(made[0] instanceof Qoda && made[1] instanceof QGenX);
-  assert.ok(made[2] instanceof Sgd && made[3] instanceof Adam);
+  assert.ok(made[2] instanceof Sgd && made[3] instanceof Adam && made[5] instanceof Adam);
   for (const o of made) {
     assert.deepEqual(Array.from(o.params), [1, 2, 3]);
     assert.notEqual(o.params, x0, "x0 is copied");
@@ -29,7 +36,8 @@ Deno.test("createOptimizer() rejects an unknown name, listing the valid ones", (
     () => createOptimizer("rmsprop", new Float32Array(2), { lr: 0.1 }),
     (e: unknown) =>
       e instanceof UnknownNameError && e.requested === "rmsprop" &&
-      e.message === "unknown optimizer 'rmsprop'; valid: qoda, qgenx, sgd, adam, qoda-adagrad",
+      e.message ===
+        "unknown optimizer 'rmsprop'; valid: qoda, qgenx, sgd, adam, qoda-adagrad, oadam",
   );
   assert.throws(() => restoreOptimizer({ name: "nope" } as never), UnknownNameError);
 });
