@@ -21,15 +21,7 @@ import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import { memoryRing } from "../../../runtime/transport/memory.ts";
-
-function ring(size: number, timeoutMs = 30_000): RingContext[] {
-  return memoryRing(size).map((l, rank) => new RingContext({ rank, size, timeoutMs, ...l }));
-}
-
-function inputs(size: number, n: number, seed: number): Float32Array[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: size }, () => new Float32Array(n).map(() => rng.normal() * 3));
-}
+import { inputs, ring } from "./_rings.ts";
 
 function exactSum(bufs: Float32Array[]): Float64Array {
   const s = new Float64Array(bufs[0].length);

@@ -13,16 +13,8 @@ import { CollectiveError } from "../../../runtime/errors.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import { memoryRing } from "../../../runtime/transport/memory.ts";
+import { inputs, ring } from "./_rings.ts";
 import type { Link } from "../../../runtime/transport/link.ts";
-
-function ring(size: number, timeoutMs = 30_000): RingContext[] {
-  return memoryRing(size).map((l, rank) => new RingContext({ rank, size, timeoutMs, ...l }));
-}
-
-function inputs(size: number, n: number, seed: number): Float32Array[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: size }, () => new Float32Array(n).map(() => rng.normal() * 3));
-}
 
 const layout = (n: number): LayerSpan[] => [
   { name: "dense/kernel", type: "dense", offset: 0, length: n - 10 },
