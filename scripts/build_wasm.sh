@@ -22,4 +22,7 @@ fi
   echo "export const QUANT_KERNELS_WASM_BASE64 ="
   base64 -w 0 "$tmp/k.wasm" | sed 's/^/  "/; s/$/";/'
 } >"$out"
+# Formatted as committed (deno fmt wraps the long line), so a rebuild of an unchanged source
+# reproduces the committed file byte for byte.
+if command -v deno >/dev/null; then deno fmt -q "$out"; fi
 echo "wrote $out ($(stat -c %s "$tmp/k.wasm") bytes of wasm)"
