@@ -256,6 +256,8 @@ interface RingBuffers {
   frames: Uint8Array[];
   /** Float32 scratch of the largest segment. */
   scratch: Float32Array;
+  /** The all-gather collective's frame slots, by origin rank and segment index. */
+  gather: Uint8Array[][];
 }
 
 const RING_BUFFERS = new WeakMap<RingContext, RingBuffers>();
@@ -264,7 +266,7 @@ const RING_BUFFERS = new WeakMap<RingContext, RingBuffers>();
 function ringBuffers(ctx: RingContext): RingBuffers {
   let b = RING_BUFFERS.get(ctx);
   if (!b) {
-    b = { send: EMPTY_BYTES, frames: [], scratch: new Float32Array(0) };
+    b = { send: EMPTY_BYTES, frames: [], scratch: new Float32Array(0), gather: [] };
     RING_BUFFERS.set(ctx, b);
   }
   return b;
@@ -467,19 +469,26 @@ async function allgatherMode(
   const coder = compression?.coder ?? "fixed";
   const codecs = quantizers.map(codecOf);
   const segs = plan.flat();
-  // messages[k][g]: rank k's bytes for segment g.
+  // messages[k][g]: rank k's bytes for segment g; compressed ones in slots reused across
+  // operations (mem.gather[k][g], with room around each frame for a one-write send).
   const messages: Uint8Array[][] = Array.from({ length: N }, () => []);
+  const mem = ringBuffers(ctx);
+  const slots = Array.from({ length: N }, (_, k) => (mem.gather[k] ??= []));
   const t = performance.now();
   trace?.start();
   for (const seg of segs) {
     const codec = codecs[seg.layer];
     const view = buf.subarray(seg.offset, seg.offset + seg.count);
-    messages[r][seg.index] = codec.quantizer
-      ? quantizeEncode(codec.quantizer, view, compression!.rng, {
+    if (codec.quantizer) {
+      const slot = slots[r][seg.index] ?? EMPTY_BYTES;
+      let bytes = quantizeEncode(codec.quantizer, view, compression!.rng, {
         layer: segmentLayer(layout, seg),
         coder,
-      })
-      : f32Bytes(buf, seg.offset, seg.count).slice();
+        out: roomy(slot),
+      });
+      [slots[r][seg.index], bytes] = settle(slot, bytes);
+      messages[r][seg.index] = bytes;
+    } else messages[r][seg.index] = f32Bytes(buf, seg.offset, seg.count).slice();
   }
   trace?.stop(PHASE_ENCODE);
   stats.encodeMs += performance.now() - t;
@@ -496,9 +505,12 @@ async function allgatherMode(
           ctx.throwIfFailed();
           const payload = messages[origin][seg.index];
           stats.bytesSent += payload.byteLength;
-          await ctx.sendChunk(
-            chunkMessage(ctx, opId, "allGather", hop, seg, n, codecs[seg.layer], payload),
-          );
+          const msg = chunkMessage(ctx, opId, "allGather", hop, seg, n, codecs[seg.layer], payload);
+          if (codecs[seg.layer].quantizer) {
+            msg.headroom = HEADROOM;
+            msg.tailroom = TAILROOM;
+          }
+          await ctx.sendChunk(msg);
         }
       }
     };
@@ -518,7 +530,15 @@ async function allgatherMode(
           );
           const got = await expectChunk(ctx, want, deadline);
           stats.bytesReceived += got.msg.payload.byteLength;
-          messages[origin][seg.index] = got.msg.payload.slice();
+          const p = got.msg.payload;
+          if (codecs[seg.layer].quantizer) {
+            let slot = slots[origin][seg.index];
+            if (!slot || slot.length < HEADROOM + p.length + TAILROOM) {
+              slot = slots[origin][seg.index] = new Uint8Array(HEADROOM + p.length + TAILROOM);
+            }
+            slot.set(p, HEADROOM);
+            messages[origin][seg.index] = slot.subarray(HEADROOM, HEADROOM + p.length);
+          } else messages[origin][seg.index] = p.slice();
           got.release();
           if (hop + 1 < N - 1) signal(hop + 1, seg.index).resolve();
         }
