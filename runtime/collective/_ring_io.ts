@@ -140,3 +140,109 @@ export function guard<T>(ctx: RingContext, f: () => T): T {
     throw ctx.fail(err);
   }
 }
+
+/** A payload to send, and the room around it in its buffer (for a one-write send). */
+export interface HopPayload {
+  /** The bytes. */
+  bytes: Uint8Array;
+  /** Bytes free before it in its buffer (`ChunkMessage.headroom`). */
+  headroom?: number;
+  /** Bytes free after it (`ChunkMessage.tailroom`). */
+  tailroom?: number;
+}
+
+/** What a mode of the ring all-reduce does with each segment at each hop. */
+export interface RingHops {
+  /** What segment `seg` carries at this hop (`rs`: reduce-scatter, else all-gather). */
+  payload(seg: Segment, rs: boolean, hop: number): HopPayload;
+  /** The scheme and bits segment `seg` travels with at this hop (both sides check them). */
+  codec(seg: Segment, rs: boolean, hop: number): Codec;
+  /** Uses a received payload (a view, valid until this returns). */
+  receive(seg: Segment, rs: boolean, hop: number, payload: Uint8Array): void;
+}
+
+/** The counters the pipeline adds to. */
+export interface HopStats {
+  /** Payload bytes sent. */
+  bytesSent: number;
+  /** Payload bytes received. */
+  bytesReceived: number;
+  /** Milliseconds in `receive`. */
+  reduceMs: number;
+}
+
+/**
+ * Runs the ring's 2(N − 1) hops, reduce-scatter then all-gather, pipelined
+ * by segment: a segment is sent at a hop once it was received at the one
+ * before. What travels and what a receive does is the mode's (`hops`); the
+ * order, the checks of every received chunk, the deadline and turning a
+ * mode's error into a ring failure are the same for every mode.
+ *
+ * @param ctx The ring.
+ * @param plan The segment plan, by chunk.
+ * @param n The buffer's length (checked on every chunk).
+ * @param opId The operation.
+ * @param deadline When a missing chunk fails the operation (`performance.now()` time).
+ * @param stats Counters to add to.
+ * @param hops The mode.
+ */
+export async function runRingHops(
+  ctx: RingContext,
+  plan: Segment[][],
+  n: number,
+  opId: number,
+  deadline: number,
+  stats: HopStats,
+  hops: RingHops,
+): Promise<void> {
+  const N = ctx.size, r = ctx.rank;
+  // ready[k][g]: segment g may be sent at step k (0 .. 2N−3; RS hops then AG hops).
+  const steps = 2 * (N - 1);
+  const ready: Signal[][] = Array.from({ length: steps }, () => []);
+  const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
+  const phaseOf = (rs: boolean) => rs ? "reduceScatter" as const : "allGather" as const;
+
+  const sendLoop = async () => {
+    for (let k = 0; k < steps; k++) {
+      const rs = k < N - 1;
+      const hop = rs ? k : k - (N - 1);
+      const chunk = rs ? mod(r - hop, N) : mod(r + 1 - hop, N);
+      for (const seg of plan[chunk]) {
+        if (k > 0) await signal(k, seg.index).promise;
+        ctx.throwIfFailed();
+        const p = guard(ctx, () => hops.payload(seg, rs, hop));
+        stats.bytesSent += p.bytes.byteLength;
+        const codec = hops.codec(seg, rs, hop);
+        const msg = chunkMessage(ctx, opId, phaseOf(rs), hop, seg, n, codec, p.bytes);
+        if (p.headroom !== undefined) msg.headroom = p.headroom;
+        if (p.tailroom !== undefined) msg.tailroom = p.tailroom;
+        await ctx.sendChunk(msg);
+      }
+    }
+  };
+
+  const recvLoop = async () => {
+    for (let k = 0; k < steps; k++) {
+      const rs = k < N - 1;
+      const hop = rs ? k : k - (N - 1);
+      const chunk = rs ? mod(r - hop - 1, N) : mod(r - hop, N);
+      for (const seg of plan[chunk]) {
+        const codec = hops.codec(seg, rs, hop);
+        const want = chunkMessage(ctx, opId, phaseOf(rs), hop, seg, n, codec, new Uint8Array(0));
+        const got = await expectChunk(ctx, want, deadline);
+        const t = performance.now();
+        try {
+          const p = got.msg.payload;
+          stats.bytesReceived += p.byteLength;
+          guard(ctx, () => hops.receive(seg, rs, hop, p));
+        } finally {
+          got.release();
+        }
+        stats.reduceMs += performance.now() - t;
+        if (k + 1 < steps) signal(k + 1, seg.index).resolve();
+      }
+    }
+  };
+
+  await Promise.all([sendLoop(), recvLoop()]);
+}

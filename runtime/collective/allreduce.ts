@@ -47,6 +47,7 @@ import {
   guard,
   mod,
   payloadF32,
+  runRingHops,
   Signal,
 } from "./_ring_io.ts";
 import { DEFAULT_GRID_BUCKET, integerMode } from "./integer_mode.ts";
@@ -284,7 +285,7 @@ async function ringMode(
   opId: number,
   trace: AllreduceTrace | undefined,
 ): Promise<void> {
-  const N = ctx.size, r = ctx.rank, n = buf.length;
+  const N = ctx.size, n = buf.length;
   const coder = compression?.coder ?? "fixed";
   // The send loop and the owner's final quantization draw from streams of their own, each in
   // plan order: the result does not depend on how sends and receives interleave.
@@ -342,115 +343,54 @@ async function ringMode(
     return;
   }
 
-  const deadline = performance.now() + ctx.timeoutMs;
-  // ready[k][g]: segment g may be sent at step k (0 .. 2N−3; RS hops then AG hops).
-  const steps = 2 * (N - 1);
-  const ready: Signal[][] = Array.from({ length: steps }, () => []);
-  const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
   // Compressed bytes of the all-gather, by segment: the owner's, then forwarded.
   const gathered: (Uint8Array | null)[] = [];
-
-  const sendLoop = async () => {
-    for (let k = 0; k < steps; k++) {
-      const rs = k < N - 1;
-      const hop = rs ? k : k - (N - 1);
-      const chunk = rs ? mod(r - hop, N) : mod(r + 1 - hop, N);
-      for (const seg of plan[chunk]) {
-        if (k > 0) await signal(k, seg.index).promise;
-        ctx.throwIfFailed();
-        const codec = codecs[seg.layer];
-        let payload: Uint8Array;
-        if (!codec.quantizer) payload = f32Bytes(buf, seg.offset, seg.count);
-        else if (rs) payload = guard(ctx, () => sendFrame(seg));
-        else payload = gathered[seg.index]!;
-        stats.bytesSent += payload.byteLength;
-        const msg = chunkMessage(
-          ctx,
-          opId,
-          rs ? "reduceScatter" : "allGather",
-          hop,
-          seg,
-          n,
-          codec,
-          payload,
-        );
-        if (codec.quantizer) {
-          // Compressed frames sit in slots with room around them: one write per frame.
-          msg.headroom = HEADROOM;
-          msg.tailroom = TAILROOM;
+  const deadline = performance.now() + ctx.timeoutMs;
+  await runRingHops(ctx, plan, n, opId, deadline, stats, {
+    codec: (seg) => codecs[seg.layer],
+    payload: (seg, rs) => {
+      if (!codecs[seg.layer].quantizer) return { bytes: f32Bytes(buf, seg.offset, seg.count) };
+      // Compressed frames sit in slots with room around them: one write per frame.
+      const bytes = rs ? sendFrame(seg) : gathered[seg.index]!;
+      return { bytes, headroom: HEADROOM, tailroom: TAILROOM };
+    },
+    receive: (seg, rs, hop, p) => {
+      const codec = codecs[seg.layer];
+      const view = buf.subarray(seg.offset, seg.offset + seg.count);
+      if (rs) {
+        if (!codec.quantizer) {
+          // Received views can live on resizable buffers, where V8's element
+          // access is several times slower: one bulk copy, then the adds.
+          trace?.start();
+          const x = scratch.subarray(0, seg.count);
+          x.set(payloadF32(p));
+          for (let i = 0; i < x.length; i++) view[i] += x[i];
+          trace?.stop(PHASE_REDUCE);
+        } else {
+          // Decoded, dequantized and added in one pass (the same float32 sums).
+          trace?.start();
+          decodeAddInto(p, codec.quantizer, view);
+          trace?.stop(PHASE_REDUCE);
         }
-        await ctx.sendChunk(msg);
-      }
-    }
-  };
-
-  const recvLoop = async () => {
-    for (let k = 0; k < steps; k++) {
-      const rs = k < N - 1;
-      const hop = rs ? k : k - (N - 1);
-      const chunk = rs ? mod(r - hop - 1, N) : mod(r - hop, N);
-      for (const seg of plan[chunk]) {
-        const codec = codecs[seg.layer];
-        const want = chunkMessage(
-          ctx,
-          opId,
-          rs ? "reduceScatter" : "allGather",
-          hop,
-          seg,
-          n,
-          codec,
-          new Uint8Array(0),
-        );
-        const got = await expectChunk(ctx, want, deadline);
-        const t = performance.now();
-        try {
-          const p = got.msg.payload;
-          stats.bytesReceived += p.byteLength;
-          const view = buf.subarray(seg.offset, seg.offset + seg.count);
-          guard(ctx, () => {
-            if (rs) {
-              if (!codec.quantizer) {
-                // Received views can live on resizable buffers, where V8's element
-                // access is several times slower: one bulk copy, then the adds.
-                trace?.start();
-                const x = scratch.subarray(0, seg.count);
-                x.set(payloadF32(p));
-                for (let i = 0; i < x.length; i++) view[i] += x[i];
-                trace?.stop(PHASE_REDUCE);
-              } else {
-                // Decoded, dequantized and added in one pass (the same float32 sums).
-                trace?.start();
-                decodeAddInto(p, codec.quantizer, view);
-                trace?.stop(PHASE_REDUCE);
-              }
-            } else if (!codec.quantizer) {
-              trace?.start();
-              view.set(payloadF32(p));
-              trace?.stop(PHASE_DECODE);
-            } else {
-              trace?.start();
-              decodeInto(p, codec.quantizer, view);
-              trace?.stop(PHASE_DECODE);
-              // Forwarded unchanged at the next hop: kept in this segment's reused buffer.
-              let slot = mem.frames[seg.index];
-              if (!slot || slot.length < HEADROOM + p.length + TAILROOM) {
-                slot = mem.frames[seg.index] = new Uint8Array(HEADROOM + p.length + TAILROOM);
-              }
-              slot.set(p, HEADROOM);
-              gathered[seg.index] = slot.subarray(HEADROOM, HEADROOM + p.length);
-            }
-            if (rs && hop === N - 2) gathered[seg.index] = finalize(seg);
-          });
-        } finally {
-          got.release();
+      } else if (!codec.quantizer) {
+        trace?.start();
+        view.set(payloadF32(p));
+        trace?.stop(PHASE_DECODE);
+      } else {
+        trace?.start();
+        decodeInto(p, codec.quantizer, view);
+        trace?.stop(PHASE_DECODE);
+        // Forwarded unchanged at the next hop: kept in this segment's reused buffer.
+        let slot = mem.frames[seg.index];
+        if (!slot || slot.length < HEADROOM + p.length + TAILROOM) {
+          slot = mem.frames[seg.index] = new Uint8Array(HEADROOM + p.length + TAILROOM);
         }
-        stats.reduceMs += performance.now() - t;
-        if (k + 1 < steps) signal(k + 1, seg.index).resolve();
+        slot.set(p, HEADROOM);
+        gathered[seg.index] = slot.subarray(HEADROOM, HEADROOM + p.length);
       }
-    }
-  };
-
-  await Promise.all([sendLoop(), recvLoop()]);
+      if (rs && hop === N - 2) gathered[seg.index] = finalize(seg);
+    },
+  });
 }
 
 async function allgatherMode(

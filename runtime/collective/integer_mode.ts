@@ -37,7 +37,15 @@ import {
 import type { Quantizer } from "../quant/types.ts";
 import type { Rng } from "../rng.ts";
 import type { RingContext } from "./context.ts";
-import { chunkMessage, expectChunk, f32Bytes, guard, mod, payloadF32, Signal } from "./_ring_io.ts";
+import {
+  chunkMessage,
+  expectChunk,
+  f32Bytes,
+  guard,
+  type HopStats,
+  payloadF32,
+  runRingHops,
+} from "./_ring_io.ts";
 import type { Segment } from "./plan.ts";
 import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
@@ -45,11 +53,9 @@ import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from ".
 export const DEFAULT_GRID_BUCKET = 512;
 
 /** What the integer mode counts (a subset of the all-reduce's stats). */
-interface ModeStats {
-  bytesSent: number;
-  bytesReceived: number;
+interface ModeStats extends HopStats {
+  /** Milliseconds quantizing and packing. */
   encodeMs: number;
-  reduceMs: number;
 }
 
 const codecOfGrid = (bits: number) => ({ scheme: "grid", bits, quantizer: null });
@@ -83,7 +89,7 @@ export async function integerMode(
   if (!Number.isInteger(bucket) || bucket < 1) {
     throw new RangeError(`the integer mode's bucket must be a positive integer, got ${bucket}`);
   }
-  const N = ctx.size, r = ctx.rank, n = buf.length;
+  const N = ctx.size, n = buf.length;
   const grids: (SharedGrid | null)[] = quantizers.map((q) => q ? uniformGrid(q.bits) : null);
   const segs = plan.flat();
   // Each quantized segment's scales: scaleAt[g] .. scaleAt[g] + ⌈count / bucket⌉.
@@ -159,9 +165,6 @@ export async function integerMode(
     return;
   }
 
-  const steps = 2 * (N - 1);
-  const ready: Signal[][] = Array.from({ length: steps }, () => []);
-  const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
   const bitsOf = (s: Segment, ranks: number) => {
     const grid = grids[s.layer];
     return grid
@@ -170,88 +173,38 @@ export async function integerMode(
   };
   // The reduce-scatter lanes each segment sends next (its own codes at hop 0, then the sums).
   const pending: (Uint8Array | null)[] = [];
-
-  const sendLoop = async () => {
-    for (let k = 0; k < steps; k++) {
-      const rs = k < N - 1;
-      const hop = rs ? k : k - (N - 1);
-      const chunk = rs ? mod(r - hop, N) : mod(r + 1 - hop, N);
-      for (const s of plan[chunk]) {
-        if (k > 0) await signal(k, s.index).promise;
-        ctx.throwIfFailed();
-        const grid = grids[s.layer];
-        let payload: Uint8Array;
-        if (!grid) payload = f32Bytes(buf, s.offset, s.count);
-        else if (rs) {
-          payload = hop === 0 ? guard(ctx, () => addOwn(s, null, 0)) : pending[s.index]!;
-        } else payload = gathered[s.index]!;
-        stats.bytesSent += payload.byteLength;
-        const codec = bitsOf(s, rs ? hop + 1 : N);
-        await ctx.sendChunk(
-          chunkMessage(ctx, opId, rs ? "reduceScatter" : "allGather", hop, s, n, codec, payload),
-        );
+  await runRingHops(ctx, plan, n, opId, deadline, stats, {
+    codec: (s, rs, hop) => bitsOf(s, rs ? hop + 1 : N),
+    payload: (s, rs, hop) => {
+      if (!grids[s.layer]) return { bytes: f32Bytes(buf, s.offset, s.count) };
+      if (!rs) return { bytes: gathered[s.index]! };
+      return { bytes: hop === 0 ? addOwn(s, null, 0) : pending[s.index]! };
+    },
+    receive: (s, rs, hop, p) => {
+      const grid = grids[s.layer];
+      if (!grid) {
+        const v = view(s);
+        if (rs) {
+          trace?.start();
+          const x = scratch.subarray(0, s.count);
+          x.set(payloadF32(p));
+          for (let i = 0; i < x.length; i++) v[i] += x[i];
+          trace?.stop(PHASE_REDUCE);
+          if (hop === N - 2) finalizeF32(s);
+        } else v.set(payloadF32(p));
+      } else if (rs) {
+        // This rank's codes added to the incoming sums, as integers, in one pass.
+        const out = addOwn(s, p, hop + 1);
+        if (hop === N - 2) gathered[s.index] = out;
+        else pending[s.index] = out;
+      } else {
+        trace?.start();
+        unpackDequantize(p, N, grid, scalesOf(s), bucket, divisor, view(s));
+        gathered[s.index] = p.slice(); // forwarded unchanged at the next hop
+        trace?.stop(PHASE_DECODE);
       }
-    }
-  };
-
-  const recvLoop = async () => {
-    for (let k = 0; k < steps; k++) {
-      const rs = k < N - 1;
-      const hop = rs ? k : k - (N - 1);
-      const chunk = rs ? mod(r - hop - 1, N) : mod(r - hop, N);
-      for (const s of plan[chunk]) {
-        const ranks = rs ? hop + 1 : N;
-        const want = chunkMessage(
-          ctx,
-          opId,
-          rs ? "reduceScatter" : "allGather",
-          hop,
-          s,
-          n,
-          bitsOf(s, ranks),
-          new Uint8Array(0),
-        );
-        const got = await expectChunk(ctx, want, deadline);
-        const t = performance.now();
-        try {
-          const p = got.msg.payload;
-          stats.bytesReceived += p.byteLength;
-          const grid = grids[s.layer];
-          guard(ctx, () => {
-            if (!grid) {
-              const v = view(s);
-              if (rs) {
-                trace?.start();
-                const x = scratch.subarray(0, s.count);
-                x.set(payloadF32(p));
-                for (let i = 0; i < x.length; i++) v[i] += x[i];
-                trace?.stop(PHASE_REDUCE);
-                if (hop === N - 2) finalizeF32(s);
-              } else v.set(payloadF32(p));
-              return;
-            }
-            if (rs) {
-              // This rank's codes added to the incoming sums, as integers, in one pass.
-              const out = addOwn(s, p, ranks);
-              if (hop === N - 2) gathered[s.index] = out;
-              else pending[s.index] = out;
-            } else {
-              trace?.start();
-              unpackDequantize(p, N, grid, scalesOf(s), bucket, divisor, view(s));
-              gathered[s.index] = p.slice(); // forwarded unchanged at the next hop
-              trace?.stop(PHASE_DECODE);
-            }
-          });
-        } finally {
-          got.release();
-        }
-        stats.reduceMs += performance.now() - t;
-        if (k + 1 < steps) signal(k + 1, s.index).resolve();
-      }
-    }
-  };
-
-  await Promise.all([sendLoop(), recvLoop()]);
+    },
+  });
 }
 
 /**
