@@ -37,7 +37,13 @@ import type {
 } from "../actors/supervisor.ts";
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS } from "../models/gan/networks.ts";
-import { recommendedLr, type WganProblem } from "../models/gan/wgan.ts";
+import {
+  MIXTURE_ADAGRAD_LR,
+  MIXTURE_STEPS,
+  recommendedLr,
+  trainingDefaults,
+  type WganProblem,
+} from "../models/gan/wgan.ts";
 import { saveGenerator } from "../models/gan/checkpoint.ts";
 import { encodePng } from "../models/gan/png.ts";
 import {
@@ -66,7 +72,13 @@ export const GAN_FLAGS = {
     help: "generator and critic (dcgan is for mnist)",
   },
   workers: { type: "int", min: 1, default: 2, help: "worker processes" },
-  optimizer: { type: "string", choices: OPTIMIZER_NAMES, default: "qoda", help: "optimiser" },
+  optimizer: {
+    type: "string",
+    choices: OPTIMIZER_NAMES,
+    defaultHelp: "qoda for mnist; qoda-adagrad (QODA with per-coordinate step sizes) for the " +
+      "mixtures",
+    help: "optimiser",
+  },
   quant: { type: "string", choices: SCHEMES, default: "layerwise", help: "quantizer" },
   bits: { type: "int", min: 1, max: 16, default: 4, help: "quantizer bits" },
   bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
@@ -80,14 +92,15 @@ export const GAN_FLAGS = {
   steps: {
     type: "int",
     min: 1,
-    default: 1500,
-    help: "iterations (1500: about 3 minutes for the MLP pair on 2 cores)",
+    defaultHelp: `1500 for mnist (about 3 minutes for the MLP pair on 2 cores); ${MIXTURE_STEPS} ` +
+      "for the mixtures with qoda-adagrad, 1500 with another optimiser",
+    help: "iterations",
   },
   lr: {
     type: "number",
     above: 0,
     defaultHelp: `${recommendedLr("mnist")}, the rate at which QODA trains every dataset and ` +
-      "architecture here; useful range 3–10",
+      `architecture here (useful range 3–10); ${MIXTURE_ADAGRAD_LR} for qoda-adagrad on the mixtures`,
     help: "base learning rate",
   },
   "lr-gamma": {
@@ -102,7 +115,12 @@ export const GAN_FLAGS = {
     defaultHelp: "--lr",
     help: "QODA: base of the dual-averaging weight η",
   },
-  batch: { type: "int", min: 1, default: 64, help: "samples per worker per step" },
+  batch: {
+    type: "int",
+    min: 1,
+    defaultHelp: "256 for the mixtures with qoda-adagrad, else 64",
+    help: "samples per worker per step",
+  },
   "latent-dim": {
     type: "int",
     min: 1,
@@ -112,7 +130,7 @@ export const GAN_FLAGS = {
   gp: {
     type: "number",
     min: 0,
-    defaultHelp: "10 for mnist, 1 for the mixtures",
+    defaultHelp: "10 for mnist; for the mixtures 0.1 with qoda-adagrad, 1 with another optimiser",
     help: "gradient-penalty weight λ",
   },
   clip: {
@@ -221,22 +239,25 @@ export function parseGanArgs(args: string[]): GanCli {
     throw new UsageError("--no-artifacts cannot be combined with --out or --commit-every");
   }
   checkOutFlag(a.out);
+  // The dataset's settings for the optimiser asked for (or the dataset's own optimiser).
+  const d = trainingDefaults(a.dataset, a.optimizer);
+  const steps = a.steps ?? d.steps;
   const problemOptions: Record<string, unknown> = {
     dataset: a.dataset,
     arch: a.arch,
-    batch: a.batch,
+    batch: a.batch ?? d.batch,
     backend: a.backend,
+    gp: a.gp ?? d.gp,
   };
   if (a["latent-dim"] !== undefined) problemOptions.latentDim = a["latent-dim"];
   if (a.clip !== undefined) problemOptions.clip = a.clip;
-  if (a.gp !== undefined) problemOptions.gp = a.gp;
   if (a["eval-samples"] !== undefined) problemOptions.evalSamples = a["eval-samples"];
   const job: JobConfig = jobConfig({
     problem: "wgan",
     module: problemModule("wgan"),
     problemOptions,
-    optimizer: a.optimizer,
-    lr: a.lr ?? recommendedLr(a.dataset, a.arch),
+    optimizer: d.optimizer,
+    lr: a.lr ?? recommendedLr(a.dataset, a.arch, d.optimizer),
     lrGamma: a["lr-gamma"],
     lrEta: a["lr-eta"],
     quant: a.quant,
@@ -244,14 +265,14 @@ export function parseGanArgs(args: string[]): GanCli {
     bucket: a.bucket,
     collective: a.collective,
     coder: a.coder,
-    steps: a.steps,
+    steps,
     seed: a.seed,
   });
   return {
     flags: a,
     job,
     workers: a.workers,
-    evalEvery: a["eval-every"] ?? Math.max(1, Math.floor(a.steps / 10)),
+    evalEvery: a["eval-every"] ?? Math.max(1, Math.floor(steps / 10)),
     target: a.target ?? null,
     json: a.json,
     quiet: a.quiet,
