@@ -296,32 +296,25 @@ async function joinLaunched(
   };
 }
 
+/** Every key of {@linkcode TrainRunOptions} (the compiler holds the two lists together). */
+const RUN_OPTION_KEYS: Record<keyof TrainRunOptions, true> = {
+  evalEvery: true,
+  commitEvery: true,
+  commitEverySeconds: true,
+  maxSkippedInARow: true,
+  commitDir: true,
+  resumeFrom: true,
+  onEval: true,
+  onStep: true,
+  onRecovery: true,
+  log: true,
+};
+
 /** The options of a train() call that go to the supervisor as they are. */
 function runOptions(o: TrainOptions): TrainRunOptions {
-  const {
-    evalEvery,
-    commitEvery,
-    commitEverySeconds,
-    maxSkippedInARow,
-    commitDir,
-    resumeFrom,
-    onEval,
-    onStep,
-    onRecovery,
-    log,
-  } = o;
-  return {
-    evalEvery,
-    commitEvery,
-    commitEverySeconds,
-    maxSkippedInARow,
-    commitDir,
-    resumeFrom,
-    onEval,
-    onStep,
-    onRecovery,
-    log,
-  };
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(RUN_OPTION_KEYS) as (keyof TrainRunOptions)[]) out[k] = o[k];
+  return out as TrainRunOptions;
 }
 
 function looksLikeModule(spec: string): boolean {
