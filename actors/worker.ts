@@ -582,7 +582,7 @@ async function runEpoch(
             const times = trials.localTimes();
             await allreduce(ctx, times, { op: "sum" });
             const choice = trials.decide(times);
-            const per = CollectiveTrials.perCall(trials.candidates, times, trials.rounds, size);
+            const per = trials.perCall(times, size);
             if (rank === 0) {
               log(
                 `collective auto chose ${choice} (ms per call, mean of the ranks: ${

@@ -123,13 +123,15 @@ export class CollectiveTrials {
     return this.#decided;
   }
 
-  /** The summed times by candidate, per counted call (ms), for reports. */
-  static perCall(
-    candidates: readonly CollectiveCandidate[],
-    summed: Float32Array,
-    rounds: number,
-    ranks: number,
-  ): Record<string, number> {
-    return Object.fromEntries(candidates.map((c, i) => [c, summed[i] / rounds / ranks]));
+  /**
+   * The summed times by candidate, per counted call and rank (ms), for reports.
+   *
+   * @param summed The all-reduced times, as given to {@linkcode CollectiveTrials.decide}.
+   * @param ranks How many ranks contributed to the sum.
+   */
+  perCall(summed: Float32Array, ranks: number): Record<string, number> {
+    return Object.fromEntries(
+      this.candidates.map((c, i) => [c, summed[i] / this.rounds / ranks]),
+    );
   }
 }

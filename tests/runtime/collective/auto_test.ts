@@ -18,7 +18,7 @@ Deno.test("CollectiveTrials: a warm-up round, counted rounds, then the fastest s
   assert.equal(t.decide(summed), "allgather");
   assert.equal(t.modeFor(9), "allgather");
   assert.equal(t.modeFor(10_000), "allgather");
-  assert.deepEqual(CollectiveTrials.perCall(t.candidates, summed, 2, 2), {
+  assert.deepEqual(t.perCall(summed, 2), {
     fp32: 30.5,
     integer: 35.25,
     allgather: 19.75,
