@@ -111,19 +111,22 @@ export async function integerMode(
   }
 
   const maxCount = segs.reduce((m, s) => Math.max(m, s.count), 0);
-  const scratch = new Float32Array(maxCount);
+  const mem = integerBuffers(ctx);
+  if (mem.scratch.length < maxCount) mem.scratch = new Float32Array(maxCount);
+  const scratch = mem.scratch;
   const divisor = op === "mean" ? N : 1;
   // One draw per operation; each segment's rounding is seeded by it and the segment's index,
   // so the result does not depend on the order in which sends and receives interleave.
   const opSeed = rng.nextU32();
   const seedOf = (s: Segment) => opSeed ^ Math.imul(s.index + 1, 0x9e3779b9);
-  // Lanes waiting to be sent, by segment: the reduce-scatter's partial sums (each segment's
-  // frame is written once per hop, after its previous send is done) and the all-gather's.
-  const frames: (Uint8Array | null)[] = [];
-  const frameOf = (s: Segment, ranks: number) => {
+  // Lanes waiting to be sent, by segment, in slots reused from operation to operation (an
+  // operation ends only once its sends are done): the reduce-scatter's partial sums (a
+  // segment's slot is written once per operation, at the hop that receives it), the owner's
+  // finished sums, and the all-gather's copies to forward.
+  const slotOf = (slots: Uint8Array[], s: Segment, ranks: number) => {
     const need = Math.ceil((s.count * laneWidth(grids[s.layer]!, ranks)) / 8);
-    const f = frames[s.index];
-    return f && f.length >= need ? f : (frames[s.index] = new Uint8Array(need));
+    const f = slots[s.index];
+    return (f && f.length >= need ? f : (slots[s.index] = new Uint8Array(need))).subarray(0, need);
   };
   const gathered: (Uint8Array | null)[] = [];
   /** This rank's codes added to `lanes` (ranksIn ranks' sums; none at the first hop). */
@@ -140,9 +143,7 @@ export async function integerMode(
       grids[s.layer]!,
       seedOf(s),
       // The owner's finished chunk goes to the all-gather in a frame of its own.
-      last
-        ? new Uint8Array(Math.ceil((s.count * laneWidth(grids[s.layer]!, N)) / 8))
-        : frameOf(s, ranksIn + 1),
+      slotOf(last ? mem.finals : mem.lanes, s, ranksIn + 1),
       last ? view(s) : null, // the owner decodes the sum into its own buffer
       divisor,
     )!;
@@ -200,11 +201,37 @@ export async function integerMode(
       } else {
         trace?.start();
         unpackDequantize(p, N, grid, scalesOf(s), bucket, divisor, view(s));
-        gathered[s.index] = p.slice(); // forwarded unchanged at the next hop
+        const copy = slotOf(mem.forwarded, s, N); // forwarded unchanged at the next hop
+        copy.set(p);
+        gathered[s.index] = copy;
         trace?.stop(PHASE_DECODE);
       }
     },
   });
+}
+
+/** A ring context's reused buffers of the integer mode. */
+interface IntegerBuffers {
+  /** Float32 scratch of the largest segment. */
+  scratch: Float32Array;
+  /** By segment index: the reduce-scatter's lanes to send next. */
+  lanes: Uint8Array[];
+  /** By segment index: the owner's finished sums, sent into the all-gather. */
+  finals: Uint8Array[];
+  /** By segment index: the all-gather's received lanes, forwarded at the next hop. */
+  forwarded: Uint8Array[];
+}
+
+const INTEGER_BUFFERS = new WeakMap<RingContext, IntegerBuffers>();
+
+/** The reused buffers of `ctx` (one operation at a time runs on a context). */
+function integerBuffers(ctx: RingContext): IntegerBuffers {
+  let b = INTEGER_BUFFERS.get(ctx);
+  if (!b) {
+    b = { scratch: new Float32Array(0), lanes: [], finals: [], forwarded: [] };
+    INTEGER_BUFFERS.set(ctx, b);
+  }
+  return b;
 }
 
 /**
