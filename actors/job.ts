@@ -11,7 +11,12 @@ import type { LevelSchedule } from "../runtime/quant/levels.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import type { Quantizer } from "../runtime/quant/types.ts";
 import type { CoderName } from "../runtime/coding/codec.ts";
-import { createOptimizer, type Optimizer, type OptimizerName } from "../runtime/optim/mod.ts";
+import {
+  createOptimizer,
+  type Optimizer,
+  type OptimizerName,
+  ParamAverage,
+} from "../runtime/optim/mod.ts";
 import type { ProblemModule, TrainProblem } from "./problem.ts";
 
 /** Everything that decides a run's arithmetic. */
@@ -54,6 +59,12 @@ export interface JobConfig {
   checksumEvery: number;
   /** Per-collective deadline, ms. */
   timeoutMs: number;
+  /**
+   * Decay of the parameters' moving average (a `ParamAverage`, updated after
+   * every step): evaluations, checkpoints and the result are taken at the
+   * average instead of the last iterate. 0 or absent: no average.
+   */
+  average?: number;
 }
 
 /**
@@ -106,7 +117,12 @@ export function jobConfig(
   settings: Partial<JobConfig> & Pick<JobConfig, "problem" | "module">,
 ): JobConfig {
   const given = Object.entries(settings).filter(([, v]) => v !== undefined);
-  return { ...structuredClone(JOB_DEFAULTS), ...Object.fromEntries(given) } as JobConfig;
+  const job = { ...structuredClone(JOB_DEFAULTS), ...Object.fromEntries(given) } as JobConfig;
+  const avg = job.average;
+  if (avg !== undefined && !(typeof avg === "number" && avg >= 0 && avg < 1)) {
+    throw new RangeError(`average must be a decay in [0, 1) (0: none), got ${avg}`);
+  }
+  return job;
 }
 
 /**
@@ -166,6 +182,11 @@ export function createJobOptimizer(job: JobConfig, x0: Float32Array): Optimizer 
     lrGamma: job.lrGamma,
     lrEta: job.lrEta,
   });
+}
+
+/** The job's moving average of `dim` parameters, empty (null when the job keeps none). */
+export function createJobAverage(job: JobConfig, dim: number): ParamAverage | null {
+  return job.average ? new ParamAverage(dim, job.average) : null;
 }
 
 /** FNV-1a (32-bit) of a vector's bytes, as 8 hex digits. */

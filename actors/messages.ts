@@ -18,6 +18,7 @@
  */
 import type { LayerwiseSnapshot, LevelTable } from "../runtime/quant/layerwise.ts";
 import type { OptimizerState } from "../runtime/optim/types.ts";
+import type { ParamAverageState } from "../runtime/optim/average.ts";
 import type { RngState } from "../runtime/rng.ts";
 import type { JobConfig } from "./job.ts";
 import type { SerializedError } from "./error_codec.ts";
@@ -38,6 +39,8 @@ export interface CommitPart {
   bytesSent: number;
   /** The optimiser replica (rank 0 only: every replica is identical). */
   opt?: OptimizerState;
+  /** The parameters' moving average, when the job keeps one (rank 0 only, like `opt`). */
+  average?: ParamAverageState;
 }
 
 /** The assignment for one epoch (the body of control `assign`). */

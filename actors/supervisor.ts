@@ -154,7 +154,7 @@ export interface SupervisedEval {
   eps: Record<string, number>;
   /** The level table in force (null: initial levels or no layer-wise quantizer). */
   levels: LevelTable | null;
-  /** Rank 0's parameters (for checkpoints and samples). */
+  /** Rank 0's parameters, or their moving average when the job keeps one (for checkpoints and samples). */
   params: Float32Array;
   /** When the parameters reached the supervisor (`performance.now()`); metrics come later. */
   receivedAt: number;
@@ -194,7 +194,7 @@ export interface SupervisedResult {
   replicas_agree: boolean;
   /** The collective that ran at the end (`fp32` without compression; for `auto`, its choice). */
   collective_used: string;
-  /** FNV-1a of the final parameters. */
+  /** FNV-1a of the last iterate. */
   checksum: string;
   /** Ring resets. */
   recoveries: RecoveryEvent[];
@@ -221,7 +221,7 @@ export interface SupervisedResult {
   control_critical_ms: number;
   /** control_critical_ms / step time: the supervisor's per-step overhead. */
   control_overhead: number;
-  /** The final parameters. */
+  /** The final parameters (their moving average when the job keeps one). */
   params: Float32Array;
   /** Wall time of the run, s. */
   seconds: number;
@@ -715,7 +715,12 @@ export class TrainingSupervisor {
         blob: start.parts ? "commit" : "initial",
       };
       const part = start.parts
-        ? { ...start.parts[m.rank], rank: m.rank, opt: start.parts[0].opt }
+        ? {
+          ...start.parts[m.rank],
+          rank: m.rank,
+          opt: start.parts[0].opt,
+          average: start.parts[0].average,
+        }
         : null;
       if (part && !start.parts![m.rank]) {
         // Elastic runs never grow, so every rank has a part; guard anyway.

@@ -115,6 +115,13 @@ export interface TrainOptions extends TrainRunOptions {
   checksumEvery?: number;
   /** Per-collective deadline, ms. @default {60000} */
   timeoutMs?: number;
+  /**
+   * Keep an exponential moving average of the parameters with this decay per
+   * step (e.g. 0.999) and evaluate, checkpoint and return the average instead
+   * of the last iterate (`ParamAverage`; for GANs, the averaged generator).
+   * @default {0: none}
+   */
+  average?: number;
   /** Stops every worker and rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -125,7 +132,10 @@ export interface TrainResult {
   job: JobConfig;
   /** This process's rank: 0, or its launcher rank in a launched job. */
   rank: number;
-  /** The final parameters (every replica holds the same). */
+  /**
+   * The final parameters (every replica holds the same): the moving average
+   * when the job keeps one (`average`), else the last iterate.
+   */
   params: Float32Array;
   /** The problem's quality figures at the final parameters (rank 0's; empty on other ranks). */
   metrics: Record<string, number>;
@@ -141,7 +151,7 @@ export interface TrainResult {
   collective: string;
   /** Steps every replica skipped (a non-finite value on some rank). */
   skipped: number;
-  /** FNV-1a of the final parameters. */
+  /** FNV-1a of the last iterate (what the replicas agree on, averaged or not). */
   checksum: string;
   /** Ring resets after failures. */
   recoveries: RecoveryEvent[];
@@ -206,6 +216,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     adapt: options.adapt,
     checksumEvery: options.checksumEvery,
     timeoutMs: options.timeoutMs,
+    average: options.average,
   });
   signal?.throwIfAborted();
   const t0 = performance.now();

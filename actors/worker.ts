@@ -35,15 +35,20 @@ import { layerQuantizer } from "../runtime/quant/pieces.ts";
 import { rankSeed, Rng } from "../runtime/rng.ts";
 import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
 import { TcpAcceptor } from "../runtime/transport/acceptor.ts";
-import { type Optimizer, restoreOptimizer } from "../runtime/optim/mod.ts";
+import {
+  firstNonFinite,
+  type Optimizer,
+  ParamAverage,
+  restoreOptimizer,
+} from "../runtime/optim/mod.ts";
 import type { Qoda } from "../runtime/optim/qoda.ts";
-import { firstNonFinite } from "../runtime/optim/mod.ts";
 import type { StepCommandMessage } from "../runtime/wire/messages.ts";
 import { decodeCommit, encodeCommit } from "./commit.ts";
 import { Actor } from "./actor.ts";
 import type { Assignment, CommitPart, ParamsBody } from "./messages.ts";
 import { type ControlChannel, type ControlEvent, joinControl, secretBytes } from "./control.ts";
 import {
+  createJobAverage,
   createJobOptimizer,
   createJobQuantizer,
   createProblem,
@@ -449,6 +454,9 @@ async function runEpoch(
   if (opt.t !== a.startStep) {
     throw new RangeError(`assignment starts after step ${a.startStep}, the state is at ${opt.t}`);
   }
+  const average = part?.average
+    ? ParamAverage.restore(part.average)
+    : createJobAverage(job, opt.params.length);
   let rng = new Rng(rankSeed(job.seed, rank));
   const pw: ProblemWorker = problem.worker(rank, size, rng.fork());
   const q: Quantizer | null = createJobQuantizer(job);
@@ -641,6 +649,7 @@ async function runEpoch(
         }
       }
       problem.project?.(opt.params);
+      average?.update(opt.params);
       if (c?.commit) {
         const p: CommitPart = {
           rank,
@@ -650,6 +659,7 @@ async function runEpoch(
           quant: layerwise ? layerwise.snapshot() : null,
           bytesSent,
           ...(rank === 0 ? { opt: opt.state() } : {}),
+          ...(rank === 0 && average ? { average: average.state() } : {}),
         };
         await ch.send("commitPart", { epoch: a.epoch, step: t, rank }, utf8(encodeCommit(p)));
       }
@@ -668,8 +678,10 @@ async function runEpoch(
             eps: windowEps(layerwise),
             collective: !compression ? "fp32" : trials ? trials.decided ?? "auto" : job.collective,
           };
-          if (t === job.steps) ep.onFinal?.({ ...body, params: opt.params.slice() });
-          await ch.send("params", body, rank === 0 ? bytesOf(opt.params) : undefined);
+          // Evaluated, checkpointed and returned: the average when the job keeps one.
+          const x = average ? average.float32() : opt.params;
+          if (t === job.steps) ep.onFinal?.({ ...body, params: x.slice() });
+          await ch.send("params", body, rank === 0 ? bytesOf(x) : undefined);
         }
       }
     }

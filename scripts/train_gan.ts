@@ -139,6 +139,14 @@ export const GAN_FLAGS = {
     value: "C",
     help: "weight clipping at ±C instead of the gradient penalty",
   },
+  average: {
+    type: "number",
+    min: 0,
+    value: "DECAY",
+    defaultHelp: "the dataset's (trainingDefaults)",
+    help: "evaluate, checkpoint and return a moving average of the parameters with this decay " +
+      "per step (the averaged generator; 0: the last iterate)",
+  },
   "eval-every": {
     type: "int",
     min: 1,
@@ -239,6 +247,9 @@ export function parseGanArgs(args: string[]): GanCli {
     throw new UsageError("--no-artifacts cannot be combined with --out or --commit-every");
   }
   checkOutFlag(a.out);
+  if (a.average !== undefined && a.average >= 1) {
+    throw new UsageError(`--average: a decay in [0, 1) (0: no average), got ${a.average}`);
+  }
   // The dataset's settings for the optimiser asked for (or the dataset's own optimiser).
   const d = trainingDefaults(a.dataset, a.optimizer);
   const steps = a.steps ?? d.steps;
@@ -267,6 +278,7 @@ export function parseGanArgs(args: string[]): GanCli {
     coder: a.coder,
     steps,
     seed: a.seed,
+    average: a.average ?? d.average,
   });
   return {
     flags: a,

@@ -201,6 +201,8 @@ export interface WganTrainingDefaults {
   batch: number;
   /** Gradient-penalty weight λ. */
   gp: number;
+  /** Decay of the parameters' moving average that is evaluated and shipped (0: none). */
+  average: number;
 }
 
 /**
@@ -243,6 +245,7 @@ export function trainingDefaults(dataset: string, optimizer?: string): WganTrain
       steps: MIXTURE_STEPS,
       batch: 256,
       gp: 0.1,
+      average: 0,
     };
   }
   const name = (optimizer ?? "qoda") as OptimizerName;
@@ -252,6 +255,7 @@ export function trainingDefaults(dataset: string, optimizer?: string): WganTrain
     steps: 1500,
     batch: 64,
     gp: dataset === "mnist" ? 10 : 1,
+    average: 0,
   };
 }
 

@@ -49,6 +49,7 @@ export * from "./qoda_adagrad.ts";
 export * from "./qgenx.ts";
 export * from "./sgd.ts";
 export * from "./adam.ts";
+export * from "./average.ts";
 
 /**
  * Options accepted by {@linkcode createOptimizer} for any name: `lr` plus
