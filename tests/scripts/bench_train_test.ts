@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { timeToTarget } from "../../scripts/bench_train.ts";
+import { heldQuality, timeToTarget } from "../../scripts/bench_train.ts";
 
 Deno.test("bench:train time to target: the first evaluation from which the target holds", () => {
   const fid = [361, 290, 313, 300, 279, 283, 272, 266].map((q, i) => ({
@@ -13,4 +13,19 @@ Deno.test("bench:train time to target: the first evaluation from which the targe
   const modes = [0, 1, 0, 2, 3, 3].map((q, i) => ({ seconds: i, quality: q }));
   assert.equal(timeToTarget(modes, 2, false), 3);
   assert.equal(timeToTarget([], 1, false), null);
+});
+
+Deno.test("bench:train default target: float32's worst quality from 70% of its steps on", () => {
+  const fid = [361, 290, 250, 200, 180, 150, 160, 140, 155, 130, 135].map((q, i) => ({
+    step: 40 * i,
+    quality: q,
+  }));
+  // Steps 280..400 (70% of 400 and later): 140, 155, 130, 135 → the worst is 155.
+  assert.equal(heldQuality(fid, 400, true), 155);
+  // The run reaches and holds it at step 280 (the 8th evaluation), 70% of its budget.
+  const timed = fid.map((e) => ({ seconds: e.step / 10, quality: e.quality }));
+  assert.equal(timeToTarget(timed, heldQuality(fid, 400, true)!, true), 28);
+  const modes = [0, 2, 5, 7, 6, 8].map((q, i) => ({ step: 100 * i, quality: q }));
+  assert.equal(heldQuality(modes, 500, false), 6, "higher is better: the fewest modes");
+  assert.equal(heldQuality(modes.slice(0, 2), 500, false), null, "no evaluation that late");
 });
