@@ -19,6 +19,7 @@
 import type { LayerwiseSnapshot, LevelTable } from "../runtime/quant/layerwise.ts";
 import type { OptimizerState } from "../runtime/optim/types.ts";
 import type { ParamAverageState } from "../runtime/optim/average.ts";
+import type { CollectiveTrialsState } from "../runtime/collective/auto.ts";
 import type { RngState } from "../runtime/rng.ts";
 import type { JobConfig } from "./job.ts";
 import type { SerializedError } from "./error_codec.ts";
@@ -41,6 +42,11 @@ export interface CommitPart {
   opt?: OptimizerState;
   /** The parameters' moving average, when the job keeps one (rank 0 only, like `opt`). */
   average?: ParamAverageState;
+  /**
+   * `collective: "auto"`: the collectives this rank has issued and its trials
+   * (its own times, the agreed choice), so that a resumed run keeps the choice.
+   */
+  auto?: { calls: number; trials: CollectiveTrialsState };
 }
 
 /** The assignment for one epoch (the body of control `assign`). */

@@ -502,8 +502,12 @@ async function runEpoch(
     }
     : undefined;
   // `auto`: the first collectives try each candidate; the ranks agree on the fastest.
-  const trials = compression && job.collective === "auto" ? new CollectiveTrials() : null;
-  let calls = 0;
+  const trials = !compression || job.collective !== "auto"
+    ? null
+    : part?.auto
+    ? CollectiveTrials.restore(part.auto.trials)
+    : new CollectiveTrials();
+  let calls = part?.auto?.calls ?? 0;
   const isQoda = opt.name === "qoda";
   let gamma = a.gamma;
   let lastControlMs = 0;
@@ -660,6 +664,7 @@ async function runEpoch(
           bytesSent,
           ...(rank === 0 ? { opt: opt.state() } : {}),
           ...(rank === 0 && average ? { average: average.state() } : {}),
+          ...(trials ? { auto: { calls, trials: trials.state() } } : {}),
         };
         await ch.send("commitPart", { epoch: a.epoch, step: t, rank }, utf8(encodeCommit(p)));
       }

@@ -36,6 +36,18 @@ export type CollectiveCandidate = "fp32" | "ring" | "allgather" | "integer";
 /** What `auto` tries when not told otherwise, in this order. */
 export const AUTO_CANDIDATES: readonly CollectiveCandidate[] = ["fp32", "integer", "allgather"];
 
+/** A {@linkcode CollectiveTrials}' state: plain data, for a commit. */
+export interface CollectiveTrialsState {
+  /** The candidates, in trial order. */
+  candidates: CollectiveCandidate[];
+  /** Counted rounds per candidate. */
+  rounds: number;
+  /** This rank's counted time per candidate so far, ms. */
+  times: number[];
+  /** The agreed choice, or null during the trials. */
+  decided: CollectiveCandidate | null;
+}
+
 /**
  * The trial schedule and decision of the `auto` collective: a pure state
  * machine over call counts and measured times (see the module doc).
@@ -121,6 +133,35 @@ export class CollectiveTrials {
     for (let i = 1; i < summed.length; i++) if (summed[i] < summed[best]) best = i;
     this.#decided = this.candidates[best];
     return this.#decided;
+  }
+
+  /** A copy of the state (a resumed run keeps the choice instead of trying again). */
+  state(): CollectiveTrialsState {
+    return {
+      candidates: [...this.candidates],
+      rounds: this.rounds,
+      times: Array.from(this.#times),
+      decided: this.#decided,
+    };
+  }
+
+  /**
+   * The trials a {@linkcode CollectiveTrials.state} snapshot describes.
+   * @throws {RangeError} On a malformed snapshot (a choice not among the candidates, times of another length).
+   */
+  static restore(s: CollectiveTrialsState): CollectiveTrials {
+    const t = new CollectiveTrials(s.candidates, s.rounds);
+    if (!Array.isArray(s.times) || s.times.length !== s.candidates.length) {
+      throw new RangeError(
+        `auto state: ${s.times?.length} times for ${s.candidates.length} candidates`,
+      );
+    }
+    if (s.decided !== null && !s.candidates.includes(s.decided)) {
+      throw new RangeError(`auto state: the choice ${s.decided} is not a candidate`);
+    }
+    t.#times.set(s.times);
+    t.#decided = s.decided;
+    return t;
   }
 
   /**

@@ -39,3 +39,31 @@ Deno.test("train() with collective 'auto': every rank runs the same choice, and 
   const plain = await train({ ...base, quant: "none" });
   assert.equal(plain.collective, "fp32");
 });
+
+Deno.test("collective 'auto': a run resumed from a commit keeps the choice instead of trying again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = await train({
+      ...base,
+      collective: "auto",
+      steps: 100,
+      commitEvery: 50,
+      commitDir: dir,
+    });
+    const lines: string[] = [];
+    const resumed = await train({
+      ...base,
+      collective: "auto",
+      resumeFrom: dir,
+      log: (l) => lines.push(l),
+    });
+    assert.equal(resumed.collective, first.collective);
+    assert.ok(!lines.some((l) => l.includes("collective auto chose")), lines.join("\n"));
+    // Same trials, same choice: the same parameters as an uninterrupted run (whose
+    // choice, timed anew, may differ; then the comparison says nothing).
+    const straight = await train({ ...base, collective: "auto" });
+    if (straight.collective === first.collective) assert.equal(resumed.checksum, straight.checksum);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

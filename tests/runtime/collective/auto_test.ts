@@ -37,3 +37,22 @@ Deno.test("CollectiveTrials: ties go to the earlier candidate (float32 first); b
   assert.throws(() => t.record(4, NaN), /call 4 took NaN ms/);
   assert.throws(() => t.decide(Float32Array.of(1, 2)), /2 times for 3 candidates/);
 });
+
+Deno.test("CollectiveTrials state() → restore(): mid-trial times and a decision carry over", () => {
+  const a = new CollectiveTrials(["fp32", "integer"], 1);
+  a.record(2, 30); // counted round: fp32
+  const mid = CollectiveTrials.restore(structuredClone(a.state()));
+  mid.record(3, 10); // integer
+  assert.equal(mid.decide(mid.localTimes()), "integer");
+  const after = CollectiveTrials.restore(mid.state());
+  assert.equal(after.decided, "integer");
+  assert.equal(after.modeFor(100), "integer");
+  assert.throws(
+    () => CollectiveTrials.restore({ ...mid.state(), decided: "ring" }),
+    /the choice ring is not a candidate/,
+  );
+  assert.throws(
+    () => CollectiveTrials.restore({ ...mid.state(), times: [1] }),
+    /1 times for 2 candidates/,
+  );
+});
