@@ -39,6 +39,10 @@ export interface JobConfig {
   lrGamma?: number;
   /** QODA: base of η. */
   lrEta?: number;
+  /** Adam and optimistic Adam: first-moment decay β1. @default {0.9} */
+  beta1?: number;
+  /** Adam and optimistic Adam: second-moment decay β2. @default {0.999} */
+  beta2?: number;
   /** Quantizer scheme of the exchanged vectors ("none": float32). */
   quant: string;
   /** Quantizer bits. */
@@ -181,6 +185,8 @@ export function createJobOptimizer(job: JobConfig, x0: Float32Array): Optimizer 
     lr: job.lr,
     lrGamma: job.lrGamma,
     lrEta: job.lrEta,
+    beta1: job.beta1,
+    beta2: job.beta2,
   });
 }
 

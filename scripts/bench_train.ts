@@ -68,7 +68,12 @@ export const BENCH_TRAIN_FLAGS = {
     help: `any of ${CONFIG_NAMES.join(", ")}`,
   },
   dataset: { type: "string", choices: GAN_DATASETS, default: "mnist", help: "WGAN data set" },
-  arch: { type: "string", choices: GAN_ARCHS, default: "mlp", help: "WGAN architecture" },
+  arch: {
+    type: "string",
+    choices: GAN_ARCHS,
+    defaultHelp: "the dataset's: dcgan for mnist, mlp for the mixtures",
+    help: "WGAN architecture",
+  },
   steps: { type: "int", min: 1, default: 400, help: "step budget of every configuration" },
   "eval-every": { type: "int", min: 1, default: 25, help: "quality evaluations every N steps" },
   target: {
@@ -82,7 +87,7 @@ export const BENCH_TRAIN_FLAGS = {
   optimizer: {
     type: "string",
     choices: ["qoda", "qoda-adagrad"],
-    defaultHelp: "the dataset's (trainingDefaults)",
+    defaultHelp: "qoda-adagrad, the datasets' own",
     help: "the QODA of the qoda-* settings (Q-GenX stays Q-GenX)",
   },
   collective: {
@@ -183,16 +188,12 @@ function trainArgs(c: Config, o: Record<string, string>, workers: number): strin
     "wgan",
     "--dataset",
     o.dataset,
-    "--arch",
-    o.arch,
     "--workers",
     String(workers),
     "--optimizer",
     c.optimizer === "qoda" ? o.optimizer : c.optimizer,
     "--quant",
     c.quant,
-    "--bits",
-    String(c.bits),
     "--steps",
     o.steps,
     "--eval-every",
@@ -204,7 +205,9 @@ function trainArgs(c: Config, o: Record<string, string>, workers: number): strin
     "--no-artifacts",
   ];
   if (o.lr) args.push("--lr", o.lr);
-  if (c.quant !== "none") args.push("--collective", o.collective);
+  // One problem for every setting: the QODA variant's pair, batch, λ and average.
+  args.push("--arch", o.arch, "--batch", o.batch, "--gp", o.gp, "--average", o.average);
+  if (c.quant !== "none") args.push("--bits", String(c.bits), "--collective", o.collective);
   return args;
 }
 
@@ -247,14 +250,19 @@ async function run(v: BenchTrainCli): Promise<void> {
   if (v.target === undefined && !configs.some((c) => c.name === "qoda-none") && !v.from) {
     throw new UsageError("--configs: without --target, qoda-none is needed (it sets the target)");
   }
+  const optimizer = v.optimizer ?? trainingDefaults(v.dataset).optimizer;
+  const d = trainingDefaults(v.dataset, optimizer, v.arch);
   const o: Record<string, string> = {
     dataset: v.dataset,
-    arch: v.arch,
+    arch: d.arch,
+    batch: String(d.batch),
+    gp: String(d.gp),
+    average: String(d.average),
     steps: String(v.steps),
     "eval-every": String(v["eval-every"]),
     seed: String(v.seed),
     lr: v.lr === undefined ? "" : String(v.lr),
-    optimizer: v.optimizer ?? trainingDefaults(v.dataset).optimizer,
+    optimizer,
     collective: v.collective,
   };
   const target = v.target ?? null;

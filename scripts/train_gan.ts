@@ -40,6 +40,8 @@ import { GAN_ARCHS } from "../models/gan/networks.ts";
 import {
   MIXTURE_ADAGRAD_LR,
   MIXTURE_STEPS,
+  MNIST_ADAGRAD_LR,
+  MNIST_STEPS,
   recommendedLr,
   trainingDefaults,
   type WganProblem,
@@ -68,15 +70,14 @@ export const GAN_FLAGS = {
   arch: {
     type: "string",
     choices: GAN_ARCHS,
-    default: "mlp",
+    defaultHelp: "dcgan for mnist (mlp with --optimizer qoda or another), mlp for the mixtures",
     help: "generator and critic (dcgan is for mnist)",
   },
   workers: { type: "int", min: 1, default: 2, help: "worker processes" },
   optimizer: {
     type: "string",
     choices: OPTIMIZER_NAMES,
-    defaultHelp: "qoda for mnist; qoda-adagrad (QODA with per-coordinate step sizes) for the " +
-      "mixtures",
+    defaultHelp: "qoda-adagrad (QODA with per-coordinate step sizes)",
     help: "optimiser",
   },
   quant: { type: "string", choices: SCHEMES, default: "layerwise", help: "quantizer" },
@@ -92,15 +93,15 @@ export const GAN_FLAGS = {
   steps: {
     type: "int",
     min: 1,
-    defaultHelp: `1500 for mnist (about 3 minutes for the MLP pair on 2 cores); ${MIXTURE_STEPS} ` +
+    defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores); ${MIXTURE_STEPS} ` +
       "for the mixtures with qoda-adagrad, 1500 with another optimiser",
     help: "iterations",
   },
   lr: {
     type: "number",
     above: 0,
-    defaultHelp: `${recommendedLr("mnist")}, the rate at which QODA trains every dataset and ` +
-      `architecture here (useful range 3–10); ${MIXTURE_ADAGRAD_LR} for qoda-adagrad on the mixtures`,
+    defaultHelp: `qoda-adagrad: ${MNIST_ADAGRAD_LR} for mnist, ${MIXTURE_ADAGRAD_LR} for the ` +
+      `mixtures; ${recommendedLr("mnist")} for qoda (useful range 3–10) and the others`,
     help: "base learning rate",
   },
   "lr-gamma": {
@@ -115,11 +116,35 @@ export const GAN_FLAGS = {
     defaultHelp: "--lr",
     help: "QODA: base of the dual-averaging weight η",
   },
+  beta1: {
+    type: "number",
+    min: 0,
+    max: 0.9999,
+    defaultHelp: "0.9",
+    help: "adam, oadam: first-moment decay (WGAN-GP uses 0.5)",
+  },
+  beta2: {
+    type: "number",
+    min: 0,
+    max: 0.99999,
+    defaultHelp: "0.999",
+    help: "adam, oadam: second-moment decay (WGAN-GP uses 0.9)",
+  },
   batch: {
     type: "int",
     min: 1,
-    defaultHelp: "256 for the mixtures with qoda-adagrad, else 64",
+    defaultHelp: "qoda-adagrad: 32 for the mnist dcgan, 256 for the mixtures; else 64",
     help: "samples per worker per step",
+  },
+  widths: {
+    type: "int",
+    list: true,
+    min: 1,
+    max: 4096,
+    value: "A,B",
+    defaultHelp: "128,256 for the mnist mlp, 64,64 for the mixtures' mlp, 16,32 for the dcgan",
+    help: "the pair's two hidden widths (mlp: the generator's, reversed in the critic) or " +
+      "channel counts (dcgan)",
   },
   "latent-dim": {
     type: "int",
@@ -143,7 +168,7 @@ export const GAN_FLAGS = {
     type: "number",
     min: 0,
     value: "DECAY",
-    defaultHelp: "the dataset's (trainingDefaults)",
+    defaultHelp: "0.999 with qoda-adagrad (the datasets' own), 0 with another optimiser",
     help: "evaluate, checkpoint and return a moving average of the parameters with this decay " +
       "per step (the averaged generator; 0: the last iterate)",
   },
@@ -239,7 +264,9 @@ export function parseGanArgs(args: string[]): GanCli {
   if (a.runtime !== "process") {
     throw new UsageError("--runtime: the WGAN runs on worker processes: --runtime process");
   }
-  if (a.arch === "dcgan" && a.dataset !== "mnist") {
+  // The dataset's settings for the optimiser and pair asked for (or the dataset's own).
+  const d = trainingDefaults(a.dataset, a.optimizer, a.arch);
+  if (d.arch === "dcgan" && a.dataset !== "mnist") {
     throw new UsageError("--arch dcgan is for --dataset mnist");
   }
   checkQuantFlags(a.quant, a.bits, a.bucket);
@@ -247,19 +274,28 @@ export function parseGanArgs(args: string[]): GanCli {
     throw new UsageError("--no-artifacts cannot be combined with --out or --commit-every");
   }
   checkOutFlag(a.out);
+  for (const k of ["beta1", "beta2"] as const) {
+    if (a[k] !== undefined && d.optimizer !== "adam" && d.optimizer !== "oadam") {
+      throw new UsageError(`--${k} is for --optimizer adam or oadam, not ${d.optimizer}`);
+    }
+  }
   if (a.average !== undefined && a.average >= 1) {
     throw new UsageError(`--average: a decay in [0, 1) (0: no average), got ${a.average}`);
   }
-  // The dataset's settings for the optimiser asked for (or the dataset's own optimiser).
-  const d = trainingDefaults(a.dataset, a.optimizer);
   const steps = a.steps ?? d.steps;
   const problemOptions: Record<string, unknown> = {
     dataset: a.dataset,
-    arch: a.arch,
+    arch: d.arch,
     batch: a.batch ?? d.batch,
     backend: a.backend,
     gp: a.gp ?? d.gp,
   };
+  if (a.widths !== undefined) {
+    if (a.widths.length !== 2) {
+      throw new UsageError(`--widths: expected two widths, got '${a.widths.join(",")}'`);
+    }
+    problemOptions.widths = a.widths;
+  }
   if (a["latent-dim"] !== undefined) problemOptions.latentDim = a["latent-dim"];
   if (a.clip !== undefined) problemOptions.clip = a.clip;
   if (a["eval-samples"] !== undefined) problemOptions.evalSamples = a["eval-samples"];
@@ -268,9 +304,11 @@ export function parseGanArgs(args: string[]): GanCli {
     module: problemModule("wgan"),
     problemOptions,
     optimizer: d.optimizer,
-    lr: a.lr ?? recommendedLr(a.dataset, a.arch, d.optimizer),
+    lr: a.lr ?? d.lr,
     lrGamma: a["lr-gamma"],
     lrEta: a["lr-eta"],
+    beta1: a.beta1,
+    beta2: a.beta2,
     quant: a.quant,
     bits: a.bits,
     bucket: a.bucket,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runScript } from "../_support/run_script.ts";
 import { heldQuality, timeToTarget } from "../../scripts/bench_train.ts";
 
 Deno.test("bench:train time to target: the first evaluation from which the target holds", () => {
@@ -28,4 +29,40 @@ Deno.test("bench:train default target: float32's worst quality from 70% of its s
   const modes = [0, 2, 5, 7, 6, 8].map((q, i) => ({ step: 100 * i, quality: q }));
   assert.equal(heldQuality(modes, 500, false), 6, "higher is better: the fewest modes");
   assert.equal(heldQuality(modes.slice(0, 2), 500, false), null, "no evaluation that late");
+});
+
+Deno.test("bench:train on loopback: float32 sets the target, both settings are timed to it", async () => {
+  const out = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const r = await runScript("bench_train.ts", [
+      "--links",
+      "loopback",
+      "--workers",
+      "2",
+      "--dataset",
+      "gaussians8",
+      "--configs",
+      "qoda-none,qoda-layerwise4",
+      "--steps",
+      "300",
+      "--eval-every",
+      "50",
+      "--out",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const { rows } = JSON.parse(await Deno.readTextFile(out));
+    assert.deepEqual(rows.map((x: { config: string }) => x.config), [
+      "qoda-none",
+      "qoda-layerwise4",
+    ]);
+    const [fp32, q4] = rows;
+    assert.equal(fp32.optimizer, "qoda-adagrad", "the dataset's QODA");
+    assert.equal(fp32.target, heldQuality(fp32.evals, 300, false));
+    assert.equal(q4.target, fp32.target, "one target for the link");
+    assert.ok(fp32.bytes_sent > 3 * q4.bytes_sent, `${fp32.bytes_sent} vs ${q4.bytes_sent} bytes`);
+    assert.match(r.stdout, /float32 QODA's from 70% of its steps on/);
+  } finally {
+    await Deno.remove(out);
+  }
 });

@@ -5,12 +5,13 @@ import assert from "node:assert/strict";
 import { runScript } from "../_support/run_script.ts";
 import { trainingDefaults } from "../../models/gan/wgan.ts";
 
-Deno.test("the mixtures' defaults: qoda-adagrad, λ 0.1, batch 256; plain QODA keeps its own", () => {
+Deno.test("the datasets' defaults: qoda-adagrad (MNIST: dcgan, batch 32, averaged); plain QODA keeps its own", () => {
   for (const dataset of ["gaussians8", "gaussians25"]) {
     const d = trainingDefaults(dataset);
     assert.equal(d.optimizer, "qoda-adagrad");
     assert.equal(d.gp, 0.1);
     assert.equal(d.batch, 256);
+    assert.equal(d.arch, "mlp");
     assert.ok(d.lr > 0 && d.lr < 1);
   }
   assert.deepEqual(trainingDefaults("gaussians8", "qoda"), {
@@ -19,9 +20,25 @@ Deno.test("the mixtures' defaults: qoda-adagrad, λ 0.1, batch 256; plain QODA k
     steps: 1500,
     batch: 64,
     gp: 1,
+    average: 0,
+    arch: "mlp",
   });
-  assert.equal(trainingDefaults("mnist").optimizer, "qoda");
-  assert.equal(trainingDefaults("mnist").gp, 10);
+  const m = trainingDefaults("mnist");
+  assert.equal(m.optimizer, "qoda-adagrad");
+  assert.equal(m.arch, "dcgan");
+  assert.equal(m.batch, 32);
+  assert.equal(m.gp, 10);
+  assert.equal(m.average, 0.999);
+  assert.ok(m.lr > 0 && m.lr < 1);
+  assert.equal(
+    trainingDefaults("mnist", undefined, "mlp").batch,
+    64,
+    "the MLP pair keeps batch 64",
+  );
+  const q = trainingDefaults("mnist", "qoda");
+  assert.equal(q.arch, "mlp");
+  assert.equal(q.lr, 10);
+  assert.equal(q.average, 0);
 });
 
 Deno.test("deno task train --dataset gaussians8 (defaults, short): samples gather on the modes", async () => {
