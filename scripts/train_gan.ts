@@ -365,6 +365,11 @@ function ganSettings(cfg: GanCli, p: WganProblem): Record<string, SettingValue |
     "learning rate": job.lr,
     "learning rate γ": job.lrGamma,
     "learning rate η": job.lrEta,
+    "Adam β1": job.beta1,
+    "Adam β2": job.beta2,
+    "evaluated at": job.average
+      ? `a moving average of the parameters (decay ${job.average})`
+      : "the last iterate",
     quantizer: job.quant === "none" ? "none (float32)" : `${job.quant}, ${job.bits} bits`,
     bucket: job.quant === "none" ? undefined : { value: job.bucket, unit: "coordinates" },
     collective: job.quant === "none" ? "ring all-reduce" : job.collective,
