@@ -265,6 +265,7 @@ async function runGameCli(cfg: GameCli): Promise<number> {
     quant: v.quant,
     bits: v.quant === "none" ? 32 : v.bits,
     collective: v.collective,
+    collective_used: r.collective_used,
     workers: r.workers,
     steps: r.steps,
     dist0,

@@ -431,12 +431,8 @@ async function runGan(cfg: GanCli): Promise<number> {
     ? null
     : await RunFolder.create({ out: flags.out, resumeFrom: flags.resume });
   try {
-    await folder?.writeConfig({
-      job,
-      workers: cfg.workers,
-      evalEvery: cfg.evalEvery,
-      target: cfg.target,
-    });
+    const config = { job, workers: cfg.workers, evalEvery: cfg.evalEvery, target: cfg.target };
+    await folder?.writeConfig(config);
     const quantLabel = job.quant === "none" ? "float32" : `${job.quant} ${job.bits}-bit`;
     say(
       `wgan ${job.problemOptions.dataset} (${job.problemOptions.arch}): ${cfg.workers} worker processes, ` +
@@ -641,6 +637,8 @@ async function runGan(cfg: GanCli): Promise<number> {
       optimizer: job.optimizer,
       quant: job.quant,
       bits: job.quant === "none" ? 32 : job.bits,
+      collective: job.collective,
+      collective_used: result.collective_used,
       workers: result.workers,
       steps: result.steps,
       quality: result.metrics.quality,
@@ -668,6 +666,8 @@ async function runGan(cfg: GanCli): Promise<number> {
       control_overhead: result.control_overhead,
       seconds,
     };
+    // What `auto` chose is part of what decided the arithmetic: config.json says it.
+    await folder?.writeConfig({ ...config, collective_used: result.collective_used });
     if (folder) {
       const p = problem!;
       folder.appendMetrics({

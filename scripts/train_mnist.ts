@@ -524,6 +524,7 @@ export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>
     bits,
     bucket: cfg.bucket,
     collective: cfg.collective,
+    collective_used: result.collective,
     coder: cfg.coder,
     workers: result.workers,
     steps: result.steps,

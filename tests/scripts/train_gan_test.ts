@@ -51,6 +51,8 @@ Deno.test("deno task train --dataset gaussians8: quality improves on its start, 
 
   const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
   assert.equal(config.job.problemOptions.dataset, "gaussians8");
+  assert.equal(last.collective_used, "allgather");
+  assert.equal(config.collective_used, "allgather", "config.json says which collective ran");
 
   const png = await Deno.readFile(`${dir}/samples.png`);
   assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
