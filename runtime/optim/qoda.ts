@@ -18,8 +18,8 @@
  *
  * @module
  */
-import { checkArray, checkCount, checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
-import { OptimizerBase } from "./_base.ts";
+import { checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
+import { DualAveragingBase } from "./_dual_averaging.ts";
 import type {
   MeanCollective,
   NonFinitePolicy,
@@ -90,21 +90,12 @@ export interface QodaStepSizes {
  * if (opt.collectiveCalls !== 2000) throw new Error("one collective per step");
  * ```
  */
-export class Qoda extends OptimizerBase implements Optimizer {
+export class Qoda extends DualAveragingBase implements Optimizer {
   /** Always `"qoda"`. */
   readonly name = "qoda" as const;
   /** QODA exchanges once per iteration. */
   readonly collectivesPerStep = 1;
 
-  readonly #lrGamma: number;
-  readonly #lrEta: number;
-  readonly #expGamma: number;
-  readonly #expEta: number;
-  readonly #x1: Float32Array;
-  readonly #y: Float64Array;
-  readonly #vPrev: Float32Array;
-  readonly #xh: Float32Array;
-  readonly #v: Float32Array;
   #sumSq = 0;
   #gamma: number;
   #eta: number;
@@ -116,31 +107,9 @@ export class Qoda extends OptimizerBase implements Optimizer {
    * @param options Learning rates and exponents; see {@linkcode QodaOptions}.
    */
   constructor(x0: Float32Array, options: QodaOptions) {
-    super("qoda", x0, options.onNonFinite ?? "skip");
-    const {
-      lr,
-      lrGamma = lr,
-      lrEta = lr,
-      exponentGamma = 0.5,
-      exponentEta = 0.5,
-    } = options;
-    checkPositive("qoda: lr", lr);
-    checkPositive("qoda: lrGamma", lrGamma);
-    checkPositive("qoda: lrEta", lrEta);
-    checkPositive("qoda: exponentGamma", exponentGamma, true);
-    checkPositive("qoda: exponentEta", exponentEta, true);
-    this.#lrGamma = lrGamma;
-    this.#lrEta = lrEta;
-    this.#expGamma = exponentGamma;
-    this.#expEta = exponentEta;
-    const n = x0.length;
-    this.#x1 = x0.slice();
-    this.#y = new Float64Array(n);
-    this.#vPrev = new Float32Array(n);
-    this.#xh = new Float32Array(n);
-    this.#v = new Float32Array(n);
-    this.#gamma = lrGamma;
-    this.#eta = lrEta;
+    super("qoda", x0, options);
+    this.#gamma = this.lrGamma;
+    this.#eta = this.lrEta;
   }
 
   /** S = Σ ‖V̄_{s+1/2} − V̄_{s−1/2}‖² over completed iterations. */
@@ -149,7 +118,7 @@ export class Qoda extends OptimizerBase implements Optimizer {
   }
   /** The adaptive γ the next step would use. */
   get nextGamma(): number {
-    return this.#lrGamma * (1 + this.#sumSq) ** -this.#expGamma;
+    return this.lrGamma * (1 + this.#sumSq) ** -this.expGamma;
   }
 
   /**
@@ -178,7 +147,7 @@ export class Qoda extends OptimizerBase implements Optimizer {
     const t = this.steps + 1;
     const gamma = sizes?.gamma ?? this.nextGamma;
     checkPositive(`qoda step ${t}: gamma`, gamma, true);
-    const x = this.params, xh = this.#xh, vPrev = this.#vPrev, v = this.#v;
+    const x = this.params, xh = this.xh, vPrev = this.vPrev, v = this.v;
     const n = x.length;
     for (let i = 0; i < n; i++) xh[i] = x[i] - gamma * vPrev[i];
     // X_{t+1/2} is a function of the replicated state, so every worker agrees
@@ -198,14 +167,14 @@ export class Qoda extends OptimizerBase implements Optimizer {
     const sumSq = this.#sumSq + sqDiff;
     const e = sizes?.eta;
     const eta = e === undefined
-      ? this.#lrEta * (1 + sumSq) ** -this.#expEta
+      ? this.lrEta * (1 + sumSq) ** -this.expEta
       : typeof e === "number"
       ? e
       : await e(sqDiff, sumSq);
     checkPositive(`qoda step ${t}: eta`, eta, true);
 
     // X_{t+1} into scratch first: a float32 overflow must not corrupt X or Y.
-    const y = this.#y, x1 = this.#x1, xn = this.#xh;
+    const y = this.y, x1 = this.x1, xn = this.xh;
     for (let i = 0; i < n; i++) xn[i] = x1[i] + eta * (y[i] - v[i]);
     bad = firstNonFinite(xn);
     if (bad >= 0) return this.reject(t, gamma, xn, bad, "update X_{t+1}", 1);
@@ -223,18 +192,7 @@ export class Qoda extends OptimizerBase implements Optimizer {
   state(): QodaState {
     return {
       name: "qoda",
-      lrGamma: this.#lrGamma,
-      lrEta: this.#lrEta,
-      exponentGamma: this.#expGamma,
-      exponentEta: this.#expEta,
-      onNonFinite: this.policy,
-      t: this.steps,
-      skipped: this.skips,
-      collectiveCalls: this.calls,
-      x1: this.#x1.slice(),
-      x: this.params.slice(),
-      y: this.#y.slice(),
-      vPrev: this.#vPrev.slice(),
+      ...this.snapshot(),
       sumSq: this.#sumSq,
       gamma: this.#gamma,
       eta: this.#eta,
@@ -250,14 +208,7 @@ export class Qoda extends OptimizerBase implements Optimizer {
    */
   static restore(s: QodaState): Qoda {
     if (s?.name !== "qoda") throw new TypeError(`not a qoda state: name ${s?.name}`);
-    const n = s.x1?.length;
-    checkArray("qoda state: x1", s.x1, Float32Array, n);
-    checkArray("qoda state: x", s.x, Float32Array, n);
-    checkArray("qoda state: y", s.y, Float64Array, n);
-    checkArray("qoda state: vPrev", s.vPrev, Float32Array, n);
-    checkCount("qoda state: t", s.t);
-    checkCount("qoda state: skipped", s.skipped);
-    checkCount("qoda state: collectiveCalls", s.collectiveCalls);
+    DualAveragingBase.checkSnapshot("qoda", s);
     checkPositive("qoda state: sumSq", s.sumSq, true);
     const o = new Qoda(s.x1, {
       lr: s.lrGamma,
@@ -267,12 +218,7 @@ export class Qoda extends OptimizerBase implements Optimizer {
       exponentEta: s.exponentEta,
       onNonFinite: s.onNonFinite,
     });
-    o.params.set(s.x);
-    o.#y.set(s.y);
-    o.#vPrev.set(s.vPrev);
-    o.steps = s.t;
-    o.skips = s.skipped;
-    o.calls = s.collectiveCalls;
+    o.loadSnapshot(s);
     o.#sumSq = s.sumSq;
     o.#gamma = s.gamma;
     o.#eta = s.eta;

@@ -30,8 +30,8 @@
  *
  * @module
  */
-import { checkArray, checkCount, checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
-import { OptimizerBase } from "./_base.ts";
+import { checkArray, checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
+import { DualAveragingBase } from "./_dual_averaging.ts";
 import type {
   MeanCollective,
   NonFinitePolicy,
@@ -80,23 +80,14 @@ export interface QodaAdagradOptions {
  * if (!(Math.hypot(...opt.params) < 0.05)) throw new Error("no convergence");
  * ```
  */
-export class QodaAdagrad extends OptimizerBase implements Optimizer {
+export class QodaAdagrad extends DualAveragingBase implements Optimizer {
   /** Always `"qoda-adagrad"`. */
   readonly name = "qoda-adagrad" as const;
   /** One exchange per iteration, as QODA. */
   readonly collectivesPerStep = 1;
 
-  readonly #lrGamma: number;
-  readonly #lrEta: number;
-  readonly #expGamma: number;
-  readonly #expEta: number;
   readonly #eps: number;
-  readonly #x1: Float32Array;
-  readonly #y: Float64Array;
   readonly #s: Float64Array;
-  readonly #vPrev: Float32Array;
-  readonly #xh: Float32Array;
-  readonly #v: Float32Array;
 
   /**
    * Creates a replica at `x0`.
@@ -105,33 +96,11 @@ export class QodaAdagrad extends OptimizerBase implements Optimizer {
    * @param options Learning rates, exponents and δ; see {@linkcode QodaAdagradOptions}.
    */
   constructor(x0: Float32Array, options: QodaAdagradOptions) {
-    super("qoda-adagrad", x0, options.onNonFinite ?? "skip");
-    const {
-      lr,
-      lrGamma = lr,
-      lrEta = lr,
-      exponentGamma = 0.5,
-      exponentEta = 0.5,
-      eps = 1e-8,
-    } = options;
-    checkPositive("qoda-adagrad: lr", lr);
-    checkPositive("qoda-adagrad: lrGamma", lrGamma);
-    checkPositive("qoda-adagrad: lrEta", lrEta);
-    checkPositive("qoda-adagrad: exponentGamma", exponentGamma, true);
-    checkPositive("qoda-adagrad: exponentEta", exponentEta, true);
+    super("qoda-adagrad", x0, options);
+    const { eps = 1e-8 } = options;
     checkPositive("qoda-adagrad: eps", eps);
-    this.#lrGamma = lrGamma;
-    this.#lrEta = lrEta;
-    this.#expGamma = exponentGamma;
-    this.#expEta = exponentEta;
     this.#eps = eps;
-    const n = x0.length;
-    this.#x1 = x0.slice();
-    this.#y = new Float64Array(n);
-    this.#s = new Float64Array(n);
-    this.#vPrev = new Float32Array(n);
-    this.#xh = new Float32Array(n);
-    this.#v = new Float32Array(n);
+    this.#s = new Float64Array(x0.length);
   }
 
   /**
@@ -150,9 +119,9 @@ export class QodaAdagrad extends OptimizerBase implements Optimizer {
 
   async #step(oracle: Oracle, collective: MeanCollective): Promise<StepInfo> {
     const t = this.steps + 1;
-    const x = this.params, xh = this.#xh, vPrev = this.#vPrev, v = this.#v, s = this.#s;
+    const x = this.params, xh = this.xh, vPrev = this.vPrev, v = this.v, s = this.#s;
     const n = x.length;
-    const lrG = this.#lrGamma, lrE = this.#lrEta, eG = this.#expGamma, eE = this.#expEta;
+    const lrG = this.lrGamma, lrE = this.lrEta, eG = this.expGamma, eE = this.expEta;
     const eps = this.#eps;
     let gammaSum = 0;
     for (let i = 0; i < n; i++) {
@@ -174,7 +143,7 @@ export class QodaAdagrad extends OptimizerBase implements Optimizer {
     const norm = sqNorm(v);
 
     // X_{t+1} into scratch first: a float32 overflow must not corrupt X, Y or S.
-    const y = this.#y, x1 = this.#x1, xn = this.#xh;
+    const y = this.y, x1 = this.x1, xn = this.xh;
     let etaSum = 0;
     for (let i = 0; i < n; i++) {
       const d = v[i] - vPrev[i];
@@ -199,23 +168,7 @@ export class QodaAdagrad extends OptimizerBase implements Optimizer {
 
   /** A plain-data snapshot (copies of every array). */
   state(): QodaAdagradState {
-    return {
-      name: "qoda-adagrad",
-      lrGamma: this.#lrGamma,
-      lrEta: this.#lrEta,
-      exponentGamma: this.#expGamma,
-      exponentEta: this.#expEta,
-      eps: this.#eps,
-      onNonFinite: this.policy,
-      t: this.steps,
-      skipped: this.skips,
-      collectiveCalls: this.calls,
-      x1: this.#x1.slice(),
-      x: this.params.slice(),
-      y: this.#y.slice(),
-      s: this.#s.slice(),
-      vPrev: this.#vPrev.slice(),
-    };
+    return { name: "qoda-adagrad", ...this.snapshot(), eps: this.#eps, s: this.#s.slice() };
   }
 
   /**
@@ -229,15 +182,8 @@ export class QodaAdagrad extends OptimizerBase implements Optimizer {
     if (st?.name !== "qoda-adagrad") {
       throw new TypeError(`not a qoda-adagrad state: name ${st?.name}`);
     }
-    const n = st.x1?.length;
-    checkArray("qoda-adagrad state: x1", st.x1, Float32Array, n);
-    checkArray("qoda-adagrad state: x", st.x, Float32Array, n);
-    checkArray("qoda-adagrad state: y", st.y, Float64Array, n);
-    checkArray("qoda-adagrad state: s", st.s, Float64Array, n);
-    checkArray("qoda-adagrad state: vPrev", st.vPrev, Float32Array, n);
-    checkCount("qoda-adagrad state: t", st.t);
-    checkCount("qoda-adagrad state: skipped", st.skipped);
-    checkCount("qoda-adagrad state: collectiveCalls", st.collectiveCalls);
+    DualAveragingBase.checkSnapshot("qoda-adagrad", st);
+    checkArray("qoda-adagrad state: s", st.s, Float64Array, st.x1.length);
     if (st.s.some((v) => !(v >= 0 && v < Infinity))) {
       throw new TypeError("qoda-adagrad state: s must hold finite values ≥ 0");
     }
@@ -250,13 +196,8 @@ export class QodaAdagrad extends OptimizerBase implements Optimizer {
       eps: st.eps,
       onNonFinite: st.onNonFinite,
     });
-    o.params.set(st.x);
-    o.#y.set(st.y);
+    o.loadSnapshot(st);
     o.#s.set(st.s);
-    o.#vPrev.set(st.vPrev);
-    o.steps = st.t;
-    o.skips = st.skipped;
-    o.calls = st.collectiveCalls;
     return o;
   }
 }

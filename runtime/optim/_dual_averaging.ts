@@ -1,0 +1,139 @@
+// What QODA and per-coordinate QODA share: the rates and exponents of γ and η,
+// the anchor X_1, the dual accumulator Y, the last averaged sample V̄_{t−1/2},
+// the scratch of a step, and the checks and loading of a snapshot. Each keeps
+// its own step sizes and update. Internal.
+import { checkArray, checkCount, checkPositive } from "./_util.ts";
+import { OptimizerBase } from "./_base.ts";
+import type { NonFinitePolicy, OptimizerName } from "./types.ts";
+
+/** The options both take. */
+export interface DualAveragingOptions {
+  /** Base learning rate; the default of `lrGamma` and `lrEta`. */
+  lr: number;
+  /** Base of γ. @default {lr} */
+  lrGamma?: number;
+  /** Base of η. @default {lr} */
+  lrEta?: number;
+  /** Exponent of γ's denominator. @default {0.5} */
+  exponentGamma?: number;
+  /** Exponent of η's denominator. @default {0.5} */
+  exponentEta?: number;
+  /** What a non-finite value does. @default {"skip"} */
+  onNonFinite?: NonFinitePolicy;
+}
+
+/** The snapshot fields both have. */
+export interface DualAveragingSnapshot {
+  /** The anchor X_1. */
+  x1: Float32Array;
+  /** X_t. */
+  x: Float32Array;
+  /** Y_t. */
+  y: Float64Array;
+  /** V̄_{t−1/2}. */
+  vPrev: Float32Array;
+  /** Completed iterations. */
+  t: number;
+  /** Skipped steps. */
+  skipped: number;
+  /** Collectives issued. */
+  collectiveCalls: number;
+}
+
+/** Optimistic dual averaging's state, without its step sizes. */
+export abstract class DualAveragingBase extends OptimizerBase {
+  /** Base of γ. */
+  protected readonly lrGamma: number;
+  /** Base of η. */
+  protected readonly lrEta: number;
+  /** Exponent of γ's denominator. */
+  protected readonly expGamma: number;
+  /** Exponent of η's denominator. */
+  protected readonly expEta: number;
+  /** The anchor X_1. */
+  protected readonly x1: Float32Array;
+  /** The dual accumulator Y_t = −Σ V̄. */
+  protected readonly y: Float64Array;
+  /** V̄_{t−1/2} (zero before the first step). */
+  protected readonly vPrev: Float32Array;
+  /** Scratch: X_{t+1/2}, then X_{t+1} before it is accepted. */
+  protected readonly xh: Float32Array;
+  /** Scratch: the sample and its average. */
+  protected readonly v: Float32Array;
+
+  /**
+   * Checks the rates, copies X_1 and allocates the state.
+   *
+   * @param name For messages.
+   * @param x0 The starting point X_1 (copied).
+   * @param options Rates, exponents and the non-finite policy.
+   */
+  protected constructor(name: OptimizerName, x0: Float32Array, options: DualAveragingOptions) {
+    super(name, x0, options.onNonFinite ?? "skip");
+    const { lr, lrGamma = lr, lrEta = lr, exponentGamma = 0.5, exponentEta = 0.5 } = options;
+    checkPositive(`${name}: lr`, lr);
+    checkPositive(`${name}: lrGamma`, lrGamma);
+    checkPositive(`${name}: lrEta`, lrEta);
+    checkPositive(`${name}: exponentGamma`, exponentGamma, true);
+    checkPositive(`${name}: exponentEta`, exponentEta, true);
+    this.lrGamma = lrGamma;
+    this.lrEta = lrEta;
+    this.expGamma = exponentGamma;
+    this.expEta = exponentEta;
+    const n = x0.length;
+    this.x1 = x0.slice();
+    this.y = new Float64Array(n);
+    this.vPrev = new Float32Array(n);
+    this.xh = new Float32Array(n);
+    this.v = new Float32Array(n);
+  }
+
+  /**
+   * Checks a snapshot's shared fields (their types, lengths and counters).
+   * @throws {TypeError} Naming the optimiser and the field.
+   */
+  protected static checkSnapshot(name: string, s: DualAveragingSnapshot): void {
+    const n = s.x1?.length;
+    checkArray(`${name} state: x1`, s.x1, Float32Array, n);
+    checkArray(`${name} state: x`, s.x, Float32Array, n);
+    checkArray(`${name} state: y`, s.y, Float64Array, n);
+    checkArray(`${name} state: vPrev`, s.vPrev, Float32Array, n);
+    checkCount(`${name} state: t`, s.t);
+    checkCount(`${name} state: skipped`, s.skipped);
+    checkCount(`${name} state: collectiveCalls`, s.collectiveCalls);
+  }
+
+  /** Loads a checked snapshot's shared fields into this replica (copies). */
+  protected loadSnapshot(s: DualAveragingSnapshot): void {
+    this.params.set(s.x);
+    this.y.set(s.y);
+    this.vPrev.set(s.vPrev);
+    this.steps = s.t;
+    this.skips = s.skipped;
+    this.calls = s.collectiveCalls;
+  }
+
+  /** The shared fields of a snapshot (copies). */
+  protected snapshot(): DualAveragingSnapshot & {
+    lrGamma: number;
+    lrEta: number;
+    exponentGamma: number;
+    exponentEta: number;
+    onNonFinite: NonFinitePolicy;
+  } {
+    return {
+      lrGamma: this.lrGamma,
+      lrEta: this.lrEta,
+      exponentGamma: this.expGamma,
+      exponentEta: this.expEta,
+      onNonFinite: this.policy,
+      t: this.steps,
+      skipped: this.skips,
+      collectiveCalls: this.calls,
+      x1: this.x1.slice(),
+      x: this.params.slice(),
+      y: this.y.slice(),
+      vPrev: this.vPrev.slice(),
+    };
+  }
+}
