@@ -172,4 +172,9 @@ export function restoreOptimizer(state: OptimizerState): Optimizer {
 
 export { firstNonFinite } from "./_util.ts";
 export type { OptimizerBase } from "./_base.ts";
+export type {
+  DualAveragingBase,
+  DualAveragingOptions,
+  DualAveragingSnapshot,
+} from "./_dual_averaging.ts";
 export type { QodaError } from "../errors.ts";
