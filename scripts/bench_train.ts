@@ -182,6 +182,11 @@ export function timeToTarget(
   return held;
 }
 
+/** The optimiser a setting runs: the chosen QODA for the qoda-* settings, else its own. */
+function optimizerOf(c: Config, o: Record<string, string>): string {
+  return c.optimizer === "qoda" ? o.optimizer : c.optimizer;
+}
+
 function trainArgs(c: Config, o: Record<string, string>, workers: number): string[] {
   const args = [
     "--problem",
@@ -191,7 +196,7 @@ function trainArgs(c: Config, o: Record<string, string>, workers: number): strin
     "--workers",
     String(workers),
     "--optimizer",
-    c.optimizer === "qoda" ? o.optimizer : c.optimizer,
+    optimizerOf(c, o),
     "--quant",
     c.quant,
     "--steps",
@@ -292,7 +297,7 @@ async function run(v: BenchTrainCli): Promise<void> {
           : await runNetlab(c, o, workers, link);
         const row: Row = {
           config: c.name,
-          optimizer: c.optimizer === "qoda" ? o.optimizer : c.optimizer,
+          optimizer: optimizerOf(c, o),
           quant: c.quant,
           bits: c.bits,
           link,
