@@ -888,29 +888,43 @@ export function decodeInto(
   out?: Float32Array,
 ): Float32Array {
   const f = parseFrame(bytes);
-  const { length, bits, payload } = f;
-  const { bucketSize, levels, meta } = f.block;
+  const { length } = f;
   if (out && out.length !== length) {
     throw new QuantizationError("", `output buffer has length ${out.length}, frame has ${length}`);
   }
   if (!fusable(f) || length === 0) return dequantizer.dequantize(decode(bytes), out);
+  const dst = out ?? new Float32Array(length);
+  fusedDequantize(f, dst, false);
+  return dst;
+}
+
+/**
+ * The fused path of {@linkcode decodeInto} (`add` false) and
+ * {@linkcode decodeAddInto} (`add` true, which also refuses a bucket norm
+ * that is not finite): checks the levels and the padding, then writes or
+ * adds the frame's values into `dst`.
+ * @throws {FrameError} On a bad norm, padding or code.
+ */
+function fusedDequantize(f: ParsedFrame, dst: Float32Array, add: boolean): void {
+  const { length, bits, payload } = f;
+  const { bucketSize, levels, meta } = f.block;
   checkLevels(levels, "");
+  if (add) {
+    for (let i = 0; i < meta.length; i++) {
+      if (!Number.isFinite(meta[i])) {
+        throw new FrameError(`meta: bucket norm ${i} is ${meta[i]}, not a finite number`);
+      }
+    }
+  }
   const tailBits = (length * bits) & 7;
   if (tailBits && payload[payload.length - 1] >>> tailBits) throw paddingError();
-  const dst = out ?? new Float32Array(length);
-  const bad = kernels().smUnpackDequantize(
-    payload,
-    length,
-    bits as 2 | 4 | 8,
-    bucketSize,
-    meta,
-    levels,
-    dst,
-  );
+  const k = kernels(), b = bits as 2 | 4 | 8;
+  const bad = add
+    ? k.smUnpackDequantizeAdd(payload, length, b, bucketSize, meta, levels, dst)
+    : k.smUnpackDequantize(payload, length, b, bucketSize, meta, levels, dst);
   if (bad >= 0) {
     throw new FrameError(`payload: code at index ${bad} exceeds the ${levels.length}-level table`);
   }
-  return dst;
 }
 
 /** Whether a parsed frame takes the fused WebAssembly unpack + dequantize (+ add) path. */
@@ -959,8 +973,7 @@ export function decodeAddInto(
   acc: Float32Array,
 ): Float32Array {
   const f = parseFrame(bytes);
-  const { length, bits, payload } = f;
-  const { bucketSize, levels, meta } = f.block;
+  const { length } = f;
   if (acc.length !== length) {
     throw new QuantizationError("", `output buffer has length ${acc.length}, frame has ${length}`);
   }
@@ -970,25 +983,6 @@ export function decodeAddInto(
     for (let i = 0; i < length; i++) acc[i] += v[i];
     return acc;
   }
-  checkLevels(levels, "");
-  for (let i = 0; i < meta.length; i++) {
-    if (!Number.isFinite(meta[i])) {
-      throw new FrameError(`meta: bucket norm ${i} is ${meta[i]}, not a finite number`);
-    }
-  }
-  const tailBits = (length * bits) & 7;
-  if (tailBits && payload[payload.length - 1] >>> tailBits) throw paddingError();
-  const bad = kernels().smUnpackDequantizeAdd(
-    payload,
-    length,
-    bits as 2 | 4 | 8,
-    bucketSize,
-    meta,
-    levels,
-    acc,
-  );
-  if (bad >= 0) {
-    throw new FrameError(`payload: code at index ${bad} exceeds the ${levels.length}-level table`);
-  }
+  fusedDequantize(f, acc, true);
   return acc;
 }

@@ -380,30 +380,7 @@ export class Kernels {
     levels: Float32Array,
     out: Float32Array,
   ): number {
-    const e = this.#e;
-    const chunk = bucketChunk(bucket, STREAM_CHUNK); // stays in the L2 cache
-    this.#loadLevels(levels, null);
-    for (let c0 = 0; c0 < n; c0 += chunk) {
-      const len = Math.min(chunk, n - c0);
-      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
-      const byte0 = (c0 * bits) / 8, nbytes = Math.ceil((len * bits) / 8);
-      new Uint8Array(this.#buf, this.#bytes, nbytes).set(bytes.subarray(byte0, byte0 + nbytes));
-      this.#f32(this.#norms, nb).set(norms.subarray(b0, b0 + nb));
-      const bad = e.sm_unpack_dequantize(
-        this.#bytes,
-        len,
-        bits,
-        bucket,
-        this.#norms,
-        this.#levels,
-        levels.length,
-        this.#table,
-        this.#out,
-      );
-      if (bad >= 0) return c0 + bad;
-      out.set(this.#f32(this.#out, len), c0);
-    }
-    return -1;
+    return this.#unpackDequantize(bytes, n, bits, bucket, norms, levels, out, false);
   }
 
   /**
@@ -423,11 +400,27 @@ export class Kernels {
     levels: Float32Array,
     acc: Float32Array,
   ): number {
+    return this.#unpackDequantize(bytes, n, bits, bucket, norms, levels, acc, true);
+  }
+
+  /** Both of the above: the values into `out`, or (`add`) added to it, chunk by chunk. */
+  #unpackDequantize(
+    bytes: Uint8Array,
+    n: number,
+    bits: 2 | 4 | 8,
+    bucket: number,
+    norms: Float32Array,
+    levels: Float32Array,
+    out: Float32Array,
+    add: boolean,
+  ): number {
     const e = this.#e;
-    // With a full table (every code valid) the values stream through in chunks that stay in
-    // the L2 cache; with a partial one, in chunks of up to CHUNK, so that a frame of up to
-    // CHUNK coordinates with an invalid code leaves `acc` untouched.
-    const chunk = bucketChunk(bucket, 2 * levels.length >= 1 << bits ? STREAM_CHUNK : CHUNK);
+    const kernel = add ? e.sm_unpack_dequantize_add : e.sm_unpack_dequantize;
+    // The values stream through in chunks that stay in the L2 cache; an add with a partial
+    // table (codes can be invalid) takes chunks of up to CHUNK, so that a frame of up to
+    // CHUNK coordinates with an invalid code leaves `out` untouched.
+    const partial = 2 * levels.length < 1 << bits;
+    const chunk = bucketChunk(bucket, add && partial ? CHUNK : STREAM_CHUNK);
     this.#loadLevels(levels, null);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
@@ -436,8 +429,8 @@ export class Kernels {
       new Uint8Array(this.#buf, this.#bytes, nbytes).set(bytes.subarray(byte0, byte0 + nbytes));
       this.#f32(this.#norms, nb).set(norms.subarray(b0, b0 + nb));
       const work = this.#f32(this.#out, len);
-      work.set(acc.subarray(c0, c0 + len));
-      const bad = e.sm_unpack_dequantize_add(
+      if (add) work.set(out.subarray(c0, c0 + len));
+      const bad = kernel(
         this.#bytes,
         len,
         bits,
@@ -449,7 +442,7 @@ export class Kernels {
         this.#out,
       );
       if (bad >= 0) return c0 + bad;
-      acc.set(work, c0);
+      out.set(work, c0);
     }
     return -1;
   }
