@@ -2,9 +2,9 @@
 // the anchor X_1, the dual accumulator Y, the last averaged sample V̄_{t−1/2},
 // the scratch of a step, and the checks and loading of a snapshot. Each keeps
 // its own step sizes and update. Internal.
-import { checkArray, checkCount, checkPositive } from "./_util.ts";
+import { checkArray, checkCount, checkPositive, firstNonFinite } from "./_util.ts";
 import { OptimizerBase } from "./_base.ts";
-import type { NonFinitePolicy, OptimizerName } from "./types.ts";
+import type { MeanCollective, NonFinitePolicy, OptimizerName, Oracle, StepInfo } from "./types.ts";
 
 /** The options both take. */
 export interface DualAveragingOptions {
@@ -86,6 +86,32 @@ export abstract class DualAveragingBase extends OptimizerBase {
     this.vPrev = new Float32Array(n);
     this.xh = new Float32Array(n);
     this.v = new Float32Array(n);
+  }
+
+  /**
+   * The exchange of step `t` once X_{t+1/2} is in `xh`: one oracle call there
+   * and one collective, leaving V̄_{t+1/2} in `v`. X_{t+1/2} is a function of
+   * the replicated state, so every worker agrees on a non-finite one and
+   * skips the collective together.
+   *
+   * @returns The rejected step's report, or null when `v` holds a finite average.
+   */
+  protected async exchange(
+    oracle: Oracle,
+    collective: MeanCollective,
+    t: number,
+    gamma: number,
+  ): Promise<StepInfo | null> {
+    const xh = this.xh, v = this.v;
+    let bad = firstNonFinite(xh);
+    if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
+    v.fill(0);
+    oracle(xh, v);
+    this.calls++;
+    await collective(v);
+    bad = firstNonFinite(v);
+    if (bad >= 0) return this.reject(t, gamma, v, bad, "averaged sample", 1);
+    return null;
   }
 
   /**

@@ -150,17 +150,8 @@ export class Qoda extends DualAveragingBase implements Optimizer {
     const x = this.params, xh = this.xh, vPrev = this.vPrev, v = this.v;
     const n = x.length;
     for (let i = 0; i < n; i++) xh[i] = x[i] - gamma * vPrev[i];
-    // X_{t+1/2} is a function of the replicated state, so every worker agrees
-    // here too and skips the collective together.
-    let bad = firstNonFinite(xh);
-    if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
-    v.fill(0);
-    oracle(xh, v);
-    this.calls++;
-    await collective(v);
-
-    bad = firstNonFinite(v);
-    if (bad >= 0) return this.reject(t, gamma, v, bad, "averaged sample", 1);
+    const rejected = await this.exchange(oracle, collective, t, gamma);
+    if (rejected) return rejected;
     const sqDiff = sqDist(v, vPrev); // finite: float32 inputs cannot overflow float64 here
     const norm = sqNorm(v);
 
@@ -176,7 +167,7 @@ export class Qoda extends DualAveragingBase implements Optimizer {
     // X_{t+1} into scratch first: a float32 overflow must not corrupt X or Y.
     const y = this.y, x1 = this.x1, xn = this.xh;
     for (let i = 0; i < n; i++) xn[i] = x1[i] + eta * (y[i] - v[i]);
-    bad = firstNonFinite(xn);
+    const bad = firstNonFinite(xn);
     if (bad >= 0) return this.reject(t, gamma, xn, bad, "update X_{t+1}", 1);
     for (let i = 0; i < n; i++) y[i] -= v[i];
     x.set(xn);

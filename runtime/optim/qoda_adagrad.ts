@@ -130,15 +130,8 @@ export class QodaAdagrad extends DualAveragingBase implements Optimizer {
       xh[i] = x[i] - g * vPrev[i];
     }
     const gamma = n ? gammaSum / n : lrG;
-    let bad = firstNonFinite(xh);
-    if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
-    v.fill(0);
-    oracle(xh, v);
-    this.calls++;
-    await collective(v);
-
-    bad = firstNonFinite(v);
-    if (bad >= 0) return this.reject(t, gamma, v, bad, "averaged sample", 1);
+    const rejected = await this.exchange(oracle, collective, t, gamma);
+    if (rejected) return rejected;
     const sqDiff = sqDist(v, vPrev);
     const norm = sqNorm(v);
 
@@ -152,7 +145,7 @@ export class QodaAdagrad extends DualAveragingBase implements Optimizer {
       etaSum += e;
       xn[i] = x1[i] + e * (y[i] - v[i]);
     }
-    bad = firstNonFinite(xn);
+    const bad = firstNonFinite(xn);
     if (bad >= 0) return this.reject(t, gamma, xn, bad, "update X_{t+1}", 1);
     for (let i = 0; i < n; i++) {
       const d = v[i] - vPrev[i];
