@@ -90,15 +90,21 @@ export async function integerMode(
     throw new RangeError(`the integer mode's bucket must be a positive integer, got ${bucket}`);
   }
   const N = ctx.size, n = buf.length;
-  const grids: (SharedGrid | null)[] = quantizers.map((q) => q ? uniformGrid(q.bits) : null);
+  const grids: (SharedGrid | null)[] = quantizers.map((q) => q ? gridOfBits(q.bits) : null);
   const segs = plan.flat();
+  const mem = integerBuffers(ctx);
   // Each quantized segment's scales: scaleAt[g] .. scaleAt[g] + ⌈count / bucket⌉.
-  const scaleAt = new Int32Array(segs.length + 1);
+  if (mem.scaleAt.length < segs.length + 1) mem.scaleAt = new Int32Array(segs.length + 1);
+  const scaleAt = mem.scaleAt;
   for (const s of segs) {
     scaleAt[s.index + 1] = scaleAt[s.index] +
       (grids[s.layer] ? Math.ceil(s.count / bucket) : 0);
   }
-  const scales = new Float32Array(scaleAt[segs.length]);
+  // Every scale is written by bucketMaxAbs below before it is read.
+  if (mem.scales.length < scaleAt[segs.length]) {
+    mem.scales = new Float32Array(scaleAt[segs.length]);
+  }
+  const scales = mem.scales.subarray(0, scaleAt[segs.length]);
   const scalesOf = (s: Segment) => scales.subarray(scaleAt[s.index], scaleAt[s.index + 1]);
   const view = (s: Segment) => buf.subarray(s.offset, s.offset + s.count);
 
@@ -111,7 +117,6 @@ export async function integerMode(
   }
 
   const maxCount = segs.reduce((m, s) => Math.max(m, s.count), 0);
-  const mem = integerBuffers(ctx);
   if (mem.scratch.length < maxCount) mem.scratch = new Float32Array(maxCount);
   const scratch = mem.scratch;
   const divisor = op === "mean" ? N : 1;
@@ -214,6 +219,10 @@ export async function integerMode(
 interface IntegerBuffers {
   /** Float32 scratch of the largest segment. */
   scratch: Float32Array;
+  /** Where each segment's scales start (one more entry than segments). */
+  scaleAt: Int32Array;
+  /** The per-bucket scales of every quantized segment. */
+  scales: Float32Array;
   /** By segment index: the reduce-scatter's lanes to send next. */
   lanes: Uint8Array[];
   /** By segment index: the owner's finished sums, sent into the all-gather. */
@@ -224,11 +233,27 @@ interface IntegerBuffers {
 
 const INTEGER_BUFFERS = new WeakMap<RingContext, IntegerBuffers>();
 
+const GRIDS = new Map<number, SharedGrid>();
+
+/** The uniform grid of `bits` bits (built once: a grid is never modified). */
+function gridOfBits(bits: number): SharedGrid {
+  let g = GRIDS.get(bits);
+  if (!g) GRIDS.set(bits, g = uniformGrid(bits));
+  return g;
+}
+
 /** The reused buffers of `ctx` (one operation at a time runs on a context). */
 function integerBuffers(ctx: RingContext): IntegerBuffers {
   let b = INTEGER_BUFFERS.get(ctx);
   if (!b) {
-    b = { scratch: new Float32Array(0), lanes: [], finals: [], forwarded: [] };
+    b = {
+      scratch: new Float32Array(0),
+      scaleAt: new Int32Array(0),
+      scales: new Float32Array(0),
+      lanes: [],
+      finals: [],
+      forwarded: [],
+    };
     INTEGER_BUFFERS.set(ctx, b);
   }
   return b;
