@@ -22,7 +22,6 @@ import {
 } from "./_cli.ts";
 import { checkOutFlag, float32Bytes, RunFolder, wireBitsPerCoord } from "./_run_folder.ts";
 import { Progress } from "./_progress.ts";
-import * as tf from "@tensorflow/tfjs";
 import { OPTIMIZER_NAMES } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { CODERS } from "../runtime/coding/codec.ts";
@@ -46,7 +45,6 @@ import {
   trainingDefaults,
   type WganProblem,
 } from "../models/gan/wgan.ts";
-import { saveGenerator } from "../models/gan/checkpoint.ts";
 import { encodePng } from "../models/gan/png.ts";
 import {
   readable,
@@ -93,8 +91,9 @@ export const GAN_FLAGS = {
   steps: {
     type: "int",
     min: 1,
-    defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores); ${MIXTURE_STEPS} ` +
-      "for the mixtures with qoda-adagrad, 1500 with another optimiser",
+    defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores); with qoda-adagrad ` +
+      `${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25 ` +
+      "(under 5 minutes each); 1500 with another optimiser",
     help: "iterations",
   },
   lr: {
@@ -133,7 +132,8 @@ export const GAN_FLAGS = {
   batch: {
     type: "int",
     min: 1,
-    defaultHelp: "qoda-adagrad: 32 for the mnist dcgan, 256 for the mixtures; else 64",
+    defaultHelp: "qoda-adagrad: 32 for the mnist dcgan, 128 for gaussians8, 256 for gaussians25; " +
+      "else 64",
     help: "samples per worker per step",
   },
   widths: {
@@ -151,6 +151,14 @@ export const GAN_FLAGS = {
     min: 1,
     defaultHelp: "64 for mnist, 2 for the mixtures",
     help: "length of z",
+  },
+  "data-scale": {
+    type: "number",
+    above: 0,
+    value: "X",
+    defaultHelp: "the mixture's standard deviation (2.83) for gaussians25, 1 otherwise",
+    help: "mixtures: the networks see coordinates divided by X, samples are the generator's " +
+      "outputs times X (quality is measured in the data's own units)",
   },
   gp: {
     type: "number",
@@ -297,6 +305,12 @@ export function parseGanArgs(args: string[]): GanCli {
     problemOptions.widths = a.widths;
   }
   if (a["latent-dim"] !== undefined) problemOptions.latentDim = a["latent-dim"];
+  if (a["data-scale"] !== undefined) {
+    if (a.dataset === "mnist" && a["data-scale"] !== 1) {
+      throw new UsageError("--data-scale is for the mixtures (--dataset gaussians8|gaussians25)");
+    }
+    problemOptions.dataScale = a["data-scale"];
+  }
   if (a.clip !== undefined) problemOptions.clip = a.clip;
   if (a["eval-samples"] !== undefined) problemOptions.evalSamples = a["eval-samples"];
   const job: JobConfig = jobConfig({
@@ -384,6 +398,7 @@ function ganSettings(cfg: GanCli, p: WganProblem): Record<string, SettingValue |
     steps: job.steps,
     batch: { value: c.batch, unit: "samples per worker" },
     "latent dimension": c.latentDim,
+    "data scale": c.dataScale === 1 ? undefined : Number(c.dataScale.toPrecision(4)),
     critic: c.clip === null ? `gradient penalty λ = ${c.gp}` : `weight clipping at ±${c.clip}`,
     "evaluate every": { value: cfg.evalEvery, unit: "steps" },
     "evaluation samples": c.evalSamples,
@@ -500,7 +515,7 @@ async function runGan(cfg: GanCli): Promise<number> {
       // The latest generator, refreshed at every evaluation (one write at a time).
       if (trained && folder && problem) {
         const p = problem, x = e.params, dir = folder.path("checkpoint");
-        saving = saving.then(() => saveGenerator(tf, p.arch, x, dir)).catch((err) =>
+        saving = saving.then(() => p.saveGenerator(x, dir)).catch((err) =>
           console.error(`checkpoint at step ${e.step} failed: ${err.message}`)
         );
       }
@@ -677,7 +692,7 @@ async function runGan(cfg: GanCli): Promise<number> {
         bytes_sent: result.bytes_sent,
       });
       await saving;
-      await saveGenerator(tf, p.arch, result.params, folder.path("checkpoint"));
+      await p.saveGenerator(result.params, folder.path("checkpoint"));
       const img = p.sampleImage(result.params);
       const png = await encodePng(img.pixels, img.width, img.height);
       await Deno.writeFile(folder.path("samples"), png);

@@ -16,14 +16,24 @@ import type { Tfjs } from "./_ops.ts";
 import { ganLayers } from "./model.ts";
 import type { GanArchitecture } from "./networks.ts";
 
-/** Weights of generator parameter `i` at `x`, scale folded in, as a tensor. */
-function weightTensor(tf: Tfjs, arch: GanArchitecture, x: Float32Array, i: number): Tensor {
+/**
+ * Weights of generator parameter `i` at `x`, scale folded in (times
+ * `outputScale` for the last layer's kernel and bias), as a tensor.
+ */
+function weightTensor(
+  tf: Tfjs,
+  arch: GanArchitecture,
+  x: Float32Array,
+  i: number,
+  outputScale: number,
+): Tensor {
   const spec = arch.generator[i];
   const span = ganLayers(arch)[i];
   const v = x.slice(span.offset, span.offset + span.length);
-  if (spec.scale !== 1) {
+  const scale = i >= arch.generator.length - 2 ? spec.scale * outputScale : spec.scale;
+  if (scale !== 1) {
     for (let j = 0; j < v.length; j++) {
-      v[j] = Math.fround(v[j] * spec.scale);
+      v[j] = Math.fround(v[j] * scale);
     }
   }
   return tf.tensor(v, spec.shape as number[]);
@@ -49,8 +59,12 @@ function shuffleKernel(tf: Tfjs, c: number): Tensor {
  * @param tf The tfjs module.
  * @param arch The pair.
  * @param x The flat parameter vector (generator first).
+ * @param outputScale Multiplies the generator's output (a mixture's
+ *   `dataScale`, folded into the last layer); only an `mlp` with a linear
+ *   output takes one other than 1.
  * @returns A new model; the caller disposes it.
- * @throws {RangeError} `x` shorter than the generator's part.
+ * @throws {RangeError} `x` shorter than the generator's part, or an
+ *   `outputScale` the pair cannot take.
  *
  * @example The layers model computes the generator
  * ```ts
@@ -74,13 +88,22 @@ export function generatorAsLayersModel(
   tf: Tfjs,
   arch: GanArchitecture,
   x: Float32Array,
+  outputScale = 1,
 ): Sequential {
   const genDim = arch.generator.reduce((s, p) => s + p.size, 0);
   if (x.length < genDim) {
     throw new RangeError(`parameter vector has length ${x.length}, the generator needs ${genDim}`);
   }
+  const linearOut = arch.arch === "mlp" && arch.sampleDim !== 784;
+  if (!(outputScale > 0 && Number.isFinite(outputScale)) || (!linearOut && outputScale !== 1)) {
+    throw new RangeError(
+      `outputScale must be ${
+        linearOut ? "a positive number" : "1 for a tanh output"
+      }, got ${outputScale}`,
+    );
+  }
   const g = arch.generator;
-  const weights = g.map((_, i) => weightTensor(tf, arch, x, i));
+  const weights = g.map((_, i) => weightTensor(tf, arch, x, i, outputScale));
   const L = tf.layers;
   let model: Sequential;
   const extra: Tensor[] = [];
@@ -162,14 +185,17 @@ export function generatorAsLayersModel(
  * @param arch The pair.
  * @param x The flat parameter vector.
  * @param dir The folder (created if missing).
+ * @param outputScale Multiplies the generator's output (see
+ *   {@linkcode generatorAsLayersModel}).
  */
 export async function saveGenerator(
   tf: Tfjs,
   arch: GanArchitecture,
   x: Float32Array,
   dir: string,
+  outputScale = 1,
 ): Promise<void> {
-  const model = generatorAsLayersModel(tf, arch, x);
+  const model = generatorAsLayersModel(tf, arch, x, outputScale);
   try {
     await saveLayersModel(model, dir);
   } finally {

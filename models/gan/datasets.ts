@@ -22,6 +22,8 @@ export type GanDataset = typeof GAN_DATASETS[number];
 
 /** Names of the 2-D mixtures. */
 export const MIXTURE_NAMES = ["gaussians8", "gaussians25"] as const;
+/** One of {@linkcode MIXTURE_NAMES}. */
+export type MixtureName = typeof MIXTURE_NAMES[number];
 
 /** A 2-D mixture of equally weighted isotropic Gaussians. */
 export interface Mixture {
@@ -33,6 +35,31 @@ export interface Mixture {
   readonly modes: number;
   /** Standard deviation of each coordinate around its mode. */
   readonly sigma: number;
+  /**
+   * Standard deviation of a coordinate of the whole mixture (the modes'
+   * spread and σ together, over both coordinates): √2 ≈ 1.414 for
+   * `gaussians8`, √8 ≈ 2.828 for `gaussians25`, the constants WGAN-GP's toy
+   * code divides its data by.
+   */
+  readonly std: number;
+}
+
+/** The mixture with its {@linkcode Mixture.std} filled in. */
+function withStd(name: string, centers: Float64Array, sigma: number): Mixture {
+  const modes = centers.length / 2;
+  let sum = 0, sq = 0;
+  for (const c of centers) {
+    sum += c;
+    sq += c * c;
+  }
+  const mean = sum / centers.length;
+  return {
+    name,
+    centers,
+    modes,
+    sigma,
+    std: Math.sqrt(sq / centers.length - mean * mean + sigma * sigma),
+  };
 }
 
 /**
@@ -60,7 +87,7 @@ export function mixture(name: string): Mixture {
       centers[2 * k] = k % 2 === 0 ? [2, 0, -2, 0][k / 2] : 2 * Math.cos(a);
       centers[2 * k + 1] = k % 2 === 0 ? [0, 2, 0, -2][k / 2] : 2 * Math.sin(a);
     }
-    return { name, centers, modes: 8, sigma: 0.02 };
+    return withStd(name, centers, 0.02);
   }
   if (name === "gaussians25") {
     const centers = new Float64Array(50);
@@ -70,7 +97,7 @@ export function mixture(name: string): Mixture {
         centers[2 * (5 * i + j) + 1] = 2 * j - 4;
       }
     }
-    return { name, centers, modes: 25, sigma: 0.05 };
+    return withStd(name, centers, 0.05);
   }
   throw new UnknownNameError("mixture", name, MIXTURE_NAMES);
 }

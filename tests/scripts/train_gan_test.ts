@@ -151,6 +151,8 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
       [["--beta1", "0.5"], /--beta1 is for --optimizer adam or oadam, not qoda-adagrad/],
       [["--average", "1"], /--average: a decay in \[0, 1\) \(0: no average\), got 1/],
       [["--widths", "8"], /--widths: expected two widths, got '8'/],
+      [["--data-scale", "2"], /--data-scale is for the mixtures/],
+      [["--dataset", "gaussians25", "--data-scale", "0"], /--data-scale: expected a number > 0/],
     ] as const
   ) {
     const e = await run([...args]);
@@ -171,6 +173,7 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
       "--lr",
       "--batch",
       "--gp",
+      "--data-scale",
       "--clip",
       "--eval-every",
       "--target",

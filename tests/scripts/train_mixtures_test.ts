@@ -6,11 +6,18 @@ import { runScript } from "../_support/run_script.ts";
 import { trainingDefaults } from "../../models/gan/wgan.ts";
 
 Deno.test("the datasets' defaults: qoda-adagrad (MNIST: dcgan, batch 32, averaged); plain QODA keeps its own", () => {
-  for (const dataset of ["gaussians8", "gaussians25"]) {
+  for (
+    const [dataset, batch, steps] of [["gaussians8", 128, 20_000], [
+      "gaussians25",
+      256,
+      16_000,
+    ]] as const
+  ) {
     const d = trainingDefaults(dataset);
     assert.equal(d.optimizer, "qoda-adagrad");
     assert.equal(d.gp, 0.1);
-    assert.equal(d.batch, 256);
+    assert.equal(d.batch, batch);
+    assert.equal(d.steps, steps);
     assert.equal(d.arch, "mlp");
     assert.ok(d.lr > 0 && d.lr < 1);
   }

@@ -52,6 +52,35 @@ for (const c of cases) {
   });
 }
 
+Deno.test("generatorAsLayersModel() folds an output scale into the mixtures' last layer", () => {
+  const arch = ganArchitecture(cases[0]);
+  const x = somePoint(initialParams(arch, 1), 2);
+  const raw = new GanModel(tf, arch);
+  raw.load(x);
+  const z = new Float32Array([0.3, -1.2, 1.7, 0.4, -0.6, 2.1]);
+  const want = raw.generate(z, 3).map((v) => v * 2.5);
+  const model = generatorAsLayersModel(tf, arch, x, 2.5);
+  const got = tf.tidy(() =>
+    (model.predict(tf.tensor2d(z, [3, 2])) as ReturnType<typeof tf.tensor2d>).dataSync()
+  );
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(
+      Math.abs(got[i] - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])),
+      `${got} vs ${want}`,
+    );
+  }
+  model.dispose();
+  raw.dispose();
+  for (const c of [cases[1], cases[2]]) {
+    const a = ganArchitecture(c);
+    assert.throws(
+      () => generatorAsLayersModel(tf, a, initialParams(a, 1), 2),
+      /outputScale must be 1 for a tanh output, got 2/,
+    );
+  }
+  assert.throws(() => generatorAsLayersModel(tf, arch, x, -1), /outputScale must be a positive/);
+});
+
 Deno.test("saveGenerator() → loadGenerator() gives identical generator outputs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gan_ckpt_" });
   try {

@@ -4,6 +4,7 @@ import { initBackend } from "../../../models/tfjs/backend/backend.ts";
 import { UnknownNameError } from "../../../runtime/errors.ts";
 import { Qoda } from "../../../runtime/optim/qoda.ts";
 import { createWganProblem } from "../../../models/gan/wgan.ts";
+import { mixture } from "../../../models/gan/datasets.ts";
 
 const { tf } = await initBackend("wasm");
 
@@ -104,6 +105,45 @@ Deno.test("createWganProblem() rejects bad options, naming them", async () => {
     /rank must be an integer in 0..1, got 2/,
   );
   p.dispose();
+});
+
+Deno.test("gaussians25 trains in coordinates divided by its standard deviation; samples stay in its units", async () => {
+  const p = await createWganProblem(tf, { dataset: "gaussians25", batch: 16, evalSamples: 50 });
+  const q = await createWganProblem(tf, {
+    dataset: "gaussians25",
+    batch: 16,
+    evalSamples: 50,
+    dataScale: 1,
+  });
+  const std = mixture("gaussians25").std;
+  assert.ok(Math.abs(std - Math.sqrt(8 + 0.05 ** 2)) < 1e-12, `std ${std}`);
+  assert.equal(p.config.dataScale, std);
+  assert.equal(q.config.dataScale, 1);
+  const g8 = await createWganProblem(tf, { dataset: "gaussians8", batch: 16 });
+  assert.equal(g8.config.dataScale, 1, "gaussians8 trains in its own coordinates");
+  g8.dispose();
+  const x = p.initial();
+  assert.deepEqual(q.initial(), x, "the scale does not change the starting point");
+  // The same generator at the same point: the samples are the outputs times the scale.
+  const a = p.generate(x, 50), b = q.generate(x, 50);
+  for (let i = 0; i < a.length; i++) assert.equal(a[i], Math.fround(b[i] * std));
+  // The critic sees real points divided by the scale: the same stream gives another operator.
+  const op = (prob: typeof p) => {
+    const v = new Float32Array(prob.dim);
+    prob.worker(0, 1, new Rng(rankSeed(0, 0)).fork()).operator(x, v);
+    return v;
+  };
+  assert.notDeepEqual(op(p), op(q));
+  p.dispose();
+  q.dispose();
+  await assert.rejects(
+    () => createWganProblem(tf, { dataset: "gaussians25", dataScale: 0 }),
+    /dataScale must be a positive number, got 0/,
+  );
+  await assert.rejects(
+    () => createWganProblem(tf, { dataset: "mnist", dataScale: 2 }),
+    /dataScale must be 1 for mnist, got 2/,
+  );
 });
 
 /** Steps of the two-worker run (about 7 s on one core). */
