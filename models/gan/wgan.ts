@@ -316,10 +316,10 @@ export const MNIST_STEPS = 1500;
 
 /**
  * Iterations of a mixture run with {@linkcode trainingDefaults}: each fits
- * in 5 minutes on 2 cores (about 270 s and 295 s on a quiet machine).
+ * in 5 minutes on 2 cores (gaussians8 241–288 s, gaussians25 295 s).
  */
 export const MIXTURE_STEPS: Readonly<Record<MixtureName, number>> = {
-  gaussians8: 20_000,
+  gaussians8: 18_000,
   gaussians25: 16_000,
 };
 

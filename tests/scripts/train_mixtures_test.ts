@@ -7,7 +7,7 @@ import { trainingDefaults } from "../../models/gan/wgan.ts";
 
 Deno.test("the datasets' defaults: qoda-adagrad (MNIST: dcgan, batch 32, averaged); plain QODA keeps its own", () => {
   for (
-    const [dataset, batch, steps] of [["gaussians8", 128, 20_000], [
+    const [dataset, batch, steps] of [["gaussians8", 128, 18_000], [
       "gaussians25",
       256,
       16_000,
