@@ -23,8 +23,13 @@
  *
  * @module
  */
-import { allreduce, type LayerSpan } from "../runtime/collective/allreduce.ts";
-import { CollectiveTrials } from "../runtime/collective/auto.ts";
+import {
+  allreduce,
+  type AllreduceStats,
+  type CompressionOptions,
+  type LayerSpan,
+} from "../runtime/collective/allreduce.ts";
+import { allreduceAuto, CollectiveTrials } from "../runtime/collective/auto.ts";
 import { RingContext } from "../runtime/collective/context.ts";
 import { memoryRing } from "../runtime/transport/memory.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
@@ -493,9 +498,10 @@ async function runEpoch(
   const quantizers = new Map(
     layout.map((l) => [l, q && l.offset < dim ? layerQuantizer(q, l) : null]),
   );
-  const compression = q
+  // Under `auto` the trials set each call's mode (allreduceAuto ignores this one).
+  const compression: CompressionOptions | undefined = q
     ? {
-      mode: job.collective,
+      mode: job.collective === "auto" ? "allgather" : job.collective,
       coder: job.coder,
       rng,
       quantizerFor: (l: LayerSpan) => quantizers.get(l) ?? null,
@@ -579,30 +585,34 @@ async function runEpoch(
           buf.fill(0, 0, dim);
           buf[dim + rank] = 1;
         }
-        const mode = trials ? trials.modeFor(calls) : compression?.mode;
-        const t0 = performance.now();
-        const st = await allreduce(ctx, buf, {
-          op: "mean",
-          layout,
-          compression: compression && mode !== "fp32"
-            ? { ...compression, mode: mode as "ring" | "allgather" | "integer" }
-            : undefined,
-        });
-        if (trials) {
-          trials.record(calls, performance.now() - t0);
-          if (trials.agreeAfter(calls)) {
-            const times = trials.localTimes();
-            await allreduce(ctx, times, { op: "sum" });
-            const choice = trials.decide(times);
-            const per = trials.perCall(times, size);
-            if (rank === 0) {
-              log(
-                `collective auto chose ${choice} (ms per call, mean of the ranks: ${
-                  Object.entries(per).map(([c, ms]) => `${c} ${ms.toFixed(2)}`).join(", ")
-                })`,
-              );
-            }
+        let st: AllreduceStats;
+        if (trials && compression) {
+          const c = await allreduceAuto(
+            ctx,
+            buf,
+            {
+              op: "mean",
+              layout,
+              compression,
+            },
+            trials,
+            calls,
+          );
+          st = c.stats;
+          if (c.decided && rank === 0) {
+            log(
+              `collective auto chose ${c.decided.choice} (ms per call, mean of the ranks: ${
+                Object.entries(c.decided.perCall).map(([m, ms]) => `${m} ${ms.toFixed(2)}`)
+                  .join(", ")
+              })`,
+            );
           }
+        } else {
+          st = await allreduce(ctx, buf, {
+            op: "mean",
+            layout,
+            compression,
+          });
         }
         calls++;
         tm.encode += st.encodeMs;

@@ -13,6 +13,11 @@
  * python3-torch); with none, it stops before running anything and says what
  * to install.
  *
+ * `--collective auto` runs the trials of training's `auto` collective on
+ * every compressed row (float32, integer and allgather, untimed) and times
+ * the mode the ranks agreed on; the row's collective reads `auto: <choice>`,
+ * so `time / fp32` shows whether the choice ever loses to float32.
+ *
  * `--trace` times every phase of qoda-ring's operations on every rank
  * (quantize+encode, decode, reduce, framing/socket, idle), in wall-clock and
  * thread CPU time (see runtime/collective/trace.ts), prints the breakdown
@@ -59,10 +64,11 @@ export const BENCH_ALLREDUCE_FLAGS = {
   },
   collective: {
     type: "string",
-    choices: COMPRESSION_MODES,
+    choices: [...COMPRESSION_MODES, "auto"],
     default: "ring",
-    help:
-      "ring (CGX-style compressed ring) | allgather | integer (integer codes summed on the way)",
+    help: "ring (CGX-style compressed ring) | allgather | integer (integer codes summed on the " +
+      "way) | auto (training's trials pick float32, integer or allgather; the row names the " +
+      "choice)",
   },
   link: {
     type: "string",
@@ -293,7 +299,7 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     mib: Number(e.mib),
     mode: String(e.mode),
     bits: Number(e.bits),
-    collective: String(e.collective ?? "ring"),
+    collective: e.chose ? `auto: ${e.chose}` : String(e.collective ?? "ring"),
     link,
     time_ms: Number(e.time_ms),
     algbw_gbps: Number(e.algbw_gbps),
@@ -345,12 +351,14 @@ async function run(a: BenchAllreduceCli): Promise<void> {
         `${a.collective} collective, median of ${iters}\n`,
     );
     console.log(
-      "impl        mode        bits    MiB   time ms   algbw GB/s  busbw GB/s  vs gloo  vs fp32" +
+      "impl        mode       collective       bits    MiB   time ms   algbw GB/s  busbw GB/s" +
+        "  vs gloo  vs fp32" +
         (rate !== null ? "  vs link" : ""),
     );
     for (const r of rows) {
       console.log(
-        `${r.impl.padEnd(11)} ${r.mode.padEnd(10)} ${String(r.bits).padStart(5)} ` +
+        `${r.impl.padEnd(11)} ${r.mode.padEnd(10)} ${r.collective.padEnd(15)} ` +
+          `${String(r.bits).padStart(5)} ` +
           `${String(r.mib).padStart(6)} ${r.time_ms.toFixed(1).padStart(9)} ` +
           `${r.algbw_gbps.toFixed(3).padStart(12)} ${r.busbw_gbps.toFixed(3).padStart(11)} ` +
           `${

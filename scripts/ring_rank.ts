@@ -16,6 +16,7 @@ import {
   COMPRESSION_MODES,
   type CompressionOptions,
 } from "../runtime/collective/allreduce.ts";
+import { allreduceAuto, CollectiveTrials } from "../runtime/collective/auto.ts";
 import { AllreduceTrace } from "../runtime/collective/trace.ts";
 import { CollectiveError } from "../runtime/errors.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
@@ -57,9 +58,11 @@ export const RING_RANK_FLAGS = {
   mib: { type: "number", list: true, min: 0, default: [1], help: "buffer sizes in MiB" },
   mode: {
     type: "string",
-    choices: ["fp32", ...COMPRESSION_MODES],
+    choices: ["fp32", ...COMPRESSION_MODES, "auto"],
     default: "fp32",
-    help: "float32 all-reduce, or compressed through the CGX ring, the all-gather or integer sums",
+    help: "float32 all-reduce, or compressed through the CGX ring, the all-gather or integer " +
+      "sums; auto: training's trials (float32, integer, allgather) run first, untimed, and the " +
+      "timed repetitions use the mode the ranks agreed on",
   },
   scheme: {
     type: "string",
@@ -168,16 +171,40 @@ async function run(a: RingRankCli): Promise<number> {
         op: a.op,
         maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),
         compression: quantizer
-          ? { mode: mode as CompressionOptions["mode"], rng, quantizerFor: () => quantizer }
+          ? {
+            // Under auto the trials set each call's mode.
+            mode: (mode === "auto" ? "allgather" : mode) as CompressionOptions["mode"],
+            rng,
+            quantizerFor: () => quantizer,
+          }
           : undefined,
         trace,
       };
+      // auto: the trials first (untimed), then every call in the agreed mode.
+      const trials = mode === "auto" ? new CollectiveTrials() : null;
+      let call = 0, chose: Record<string, unknown> = {};
+      const once = async () => {
+        if (!trials || !opts.compression) return await allreduce(ctx, buf, opts);
+        const c = await allreduceAuto(
+          ctx,
+          buf,
+          { ...opts, compression: opts.compression },
+          trials,
+          call++,
+        );
+        if (c.decided) chose = { chose: c.decided.choice, auto_ms: c.decided.perCall };
+        return c.stats;
+      };
+      while (trials && call < trials.trialCalls) {
+        buf.set(data);
+        await once();
+      }
       const times: number[] = [];
       let sent = 0, reduceMs = 0, encodeMs = 0;
       for (let it = 0; it < warmup + iters; it++) {
         buf.set(data);
         if (it === warmup) trace?.reset();
-        const st = await allreduce(ctx, buf, opts);
+        const st = await once();
         if (it >= warmup) {
           times.push(st.totalMs);
           sent = st.bytesSent;
@@ -207,6 +234,7 @@ async function run(a: RingRankCli): Promise<number> {
         reduce_ms: reduceMs,
         encode_ms: encodeMs,
         checksum: checksum(buf),
+        ...chose,
       };
       if (trace) result.trace = trace.summary();
       if (a.check) {

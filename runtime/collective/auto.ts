@@ -27,8 +27,18 @@
  * if (choice !== "integer" || trials.modeFor(call) !== "integer") throw new Error(choice);
  * ```
  *
+ * {@linkcode allreduceAuto} runs one call of such a run: the training
+ * workers and the benchmark's ranks share it.
+ *
  * @module
  */
+import {
+  allreduce,
+  type AllreduceOptions,
+  type AllreduceStats,
+  type CompressionOptions,
+} from "./allreduce.ts";
+import type { RingContext } from "./context.ts";
 
 /** A way to reduce: float32, or one of the compression modes. */
 export type CollectiveCandidate = "fp32" | "ring" | "allgather" | "integer";
@@ -175,4 +185,73 @@ export class CollectiveTrials {
       this.candidates.map((c, i) => [c, summed[i] / this.rounds / ranks]),
     );
   }
+}
+
+/** What one {@linkcode allreduceAuto} call did. */
+export interface AutoCall {
+  /** The all-reduce's own statistics. */
+  stats: AllreduceStats;
+  /** The way it reduced. */
+  mode: CollectiveCandidate;
+  /**
+   * Set by the call that ended the trials: the agreed choice and the summed
+   * times per counted call and rank (ms, {@linkcode CollectiveTrials.perCall}).
+   */
+  decided: { choice: CollectiveCandidate; perCall: Record<string, number> } | null;
+}
+
+/**
+ * Call number `call` (0-based, counted by the caller) of a run under
+ * `auto`: all-reduces `buf` the way `trials` schedules for it (float32
+ * without compression, else `compression` in that mode; `compression.mode`
+ * is ignored) and times it; the call that ends the trials also all-reduces
+ * every rank's times (one tiny float32 sum) and decides. Every rank must
+ * make the same calls in the same order.
+ *
+ * @param ctx The ring.
+ * @param buf The vector, reduced in place.
+ * @param options As for `allreduce`; `compression` gives the quantizers.
+ * @param trials The run's trial state (updated).
+ * @param call This call's number.
+ * @returns The stats, the mode used and, once, the decision.
+ *
+ * @example Two ranks in memory: the trials, then every call in the agreed mode
+ * ```ts
+ * import { memoryRing, QsgdQuantizer, RingContext, Rng } from "@qoda/ring";
+ * import { allreduceAuto, CollectiveTrials } from "@qoda/ring/collective";
+ * const ctxs = memoryRing(2).map((l, rank) => new RingContext({ rank, size: 2, ...l }));
+ * const q = new QsgdQuantizer({ bits: 4, bucketSize: 64 });
+ * const ranks = ctxs.map((ctx, r) => ({ ctx, trials: new CollectiveTrials(), rng: new Rng(r) }));
+ * const after = new Set<string>();
+ * for (let call = 0; call < 11; call++) {
+ *   const done = await Promise.all(ranks.map(({ ctx, trials, rng }) =>
+ *     allreduceAuto(ctx, new Float32Array(256).fill(1), {
+ *       compression: { mode: "ring", rng, quantizerFor: () => q },
+ *     }, trials, call)
+ *   ));
+ *   if (call >= ranks[0].trials.trialCalls) done.forEach((c) => after.add(c.mode));
+ * }
+ * if (after.size !== 1 || !after.has(ranks[1].trials.decided!)) throw new Error([...after].join());
+ * ctxs.forEach((ctx) => ctx.close());
+ * ```
+ */
+export async function allreduceAuto(
+  ctx: RingContext,
+  buf: Float32Array,
+  options: AllreduceOptions & { compression: CompressionOptions },
+  trials: CollectiveTrials,
+  call: number,
+): Promise<AutoCall> {
+  const mode = trials.modeFor(call);
+  const t0 = performance.now();
+  const stats = await allreduce(ctx, buf, {
+    ...options,
+    compression: mode === "fp32" ? undefined : { ...options.compression, mode },
+  });
+  trials.record(call, performance.now() - t0);
+  if (!trials.agreeAfter(call)) return { stats, mode, decided: null };
+  const times = trials.localTimes();
+  await allreduce(ctx, times, { op: "sum" });
+  const choice = trials.decide(times);
+  return { stats, mode, decided: { choice, perCall: trials.perCall(times, ctx.size) } };
 }

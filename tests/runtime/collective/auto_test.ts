@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { AUTO_CANDIDATES, CollectiveTrials } from "../../../runtime/collective/auto.ts";
+import {
+  allreduceAuto,
+  AUTO_CANDIDATES,
+  CollectiveTrials,
+} from "../../../runtime/collective/auto.ts";
+import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
+import { Rng } from "../../../runtime/rng.ts";
+import { inputs, ring } from "./_rings.ts";
 
 Deno.test("CollectiveTrials: a warm-up round, counted rounds, then the fastest summed over ranks", () => {
   const t = new CollectiveTrials(["fp32", "integer", "allgather"], 2);
@@ -55,4 +62,52 @@ Deno.test("CollectiveTrials state() → restore(): mid-trial times and a decisio
     () => CollectiveTrials.restore({ ...mid.state(), times: [1] }),
     /1 times for 2 candidates/,
   );
+});
+
+Deno.test("allreduceAuto: the scheduled mode per call, one agreed choice, sums as that mode gives them", async () => {
+  const size = 3, n = 3072;
+  const ctxs = ring(size);
+  const xs = inputs(size, n, 11);
+  const q = new QsgdQuantizer({ bits: 4, bucketSize: 256 });
+  const ranks = ctxs.map((ctx, r) => ({ ctx, trials: new CollectiveTrials(), rng: new Rng(r) }));
+  const exact = new Float64Array(n);
+  for (const x of xs) x.forEach((v, i) => (exact[i] += v));
+  const calls = ranks[0].trials.trialCalls + 2;
+  for (let call = 0; call < calls; call++) {
+    const bufs = xs.map((x) => x.slice());
+    const done = await Promise.all(
+      ranks.map(({ ctx, trials, rng }, r) =>
+        allreduceAuto(
+          ctx,
+          bufs[r],
+          {
+            compression: { mode: "ring", rng, quantizerFor: () => q },
+          },
+          trials,
+          call,
+        )
+      ),
+    );
+    const mode = done[0].mode;
+    assert.ok(done.every((c) => c.mode === mode), `call ${call}: the ranks ran one mode`);
+    if (call < ranks[0].trials.trialCalls) assert.equal(mode, AUTO_CANDIDATES[call % 3]);
+    else assert.equal(mode, ranks[0].trials.decided);
+    // Only the last trial call decides, and every rank learns the same choice.
+    const decided = done.map((c) => c.decided?.choice ?? null);
+    if (call === ranks[0].trials.trialCalls - 1) {
+      assert.ok(decided[0] !== null && decided.every((d) => d === decided[0]), String(decided));
+      assert.deepEqual(Object.keys(done[0].decided!.perCall), [...AUTO_CANDIDATES]);
+    } else assert.deepEqual(decided, [null, null, null]);
+    // float32 sums exactly (up to rounding); the compressed modes send fewer bytes, unbiased.
+    let err = 0;
+    for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(bufs[0][i] - exact[i]));
+    if (mode === "fp32") {
+      assert.ok(err < 1e-4, `fp32 error ${err}`);
+      assert.equal(done[0].stats.bytesSent, 4 * n * (size - 1) / size * 2);
+    } else {
+      assert.ok(err > 0 && done[0].stats.bytesSent < 4 * n, `${mode}: ${done[0].stats.bytesSent}`);
+    }
+    assert.ok(bufs.every((b) => b.every((v, i) => v === bufs[0][i])), "ranks agree bit for bit");
+  }
+  ctxs.forEach((c) => c.close());
 });
