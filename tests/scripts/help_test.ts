@@ -32,6 +32,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "batch",
       "widths",
       "latent-dim",
+      "data-scale",
       "gp",
       "clip",
       "average",
