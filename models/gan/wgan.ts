@@ -36,7 +36,9 @@
  * 32 per worker, lr 0.1, evaluated at a moving average of the parameters
  * (decay 0.999): FID 345 → 69 after 180 steps → 34 after 1,800 (2 workers,
  * layer-wise 4-bit; lr 0.2 trains alike). The mixtures: λ = 0.1, batch 128
- * (gaussians8) or 256 (gaussians25) per worker, lr 0.3. Figures of 2-worker runs are in `docs/demos/wgan.md`.
+ * (gaussians8) or 256 (gaussians25) per worker, lr 0.3, gaussians25 in
+ * standardized coordinates (`dataScale`). Figures of 2-worker runs are in
+ * `docs/demos/wgan.md`.
  *
  * @module
  */
