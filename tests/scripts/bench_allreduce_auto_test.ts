@@ -1,39 +1,30 @@
 // bench:allreduce --collective auto: the compressed rows run training's trials
 // and name the mode the ranks agreed on; the ratio to float32 is reported.
 import assert from "node:assert/strict";
+import { runScript } from "../_support/run_script.ts";
 import type { AllreduceRow } from "../../scripts/bench_allreduce.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 Deno.test("bench:allreduce --collective auto on loopback: the row names the choice and its ratio to float32", async () => {
   const out = await Deno.makeTempFile({ suffix: ".jsonl" });
   try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "scripts/bench_allreduce.ts",
-        "--ranks",
-        "2",
-        "--mib",
-        "0.25",
-        "--modes",
-        "fp32,layerwise4",
-        "--collective",
-        "auto",
-        "--compare",
-        "none",
-        "--iters",
-        "2",
-        "--out",
-        out,
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(r.stdout);
-    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    const r = await runScript("bench_allreduce.ts", [
+      "--ranks",
+      "2",
+      "--mib",
+      "0.25",
+      "--modes",
+      "fp32,layerwise4",
+      "--collective",
+      "auto",
+      "--compare",
+      "none",
+      "--iters",
+      "2",
+      "--out",
+      out,
+    ]);
+    const text = r.stdout;
+    assert.equal(r.code, 0, r.stderr);
     assert.match(text, /auto collective/);
     const rows: AllreduceRow[] = (await Deno.readTextFile(out)).trim().split("\n").map((l) =>
       JSON.parse(l)

@@ -1,41 +1,32 @@
 // bench:allreduce --trace: every rank's phases are present, non-negative, and
 // their wall times add up to at most the operation's.
 import assert from "node:assert/strict";
+import { runScript } from "../_support/run_script.ts";
 import { TRACE_PHASES } from "../../runtime/collective/trace.ts";
 import type { AllreduceRow } from "../../scripts/bench_allreduce.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 Deno.test("bench:allreduce --trace on loopback: 2 ranks, phases per rank in the JSON", async () => {
   const out = await Deno.makeTempFile({ suffix: ".jsonl" });
   try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "scripts/bench_allreduce.ts",
-        "--ranks",
-        "2",
-        "--mib",
-        "0.25",
-        "--modes",
-        "fp32,layerwise4",
-        "--compare",
-        "none",
-        "--iters",
-        "2",
-        "--warmup",
-        "1",
-        "--trace",
-        "--out",
-        out,
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(r.stdout);
-    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    const r = await runScript("bench_allreduce.ts", [
+      "--ranks",
+      "2",
+      "--mib",
+      "0.25",
+      "--modes",
+      "fp32,layerwise4",
+      "--compare",
+      "none",
+      "--iters",
+      "2",
+      "--warmup",
+      "1",
+      "--trace",
+      "--out",
+      out,
+    ]);
+    const text = r.stdout;
+    assert.equal(r.code, 0, r.stderr);
     assert.match(text, /trace: qoda-ring layerwise 4-bit/);
     const rows: AllreduceRow[] = (await Deno.readTextFile(out)).trim().split("\n").map((l) =>
       JSON.parse(l)
