@@ -146,6 +146,8 @@ interface Row {
   quant: string;
   bits: number;
   link: string;
+  /** The collective that ran: `fp32`, or the compressed one (under `auto`, its choice). */
+  collective: string;
   workers: number;
   steps: number;
   /** The quality target this row was timed to. */
@@ -301,6 +303,7 @@ async function run(v: BenchTrainCli): Promise<void> {
           quant: c.quant,
           bits: c.bits,
           link,
+          collective: String(r.collective_used),
           workers,
           steps: r.steps as number,
           target: null, // decided in report()
@@ -376,23 +379,25 @@ async function report(rows: Row[], given: number | null, lowerIsBetter: boolean,
   );
   const fmt = (x: number | null, d = 1) => (x === null || x === undefined ? "–" : x.toFixed(d));
   console.log(
-    `\n${"config".padEnd(18)} ${"link".padEnd(9)} ${"to target s".padStart(11)} ${
-      "quality".padStart(8)
-    } ${"step ms".padStart(8)} ${"compute".padStart(8)} ${"quant".padStart(6)} ${
-      "comm".padStart(7)
-    } ${"ctrl".padStart(5)} ${"MB sent".padStart(9)} ${"coll/step".padStart(9)} ${
-      "speedup".padStart(7)
-    }`,
+    `\n${"config".padEnd(18)} ${"link".padEnd(9)} ${"collective".padEnd(10)} ${
+      "to target s".padStart(11)
+    } ${"quality".padStart(8)} ${"step ms".padStart(8)} ${"compute".padStart(8)} ${
+      "quant".padStart(6)
+    } ${"comm".padStart(7)} ${"ctrl".padStart(5)} ${"MB sent".padStart(9)} ${
+      "coll/step".padStart(9)
+    } ${"speedup".padStart(7)}`,
   );
   for (const r of rows) {
     console.log(
-      `${r.config.padEnd(18)} ${r.link.padEnd(9)} ${fmt(r.time_to_target_s).padStart(11)} ${
-        fmt(r.final_quality, 2).padStart(8)
-      } ${fmt(r.step_ms).padStart(8)} ${fmt(r.compute_ms).padStart(8)} ${
-        fmt(r.quantize_ms).padStart(6)
-      } ${fmt(r.communicate_ms).padStart(7)} ${fmt(r.control_ms, 2).padStart(5)} ${
-        (r.bytes_sent / 1e6).toFixed(1).padStart(9)
-      } ${fmt(r.collectives_per_step, 0).padStart(9)} ${
+      `${r.config.padEnd(18)} ${r.link.padEnd(9)} ${r.collective.padEnd(10)} ${
+        fmt(r.time_to_target_s).padStart(11)
+      } ${fmt(r.final_quality, 2).padStart(8)} ${fmt(r.step_ms).padStart(8)} ${
+        fmt(r.compute_ms).padStart(8)
+      } ${fmt(r.quantize_ms).padStart(6)} ${fmt(r.communicate_ms).padStart(7)} ${
+        fmt(r.control_ms, 2).padStart(5)
+      } ${(r.bytes_sent / 1e6).toFixed(1).padStart(9)} ${
+        fmt(r.collectives_per_step, 0).padStart(9)
+      } ${
         r.speedup_vs_none === null
           ? "–".padStart(7)
           : `${r.speedup_vs_none.toFixed(2)}×`.padStart(7)

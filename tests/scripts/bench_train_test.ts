@@ -61,7 +61,9 @@ Deno.test("bench:train on loopback: float32 sets the target, both settings are t
     assert.equal(fp32.target, heldQuality(fp32.evals, 300, false));
     assert.equal(q4.target, fp32.target, "one target for the link");
     assert.ok(fp32.bytes_sent > 3 * q4.bytes_sent, `${fp32.bytes_sent} vs ${q4.bytes_sent} bytes`);
+    assert.deepEqual([fp32.collective, q4.collective], ["fp32", "allgather"], "what ran");
     assert.match(r.stdout, /float32 QODA's from 70% of its steps on/);
+    assert.match(r.stdout, /qoda-layerwise4 +loopback +allgather/);
   } finally {
     await Deno.remove(out);
   }
