@@ -146,8 +146,11 @@ interface Row {
   quant: string;
   bits: number;
   link: string;
-  /** The collective that ran: `fp32`, or the compressed one (under `auto`, its choice). */
-  collective: string;
+  /**
+   * The collective that ran: `fp32`, or the compressed one (under `auto`,
+   * its choice); absent from rows stored before it was recorded.
+   */
+  collective?: string;
   workers: number;
   steps: number;
   /** The quality target this row was timed to. */
@@ -389,7 +392,7 @@ async function report(rows: Row[], given: number | null, lowerIsBetter: boolean,
   );
   for (const r of rows) {
     console.log(
-      `${r.config.padEnd(18)} ${r.link.padEnd(9)} ${r.collective.padEnd(10)} ${
+      `${r.config.padEnd(18)} ${r.link.padEnd(9)} ${(r.collective ?? "–").padEnd(10)} ${
         fmt(r.time_to_target_s).padStart(11)
       } ${fmt(r.final_quality, 2).padStart(8)} ${fmt(r.step_ms).padStart(8)} ${
         fmt(r.compute_ms).padStart(8)
