@@ -1,8 +1,8 @@
 // What every optimiser shares: the parameters, the step counters, the guard
 // against overlapping steps, agreed skips and the non-finite policy. Internal.
-import { checkParams, checkPolicy, nonFiniteInfo, StepGuard } from "./_util.ts";
+import { checkParams, checkPolicy, firstNonFinite, nonFiniteInfo, StepGuard } from "./_util.ts";
 import { type NonFinitePolicy, NonFiniteStepError, type OptimizerName } from "./types.ts";
-import type { StepInfo } from "./types.ts";
+import type { MeanCollective, Oracle, StepInfo } from "./types.ts";
 
 /** The shared part of QODA, Q-GenX, SGD and Adam. */
 export abstract class OptimizerBase {
@@ -62,6 +62,25 @@ export abstract class OptimizerBase {
     } finally {
       this.#guard.leave();
     }
+  }
+
+  /**
+   * One averaged oracle sample: `out` ← the collective mean of this worker's
+   * V_k(`at`), counted as a collective.
+   *
+   * @returns The index of the average's first non-finite value, or −1.
+   */
+  protected async averagedSample(
+    oracle: Oracle,
+    collective: MeanCollective,
+    at: Float32Array,
+    out: Float32Array,
+  ): Promise<number> {
+    out.fill(0);
+    oracle(at, out);
+    this.calls++;
+    await collective(out);
+    return firstNonFinite(out);
   }
 
   /** Counts a skipped step; throws in "throw" mode, else returns the report. */

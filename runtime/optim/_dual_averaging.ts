@@ -105,11 +105,7 @@ export abstract class DualAveragingBase extends OptimizerBase {
     const xh = this.xh, v = this.v;
     let bad = firstNonFinite(xh);
     if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 0);
-    v.fill(0);
-    oracle(xh, v);
-    this.calls++;
-    await collective(v);
-    bad = firstNonFinite(v);
+    bad = await this.averagedSample(oracle, collective, xh, v);
     if (bad >= 0) return this.reject(t, gamma, v, bad, "averaged sample", 1);
     return null;
   }

@@ -127,11 +127,7 @@ export class Adam extends OptimizerBase implements Optimizer {
       const lr = sizes?.lr ?? this.#lr;
       checkPositive(`adam step ${t}: lr`, lr, true);
       const x = this.params, g = this.#g, m = this.#m, v = this.#v;
-      g.fill(0);
-      oracle(x, g);
-      this.calls++;
-      await collective(g);
-      let bad = firstNonFinite(g);
+      let bad = await this.averagedSample(oracle, collective, x, g);
       if (bad >= 0) return this.reject(t, lr, g, bad, "averaged gradient", 1);
       const norm = sqNorm(g);
       const b1 = this.#b1, b2 = this.#b2, eps = this.#eps;

@@ -133,21 +133,13 @@ export class QGenX extends OptimizerBase implements Optimizer {
     const x = this.params, g1 = this.#g1, g2 = this.#g2, xh = this.#xh;
     const n = x.length;
 
-    g1.fill(0);
-    oracle(x, g1);
-    this.calls++;
-    await collective(g1);
-    let bad = firstNonFinite(g1);
+    let bad = await this.averagedSample(oracle, collective, x, g1);
     if (bad >= 0) return this.reject(t, gamma, g1, bad, "first averaged sample (ḡ1)", 1);
 
     for (let i = 0; i < n; i++) xh[i] = x[i] - gamma * g1[i];
     bad = firstNonFinite(xh);
     if (bad >= 0) return this.reject(t, gamma, xh, bad, "extrapolated point X_{t+1/2}", 1);
-    g2.fill(0);
-    oracle(xh, g2);
-    this.calls++;
-    await collective(g2);
-    bad = firstNonFinite(g2);
+    bad = await this.averagedSample(oracle, collective, xh, g2);
     if (bad >= 0) return this.reject(t, gamma, g2, bad, "second averaged sample (ḡ2)", 2);
     const sqDiff = sqDist(g2, g1);
     const norm = sqNorm(g2);

@@ -85,11 +85,7 @@ export class Sgd extends OptimizerBase implements Optimizer {
       const lr = sizes?.lr ?? this.#lr;
       checkPositive(`sgd step ${t}: lr`, lr, true);
       const x = this.params, g = this.#g;
-      g.fill(0);
-      oracle(x, g);
-      this.calls++;
-      await collective(g);
-      let bad = firstNonFinite(g);
+      let bad = await this.averagedSample(oracle, collective, x, g);
       if (bad >= 0) return this.reject(t, lr, g, bad, "averaged gradient", 1);
       const norm = sqNorm(g);
       // The update into scratch first: a float32 overflow must not corrupt x.
