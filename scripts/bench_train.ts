@@ -260,8 +260,8 @@ async function run(v: BenchTrainCli): Promise<void> {
   if (v.target === undefined && !configs.some((c) => c.name === "qoda-none") && !v.from) {
     throw new UsageError("--configs: without --target, qoda-none is needed (it sets the target)");
   }
-  const optimizer = v.optimizer ?? trainingDefaults(v.dataset).optimizer;
-  const d = trainingDefaults(v.dataset, optimizer, v.arch);
+  // The chosen QODA's settings (none chosen: the dataset's own).
+  const d = trainingDefaults(v.dataset, v.optimizer, v.arch);
   const o: Record<string, string> = {
     dataset: v.dataset,
     arch: d.arch,
@@ -272,7 +272,7 @@ async function run(v: BenchTrainCli): Promise<void> {
     "eval-every": String(v["eval-every"]),
     seed: String(v.seed),
     lr: v.lr === undefined ? "" : String(v.lr),
-    optimizer,
+    optimizer: d.optimizer,
     collective: v.collective,
   };
   const target = v.target ?? null;
