@@ -157,7 +157,8 @@ export class CollectiveTrials {
 
   /**
    * The trials a {@linkcode CollectiveTrials.state} snapshot describes.
-   * @throws {RangeError} On a malformed snapshot (a choice not among the candidates, times of another length).
+   * @throws {RangeError} On a malformed snapshot (a choice not among the
+   *   candidates, times of another length).
    */
   static restore(s: CollectiveTrialsState): CollectiveTrials {
     const t = new CollectiveTrials(s.candidates, s.rounds);

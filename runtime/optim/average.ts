@@ -13,8 +13,9 @@
  * (t counts the updates from 1; the warm-up `(1 + t)/(10 + t)`, TensorFlow's
  * `num_updates` rule, keeps the random starting point from dominating the
  * first 1/(1 − decay) steps: the average spans about the last t/9 updates
- * until t ≈ 9/(1 − decay), then about the last 1/(1 − decay)). The update is deterministic, so every replica
- * holds the same average; `state()` is restored bit-exactly.
+ * until t ≈ 9/(1 − decay), then about the last 1/(1 − decay)). The update is
+ * deterministic, so every replica holds the same average; `state()` is
+ * restored bit-exactly.
  *
  * @example The average of a constant sequence is the constant; of a ramp, it lags
  * ```ts
