@@ -91,6 +91,36 @@ interface Exports {
     table: number,
     out: number,
   ): number;
+  grid_hop(
+    x: number,
+    n: number,
+    scales: number,
+    bucket: number,
+    top: number,
+    lanesIn: number,
+    wIn: number,
+    biasIn: number,
+    lanesOut: number,
+    wOut: number,
+    decoded: number,
+    divisor: number,
+    state: number,
+    floor: number,
+    limit: number,
+  ): number;
+  grid_unpack_dequantize(
+    lanes: number,
+    n: number,
+    w: number,
+    bias: number,
+    scales: number,
+    bucket: number,
+    top: number,
+    divisor: number,
+    decoded: number,
+    state: number,
+  ): number;
+  bucket_max_abs(x: number, n: number, bucket: number, out: number): void;
   pack_fixed(codes: number, n: number, bits: number, out: number): number;
   unpack_fixed(bytes: number, n: number, bits: number, codes: number): void;
 }
@@ -135,6 +165,18 @@ export interface SmQuantizeOutput {
   histStride?: number;
 }
 
+/**
+ * Where a shared-grid kernel stopped: the coordinate, and for a lane beyond
+ * its range its raw value (null when the coordinate's value exceeded its
+ * bucket's scale).
+ */
+export interface GridFault {
+  /** The coordinate's index in the call. */
+  index: number;
+  /** The offending lane as read (offset binary), or null for a value beyond its scale. */
+  lane: number | null;
+}
+
 /** Codes of `bits` bits that fill whole bytes in runs of this many. */
 function byteRun(bits: number): number {
   return bits % 8 === 0 ? 1 : bits % 4 === 0 ? 2 : bits % 2 === 0 ? 4 : 8;
@@ -169,6 +211,19 @@ function bucketChunk(bucket: number, target: number): number {
 }
 
 /**
+ * Coordinates per shared-grid chunk: whole buckets of whole bytes at any lane
+ * width (a multiple of 8·bucket / gcd(bucket, 8)), about
+ * {@linkcode STREAM_CHUNK}; lanes of up to 24 bits then fit the byte regions.
+ */
+function gridChunk(bucket: number): number {
+  if (!(bucket % 4 === 0 && bucket <= STREAM_CHUNK)) {
+    throw new RangeError(`shared-grid kernels take buckets of 4k ≤ ${STREAM_CHUNK}, got ${bucket}`);
+  }
+  const unit = (bucket * 8) / gcd(bucket, 8);
+  return Math.max(unit, Math.floor(STREAM_CHUNK / unit) * unit);
+}
+
+/**
  * The kernel instance. Get it with {@linkcode kernels}.
  */
 export class Kernels {
@@ -185,6 +240,7 @@ export class Kernels {
   readonly #codes: number;
   readonly #bytes: number;
   readonly #out: number;
+  readonly #grid: number;
   #levelsLoaded: Float32Array | null = null;
 
   constructor(exports: Exports) {
@@ -206,6 +262,7 @@ export class Kernels {
     this.#codes = take(2 * CHUNK);
     this.#bytes = take(2 * CHUNK);
     this.#out = take(4 * CHUNK);
+    this.#grid = take(32);
     if (p > this.#buf.byteLength) throw new Error("kernel memory layout exceeds 32 MiB");
   }
 
@@ -445,6 +502,138 @@ export class Kernels {
       out.set(work, c0);
     }
     return -1;
+  }
+
+  /**
+   * The integer all-reduce's hop on the uniform grid of magnitudes 0..`top`
+   * (`addOwnCodes` in `runtime/quant/shared_grid.ts`; `grid_hop` in
+   * `quant_kernels.c`): this rank's codes of `x`, stochastically rounded
+   * with the four xorshift32 `streams` (coordinate i uses stream i mod 4;
+   * advanced in place), added to `lanesIn` (lanes of `wIn` bits offset by
+   * `biasIn`) when given, packed into `lanesOut` (`wOut` bits) and decoded
+   * into `decoded` (÷ `divisor`) when given. `floor` and `limit` bound
+   * x·top/s + top. `bucket` must be a multiple of 4 of at most
+   * {@linkcode STREAM_CHUNK}; `decoded` may be `x`.
+   *
+   * @returns null, or where it stopped (earlier chunks are written).
+   */
+  gridHop(
+    x: Float32Array,
+    scales: Float32Array,
+    bucket: number,
+    top: number,
+    streams: Int32Array,
+    lanesIn: Uint8Array | null,
+    wIn: number,
+    biasIn: number,
+    lanesOut: Uint8Array | null,
+    wOut: number,
+    decoded: Float32Array | null,
+    divisor: number,
+    floor: number,
+    limit: number,
+  ): GridFault | null {
+    const e = this.#e, n = x.length;
+    const chunk = gridChunk(bucket);
+    const state = new Int32Array(this.#buf, this.#grid, 8);
+    state.set(streams);
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
+      this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
+      this.#f32(this.#norms, nb).set(scales.subarray(b0, b0 + nb));
+      if (lanesIn) {
+        const at = (c0 * wIn) / 8, nbytes = Math.ceil((len * wIn) / 8);
+        new Uint8Array(this.#buf, this.#bytes, nbytes).set(lanesIn.subarray(at, at + nbytes));
+      }
+      const bad = e.grid_hop(
+        this.#x,
+        len,
+        this.#norms,
+        bucket,
+        top,
+        lanesIn ? this.#bytes : 0,
+        wIn,
+        biasIn,
+        lanesOut ? this.#codes : 0,
+        wOut,
+        decoded ? this.#out : 0,
+        divisor,
+        this.#grid,
+        floor,
+        limit,
+      );
+      if (bad >= 0) return { index: c0 + (bad >> 1), lane: bad & 1 ? state[4] : null };
+      if (lanesOut) {
+        const nbytes = Math.ceil((len * wOut) / 8);
+        lanesOut.set(new Uint8Array(this.#buf, this.#codes, nbytes), (c0 * wOut) / 8);
+      }
+      if (decoded) decoded.set(this.#f32(this.#out, len), c0);
+    }
+    streams.set(state.subarray(0, 4));
+    return null;
+  }
+
+  /**
+   * The largest |x| of each bucket of `bucket` coordinates (the last may be
+   * shorter) into `out`: NaN for a bucket that holds a NaN, Infinity for one
+   * that holds an infinity (and no NaN). Buckets of at most {@linkcode CHUNK}.
+   */
+  bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): void {
+    const e = this.#e, n = x.length;
+    if (!(bucket >= 1 && bucket <= CHUNK)) throw new RangeError(`bucket ${bucket} exceeds CHUNK`);
+    const chunk = Math.floor(CHUNK / bucket) * bucket;
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
+      e.bucket_max_abs(this.#x, len, bucket, this.#norms);
+      out.set(this.#f32(this.#norms, Math.ceil(len / bucket)), c0 / bucket);
+    }
+  }
+
+  /**
+   * The integer all-reduce's all-gather receive (`unpackDequantize` in
+   * `runtime/quant/shared_grid.ts`): lanes of `w` bits offset by `bias`,
+   * decoded to (lane − bias)·s/`top`/`divisor` into `out` (its length is the
+   * count). Same bucket sizes as {@linkcode Kernels.gridHop}.
+   *
+   * @returns null, or the first lane above 2·bias (earlier chunks are written).
+   */
+  gridUnpackDequantize(
+    lanes: Uint8Array,
+    w: number,
+    bias: number,
+    scales: Float32Array,
+    bucket: number,
+    top: number,
+    divisor: number,
+    out: Float32Array,
+  ): GridFault | null {
+    const e = this.#e, n = out.length;
+    const chunk = gridChunk(bucket);
+    const state = new Int32Array(this.#buf, this.#grid, 8);
+    for (let c0 = 0; c0 < n; c0 += chunk) {
+      const len = Math.min(chunk, n - c0);
+      const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
+      const at = (c0 * w) / 8, nbytes = Math.ceil((len * w) / 8);
+      new Uint8Array(this.#buf, this.#bytes, nbytes).set(lanes.subarray(at, at + nbytes));
+      this.#f32(this.#norms, nb).set(scales.subarray(b0, b0 + nb));
+      const bad = e.grid_unpack_dequantize(
+        this.#bytes,
+        len,
+        w,
+        bias,
+        this.#norms,
+        bucket,
+        top,
+        divisor,
+        this.#out,
+        this.#grid,
+      );
+      if (bad >= 0) return { index: c0 + bad, lane: state[4] >>> 0 };
+      out.set(this.#f32(this.#out, len), c0);
+    }
+    return null;
   }
 
   /**

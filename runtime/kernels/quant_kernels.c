@@ -656,3 +656,223 @@ void unpack_fixed(const uint8_t* bytes, int n, int bits, uint16_t* codes) {
     have -= bits;
   }
 }
+
+// ---------------------------------------------------------------- shared grid
+// The integer all-reduce's hop (runtime/quant/shared_grid.ts, addOwnCodes):
+// this rank's codes on the uniform grid of magnitudes 0..top, offset by top
+// (code + top in [0, 2·top]), rounded stochastically with four xorshift32
+// streams (coordinate i of a call uses stream i mod 4, state[0..3]), added to
+// the incoming lanes of w_in bits when `in` is given, packed LSB-first into
+// lanes of w_out bits when `out` is given, and decoded, (sum − bias_out)·s /
+// top / divisor, into `dec` when given. `bucket` is a multiple of 4; n is a
+// multiple of 4 except in a call's last chunk. Same arithmetic as the
+// TypeScript: v = f32(f32(x·k) + top) with k = f32(top / s), then
+// lo = ⌊v⌋ plus one when the draw's top 31 bits are below (v − lo)·2^31,
+// clamped to 2·top. Returns −1, or 2·i + kind for the first bad coordinate i:
+// kind 0 a value beyond its bucket's scale, kind 1 an incoming lane above
+// 2·bias_in (its value goes to state[4]).
+static inline int first_false(v128_t ok) {
+  uint32_t m = wasm_i32x4_bitmask(ok);
+  for (int j = 0; j < 4; j++) {
+    if (!(m & (1u << j))) return j;
+  }
+  return 0;
+}
+
+static inline v128_t decode4(v128_t sum, v128_t bias, v128_t unit) {
+  v128_t d = wasm_i32x4_sub(sum, bias);
+  v128_t lo = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(d), unit);
+  v128_t hi = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(d, d, 2, 3, 0, 1)), unit);
+  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+EXPORT(grid_hop)
+int grid_hop(const float* x, int n, const float* scales, int bucket, int top, const uint8_t* in,
+             int w_in, int bias_in, uint8_t* out, int w_out, float* dec, double divisor,
+             uint32_t* state, float floor_, float limit) {
+  v128_t r = wasm_v128_load(state);
+  const v128_t floorv = wasm_f32x4_splat(floor_), limitv = wasm_f32x4_splat(limit);
+  const v128_t topv = wasm_f32x4_splat((float)top), two31 = wasm_f32x4_splat(2147483648.0f);
+  const v128_t cap = wasm_i32x4_splat(2 * top), max_in = wasm_i32x4_splat(2 * bias_in);
+  const v128_t bias_out = wasm_i32x4_splat(bias_in + top);
+  const uint32_t mask_in = w_in > 0 ? (1u << w_in) - 1 : 0;
+  const int wp = w_out <= 8 ? w_out : 0;  // the packing of four lanes in one word
+  const v128_t place = wasm_u32x4_make(1u, 1u << wp, 1u << (2 * wp), 1u << (3 * wp));
+  uint64_t ain = 0, aout = 0;
+  int nin = 0, nout = 0;
+  const uint8_t* pin = in;
+  uint8_t* pout = out;
+  for (int b0 = 0; b0 < n; b0 += bucket) {
+    const int end = b0 + bucket < n ? b0 + bucket : n;
+    const float s = scales[b0 / bucket];
+    const float k = s > 0 ? (float)((double)top / (double)s) : 0.0f;
+    const v128_t kv = wasm_f32x4_splat(k);
+    const v128_t unit = wasm_f64x2_splat((double)s / top / divisor);
+    for (int i = b0; i < end; i += 4) {
+      const int m = end - i < 4 ? end - i : 4;
+      r = wasm_v128_xor(r, wasm_i32x4_shl(r, 13));
+      r = wasm_v128_xor(r, wasm_u32x4_shr(r, 17));
+      r = wasm_v128_xor(r, wasm_i32x4_shl(r, 5));
+      v128_t xv;
+      if (m == 4) {
+        xv = wasm_v128_load(x + i);
+      } else {
+        float t[4] = {0, 0, 0, 0};
+        for (int j = 0; j < m; j++) t[j] = x[i + j];
+        xv = wasm_v128_load(t);
+      }
+      const v128_t v = wasm_f32x4_add(wasm_f32x4_mul(xv, kv), topv);
+      const v128_t ok = wasm_v128_and(wasm_f32x4_ge(v, floorv), wasm_f32x4_le(v, limitv));
+      if (!wasm_i32x4_all_true(ok)) return 2 * (i + first_false(ok));
+      const v128_t lo = wasm_i32x4_trunc_sat_f32x4(v);
+      const v128_t f31 = wasm_i32x4_trunc_sat_f32x4(
+          wasm_f32x4_mul(wasm_f32x4_sub(v, wasm_f32x4_convert_i32x4(lo)), two31));
+      const v128_t carry = wasm_i32x4_shr(wasm_i32x4_sub(wasm_u32x4_shr(r, 1), f31), 31);
+      v128_t sum = wasm_i32x4_min(wasm_i32x4_sub(lo, carry), cap);
+      if (in && m == 4 && w_in <= 8) {
+        // Four lanes of at most 8 bits are one read of 4·w_in bits.
+        if (nin < 4 * w_in) {
+          ain |= (uint64_t)(*(const uint32_t*)pin) << nin;
+          pin += 4;
+          nin += 32;
+        }
+        const uint32_t word = (uint32_t)ain;
+        ain >>= 4 * w_in;
+        nin -= 4 * w_in;
+        const v128_t lanes = wasm_v128_and(
+            wasm_u32x4_make(word, word >> w_in, word >> (2 * w_in), word >> (3 * w_in)),
+            wasm_i32x4_splat((int32_t)mask_in));
+        const v128_t fine = wasm_u32x4_le(lanes, max_in);
+        if (!wasm_i32x4_all_true(fine)) {
+          const int j = first_false(fine);
+          state[4] = wasm_u32x4_extract_lane(lanes, 0);
+          if (j == 1) state[4] = wasm_u32x4_extract_lane(lanes, 1);
+          if (j == 2) state[4] = wasm_u32x4_extract_lane(lanes, 2);
+          if (j == 3) state[4] = wasm_u32x4_extract_lane(lanes, 3);
+          return 2 * (i + j) + 1;
+        }
+        sum = wasm_i32x4_add(sum, lanes);
+      } else if (in) {
+        uint32_t l[4] = {0, 0, 0, 0};
+        for (int j = 0; j < m; j++) {
+          if (nin < w_in) {
+            ain |= (uint64_t)(*(const uint32_t*)pin) << nin;
+            pin += 4;
+            nin += 32;
+          }
+          l[j] = (uint32_t)ain & mask_in;
+          ain >>= w_in;
+          nin -= w_in;
+        }
+        const v128_t lanes = wasm_v128_load(l);
+        const v128_t fine = wasm_u32x4_le(lanes, max_in);
+        if (!wasm_i32x4_all_true(fine)) {
+          const int j = first_false(fine);
+          state[4] = l[j];
+          return 2 * (i + j) + 1;
+        }
+        sum = wasm_i32x4_add(sum, lanes);
+      }
+      if (out && m == 4 && w_out <= 8) {
+        // Four lanes of at most 8 bits make one word of 4·w_out bits (the lanes do not overlap,
+        // so adding them is OR-ing them).
+        v128_t t = wasm_i32x4_mul(sum, place);
+        t = wasm_i32x4_add(t, wasm_i32x4_shuffle(t, t, 2, 3, 0, 1));
+        t = wasm_i32x4_add(t, wasm_i32x4_shuffle(t, t, 1, 0, 3, 2));
+        aout |= (uint64_t)wasm_u32x4_extract_lane(t, 0) << nout;
+        nout += 4 * w_out;
+        if (nout >= 32) {
+          *(uint32_t*)pout = (uint32_t)aout;
+          pout += 4;
+          aout >>= 32;
+          nout -= 32;
+        }
+      } else if (out) {
+        uint32_t c[4];
+        wasm_v128_store(c, sum);
+        for (int j = 0; j < m; j++) {
+          aout |= (uint64_t)c[j] << nout;
+          nout += w_out;
+          if (nout >= 32) {
+            *(uint32_t*)pout = (uint32_t)aout;
+            pout += 4;
+            aout >>= 32;
+            nout -= 32;
+          }
+        }
+      }
+      if (dec) {
+        const v128_t f = decode4(sum, bias_out, unit);
+        if (m == 4) {
+          wasm_v128_store(dec + i, f);
+        } else {
+          float t[4];
+          wasm_v128_store(t, f);
+          for (int j = 0; j < m; j++) dec[i + j] = t[j];
+        }
+      }
+    }
+  }
+  for (; nout > 0; nout -= 8) {
+    *pout++ = (uint8_t)aout;
+    aout >>= 8;
+  }
+  wasm_v128_store(state, r);
+  return -1;
+}
+
+// The integer all-reduce's all-gather receive: lanes of w bits holding sums
+// offset by `bias`, decoded to (lane − bias)·s / top / divisor. Returns −1 or
+// the first lane above 2·bias (its value goes to state[4]).
+EXPORT(grid_unpack_dequantize)
+int grid_unpack_dequantize(const uint8_t* in, int n, int w, int bias, const float* scales,
+                           int bucket, int top, double divisor, float* dec, uint32_t* state) {
+  const uint32_t mask = (1u << w) - 1, max = 2u * (uint32_t)bias;
+  uint64_t acc = 0;
+  int have = 0;
+  const uint8_t* p = in;
+  for (int b0 = 0; b0 < n; b0 += bucket) {
+    const int end = b0 + bucket < n ? b0 + bucket : n;
+    const double unit = (double)scales[b0 / bucket] / top / divisor;
+    for (int i = b0; i < end; i++) {
+      if (have < w) {
+        acc |= (uint64_t)(*(const uint32_t*)p) << have;
+        p += 4;
+        have += 32;
+      }
+      const uint32_t v = (uint32_t)acc & mask;
+      acc >>= w;
+      have -= w;
+      if (v > max) {
+        state[4] = v;
+        return i;
+      }
+      dec[i] = (float)((double)((int32_t)v - bias) * unit);
+    }
+  }
+  return -1;
+}
+
+// The largest |x| of each bucket (the last may be shorter): NaN when the
+// bucket holds a NaN, Infinity when it holds an infinity and no NaN.
+EXPORT(bucket_max_abs)
+void bucket_max_abs(const float* x, int n, int bucket, float* out) {
+  for (int b0 = 0, k = 0; b0 < n; b0 += bucket, k++) {
+    const int end = b0 + bucket < n ? b0 + bucket : n;
+    v128_t m = wasm_f32x4_splat(0.0f);
+    int i = b0;
+    for (; i + 4 <= end; i += 4) m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(x + i)));
+    float r = wasm_f32x4_extract_lane(m, 0);
+    for (int j = 1; j < 4; j++) {
+      const float v = j == 1 ? wasm_f32x4_extract_lane(m, 1)
+                    : j == 2 ? wasm_f32x4_extract_lane(m, 2) : wasm_f32x4_extract_lane(m, 3);
+      r = (v > r || v != v) ? v : r;
+    }
+    for (; i < end; i++) {
+      const float v = x[i] < 0 ? -x[i] : x[i];
+      if (r != r) break;
+      r = (v > r || v != v) ? v : r;
+    }
+    out[k] = r;
+  }
+}

@@ -13,6 +13,12 @@
  * Each rank's vector is quantized exactly once, as in an all-gather, so the
  * variance of the reduced sum is the sum of the ranks' variances.
  *
+ * On a uniform grid, x·G/s + G is formed in float32 (so E[code] is x·G/s to
+ * float32 rounding) and the rounding draws come from four xorshift32 streams
+ * per call, coordinate i taking stream i mod 4: the WebAssembly kernel
+ * (`grid_hop` in `runtime/kernels/quant_kernels.c`, for buckets of 4k
+ * coordinates) and the TypeScript loops give the same codes bit for bit.
+ *
  * - A **uniform** grid of b bits has G = 2^(b−1) − 1 and gⱼ = j: the codes
  *   of one rank fit in b bits, sums of k ranks in b + ⌈log₂ k⌉ bits or so.
  * - **Non-uniform levels** (the layer-wise quantizer's adapted levels ℓⱼ in
@@ -41,6 +47,7 @@
  *
  * @module
  */
+import { CHUNK, kernels, STREAM_CHUNK } from "../kernels/kernels.ts";
 
 /** The integer magnitudes codes may take: 0 = values[0] < … < values[m] = top. */
 export interface SharedGrid {
@@ -127,17 +134,22 @@ export function laneWidth(grid: SharedGrid, ranks: number): number {
 export function bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): Float32Array {
   const buckets = Math.ceil(x.length / bucket);
   if (out.length < buckets) throw new RangeError(`out holds ${out.length} of ${buckets} buckets`);
+  if (!(Number.isInteger(bucket) && bucket >= 1)) {
+    throw new RangeError(`bucket must be a positive integer, got ${bucket}`);
+  }
+  if (bucket <= CHUNK) kernels().bucketMaxAbs(x, bucket, out);
   for (let b = 0; b < buckets; b++) {
+    if (bucket <= CHUNK && out[b] < Infinity) continue;
+    // Not finite (or no kernel for this bucket size): the bucket again, naming the value.
     let m = 0;
     const end = Math.min(x.length, (b + 1) * bucket);
     for (let i = b * bucket; i < end; i++) {
       const a = Math.abs(x[i]);
-      if (a > m) m = a;
-      else if (a !== a || a === Infinity) {
+      if (!(a < Infinity)) {
         throw new RangeError(`value ${i} is ${x[i]}: a shared grid needs finite values`);
       }
+      if (a > m) m = a;
     }
-    if (m === Infinity) throw new RangeError(`bucket ${b} holds an infinite value`);
     out[b] = m;
   }
   return out;
@@ -147,7 +159,7 @@ export function bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array)
  * Quantizes `x` onto the grid with the shared per-bucket `scales`, writing
  * (or adding, with `accumulate`) the integer codes into `out`. Unbiased:
  * E[code] = x·G/s. Values above their scale (a scale not agreed on) are an
- * error, not clipped.
+ * error, not clipped. The reference of {@linkcode addOwnCodes}' one pass.
  *
  * @param x The values.
  * @param scales One scale per bucket, each ≥ every |x| of its bucket.
@@ -173,36 +185,38 @@ export function quantizeToGrid(
     throw new RangeError(`${scales.length} scales for ${buckets} buckets`);
   }
   if (out.length < x.length) throw new RangeError(`out holds ${out.length} of ${x.length} codes`);
-  // The seed starts a xorshift32 stream for this call (splitmix-scrambled, never 0): the hot
-  // loop makes no calls and, on a uniform grid, takes no data-dependent branch.
-  let r = mixSeed(seed);
-  const keep = accumulate ? -1 : 0;
+  const st = seedStreams(seed);
+  const keep = accumulate ? -1 : 0, cap = 2 * top, { floor, limit } = gridRange(top);
   for (let b = 0; b < buckets; b++) {
     const s = scales[b];
     const start = b * bucket, end = Math.min(x.length, start + bucket);
-    const k = s > 0 ? top / s : 0;
     if (uniform) {
-      // x·k + G lies in [0, 2G]; rounding it stochastically and subtracting G rounds x·k
-      // between its neighbours, sign included.
-      const limit = 2 * top * (1 + 1e-6);
+      // v = x·k + G lies in [0, 2G]; rounding it stochastically and subtracting G rounds x·k
+      // between its neighbours, sign included. Float32 arithmetic, as the kernel's.
+      const k = s > 0 ? Math.fround(top / s) : 0;
       for (let i = start; i < end; i++) {
+        let r = st[i & 3];
         r ^= r << 13;
         r ^= r >>> 17;
         r ^= r << 5;
-        const v = x[i] * k + top;
-        if (!(v >= -1e-6 * top && v <= limit)) throw overScale(i, x[i], s);
+        st[i & 3] = r;
+        const v = Math.fround(Math.fround(x[i] * k) + top);
+        if (!(v >= floor && v <= limit)) throw overScale(i, x[i], s);
         const lo = v | 0;
         const f31 = ((v - lo) * 2147483648) | 0;
-        out[i] = lo - (((r >>> 1) - f31) >> 31) - top + (out[i] & keep);
+        out[i] = Math.min(lo - (((r >>> 1) - f31) >> 31), cap) - top + (out[i] & keep);
       }
       continue;
     }
+    const k = s > 0 ? top / s : 0;
     for (let i = start; i < end; i++) {
       const v = x[i];
       const u = (v < 0 ? -v : v) * k;
+      let r = st[i & 3];
       r ^= r << 13;
       r ^= r >>> 17;
       r ^= r << 5;
+      st[i & 3] = r;
       if (!(u <= top * (1 + 1e-6))) throw overScale(i, v, s);
       const j = u >= top ? values.length - 2 : below[Math.floor(u)];
       const lo = values[j], hi = values[j + 1];
@@ -211,6 +225,27 @@ export function quantizeToGrid(
       out[i] = code + (out[i] & keep);
     }
   }
+}
+
+/**
+ * The four xorshift32 states of a call's stochastic rounding, from its seed:
+ * coordinate i of the call draws from stream i mod 4 (so that four lanes of a
+ * SIMD kernel run the same streams). Written into a reused array.
+ */
+function seedStreams(seed: number): Int32Array {
+  for (let l = 0; l < 4; l++) STREAMS[l] = mixSeed((seed + Math.imul(l, 0x632be5ab)) | 0);
+  return STREAMS;
+}
+
+const STREAMS = new Int32Array(4);
+
+/**
+ * The range of v = x·G/s + G within a bucket's scale, float32 rounding
+ * tolerated: [floor, limit], both float32 values (the kernel compares with
+ * the same ones).
+ */
+function gridRange(top: number): { floor: number; limit: number } {
+  return { floor: Math.fround(-1e-6 * top), limit: Math.fround(2 * top * (1 + 1e-6)) };
 }
 
 /** A well-mixed non-zero 32-bit state from any integer seed (splitmix32's finaliser). */
@@ -381,7 +416,8 @@ export function gridVariance(
  * into it (`sum·s/G / divisor`; `decoded` may be `x` itself). Equivalent to
  * {@linkcode unpackSums}, {@linkcode quantizeToGrid} with `accumulate`,
  * {@linkcode packSums} and {@linkcode dequantizeGrid} in turn, without the
- * intermediate integers.
+ * intermediate integers; buckets of 4k coordinates run in the WebAssembly
+ * kernel.
  *
  * @param lanesIn Lanes of `ranksIn` ranks' sums, or null.
  * @param ranksIn How many ranks' codes each incoming lane holds (0 with no lanes).
@@ -430,116 +466,105 @@ export function addOwnCodes(
   if (wIn > 24 || wOut > 24) {
     throw new RangeError(`lanes of ${Math.max(wIn, wOut)} bits: at most 24`);
   }
-  if (!lanesIn) {
-    const out = lanesOut ?? new Uint8Array(bytesOut);
-    firstHop(x, scales, bucket, top, mixSeed(seed), out, wOut);
-    if (decoded) {
-      unpackDequantize(out.subarray(0, bytesOut), 1, grid, scales, bucket, divisor, decoded);
+  const st = seedStreams(seed);
+  if (kernelBucket(bucket)) {
+    const { floor, limit } = gridRange(top);
+    const fault = kernels().gridHop(
+      x,
+      scales,
+      bucket,
+      top,
+      st,
+      lanesIn,
+      wIn,
+      biasIn,
+      lanesOut,
+      wOut,
+      decoded,
+      divisor,
+      floor,
+      limit,
+    );
+    if (fault) {
+      const i = fault.index;
+      throw fault.lane === null
+        ? overScale(i, x[i], scales[Math.floor(i / bucket)])
+        : new RangeError(`lane ${i} holds ${fault.lane - biasIn}, outside ±${biasIn}`);
     }
   } else {
-    const r = mixSeed(seed);
-    nextHop(lanesIn, wIn, biasIn, x, scales, bucket, top, r, lanesOut, wOut, decoded, divisor);
+    hop(x, scales, bucket, top, st, lanesIn, wIn, biasIn, lanesOut, wOut, decoded, divisor);
   }
   return lanesOut ? lanesOut.subarray(0, bytesOut) : null;
 }
 
-/** {@linkcode addOwnCodes} at the first hop: this rank's codes, packed offset by G. */
-function firstHop(
-  x: Float32Array,
-  scales: Float32Array,
-  bucket: number,
-  top: number,
-  r: number,
-  out: Uint8Array,
-  w: number,
-): void {
-  const count = x.length, limit = 2 * top * (1 + 1e-6), floor = -1e-6 * top;
-  let acc = 0, nacc = 0, q = 0;
-  for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {
-    const s = scales[b];
-    const start = b * bucket, end = Math.min(count, start + bucket);
-    const k = s > 0 ? top / s : 0;
-    for (let i = start; i < end; i++) {
-      r ^= r << 13;
-      r ^= r >>> 17;
-      r ^= r << 5;
-      const v = x[i] * k + top;
-      if (!(v >= floor && v <= limit)) throw overScale(i, x[i], s);
-      const lo = v | 0;
-      acc |= (lo - (((r >>> 1) - (((v - lo) * 2147483648) | 0)) >> 31)) << nacc;
-      nacc += w;
-      if (nacc >= 8) {
-        out[q++] = acc & 0xff;
-        acc >>>= 8;
-        nacc -= 8;
-        if (nacc >= 8) {
-          out[q++] = acc & 0xff;
-          acc >>>= 8;
-          nacc -= 8;
-        }
-      }
-    }
-  }
-  if (nacc > 0) out[q] = acc & 0xff;
+/** Whether the kernels take buckets of this size (whole SIMD groups, chunks of whole buckets). */
+function kernelBucket(bucket: number): boolean {
+  return bucket % 4 === 0 && bucket <= STREAM_CHUNK;
 }
 
-/** {@linkcode addOwnCodes} after the first hop: incoming sums plus this rank's codes. */
-function nextHop(
-  lanesIn: Uint8Array,
-  wIn: number,
-  biasIn: number,
+/**
+ * {@linkcode addOwnCodes} in TypeScript, for buckets the kernel does not take:
+ * the same arithmetic and streams as `grid_hop` in `quant_kernels.c`.
+ */
+function hop(
   x: Float32Array,
   scales: Float32Array,
   bucket: number,
   top: number,
-  r: number,
+  st: Int32Array,
+  lanesIn: Uint8Array | null,
+  wIn: number,
+  biasIn: number,
   lanesOut: Uint8Array | null,
   wOut: number,
   decoded: Float32Array | null,
   divisor: number,
 ): void {
-  const count = x.length, limit = 2 * top * (1 + 1e-6), floor = -1e-6 * top;
+  const count = x.length, { floor, limit } = gridRange(top), cap = 2 * top;
   const biasOut = biasIn + top, maskIn = (1 << wIn) - 1, maxIn = 2 * biasIn;
-  const out = lanesOut ?? new Uint8Array(0), packOut = lanesOut !== null;
-  const dec = decoded ?? new Float32Array(0), decode = decoded !== null;
   let ain = 0, nin = 0, p = 0, aout = 0, nout = 0, q = 0;
   for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {
     const s = scales[b];
     const start = b * bucket, end = Math.min(count, start + bucket);
-    const k = s > 0 ? top / s : 0;
+    const k = s > 0 ? Math.fround(top / s) : 0;
     const unit = s / top / divisor;
     for (let i = start; i < end; i++) {
-      while (nin < wIn) {
-        ain |= lanesIn[p++] << nin;
-        nin += 8;
-      }
-      const lane = ain & maskIn;
-      ain >>>= wIn;
-      nin -= wIn;
-      if (lane > maxIn) {
-        throw new RangeError(`lane ${i} holds ${lane - biasIn}, outside ±${biasIn}`);
-      }
+      let r = st[i & 3];
       r ^= r << 13;
       r ^= r >>> 17;
       r ^= r << 5;
-      const v = x[i] * k + top;
+      st[i & 3] = r;
+      const v = Math.fround(Math.fround(x[i] * k) + top);
       if (!(v >= floor && v <= limit)) throw overScale(i, x[i], s);
       const lo = v | 0;
-      // lane − biasIn + code + biasOut, with code = lo + carry − G and biasOut = biasIn + G.
-      const sumOut = lane + lo - (((r >>> 1) - (((v - lo) * 2147483648) | 0)) >> 31);
-      if (decode) dec[i] = (sumOut - biasOut) * unit;
-      if (packOut) {
-        aout |= sumOut << nout;
+      // This rank's code + G, then (after the first hop) lane − biasIn + code + biasOut.
+      let sum = Math.min(lo - (((r >>> 1) - (((v - lo) * 2147483648) | 0)) >> 31), cap);
+      if (lanesIn) {
+        while (nin < wIn) {
+          ain |= lanesIn[p++] << nin;
+          nin += 8;
+        }
+        const lane = ain & maskIn;
+        ain >>>= wIn;
+        nin -= wIn;
+        if (lane > maxIn) {
+          throw new RangeError(`lane ${i} holds ${lane - biasIn}, outside ±${biasIn}`);
+        }
+        sum += lane;
+      }
+      if (decoded) decoded[i] = (sum - biasOut) * unit;
+      if (lanesOut) {
+        aout |= sum << nout;
         nout += wOut;
         while (nout >= 8) {
-          out[q++] = aout & 0xff;
+          lanesOut[q++] = aout & 0xff;
           aout >>>= 8;
           nout -= 8;
         }
       }
     }
   }
-  if (packOut && nout > 0) out[q] = aout & 0xff;
+  if (lanesOut && nout > 0) lanesOut[q] = aout & 0xff;
 }
 
 /**
@@ -571,6 +596,22 @@ export function unpackDequantize(
     throw new RangeError(`${lanes.length} bytes for ${count} sums of ${w} bits (${want} expected)`);
   }
   if (w > 24) throw new RangeError(`lanes of ${w} bits: at most 24`);
+  if (kernelBucket(bucket)) {
+    const fault = kernels().gridUnpackDequantize(
+      lanes,
+      w,
+      bias,
+      scales,
+      bucket,
+      grid.top,
+      divisor,
+      out,
+    );
+    if (fault) {
+      throw new RangeError(`lane ${fault.index} holds ${fault.lane! - bias}, outside ±${bias}`);
+    }
+    return;
+  }
   const mask = (1 << w) - 1, max = 2 * bias;
   let acc = 0, nacc = 0, p = 0;
   for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {

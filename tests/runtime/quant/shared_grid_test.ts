@@ -133,6 +133,11 @@ Deno.test("hostile lanes are rejected naming what is wrong; bad input is refused
   );
   const x = Float32Array.of(1, NaN, 2);
   assert.throws(() => bucketMaxAbs(x, 4, new Float32Array(1)), /value 1 is NaN/);
+  const inf = gaussian(1000, 3);
+  inf[517] = -Infinity;
+  assert.throws(() => bucketMaxAbs(inf, 64, new Float32Array(16)), /value 517 is -Infinity/);
+  const maxima = bucketMaxAbs(inf.subarray(0, 512), 64, new Float32Array(8));
+  assert.equal(maxima[3], Math.max(...inf.subarray(192, 256).map(Math.abs)));
   assert.throws(
     () =>
       quantizeToGrid(
@@ -171,44 +176,88 @@ Deno.test("variance on Gaussian data: the shared grid at 4 bits is below the lay
 });
 
 Deno.test("addOwnCodes and unpackDequantize do in one pass what the separate steps do", () => {
-  const n = 1001, bucket = 100, grid = uniformGrid(4), seed = 99;
-  const x = gaussian(n, 31), y = gaussian(n, 32);
-  const scales = bucketMaxAbs(x, bucket, new Float32Array(11));
-  const other = bucketMaxAbs(y, bucket, new Float32Array(11));
-  for (let b = 0; b < 11; b++) scales[b] = Math.max(scales[b], other[b]);
-  // First hop: y's codes alone, packed.
-  const first = addOwnCodes(null, 0, y, scales, bucket, grid, 5, new Uint8Array(n), null, 1)!;
-  const codesY = new Int32Array(n);
-  quantizeToGrid(y, scales, bucket, grid, 5, codesY, false);
-  assert.deepEqual(first, packSums(codesY, n, grid, 1, new Uint8Array(n)));
-  // Next hop: x's codes added to them, packed for 2 ranks and decoded as a mean.
-  const decoded = new Float32Array(n);
-  const lanes = addOwnCodes(
-    first,
-    1,
-    x,
-    scales,
-    bucket,
-    grid,
-    seed,
-    new Uint8Array(n),
-    decoded,
-    2,
-  )!;
-  const sums = new Int32Array(n);
-  unpackSums(first, n, grid, 1, sums, false);
-  quantizeToGrid(x, scales, bucket, grid, seed, sums, true);
-  assert.deepEqual(lanes, packSums(sums, n, grid, 2, new Uint8Array(n)));
-  const want = dequantizeGrid(sums, scales, bucket, grid, 2, new Float32Array(n));
-  assert.deepEqual(decoded, want);
-  const gathered = new Float32Array(n);
-  unpackDequantize(lanes, 2, grid, scales, bucket, 2, gathered);
-  assert.deepEqual(gathered, want, "every rank decodes the same bytes the same way");
-  // A lane beyond ±G from the first hop is refused.
-  const bad = first.slice();
-  bad[0] = 0xff;
-  assert.throws(
-    () => addOwnCodes(bad, 1, x, scales, bucket, grid, 1, new Uint8Array(n), null, 1),
-    /lane 0 holds 8, outside ±7/,
-  );
+  // Buckets of 4k run the WebAssembly kernel, others the TypeScript loop; 150,001 coordinates
+  // stream through the kernel in several chunks and end on a partial SIMD group.
+  const cases = [
+    { n: 1001, bucket: 100, bits: 4, ranks: 2 }, // kernel
+    { n: 1001, bucket: 102, bits: 4, ranks: 2 }, // TypeScript
+    { n: 150_001, bucket: 512, bits: 4, ranks: 4 },
+    { n: 150_001, bucket: 500, bits: 3, ranks: 3 }, // chunks of lcm(500, 8) multiples
+    { n: 77, bucket: 7, bits: 8, ranks: 3 },
+    { n: 5003, bucket: 64, bits: 8, ranks: 3 }, // lanes of 8 bits, then wider
+    { n: 5003, bucket: 64, bits: 5, ranks: 9 }, // lanes of 5 … 9 bits
+    { n: 4099, bucket: 4, bits: 2, ranks: 5 },
+  ];
+  for (const { n, bucket, bits, ranks } of cases) {
+    const what = `n ${n}, bucket ${bucket}, ${bits} bits, ${ranks} ranks`;
+    const grid = uniformGrid(bits), nb = Math.ceil(n / bucket);
+    const xs = Array.from({ length: ranks }, (_, k) => gaussian(n, 31 + k));
+    const scales = new Float32Array(nb), mine = new Float32Array(nb);
+    for (const x of xs) {
+      bucketMaxAbs(x, bucket, mine);
+      for (let b = 0; b < nb; b++) scales[b] = Math.max(scales[b], mine[b]);
+    }
+    const sums = new Int32Array(n);
+    let lanes: Uint8Array | null = null;
+    for (let k = 0; k < ranks; k++) {
+      const last = k === ranks - 1;
+      const decoded = last ? new Float32Array(n) : null;
+      const bytes = new Uint8Array(Math.ceil((n * laneWidth(grid, k + 1)) / 8));
+      lanes = addOwnCodes(lanes, k, xs[k], scales, bucket, grid, 5 + k, bytes, decoded, ranks)!;
+      quantizeToGrid(xs[k], scales, bucket, grid, 5 + k, sums, k > 0);
+      assert.deepEqual(lanes, packSums(sums, n, grid, k + 1, new Uint8Array(bytes.length)), what);
+      if (!last) continue;
+      const want = dequantizeGrid(sums, scales, bucket, grid, ranks, new Float32Array(n));
+      assert.deepEqual(decoded, want, what);
+      const gathered = new Float32Array(n);
+      unpackDequantize(lanes, ranks, grid, scales, bucket, ranks, gathered);
+      assert.deepEqual(gathered, want, `${what}: every rank decodes the same bytes the same way`);
+      // The owner may decode into its own values.
+      const own = xs[k].slice(), mineCodes = quantizeOne(xs[k], scales, bucket, grid, 5 + k);
+      const prior = packSums(
+        sums.map((v, i) => v - mineCodes[i]),
+        n,
+        grid,
+        k,
+        new Uint8Array(Math.ceil((n * laneWidth(grid, k)) / 8)),
+      );
+      addOwnCodes(k ? prior : null, k, own, scales, bucket, grid, 5 + k, null, own, ranks);
+      assert.deepEqual(own, want, `${what}: decoded in place`);
+    }
+  }
+  // A lane beyond ±G from the first hop, or a value beyond its scale, is refused on both paths.
+  for (const bucket of [100, 102]) {
+    const n = 1001, grid = uniformGrid(4), x = gaussian(n, 31);
+    const scales = bucketMaxAbs(x, bucket, new Float32Array(11));
+    const first = addOwnCodes(null, 0, x, scales, bucket, grid, 5, new Uint8Array(n), null, 1)!;
+    const bad = first.slice();
+    bad[300] = 0xff; // lanes 600 and 601
+    assert.throws(
+      () => addOwnCodes(bad, 1, x, scales, bucket, grid, 1, new Uint8Array(n), null, 1),
+      /lane 600 holds 8, outside ±7/,
+    );
+    assert.throws(
+      () => unpackDequantize(bad, 1, grid, scales, bucket, 1, new Float32Array(n)),
+      /lane 600 holds 8, outside ±7/,
+    );
+    const big = x.slice();
+    big[707] = 2 * scales[Math.floor(707 / bucket)];
+    assert.throws(
+      () => addOwnCodes(null, 0, big, scales, bucket, grid, 5, new Uint8Array(n), null, 1),
+      new RegExp(`value 707 \\(${big[707]}\\) exceeds its bucket's scale`),
+    );
+  }
 });
+
+/** One rank's codes alone. */
+function quantizeOne(
+  x: Float32Array,
+  scales: Float32Array,
+  bucket: number,
+  grid: ReturnType<typeof uniformGrid>,
+  seed: number,
+): Int32Array {
+  const codes = new Int32Array(x.length);
+  quantizeToGrid(x, scales, bucket, grid, seed, codes, false);
+  return codes;
+}
