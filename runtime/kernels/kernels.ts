@@ -177,6 +177,43 @@ export interface GridFault {
   lane: number | null;
 }
 
+/**
+ * One hop of the integer all-reduce on the uniform grid of magnitudes
+ * 0..`top` (`addOwnCodes` in `runtime/quant/shared_grid.ts`): this rank's
+ * values, rounded stochastically, added to the incoming lanes if any, packed
+ * and decoded if asked.
+ */
+export interface GridHop {
+  /** This rank's values. */
+  x: Float32Array;
+  /** The shared per-bucket scales. */
+  scales: Float32Array;
+  /** Coordinates per bucket. */
+  bucket: number;
+  /** The grid's largest magnitude, G. */
+  top: number;
+  /** Four xorshift32 states: coordinate i draws from stream i mod 4 (advanced in place). */
+  streams: Int32Array;
+  /** Lanes of `wIn` bits holding sums offset by `biasIn`, or null at the first hop. */
+  lanesIn: Uint8Array | null;
+  /** Bits per incoming lane (0 without). */
+  wIn: number;
+  /** The incoming lanes' offset. */
+  biasIn: number;
+  /** Receives the new lanes (`wOut` bits, offset by biasIn + top), or null. */
+  lanesOut: Uint8Array | null;
+  /** Bits per outgoing lane. */
+  wOut: number;
+  /** Receives the new sums decoded, (sum − offset)·s/top/divisor, or null; may be `x`. */
+  decoded: Float32Array | null;
+  /** What the decoded sums are divided by. */
+  divisor: number;
+  /** x·top/s + top below this (a float32) is beyond the scale. */
+  floor: number;
+  /** x·top/s + top above this (a float32) is beyond the scale. */
+  limit: number;
+}
+
 /** Codes of `bits` bits that fill whole bytes in runs of this many. */
 function byteRun(bits: number): number {
   return bits % 8 === 0 ? 1 : bits % 4 === 0 ? 2 : bits % 2 === 0 ? 4 : 8;
@@ -505,34 +542,14 @@ export class Kernels {
   }
 
   /**
-   * The integer all-reduce's hop on the uniform grid of magnitudes 0..`top`
-   * (`addOwnCodes` in `runtime/quant/shared_grid.ts`; `grid_hop` in
-   * `quant_kernels.c`): this rank's codes of `x`, stochastically rounded
-   * with the four xorshift32 `streams` (coordinate i uses stream i mod 4;
-   * advanced in place), added to `lanesIn` (lanes of `wIn` bits offset by
-   * `biasIn`) when given, packed into `lanesOut` (`wOut` bits) and decoded
-   * into `decoded` (÷ `divisor`) when given. `floor` and `limit` bound
-   * x·top/s + top. `bucket` must be a multiple of 4 of at most
-   * {@linkcode STREAM_CHUNK}; `decoded` may be `x`.
+   * One hop of the integer all-reduce ({@linkcode GridHop}; `grid_hop` in
+   * `quant_kernels.c`). `bucket` must be a multiple of 4 of at most
+   * {@linkcode STREAM_CHUNK}.
    *
    * @returns null, or where it stopped (earlier chunks are written).
    */
-  gridHop(
-    x: Float32Array,
-    scales: Float32Array,
-    bucket: number,
-    top: number,
-    streams: Int32Array,
-    lanesIn: Uint8Array | null,
-    wIn: number,
-    biasIn: number,
-    lanesOut: Uint8Array | null,
-    wOut: number,
-    decoded: Float32Array | null,
-    divisor: number,
-    floor: number,
-    limit: number,
-  ): GridFault | null {
+  gridHop(h: GridHop): GridFault | null {
+    const { x, scales, bucket, top, streams, lanesIn, wIn, biasIn, lanesOut, wOut, decoded } = h;
     const e = this.#e, n = x.length;
     const chunk = gridChunk(bucket);
     const state = new Int32Array(this.#buf, this.#grid, 8);
@@ -558,10 +575,10 @@ export class Kernels {
         lanesOut ? this.#codes : 0,
         wOut,
         decoded ? this.#out : 0,
-        divisor,
+        h.divisor,
         this.#grid,
-        floor,
-        limit,
+        h.floor,
+        h.limit,
       );
       if (bad >= 0) return { index: c0 + (bad >> 1), lane: bad & 1 ? state[4] : null };
       if (lanesOut) {

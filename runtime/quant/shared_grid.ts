@@ -47,7 +47,7 @@
  *
  * @module
  */
-import { CHUNK, kernels, STREAM_CHUNK } from "../kernels/kernels.ts";
+import { CHUNK, type GridFault, type GridHop, kernels, STREAM_CHUNK } from "../kernels/kernels.ts";
 
 /** The integer magnitudes codes may take: 0 = values[0] < … < values[m] = top. */
 export interface SharedGrid {
@@ -466,33 +466,27 @@ export function addOwnCodes(
   if (wIn > 24 || wOut > 24) {
     throw new RangeError(`lanes of ${Math.max(wIn, wOut)} bits: at most 24`);
   }
-  const st = seedStreams(seed);
-  if (kernelBucket(bucket)) {
-    const { floor, limit } = gridRange(top);
-    const fault = kernels().gridHop(
-      x,
-      scales,
-      bucket,
-      top,
-      st,
-      lanesIn,
-      wIn,
-      biasIn,
-      lanesOut,
-      wOut,
-      decoded,
-      divisor,
-      floor,
-      limit,
-    );
-    if (fault) {
-      const i = fault.index;
-      throw fault.lane === null
-        ? overScale(i, x[i], scales[Math.floor(i / bucket)])
-        : new RangeError(`lane ${i} holds ${fault.lane - biasIn}, outside ±${biasIn}`);
-    }
-  } else {
-    hop(x, scales, bucket, top, st, lanesIn, wIn, biasIn, lanesOut, wOut, decoded, divisor);
+  const h: GridHop = {
+    x,
+    scales,
+    bucket,
+    top,
+    streams: seedStreams(seed),
+    lanesIn,
+    wIn,
+    biasIn,
+    lanesOut,
+    wOut,
+    decoded,
+    divisor,
+    ...gridRange(top),
+  };
+  const fault = kernelBucket(bucket) ? kernels().gridHop(h) : hop(h);
+  if (fault) {
+    const i = fault.index;
+    throw fault.lane === null
+      ? overScale(i, x[i], scales[Math.floor(i / bucket)])
+      : new RangeError(`lane ${i} holds ${fault.lane - biasIn}, outside ±${biasIn}`);
   }
   return lanesOut ? lanesOut.subarray(0, bytesOut) : null;
 }
@@ -505,22 +499,13 @@ function kernelBucket(bucket: number): boolean {
 /**
  * {@linkcode addOwnCodes} in TypeScript, for buckets the kernel does not take:
  * the same arithmetic and streams as `grid_hop` in `quant_kernels.c`.
+ *
+ * @returns null, or where it stopped.
  */
-function hop(
-  x: Float32Array,
-  scales: Float32Array,
-  bucket: number,
-  top: number,
-  st: Int32Array,
-  lanesIn: Uint8Array | null,
-  wIn: number,
-  biasIn: number,
-  lanesOut: Uint8Array | null,
-  wOut: number,
-  decoded: Float32Array | null,
-  divisor: number,
-): void {
-  const count = x.length, { floor, limit } = gridRange(top), cap = 2 * top;
+function hop(h: GridHop): GridFault | null {
+  const { x, scales, bucket, top, streams: st, lanesIn, wIn, biasIn, lanesOut, wOut } = h;
+  const { decoded, divisor, floor, limit } = h;
+  const count = x.length, cap = 2 * top;
   const biasOut = biasIn + top, maskIn = (1 << wIn) - 1, maxIn = 2 * biasIn;
   let ain = 0, nin = 0, p = 0, aout = 0, nout = 0, q = 0;
   for (let b = 0, buckets = Math.ceil(count / bucket); b < buckets; b++) {
@@ -535,7 +520,7 @@ function hop(
       r ^= r << 5;
       st[i & 3] = r;
       const v = Math.fround(Math.fround(x[i] * k) + top);
-      if (!(v >= floor && v <= limit)) throw overScale(i, x[i], s);
+      if (!(v >= floor && v <= limit)) return { index: i, lane: null };
       const lo = v | 0;
       // This rank's code + G, then (after the first hop) lane − biasIn + code + biasOut.
       let sum = Math.min(lo - (((r >>> 1) - (((v - lo) * 2147483648) | 0)) >> 31), cap);
@@ -547,9 +532,7 @@ function hop(
         const lane = ain & maskIn;
         ain >>>= wIn;
         nin -= wIn;
-        if (lane > maxIn) {
-          throw new RangeError(`lane ${i} holds ${lane - biasIn}, outside ±${biasIn}`);
-        }
+        if (lane > maxIn) return { index: i, lane };
         sum += lane;
       }
       if (decoded) decoded[i] = (sum - biasOut) * unit;
@@ -565,6 +548,7 @@ function hop(
     }
   }
   if (lanesOut && nout > 0) lanesOut[q] = aout & 0xff;
+  return null;
 }
 
 /**
