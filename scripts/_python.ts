@@ -36,7 +36,10 @@ export const TORCH_INSTALL_HELP =
  * The first candidate with torch.distributed and Gloo, or an error message
  * naming every candidate, what it lacked, and exactly what to install.
  */
-export function choosePython(probes: PythonProbe[]): { python: string } | { error: string } {
+export function choosePython(
+  probes: PythonProbe[],
+  purpose = "--compare gloo",
+): { python: string } | { error: string } {
   const ok = probes.find((p) => p.found && p.torch && p.gloo);
   if (ok) return { python: ok.python };
   const why = probes.map((p) => {
@@ -45,7 +48,7 @@ export function choosePython(probes: PythonProbe[]): { python: string } | { erro
     return `${p.python}: torch ${p.version ?? "?"} without Gloo`;
   });
   return {
-    error: `--compare gloo needs a python3 with torch.distributed (Gloo); tried ${
+    error: `${purpose} needs a python3 with torch.distributed (Gloo); tried ${
       why.join("; ")
     }. To fix: ${TORCH_INSTALL_HELP}`,
   };
@@ -80,6 +83,7 @@ export async function probePython(python: string): Promise<PythonProbe> {
 /** Probes the candidates in order, stopping at the first that works; returns the choice. */
 export async function findTorchPython(
   env: { QODA_PYTHON?: string } = { QODA_PYTHON: Deno.env.get("QODA_PYTHON") },
+  purpose?: string,
 ): Promise<{ python: string } | { error: string }> {
   const probes: PythonProbe[] = [];
   for (const py of pythonCandidates(env)) {
@@ -87,5 +91,5 @@ export async function findTorchPython(
     probes.push(p);
     if (p.found && p.torch && p.gloo) break;
   }
-  return choosePython(probes);
+  return choosePython(probes, purpose);
 }

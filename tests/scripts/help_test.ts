@@ -196,6 +196,12 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
     ],
   },
   {
+    name: "bench:gan",
+    script: "bench_gan.ts",
+    args: [],
+    flags: ["datasets", "steps", "seconds", "threads", "seed", "out", "help"],
+  },
+  {
     name: "ring_rank",
     script: "ring_rank.ts",
     args: [],
@@ -291,6 +297,11 @@ const BAD_VALUES: [string, string[], RegExp][] = [
     "bench_train.ts",
     ["--configs", "qoda-zip"],
     /--configs: invalid value 'qoda-zip'; valid choices: qoda-none/,
+  ],
+  [
+    "bench_gan.ts",
+    ["--datasets", "mnist"],
+    /--datasets: invalid value 'mnist'; valid choices: gaussians8, gaussians25/,
   ],
   [
     "ring_rank.ts",
