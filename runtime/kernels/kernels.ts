@@ -1,8 +1,9 @@
 /**
  * WebAssembly SIMD kernels for the hot loops: sign-magnitude quantize (with
  * the codes packed straight into frame bytes if asked), dequantize, fused
- * unpack + dequantize (and + add, the reduce-scatter's receive), and
- * fixed-width bit packing.
+ * unpack + dequantize (and + add, the reduce-scatter's receive), fixed-width
+ * bit packing, and the integer collective's shared-grid hops, decode and
+ * bucket maxima.
  *
  * The module (built from `quant_kernels.c`, embedded as base64) has a fixed
  * 32 MiB memory that never grows, so views into it are never detached. Large

@@ -1,24 +1,12 @@
 // Tests for scripts/gloo_allreduce.py (reference Gloo all-reduce). Ignored
 // when no python3 with torch.distributed is available (Debian: python3-torch).
 import assert from "node:assert/strict";
+import { findTorchPython } from "../../scripts/_python.ts";
 
 const SCRIPT = new URL("../../scripts/gloo_allreduce.py", import.meta.url).pathname;
 
-function findPython(): string | null {
-  // Debian's python3-torch is only visible to /usr/bin/python3 (not pyenv/venv)
-  for (const py of ["python3", "/usr/bin/python3"]) {
-    try {
-      const r = new Deno.Command(py, {
-        args: ["-c", "import torch.distributed"],
-        stdout: "null",
-        stderr: "null",
-      }).outputSync();
-      if (r.success) return py;
-    } catch { /* not found */ }
-  }
-  return null;
-}
-const PY = findPython();
+const found = await findTorchPython();
+const PY = "python" in found ? found.python : null;
 
 Deno.test({
   name: "gloo_allreduce.py --launch 2 prints a valid JSON line",
