@@ -206,9 +206,11 @@ export async function integerMode(
       } else {
         trace?.start();
         unpackDequantize(p, N, grid, scalesOf(s), bucket, divisor, view(s));
-        const copy = slotOf(mem.forwarded, s, N); // forwarded unchanged at the next hop
-        copy.set(p);
-        gathered[s.index] = copy;
+        if (hop < N - 2) {
+          const copy = slotOf(mem.forwarded, s, N); // forwarded unchanged at the next hop
+          copy.set(p);
+          gathered[s.index] = copy;
+        }
         trace?.stop(PHASE_DECODE);
       }
     },
