@@ -4,7 +4,8 @@
  * each candidate in turn (float32 first: compression must earn its place),
  * every rank times them, one tiny float32 all-reduce sums the times over the
  * ranks, and every rank takes the same candidate, the fastest, for the rest
- * of the run. The schedule depends only on the call count, so every rank
+ * of the run. Each trial starts from a barrier, so that it times the
+ * collective and not the wait for a rank still computing. The schedule depends only on the call count, so every rank
  * runs the same mode at every call.
  *
  * The trials are real collectives of the run (their results are used), so
@@ -205,8 +206,10 @@ export interface AutoCall {
  * Call number `call` (0-based, counted by the caller) of a run under
  * `auto`: all-reduces `buf` the way `trials` schedules for it (float32
  * without compression, else `compression` in that mode; `compression.mode`
- * is ignored) and times it; the call that ends the trials also all-reduces
- * every rank's times (one tiny float32 sum) and decides. Every rank must
+ * is ignored) and, during the trials, times it from a barrier (a one-value
+ * sum), so that the time is the collective's and not a slower rank's
+ * compute; the call that ends the trials also all-reduces every rank's
+ * times (one tiny float32 sum) and decides. Every rank must
  * make the same calls in the same order.
  *
  * @param ctx The ring.
@@ -244,6 +247,11 @@ export async function allreduceAuto(
   call: number,
 ): Promise<AutoCall> {
   const mode = trials.modeFor(call);
+  // A trial times the collective from the moment every rank is there: a one-value sum first,
+  // untimed, so that a peer still computing its vector does not count against the candidate.
+  if (call < trials.trialCalls && ctx.size > 1) {
+    await allreduce(ctx, new Float32Array(1), { op: "sum" });
+  }
   const t0 = performance.now();
   const stats = await allreduce(ctx, buf, {
     ...options,
