@@ -5,8 +5,9 @@
  * every rank times them, one tiny float32 all-reduce sums the times over the
  * ranks, and every rank takes the same candidate, the fastest, for the rest
  * of the run. Each trial starts from a barrier, so that it times the
- * collective and not the wait for a rank still computing. The schedule depends only on the call count, so every rank
- * runs the same mode at every call.
+ * collective and not the wait for a rank still computing. The schedule
+ * depends only on the call count, so every rank runs the same mode at every
+ * call.
  *
  * The trials are real collectives of the run (their results are used), so
  * they cost nothing but the slower candidates' extra time. The first round
@@ -209,8 +210,8 @@ export interface AutoCall {
  * is ignored) and, during the trials, times it from a barrier (a one-value
  * sum), so that the time is the collective's and not a slower rank's
  * compute; the call that ends the trials also all-reduces every rank's
- * times (one tiny float32 sum) and decides. Every rank must
- * make the same calls in the same order.
+ * times (one tiny float32 sum) and decides. Every rank must make the same
+ * calls in the same order.
  *
  * @param ctx The ring.
  * @param buf The vector, reduced in place.

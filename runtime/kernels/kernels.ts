@@ -255,7 +255,9 @@ function bucketChunk(bucket: number, target: number): number {
  */
 function gridChunk(bucket: number): number {
   if (!(bucket % 4 === 0 && bucket <= STREAM_CHUNK)) {
-    throw new RangeError(`shared-grid kernels take buckets of 4k ≤ ${STREAM_CHUNK}, got ${bucket}`);
+    throw new RangeError(
+      `shared-grid kernels take buckets of 4k ≤ ${STREAM_CHUNK}, got ${bucket}`,
+    );
   }
   const unit = (bucket * 8) / gcd(bucket, 8);
   return Math.max(unit, Math.floor(STREAM_CHUNK / unit) * unit);
@@ -279,6 +281,8 @@ export class Kernels {
   readonly #bytes: number;
   readonly #out: number;
   readonly #grid: number;
+  /** The shared-grid kernels' state: four stream states, then a faulty lane's value. */
+  readonly #gridState: Int32Array;
   #levelsLoaded: Float32Array | null = null;
 
   constructor(exports: Exports) {
@@ -301,6 +305,7 @@ export class Kernels {
     this.#bytes = take(2 * CHUNK);
     this.#out = take(4 * CHUNK);
     this.#grid = take(32);
+    this.#gridState = new Int32Array(this.#buf, this.#grid, 8);
     if (p > this.#buf.byteLength) throw new Error("kernel memory layout exceeds 32 MiB");
   }
 
@@ -553,7 +558,7 @@ export class Kernels {
     const { x, scales, bucket, top, streams, lanesIn, wIn, biasIn, lanesOut, wOut, decoded } = h;
     const e = this.#e, n = x.length;
     const chunk = gridChunk(bucket);
-    const state = new Int32Array(this.#buf, this.#grid, 8);
+    const state = this.#gridState;
     state.set(streams);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
@@ -629,7 +634,7 @@ export class Kernels {
   ): GridFault | null {
     const e = this.#e, n = out.length;
     const chunk = gridChunk(bucket);
-    const state = new Int32Array(this.#buf, this.#grid, 8);
+    const state = this.#gridState;
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       const b0 = c0 / bucket, nb = Math.ceil(len / bucket);

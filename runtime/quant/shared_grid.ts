@@ -257,6 +257,11 @@ export function mixSeed(seed: number): number {
   return t === 0 ? 1 : t;
 }
 
+/** A received lane no rank could have sent (its sum beyond ±bias), named. */
+function laneOutside(i: number, lane: number, bias: number): RangeError {
+  return new RangeError(`lane ${i} holds ${lane - bias}, outside ±${bias}`);
+}
+
 function overScale(i: number, v: number, s: number): RangeError {
   return new RangeError(`value ${i} (${v}) exceeds its bucket's scale ${s}`);
 }
@@ -340,7 +345,7 @@ export function unpackSums(
     const v = acc & mask;
     acc >>>= w;
     nacc -= w;
-    if (v > max) throw new RangeError(`lane ${i} holds ${v - bias}, outside ±${bias}`);
+    if (v > max) throw laneOutside(i, v, bias);
     into[i] = add ? into[i] + v - bias : v - bias;
   }
 }
@@ -486,7 +491,7 @@ export function addOwnCodes(
     const i = fault.index;
     throw fault.lane === null
       ? overScale(i, x[i], scales[Math.floor(i / bucket)])
-      : new RangeError(`lane ${i} holds ${fault.lane - biasIn}, outside ±${biasIn}`);
+      : laneOutside(i, fault.lane, biasIn);
   }
   return lanesOut ? lanesOut.subarray(0, bytesOut) : null;
 }
@@ -592,7 +597,7 @@ export function unpackDequantize(
       out,
     );
     if (fault) {
-      throw new RangeError(`lane ${fault.index} holds ${fault.lane! - bias}, outside ±${bias}`);
+      throw laneOutside(fault.index, fault.lane!, bias);
     }
     return;
   }
@@ -609,7 +614,7 @@ export function unpackDequantize(
       const v = acc & mask;
       acc >>>= w;
       nacc -= w;
-      if (v > max) throw new RangeError(`lane ${i} holds ${v - bias}, outside ±${bias}`);
+      if (v > max) throw laneOutside(i, v, bias);
       out[i] = (v - bias) * unit;
     }
   }
