@@ -141,10 +141,10 @@ export const GAN_FLAGS = {
     list: true,
     min: 1,
     max: 4096,
-    value: "A,B",
+    value: "A,B[,…]",
     defaultHelp: "128,256 for the mnist mlp, 64,64 for the mixtures' mlp, 16,32 for the dcgan",
-    help: "the pair's two hidden widths (mlp: the generator's, reversed in the critic) or " +
-      "channel counts (dcgan)",
+    help: "mlp: the generator's hidden widths, one per hidden layer (1 to 8; the critic uses " +
+      "them reversed); dcgan: its two channel counts",
   },
   "latent-dim": {
     type: "int",
@@ -299,8 +299,17 @@ export function parseGanArgs(args: string[]): GanCli {
     gp: a.gp ?? d.gp,
   };
   if (a.widths !== undefined) {
-    if (a.widths.length !== 2) {
-      throw new UsageError(`--widths: expected two widths, got '${a.widths.join(",")}'`);
+    const arch = d.arch;
+    const ok = arch === "mlp"
+      ? a.widths.length >= 1 && a.widths.length <= 8
+      : a.widths.length === 2;
+    if (!ok) {
+      throw new UsageError(
+        `--widths: expected ${
+          arch === "mlp" ? "1 to 8 widths (mlp)" : "two channel counts (dcgan)"
+        }, ` +
+          `got '${a.widths.join(",")}'`,
+      );
     }
     problemOptions.widths = a.widths;
   }

@@ -139,25 +139,31 @@ function weight(tf: Tfjs, p: Tensor, spec: ParamSpec): Tensor {
 }
 
 function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): GanArchitecture {
-  checkWidths(widths, 2, "mlp");
-  const [h1, h2] = widths;
+  if (widths.length < 1 || widths.length > 8) {
+    throw new RangeError(`mlp needs 1 to 8 hidden widths, got [${widths.join(", ")}]`);
+  }
+  checkWidths(widths, widths.length, "mlp");
+  const depth = widths.length;
   const outGain = 1;
-  const generator = [
-    kernel("gen/dense1/kernel", [latentDim, h1], "dense", latentDim, RELU_GAIN),
-    bias("gen/dense1/bias", h1),
-    kernel("gen/dense2/kernel", [h1, h2], "dense", h1, RELU_GAIN),
-    bias("gen/dense2/bias", h2),
-    kernel("gen/dense3/kernel", [h2, sampleDim], "dense", h2, outGain),
-    bias("gen/dense3/bias", sampleDim),
-  ];
-  const critic = [
-    kernel("critic/dense1/kernel", [sampleDim, h2], "dense", sampleDim, LRELU_GAIN),
-    bias("critic/dense1/bias", h2),
-    kernel("critic/dense2/kernel", [h2, h1], "dense", h2, LRELU_GAIN),
-    bias("critic/dense2/bias", h1),
-    kernel("critic/dense3/kernel", [h1, 1], "dense", h1, outGain),
-    bias("critic/dense3/bias", 1),
-  ];
+  // Generator: latent → widths[0] → … → widths[depth−1] → sample; the critic
+  // runs the widths in reverse: sample → widths[depth−1] → … → widths[0] → 1.
+  const generator: ParamSpec[] = [];
+  const gIn = [latentDim, ...widths];
+  const gOut = [...widths, sampleDim];
+  for (let l = 0; l <= depth; l++) {
+    const gain = l < depth ? RELU_GAIN : outGain;
+    generator.push(kernel(`gen/dense${l + 1}/kernel`, [gIn[l], gOut[l]], "dense", gIn[l], gain));
+    generator.push(bias(`gen/dense${l + 1}/bias`, gOut[l]));
+  }
+  const critic: ParamSpec[] = [];
+  const reversed = [...widths].reverse();
+  const cIn = [sampleDim, ...reversed];
+  const cOut = [...reversed, 1];
+  for (let l = 0; l <= depth; l++) {
+    const gain = l < depth ? LRELU_GAIN : outGain;
+    critic.push(kernel(`critic/dense${l + 1}/kernel`, [cIn[l], cOut[l]], "dense", cIn[l], gain));
+    critic.push(bias(`critic/dense${l + 1}/bias`, cOut[l]));
+  }
   const image = sampleDim === 784;
   return {
     arch: "mlp",
@@ -167,16 +173,27 @@ function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): G
     critic,
     generate(tf, ops, p, z) {
       const g = generator;
-      let h = tf.relu(tf.add(ops.dense(z, weight(tf, p[0], g[0])), weight(tf, p[1], g[1])));
-      h = tf.relu(tf.add(ops.dense(h, weight(tf, p[2], g[2])), weight(tf, p[3], g[3])));
-      const out = tf.add(ops.dense(h, weight(tf, p[4], g[4])), weight(tf, p[5], g[5]));
+      let h: Tensor = z;
+      for (let l = 0; l < depth; l++) {
+        const k = 2 * l;
+        h = tf.relu(tf.add(ops.dense(h, weight(tf, p[k], g[k])), weight(tf, p[k + 1], g[k + 1])));
+      }
+      const k = 2 * depth;
+      const out = tf.add(ops.dense(h, weight(tf, p[k], g[k])), weight(tf, p[k + 1], g[k + 1]));
       return (image ? tf.tanh(out) : out) as Tensor2D;
     },
     criticize(tf, ops, p, x) {
       const c = critic;
-      let h = ops.lrelu(tf.add(ops.dense(x, weight(tf, p[0], c[0])), weight(tf, p[1], c[1])));
-      h = ops.lrelu(tf.add(ops.dense(h, weight(tf, p[2], c[2])), weight(tf, p[3], c[3])));
-      return tf.add(ops.dense(h, weight(tf, p[4], c[4])), weight(tf, p[5], c[5])) as Tensor2D;
+      let h: Tensor = x;
+      for (let l = 0; l < depth; l++) {
+        const k = 2 * l;
+        h = ops.lrelu(tf.add(ops.dense(h, weight(tf, p[k], c[k])), weight(tf, p[k + 1], c[k + 1])));
+      }
+      const k = 2 * depth;
+      return tf.add(
+        ops.dense(h, weight(tf, p[k], c[k])),
+        weight(tf, p[k + 1], c[k + 1]),
+      ) as Tensor2D;
     },
   };
 }

@@ -458,7 +458,7 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
       batch,
       latentDim,
       widths: arch.arch === "mlp"
-        ? [arch.generator[0].shape[1], arch.generator[2].shape[1]]
+        ? arch.generator.filter((p) => p.type === "dense").slice(0, -1).map((p) => p.shape[1])
         : [arch.generator[4].shape[2], arch.generator[2].shape[2]],
       gp: lambda,
       clip: clip ?? null,

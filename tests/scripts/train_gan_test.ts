@@ -150,7 +150,11 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
     const [args, re] of [
       [["--beta1", "0.5"], /--beta1 is for --optimizer adam or oadam, not qoda-adagrad/],
       [["--average", "1"], /--average: a decay in \[0, 1\) \(0: no average\), got 1/],
-      [["--widths", "8"], /--widths: expected two widths, got '8'/],
+      [["--widths", "8"], /--widths: expected two channel counts \(dcgan\), got '8'/],
+      [
+        ["--dataset", "gaussians8", "--widths", "8,8,8,8,8,8,8,8,8"],
+        /--widths: expected 1 to 8 widths \(mlp\), got '8,8,8,8,8,8,8,8,8'/,
+      ],
       [["--data-scale", "2"], /--data-scale is for the mixtures/],
       [["--dataset", "gaussians25", "--data-scale", "0"], /--data-scale: expected a number > 0/],
     ] as const

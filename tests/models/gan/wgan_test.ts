@@ -35,6 +35,38 @@ Deno.test("createWganProblem() lays out the generator, then the critic, covering
   q.dispose();
 });
 
+Deno.test("the mlp pair takes any depth: one kernel and bias per hidden layer, the critic's widths reversed", async () => {
+  const p = await createWganProblem(tf, { dataset: "gaussians8", widths: [16, 24, 32] });
+  assert.deepEqual(
+    p.layers.filter((l) => l.type === "dense").map((l) => `${l.name} ${l.shape!.join("x")}`),
+    [
+      "gen/dense1/kernel 2x16",
+      "gen/dense2/kernel 16x24",
+      "gen/dense3/kernel 24x32",
+      "gen/dense4/kernel 32x2",
+      "critic/dense1/kernel 2x32",
+      "critic/dense2/kernel 32x24",
+      "critic/dense3/kernel 24x16",
+      "critic/dense4/kernel 16x1",
+    ],
+  );
+  assert.deepEqual(p.config.widths, [16, 24, 32]);
+  // One operator sample has the vector's length and is finite.
+  const w = p.worker(0, 1, new Rng(rankSeed(0, 0)).fork());
+  const v = new Float32Array(p.dim);
+  w.operator(p.initial(), v);
+  assert.ok(v.every(Number.isFinite));
+  // Every layer, the deepest included, gets a gradient.
+  for (const l of p.layers.filter((l) => l.type === "dense")) {
+    assert.ok(v.subarray(l.offset, l.offset + l.length).some((e) => e !== 0), l.name);
+  }
+  p.dispose();
+  await assert.rejects(
+    () => createWganProblem(tf, { dataset: "gaussians8", widths: [] }),
+    /mlp needs 1 to 8 hidden widths, got \[\]/,
+  );
+});
+
 Deno.test("ProblemWorker draws its own seeded stream and restores it", async () => {
   const p = await createWganProblem(tf, { dataset: "gaussians25", batch: 16 });
   const x = p.initial();
