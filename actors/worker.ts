@@ -29,7 +29,11 @@ import {
   type CompressionOptions,
   type LayerSpan,
 } from "../runtime/collective/allreduce.ts";
-import { allreduceAuto, CollectiveTrials } from "../runtime/collective/auto.ts";
+import {
+  allreduceAuto,
+  type AutoCompression,
+  CollectiveTrials,
+} from "../runtime/collective/auto.ts";
 import { RingContext } from "../runtime/collective/context.ts";
 import { memoryRing } from "../runtime/transport/memory.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
@@ -498,17 +502,15 @@ async function runEpoch(
   const quantizers = new Map(
     layout.map((l) => [l, q && l.offset < dim ? layerQuantizer(q, l) : null]),
   );
-  // Under `auto` the trials set each call's mode (allreduceAuto ignores this one).
-  const compression: CompressionOptions | undefined = q
-    ? {
-      mode: job.collective === "auto" ? "allgather" : job.collective,
-      coder: job.coder,
-      rng,
-      quantizerFor: (l: LayerSpan) => quantizers.get(l) ?? null,
-    }
+  const quantized: AutoCompression | undefined = q
+    ? { coder: job.coder, rng, quantizerFor: (l: LayerSpan) => quantizers.get(l) ?? null }
     : undefined;
-  // `auto`: the first collectives try each candidate; the ranks agree on the fastest.
-  const trials = !compression || job.collective !== "auto"
+  // `auto`: the first collectives try each candidate and set each call's mode; the ranks agree
+  // on the fastest.
+  const compression: CompressionOptions | undefined = quantized && job.collective !== "auto"
+    ? { ...quantized, mode: job.collective }
+    : undefined;
+  const trials = !quantized || job.collective !== "auto"
     ? null
     : part?.auto
     ? CollectiveTrials.restore(part.auto.trials)
@@ -586,14 +588,14 @@ async function runEpoch(
           buf[dim + rank] = 1;
         }
         let st: AllreduceStats;
-        if (trials && compression) {
+        if (trials && quantized) {
           const c = await allreduceAuto(
             ctx,
             buf,
             {
               op: "mean",
               layout,
-              compression,
+              compression: quantized,
             },
             trials,
             calls,
@@ -691,7 +693,7 @@ async function runEpoch(
             skipped: opt.skipped,
             scalars: pw.scalars(),
             eps: windowEps(layerwise),
-            collective: !compression ? "fp32" : trials ? trials.decided ?? "auto" : job.collective,
+            collective: !quantized ? "fp32" : trials ? trials.decided ?? "auto" : job.collective,
           };
           // Evaluated, checkpointed and returned: the average when the job keeps one.
           const x = average ? average.float32() : opt.params;

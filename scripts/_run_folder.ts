@@ -1,6 +1,7 @@
 // The one run-folder writer of the training commands: `runs/<stamp>/` (a new, unique folder)
 // or `--out DIR`, its config.json, its metrics.jsonl (one writer: steps only go forward) and
-// the paths of its artefacts (checkpoint/, samples.png, report.html, commit.json).
+// the paths of its artefacts (checkpoint/, samples.png, report.html, commit.json); and the one
+// writer of the bench:* commands' results files (`writeResults`).
 //
 // Internal to scripts/.
 import { readCommit } from "../actors/commit.ts";
@@ -203,4 +204,21 @@ export function wireBitsPerCoord(
 export function float32Bytes(collectives: number, workers: number, dim: number): number {
   if (workers < 2) return 0;
   return 4 * workers * collectives * ((2 * (workers - 1)) / workers) * (dim + workers);
+}
+
+/**
+ * Writes a benchmark's results file, creating its folder: `results` as indented JSON, or, given
+ * an array of strings (JSON lines already), one per line. The one results writer of the
+ * `bench:*` commands.
+ */
+export async function writeResults(
+  path: string,
+  results: object | readonly string[],
+): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  const text = Array.isArray(results)
+    ? results.map((l) => l + "\n").join("")
+    : JSON.stringify(results, null, 2) + "\n";
+  await Deno.writeTextFile(path, text);
 }

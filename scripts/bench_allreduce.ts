@@ -39,6 +39,7 @@ import {
 } from "./_cli.ts";
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 import { Progress } from "./_progress.ts";
+import { writeResults } from "./_run_folder.ts";
 import { findTorchPython } from "./_python.ts";
 import { TRACE_PHASES, type TraceSummary } from "../runtime/collective/trace.ts";
 import { COMPRESSION_MODES } from "../runtime/collective/allreduce.ts";
@@ -371,10 +372,7 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     for (const r of rows) if (r.trace) console.log("\n" + formatTrace(r));
   }
   if (a.out) {
-    await Deno.mkdir(a.out.includes("/") ? a.out.slice(0, a.out.lastIndexOf("/")) : ".", {
-      recursive: true,
-    });
-    await Deno.writeTextFile(a.out, lines.join("\n") + "\n");
+    await writeResults(a.out, lines);
     if (!a.json) console.log(`\nresults: ${a.out}`);
   }
 }

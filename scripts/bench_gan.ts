@@ -13,6 +13,7 @@
 import { jsonLines, runCommand } from "./_netlab.ts";
 import { findTorchPython } from "./_python.ts";
 import { Progress } from "./_progress.ts";
+import { writeResults } from "./_run_folder.ts";
 import {
   type Command,
   type FlagTable,
@@ -127,12 +128,8 @@ async function run(v: BenchGanCli): Promise<void> {
     progress.done();
   }
   console.log(formatTable(rows));
-  await Deno.mkdir(v.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
   const settings = { steps: v.steps ?? null, threads: v.threads, seed: v.seed };
-  await Deno.writeTextFile(
-    v.out,
-    JSON.stringify({ date: new Date().toISOString(), ...settings, rows }, null, 2) + "\n",
-  );
+  await writeResults(v.out, { date: new Date().toISOString(), ...settings, rows });
   console.log(`\nresults: ${v.out}`);
 }
 

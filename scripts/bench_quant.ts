@@ -37,6 +37,7 @@ import {
   runCli,
 } from "./_cli.ts";
 import { Progress } from "./_progress.ts";
+import { writeResults } from "./_run_folder.ts";
 
 /** The flags of `deno task bench:quant`. */
 export const BENCH_QUANT_FLAGS = {
@@ -269,9 +270,7 @@ async function run(args: BenchQuantCli): Promise<void> {
     progress.done();
   }
   if (args.out) {
-    const dir = args.out.includes("/") ? args.out.slice(0, args.out.lastIndexOf("/")) : ".";
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(args.out, lines.join("\n") + "\n");
+    await writeResults(args.out, lines);
   }
   const lw = rows.find((r) => r.scheme === "layerwise" && r.bits === 4 && r.coder === "fixed");
   if (lw && !args.json) {

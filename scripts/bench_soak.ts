@@ -19,6 +19,7 @@ import { type RecoveryEvent, TrainingSupervisor } from "../actors/supervisor.ts"
 import { problemModule } from "../models/registry.ts";
 import { Rng } from "../runtime/rng.ts";
 import { type Command, type FlagValues, helpText, parseFlags, runCli, UsageError } from "./_cli.ts";
+import { writeResults } from "./_run_folder.ts";
 
 /** The flags of `deno task bench:soak`. */
 export const BENCH_SOAK_FLAGS = {
@@ -153,8 +154,7 @@ async function run(cfg: SoakCli): Promise<number> {
       load: cfg.load,
       recoveries: soak.recoveries,
     };
-    await Deno.mkdir(cfg.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-    await Deno.writeTextFile(cfg.out, JSON.stringify(r, null, 2) + "\n");
+    await writeResults(cfg.out, r);
     if (cfg.json) console.log(JSON.stringify(r));
     else {
       const ms = r.recovery_ms.filter(Number.isFinite).sort((a, b) => a - b);

@@ -14,6 +14,7 @@
  */
 import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 import { Progress } from "./_progress.ts";
+import { writeResults } from "./_run_folder.ts";
 import {
   type Command,
   type FlagTable,
@@ -407,11 +408,7 @@ async function report(rows: Row[], given: number | null, lowerIsBetter: boolean,
       }`,
     );
   }
-  await Deno.mkdir(out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  await Deno.writeTextFile(
-    out,
-    JSON.stringify({ date: new Date().toISOString(), target: given, rows }, null, 2) + "\n",
-  );
+  await writeResults(out, { date: new Date().toISOString(), target: given, rows });
   console.log(`\nresults: ${out}`);
 }
 

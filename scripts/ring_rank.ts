@@ -170,13 +170,8 @@ async function run(a: RingRankCli): Promise<number> {
       const opts: AllreduceOptions = {
         op: a.op,
         maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),
-        compression: quantizer
-          ? {
-            // Under auto the trials set each call's mode.
-            mode: (mode === "auto" ? "allgather" : mode) as CompressionOptions["mode"],
-            rng,
-            quantizerFor: () => quantizer,
-          }
+        compression: quantizer && mode !== "auto"
+          ? { mode: mode as CompressionOptions["mode"], rng, quantizerFor: () => quantizer }
           : undefined,
         trace,
       };
@@ -184,11 +179,11 @@ async function run(a: RingRankCli): Promise<number> {
       const trials = mode === "auto" ? new CollectiveTrials() : null;
       let call = 0, chose: Record<string, unknown> = {};
       const once = async () => {
-        if (!trials || !opts.compression) return await allreduce(ctx, buf, opts);
+        if (!trials || !quantizer) return await allreduce(ctx, buf, opts);
         const c = await allreduceAuto(
           ctx,
           buf,
-          { ...opts, compression: opts.compression },
+          { ...opts, compression: { rng, quantizerFor: () => quantizer } },
           trials,
           call++,
         );

@@ -190,6 +190,12 @@ export class CollectiveTrials {
   }
 }
 
+/**
+ * The compression settings of a run under `auto`: everything but the mode,
+ * which the trials set for each call.
+ */
+export type AutoCompression = Omit<CompressionOptions, "mode">;
+
 /** What one {@linkcode allreduceAuto} call did. */
 export interface AutoCall {
   /** The all-reduce's own statistics. */
@@ -206,8 +212,7 @@ export interface AutoCall {
 /**
  * Call number `call` (0-based, counted by the caller) of a run under
  * `auto`: all-reduces `buf` the way `trials` schedules for it (float32
- * without compression, else `compression` in that mode; `compression.mode`
- * is ignored) and, during the trials, times it from a barrier (a one-value
+ * without compression, else `compression` in that mode) and, during the trials, times it from a barrier (a one-value
  * sum), so that the time is the collective's and not a slower rank's
  * compute; the call that ends the trials also all-reduces every rank's
  * times (one tiny float32 sum) and decides. Every rank must make the same
@@ -231,7 +236,7 @@ export interface AutoCall {
  * for (let call = 0; call < 11; call++) {
  *   const done = await Promise.all(ranks.map(({ ctx, trials, rng }) =>
  *     allreduceAuto(ctx, new Float32Array(256).fill(1), {
- *       compression: { mode: "ring", rng, quantizerFor: () => q },
+ *       compression: { rng, quantizerFor: () => q },
  *     }, trials, call)
  *   ));
  *   if (call >= ranks[0].trials.trialCalls) done.forEach((c) => after.add(c.mode));
@@ -243,7 +248,7 @@ export interface AutoCall {
 export async function allreduceAuto(
   ctx: RingContext,
   buf: Float32Array,
-  options: AllreduceOptions & { compression: CompressionOptions },
+  options: Omit<AllreduceOptions, "compression"> & { compression: AutoCompression },
   trials: CollectiveTrials,
   call: number,
 ): Promise<AutoCall> {

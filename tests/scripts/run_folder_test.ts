@@ -1,10 +1,16 @@
 // The one run-folder writer (scripts/_run_folder.ts): unique stamped folders, --out, the
 // refusal of a path that is not a folder, config.json, metrics.jsonl written once per step,
-// and a resumed run keeping the lines up to its commit.
+// a resumed run keeping the lines up to its commit, and the benchmarks' results files.
 import assert from "node:assert/strict";
 import { writeCommit } from "../../actors/commit.ts";
 import { UsageError } from "../../scripts/_cli.ts";
-import { ARTEFACTS, checkOutFlag, RunFolder, wireBitsPerCoord } from "../../scripts/_run_folder.ts";
+import {
+  ARTEFACTS,
+  checkOutFlag,
+  RunFolder,
+  wireBitsPerCoord,
+  writeResults,
+} from "../../scripts/_run_folder.ts";
 
 async function lines(path: string): Promise<Record<string, unknown>[]> {
   const text = await Deno.readTextFile(path);
@@ -118,4 +124,21 @@ Deno.test("wireBitsPerCoord(): compressed all-gather, CGX ring and float32 share
   );
   assert.equal(wireBitsPerCoord({ bytesSent: ring, collectives: 1 }, n, dim, "ring", "qsgd"), 32);
   assert.equal(wireBitsPerCoord({ bytesSent: 5, collectives: 1 }, 1, dim, "allgather", "qsgd"), 0);
+});
+
+Deno.test("writeResults(): indented JSON or JSON lines, its folders made, an old file replaced", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const json = `${root}/a/b/results.json`;
+    await writeResults(json, { rows: [{ x: 1 }] });
+    const text = await Deno.readTextFile(json);
+    assert.deepEqual(JSON.parse(text), { rows: [{ x: 1 }] });
+    assert.ok(text.startsWith(`{\n  "rows"`), text);
+    const jsonl = `${root}/c/results.jsonl`;
+    await writeResults(jsonl, ['{"a":1}', '{"a":2}', '{"a":3}']);
+    await writeResults(jsonl, ['{"a":1}', '{"a":2}']);
+    assert.deepEqual(await lines(jsonl), [{ a: 1 }, { a: 2 }]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

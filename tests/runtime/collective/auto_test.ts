@@ -81,7 +81,7 @@ Deno.test("allreduceAuto: the scheduled mode per call, one agreed choice, sums a
           ctx,
           bufs[r],
           {
-            compression: { mode: "ring", rng, quantizerFor: () => q },
+            compression: { rng, quantizerFor: () => q },
           },
           trials,
           call,
