@@ -108,6 +108,8 @@ export interface ReadyBody {
   epoch: number;
   /** The sender's rank. */
   rank: number;
+  /** How its chunk payloads reach its right neighbour: `shm`, `tcp` or `memory` (`RingContext.transport`). */
+  transport?: string;
 }
 
 /** Worker → supervisor, at level re-solve steps: its quantizer's histograms (blob: float64). */

@@ -349,6 +349,8 @@ export class TrainingSupervisor {
   #reports = new Map<number, StepReportMessage[]>();
   #stats = new Map<number, Record<string, Float64Array>[]>();
   #ready = new Set<number>();
+  /** Each ready rank's transport to its right neighbour (`ReadyBody.transport`). */
+  #transports = new Map<number, string>();
   #parts = new Map<number, CommitPart[]>();
   #finals: { body: ParamsBody; blob: Uint8Array }[] = [];
   #evals: Promise<void>[] = [];
@@ -682,6 +684,7 @@ export class TrainingSupervisor {
     this.#reports.clear();
     this.#stats.clear();
     this.#ready.clear();
+    this.#transports.clear();
     this.#parts.clear();
     this.#finals = [];
     this.#deterministic = null;
@@ -740,7 +743,12 @@ export class TrainingSupervisor {
     );
     onReady();
     this.#forming = false;
-    this.#log(`supervisor: epoch ${epoch}: ring of ${size} formed, from step ${start.step}`);
+    const via = [...new Set(this.#transports.values())].sort();
+    this.#log(
+      `supervisor: epoch ${epoch}: ring of ${size} formed` +
+        (size > 1 ? ` (chunk payloads via ${via.join(" and ")})` : "") +
+        `, from step ${start.step}`,
+    );
 
     let prevDecided = performance.now(), lastYield = prevDecided;
     for (let t = start.step + 1; t <= job.steps; t++) {
@@ -1124,7 +1132,10 @@ export class TrainingSupervisor {
     } else if (msg.type === "control") {
       switch (msg.kind) {
         case "ready":
-          if (msg.body.epoch === epoch) this.#ready.add(m.rank);
+          if (msg.body.epoch === epoch) {
+            this.#ready.add(m.rank);
+            this.#transports.set(m.rank, String(msg.body.transport ?? "tcp"));
+          }
           break;
         case "stats": {
           const { types, bins, step } = msg.body;

@@ -489,7 +489,7 @@ async function runEpoch(
   });
   ep.ring = ctx;
   ep.check();
-  await ch.send("ready", { epoch: a.epoch, rank });
+  await ch.send("ready", { epoch: a.epoch, rank, transport: ctx.transport });
 
   const dim = problem.dim;
   const layout: LayerSpan[] = [

@@ -81,6 +81,13 @@ export const BENCH_ALLREDUCE_FLAGS = {
     help: "loopback, or a netlab rate such as 1gbit or 100mbit (needs root)",
   },
   delay: { type: "string", help: "netlab one-way delay, e.g. 1ms" },
+  transport: {
+    type: "string",
+    choices: ["shm", "tcp"],
+    default: "shm",
+    help: "loopback ranks: shm sends chunk payloads through shared memory (where the ranks " +
+      "may map it), tcp through the sockets (QODA_RING_SHM=0); netlab hosts are always tcp",
+  },
   compare: {
     type: "string",
     choices: ["gloo", "none"],
@@ -132,6 +139,8 @@ export interface AllreduceRow {
   bits: number;
   collective: string;
   link: string;
+  /** How qoda-ring's chunk payloads travelled: shm or tcp (Gloo: tcp). */
+  transport: string;
   time_ms: number;
   algbw_gbps: number;
   busbw_gbps: number;
@@ -174,6 +183,7 @@ async function qodaLoopback(
   iters: number,
   warmup: number,
   trace: boolean,
+  transport: string,
 ): Promise<Record<string, unknown>[]> {
   const peers = freeLoopbackPorts(ranks).map((p) => `127.0.0.1:${p}`);
   const { scheme, bits } = modeArgs(mode);
@@ -202,7 +212,11 @@ async function qodaLoopback(
     ...(trace ? ["--trace"] : []),
   ];
   const outs = await Promise.all(
-    Array.from({ length: ranks }, (_, r) => runCommand([Deno.execPath(), ...args(r)])),
+    Array.from({ length: ranks }, (_, r) =>
+      runCommand(
+        [Deno.execPath(), ...args(r)],
+        transport === "tcp" ? { QODA_RING_SHM: "0" } : undefined,
+      )),
   );
   // Rank 0's results, each with every rank's trace when traced.
   const all = outs.map((o) => jsonLines(o).filter((e) => e.event === "result"));
@@ -302,6 +316,7 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     bits: Number(e.bits),
     collective: e.chose ? `auto: ${e.chose}` : String(e.collective ?? "ring"),
     link,
+    transport: String(e.transport ?? "tcp"),
     time_ms: Number(e.time_ms),
     algbw_gbps: Number(e.algbw_gbps),
     busbw_gbps: Number(e.busbw_gbps),
@@ -328,7 +343,7 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     }
     for (const mode of modes) {
       const r = rate === null
-        ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup, a.trace)
+        ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup, a.trace, a.transport)
         : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay, a.trace);
       for (const e of r) rows.push(toRow(e, "qoda-ring"));
       const done = compare.length + modes.indexOf(mode) + 1;
@@ -349,7 +364,12 @@ async function run(a: BenchAllreduceCli): Promise<void> {
   else {
     console.log(
       `bench:allreduce — ${ranks} ranks, ${link}${a.delay ? ` +${a.delay}` : ""}, ` +
-        `${a.collective} collective, median of ${iters}\n`,
+        `${a.collective} collective, median of ${iters}, qoda-ring's payloads via ` +
+        `${
+          [...new Set(rows.filter((r) => r.impl === "qoda-ring").map((r) => r.transport))].join(
+            "/",
+          ) || "-"
+        }\n`,
     );
     console.log(
       "impl        mode       collective       bits    MiB   time ms   algbw GB/s  busbw GB/s" +

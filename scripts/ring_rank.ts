@@ -157,7 +157,7 @@ async function run(a: RingRankCli): Promise<number> {
     emitError(e);
     throw e;
   }
-  emit({ event: "ready", rank, ranks: size });
+  emit({ event: "ready", rank, ranks: size, transport: ctx.transport });
   const quantizer = mode === "fp32"
     ? null
     : createQuantizer({ scheme: a.scheme, bits, bucketSize: bucket });
@@ -222,6 +222,7 @@ async function run(a: RingRankCli): Promise<number> {
         collective: mode === "fp32" ? "ring" : mode,
         bits: mode === "fp32" ? 32 : bits,
         link: a.link,
+        transport: ctx.transport,
         time_ms: ms,
         algbw_gbps: algbw,
         busbw_gbps: size > 1 ? (algbw * 2 * (size - 1)) / size : algbw,

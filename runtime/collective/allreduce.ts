@@ -359,11 +359,15 @@ async function ringMode(
       const view = buf.subarray(seg.offset, seg.offset + seg.count);
       if (rs) {
         if (!codec.quantizer) {
-          // Received views can live on resizable buffers, where V8's element
-          // access is several times slower: one bulk copy, then the adds.
+          // Views of a TCP frame live on resizable buffers, where V8's element access is
+          // several times slower: one bulk copy, then the adds. A shared-memory slot is
+          // added from in place.
           trace?.start();
-          const x = scratch.subarray(0, seg.count);
-          x.set(payloadF32(p));
+          let x = payloadF32(p);
+          if ((x.buffer as ArrayBuffer).resizable) {
+            x = scratch.subarray(0, seg.count);
+            x.set(payloadF32(p));
+          }
           for (let i = 0; i < x.length; i++) view[i] += x[i];
           trace?.stop(PHASE_REDUCE);
         } else {

@@ -132,6 +132,13 @@ export class RingContext {
     return (this.rank + 1) % this.size;
   }
 
+  /** How chunk payloads reach the right neighbour: `shm` (shared memory), `tcp`, or `memory` (in-process links, or a ring of one). */
+  get transport(): "shm" | "tcp" | "memory" {
+    const r = this.#right;
+    if (r?.sendsThroughSharedMemory) return "shm";
+    return r && r.sendsThroughSharedMemory !== undefined ? "tcp" : "memory";
+  }
+
   /** The error that broke this ring, or null. */
   get failure(): CollectiveError | null {
     return this.#failure;

@@ -19,6 +19,8 @@ export interface Received {
 export interface Link {
   /** The peer's rank. */
   readonly peer: number;
+  /** True when chunk payloads to the peer go through shared memory (a TCP link on one host). */
+  readonly sendsThroughSharedMemory?: boolean;
   /**
    * Sends one message. Resolves once it is handed to the transport; rejects
    * with a `LinkError` when the link has failed or closed. The message's

@@ -1,7 +1,8 @@
 /**
  * Transports: the abstract {@linkcode Link} a collective runs over, an
  * in-process ring of links ({@linkcode memoryRing}) and TCP links with an
- * authenticated handshake ({@linkcode connectTcpLinks}). Transports know
+ * authenticated handshake ({@linkcode connectTcpLinks}), whose chunk payloads
+ * go through shared memory between processes on one host ({@linkcode ShmRegion}). Transports know
  * nothing of collectives: `connectTcpRing` in `@qoda/ring/collective` wraps
  * the links in a ring context.
  *
@@ -28,6 +29,8 @@ export {
   TcpLink,
   type TcpRingOptions,
 } from "./tcp.ts";
+export { type LinkSharedMemory } from "./tcp_link.ts";
+export { MAX_SHM_SLOTS, sharedMemoryAvailable, type ShmOffer, ShmRegion } from "./shm.ts";
 export type {
   AuthMessage,
   BarrierMessage,

@@ -18,6 +18,7 @@ import { CollectiveError, HandshakeError, LinkError, QodaError } from "../errors
 import { connectorHandshake, type HandshakeParams } from "./handshake.ts";
 import { TcpLink } from "./tcp_link.ts";
 import { TcpAcceptor } from "./acceptor.ts";
+import { type ShmOffer, ShmRegion } from "./shm.ts";
 
 export { TcpLink };
 
@@ -65,6 +66,13 @@ export interface TcpRingOptions {
   log?: (line: string) => void;
   /** Abandons the formation at once (the links made so far are closed). */
   signal?: AbortSignal;
+  /**
+   * Offer the right neighbour shared memory for chunk payloads, and accept the left
+   * neighbour's, where both are processes on this host with the FFI permission (`shm.ts`);
+   * elsewhere the links stay plain TCP. `QODA_RING_SHM=0` turns it off as false does.
+   * @default {true}
+   */
+  sharedMemory?: boolean;
 }
 
 /** Configuration that cannot work (a non-loopback listener without a secret, …). */
@@ -198,6 +206,8 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
       ]),
       abort,
     ]);
+    const shm = options.sharedMemory ?? Deno.env.get("QODA_RING_SHM") !== "0";
+    await negotiateSharedMemory(leftLink, rightLink, shm, deadline, rank, log);
   } catch (e) {
     settled = true;
     rightLink?.close();
@@ -210,6 +220,95 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
     else acceptor.close();
   }
   return { left: leftLink, right: rightLink };
+}
+
+/** Slots of a link's shared-memory region, and their size: a float32 segment of the ring fits one. */
+const SHM_SLOTS = 8;
+const SHM_SLOT_BYTES = 1 << 20;
+
+/**
+ * The last step of forming a ring: every rank offers its right neighbour a shared-memory
+ * region (or none: `{"offer": null}`), answers its left neighbour's offer, and reads the
+ * answer to its own; a region is used where the neighbour mapped it and found its token.
+ * Every rank sends and answers exactly one offer, so ranks with and without shared memory
+ * still form a ring (on TCP).
+ */
+async function negotiateSharedMemory(
+  left: TcpLink,
+  right: TcpLink,
+  enabled: boolean,
+  deadline: number,
+  rank: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const tx = enabled ? ShmRegion.create(SHM_SLOTS, SHM_SLOT_BYTES) : null;
+  let rx: ShmRegion | null = null;
+  try {
+    const control = (kind: string, value: unknown) =>
+      ({ type: "control", kind, json: JSON.stringify(value), blob: new Uint8Array(0) }) as const;
+    await right.send(control("shm-offer", { offer: tx?.offer() ?? null }));
+    const offer = (await receiveControl(left, "shm-offer", deadline, rank)).offer;
+    let reason = "";
+    if (offer === null) reason = "no region offered";
+    else if (!enabled) reason = "shared memory is turned off here";
+    else {
+      try {
+        rx = ShmRegion.open(offer as ShmOffer);
+      } catch (e) {
+        reason = (e as Error).message;
+        log(`rank ${rank}: declined rank ${left.peer}'s shared memory (TCP instead): ${reason}`);
+      }
+    }
+    await left.send(control("shm-answer", { accepted: rx !== null, reason }));
+    const answer = await receiveControl(right, "shm-answer", deadline, rank);
+    tx?.unlink();
+    if (tx && answer.accepted === true) right.useSharedMemory({ tx });
+    else tx?.retire();
+    if (rx) left.useSharedMemory({ rx });
+  } catch (e) {
+    tx?.unlink();
+    tx?.retire();
+    rx?.retire();
+    throw e;
+  }
+}
+
+/** The next frame on `link`, which must be the control message `kind`; its JSON fields. */
+async function receiveControl(
+  link: TcpLink,
+  kind: string,
+  deadline: number,
+  rank: number,
+): Promise<Record<string, unknown>> {
+  const r = await withDeadline(
+    link.receive(),
+    deadline,
+    () => `rank ${rank}: rank ${link.peer} sent no ${kind} while the ring formed`,
+    link.peer,
+  );
+  if (r === null) {
+    throw new LinkError("peer-closed", link.peer, `rank ${link.peer} left while the ring formed`);
+  }
+  r.release();
+  const m = r.msg;
+  let fields: unknown = null;
+  if (m.type === "control" && m.kind === kind) {
+    try {
+      fields = JSON.parse(m.json);
+    } catch {
+      fields = null;
+    }
+  }
+  if (fields === null || typeof fields !== "object") {
+    throw new LinkError(
+      "protocol",
+      link.peer,
+      `rank ${rank}: rank ${link.peer} sent ${
+        m.type === "control" ? `control '${m.kind}'` : `a ${m.type} frame`
+      } where its ${kind} was due`,
+    );
+  }
+  return fields as Record<string, unknown>;
 }
 
 /**

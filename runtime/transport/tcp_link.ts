@@ -4,18 +4,32 @@
  * chunk goes out as head + the caller's payload, in one write when the caller
  * left room for the head before it: `ChunkMessage.headroom`),
  * `setNoDelay(true)` is set, and reads go into the frame reader's reused
- * buffers.
+ * buffers. Between two processes on one host, chunk payloads can go through
+ * shared memory instead ({@linkcode TcpLink.useSharedMemory}, `shm.ts`): the
+ * frame then carries only the head and a slot number.
  *
  * @module
  */
 import { CollectiveError, LinkError } from "../errors.ts";
 import { decodeFrame, encodeChunkFrameParts, encodeFrame } from "../wire/codec.ts";
 import { FrameReader, writeAll } from "../wire/framing.ts";
-import type { WireMessage } from "../wire/messages.ts";
+import type { ChunkMessage, WireMessage } from "../wire/messages.ts";
 import type { Link, Received } from "./link.ts";
+import type { ShmRegion } from "./shm.ts";
 
-/** Chunk payloads from this size on are written from the caller's buffer. */
+/** Chunk payloads from this size on are written from the caller's buffer, or go through shared memory. */
 const ZERO_COPY_MIN_BYTES = 16 * 1024;
+const EMPTY = new Uint8Array(0);
+
+/** Options of {@linkcode TcpLink.useSharedMemory}. */
+export interface LinkSharedMemory {
+  /** The region this side sends payloads through (its own, mapped by the peer). */
+  tx?: ShmRegion;
+  /** The region the peer sends payloads through (the peer's, mapped here). */
+  rx?: ShmRegion;
+  /** How long a send waits for the peer to free a slot before the link fails, in ms. @default {30000} */
+  slotWaitMs?: number;
+}
 
 /** A {@linkcode Link} over a TCP connection. */
 export class TcpLink implements Link {
@@ -27,6 +41,10 @@ export class TcpLink implements Link {
   readonly #reader: FrameReader;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
+  #tx: ShmRegion | null = null;
+  #rx: ShmRegion | null = null;
+  #nextSlot = 0;
+  #slotWaitMs = 30_000;
 
   /**
    * Wraps an open connection; the handshake is the caller's (see {@linkcode connectTcpLinks}).
@@ -43,12 +61,34 @@ export class TcpLink implements Link {
     this.#reader = new FrameReader(conn);
   }
 
+  /**
+   * From now on, sends chunk payloads of 16 KiB up to a slot's size through
+   * `tx`'s slots, and resolves chunks that name a slot of `rx` (the regions
+   * both sides agreed on while the ring formed; `negotiateSharedMemory`).
+   * Closing the link retires them.
+   */
+  useSharedMemory(shm: LinkSharedMemory): void {
+    this.#tx = shm.tx ?? this.#tx;
+    this.#rx = shm.rx ?? this.#rx;
+    this.#slotWaitMs = shm.slotWaitMs ?? this.#slotWaitMs;
+  }
+
+  /** True when chunk payloads go out through shared memory. */
+  get sendsThroughSharedMemory(): boolean {
+    return this.#tx !== null;
+  }
+
   send(msg: WireMessage): Promise<void> {
     if (this.#closed) {
       return Promise.reject(
         new LinkError("peer-closed", this.peer, `link to rank ${this.peer} is closed`),
       );
     }
+    const tx = this.#tx;
+    if (
+      tx && msg.type === "chunk" && msg.payload.byteLength >= ZERO_COPY_MIN_BYTES &&
+      msg.payload.byteLength <= tx.slotBytes
+    ) return this.#sendThroughSlot(msg, tx);
     // Large chunks go out as header + the caller's payload bytes (no copy);
     // everything else as one encoded frame.
     let parts: Uint8Array[];
@@ -84,6 +124,50 @@ export class TcpLink implements Link {
     return done;
   }
 
+  /** A chunk whose payload goes into the next free slot of `tx`; the frame names the slot. */
+  #sendThroughSlot(msg: ChunkMessage, tx: ShmRegion): Promise<void> {
+    const p = msg.payload;
+    const frameOf = (slot: number) =>
+      encodeChunkFrameParts({ ...msg, payload: EMPTY, shm: { slot, bytes: p.byteLength } }).head;
+    try {
+      frameOf(0); // a bad field fails here, before anything is queued
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // In the write chain: slots are taken and frames written in the order of the calls.
+    const done = this.#writing.then(async () => {
+      const k = await this.#freeSlot(tx);
+      tx.slot(k).set(p);
+      Atomics.store(tx.flags, k, 1);
+      await writeAll(this.#conn, frameOf(k));
+    }).catch((e) => {
+      throw this.#ioError(e, "write");
+    });
+    this.#writing = done.catch(() => {});
+    return done;
+  }
+
+  /** The next slot of `tx` in turn, once the peer has released it. */
+  async #freeSlot(tx: ShmRegion): Promise<number> {
+    const k = this.#nextSlot;
+    this.#nextSlot = (k + 1) % tx.slots;
+    const t0 = performance.now();
+    for (let i = 0; Atomics.load(tx.flags, k) !== 0; i++) {
+      if (this.#closed) {
+        throw new LinkError("peer-closed", this.peer, `link to rank ${this.peer} is closed`);
+      }
+      if (performance.now() - t0 > this.#slotWaitMs) {
+        throw new LinkError(
+          "io",
+          this.peer,
+          `rank ${this.peer} did not release shared-memory slot ${k} within ${this.#slotWaitMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, i < 16 ? 0 : 1));
+    }
+    return k;
+  }
+
   async receive(): Promise<Received | null> {
     let body: Uint8Array | null;
     try {
@@ -105,6 +189,10 @@ export class TcpLink implements Link {
         { cause: e },
       );
     }
+    if (msg.type === "chunk" && msg.shm) {
+      this.#reader.release(body);
+      return this.#fromSlot(msg);
+    }
     const b = body;
     let released = false;
     return {
@@ -113,6 +201,33 @@ export class TcpLink implements Link {
         if (released) return;
         released = true;
         this.#reader.release(b);
+      },
+    };
+  }
+
+  /** A chunk that names a slot of the peer's region: its payload is read in place. */
+  #fromSlot(msg: ChunkMessage): Received {
+    const rx = this.#rx;
+    const { slot, bytes } = msg.shm!;
+    if (!rx || slot >= rx.slots || bytes > rx.slotBytes || msg.payload.byteLength !== 0) {
+      throw new LinkError(
+        "protocol",
+        this.peer,
+        `rank ${this.peer} sent a chunk in shared-memory slot ${slot} (${bytes} bytes), ` +
+          (rx
+            ? `outside its region of ${rx.slots} slots of ${rx.slotBytes} bytes`
+            : "but this link has no shared memory"),
+      );
+    }
+    const payload = rx.slot(slot).subarray(0, bytes);
+    const { shm: _, ...rest } = msg;
+    let released = false;
+    return {
+      msg: { ...rest, payload },
+      release: () => {
+        if (released) return;
+        released = true;
+        Atomics.store(rx.flags, slot, 0);
       },
     };
   }
@@ -131,6 +246,8 @@ export class TcpLink implements Link {
     } catch {
       // already closed
     }
+    this.#tx?.retire();
+    this.#rx?.retire();
   }
 
   #ioError(e: unknown, what: string): CollectiveError {

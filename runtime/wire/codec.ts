@@ -128,6 +128,10 @@ function fillFrame(root: Frame, msg: WireMessage): void {
       s.count = u64n("chunk.count", msg.count);
       s.scheme = text("chunk.scheme", msg.scheme);
       s.bits = u8("chunk.bits", msg.bits);
+      if (msg.shm) {
+        s.shmSlot = checkInt("chunk.shm.slot", msg.shm.slot, 0, 0xffff_fffe) + 1;
+        s.shmBytes = u32("chunk.shm.bytes", msg.shm.bytes);
+      }
       initBytes((n) => s._initPayload(n), payload);
       return;
     }
@@ -310,11 +314,13 @@ export function encodeChunkFrameParts(msg: ChunkMessage): ChunkFrameParts {
   const count = u64n("chunk.count", msg.count);
   const scheme = textEncoder.encode(text("chunk.scheme", msg.scheme));
   const bits = u8("chunk.bits", msg.bits);
-  // Words: 0 root ptr, 1 Frame data, 2 Frame ptr, 3..9 Chunk data, 10..11 Chunk ptrs,
-  // 12.. scheme text (with NUL), then the payload.
+  const shmSlot = msg.shm ? checkInt("chunk.shm.slot", msg.shm.slot, 0, 0xffff_fffe) + 1 : 0;
+  const shmBytes = msg.shm ? u32("chunk.shm.bytes", msg.shm.bytes) : 0;
+  // Words: 0 root ptr, 1 Frame data, 2 Frame ptr, 3..10 Chunk data, 11..12 Chunk ptrs,
+  // 13.. scheme text (with NUL), then the payload.
   const textWords = Math.ceil((scheme.length + 1) / 8);
   const payloadWords = Math.ceil(payload.length / 8);
-  const headWords = 12 + textWords;
+  const headWords = 13 + textWords;
   const bodyBytes = 8 * (headWords + payloadWords);
   if (bodyBytes > MAX_FRAME_BYTES) {
     throw new FrameError(
@@ -327,7 +333,7 @@ export function encodeChunkFrameParts(msg: ChunkMessage): ChunkFrameParts {
   v.setUint32(0, bodyBytes, true);
   structPointer(v, w(0), 0, 1, 1); // root → Frame at word 1
   v.setUint16(w(1), Frame_Which.CHUNK, true); // union tag
-  structPointer(v, w(2), 0, 7, 2); // Frame.chunk → Chunk at word 3
+  structPointer(v, w(2), 0, 8, 2); // Frame.chunk → Chunk at word 3
   v.setBigUint64(w(3), ringId, true);
   v.setUint32(w(4), epoch, true);
   v.setUint16(w(4) + 4, phase, true);
@@ -338,9 +344,11 @@ export function encodeChunkFrameParts(msg: ChunkMessage): ChunkFrameParts {
   v.setBigUint64(w(7), totalLength, true);
   v.setBigUint64(w(8), offset, true);
   v.setBigUint64(w(9), count, true);
-  byteListPointer(v, w(10), 12 - 11, scheme.length + 1); // scheme at word 12
-  byteListPointer(v, w(11), headWords - 12, payload.length); // payload after the text
-  head.set(scheme, w(12));
+  v.setUint32(w(10), shmSlot, true);
+  v.setUint32(w(10) + 4, shmBytes, true);
+  byteListPointer(v, w(11), 13 - 12, scheme.length + 1); // scheme at word 13
+  byteListPointer(v, w(12), headWords - 13, payload.length); // payload after the text
+  head.set(scheme, w(13));
   return { head, padding: 8 * payloadWords - payload.length };
 }
 
@@ -520,6 +528,7 @@ function readFrame(root: Frame, empty: Uint8Array): WireMessage {
         scheme: s.scheme,
         bits: s.bits,
         payload: readBytes(s._hasPayload(), () => s.payload, empty),
+        ...(s.shmSlot > 0 ? { shm: { slot: s.shmSlot - 1, bytes: s.shmBytes } } : {}),
       };
     }
     case Frame_Which.BARRIER: {

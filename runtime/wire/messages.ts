@@ -7,7 +7,7 @@
  */
 
 /** Protocol version carried in every handshake. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** First message on a new connection, sent by both sides. */
 export interface HelloMessage {
@@ -68,6 +68,13 @@ export interface ChunkMessage {
   bits: number;
   /** The data: raw little-endian float32, or an encoded quantizer frame. A view, not a copy. */
   payload: Uint8Array;
+  /**
+   * Set on the wire only, by a link with shared memory (`transport/shm.ts`): the payload is
+   * not in the frame (`payload` is empty there) but `bytes` bytes in the sender's
+   * shared-memory slot `slot`. A receiving link resolves it into `payload` before a collective
+   * sees the message.
+   */
+  shm?: { slot: number; bytes: number };
   /**
    * Bytes of `payload.buffer` just before the payload that the sending link
    * may overwrite, so that it can write the frame's head and the payload in

@@ -46,6 +46,8 @@ struct Chunk {
   scheme @9 :Text;
   bits @10 :UInt8;
   payload @11 :Data;
+  shmSlot @12 :UInt32;    # 0: the payload is inline; k ≥ 1: it is shmBytes bytes in shared-memory slot k − 1
+  shmBytes @13 :UInt32;
 }
 
 struct Barrier {

@@ -116,7 +116,7 @@ export class Chunk extends $.Struct {
   static readonly _capnp = {
     displayName: "Chunk",
     id: "df45ea0b155032c6",
-    size: new $.ObjectSize(56, 2),
+    size: new $.ObjectSize(64, 2),
   };
   get ringId(): bigint {
     return $.utils.getUint64(0, this);
@@ -204,6 +204,21 @@ export class Chunk extends $.Struct {
   }
   set payload(value: $.Data) {
     $.utils.copyFrom(value, $.utils.getPointer(1, this));
+  }
+  /**
+   * 0: the payload is inline; k ≥ 1: it is shmBytes bytes in shared-memory slot k − 1
+   */
+  get shmSlot(): number {
+    return $.utils.getUint32(56, this);
+  }
+  set shmSlot(value: number) {
+    $.utils.setUint32(56, value, this);
+  }
+  get shmBytes(): number {
+    return $.utils.getUint32(60, this);
+  }
+  set shmBytes(value: number) {
+    $.utils.setUint32(60, value, this);
   }
   toString(): string {
     return "Chunk_" + super.toString();

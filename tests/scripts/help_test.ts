@@ -144,6 +144,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "collective",
       "link",
       "delay",
+      "transport",
       "compare",
       "iters",
       "trace",

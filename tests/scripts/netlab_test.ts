@@ -41,7 +41,7 @@ async function leftovers(name: string): Promise<string[]> {
 const uniq = () => `nlt${Deno.pid % 100000}${Math.floor(Math.random() * 1000)}`;
 
 Deno.test({
-  name: "netlab: 3 hosts see their rank, address and peers; cleaned up",
+  name: "netlab: 3 hosts see their rank, address and peers, and no shared memory; cleaned up",
   ignore,
   async fn() {
     const name = uniq();
@@ -55,13 +55,13 @@ Deno.test({
       "--",
       "sh",
       "-c",
-      'echo "R=$NETLAB_RANK H=$NETLAB_HOSTS A=$NETLAB_ADDR P=$NETLAB_PEERS"',
+      'echo "R=$NETLAB_RANK H=$NETLAB_HOSTS A=$NETLAB_ADDR P=$NETLAB_PEERS S=$QODA_RING_SHM"',
     ]);
     assert.deepEqual(r.code, 0, r.err);
     const peers = "10.77.0.1,10.77.0.2,10.77.0.3";
     for (let k = 0; k < 3; k++) {
       assert(
-        r.out.includes(`[host${k}] R=${k} H=3 A=10.77.0.${k + 1} P=${peers}`),
+        r.out.includes(`[host${k}] R=${k} H=3 A=10.77.0.${k + 1} P=${peers} S=0`),
         `rank ${k} missing in:\n${r.out}`,
       );
     }

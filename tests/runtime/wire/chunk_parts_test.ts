@@ -35,6 +35,8 @@ Deno.test("encodeChunkFrameParts() frames decode exactly like encodeFrame() fram
       scheme: schemes[k % schemes.length],
       bits: k % 256,
       payload: new Uint8Array(len).map(() => rng.nextU32() & 255),
+      // Every third one names a shared-memory slot instead (slot 0 included).
+      ...(k % 3 === 2 ? { shm: { slot: k % 7, bytes: rng.nextU32() } } : {}),
     };
     const fast = assemble(msg);
     const slow = encodeFrame(msg);
@@ -67,4 +69,9 @@ Deno.test("encodeChunkFrameParts() validates fields like encodeFrame()", () => {
   assert.throws(() => encodeChunkFrameParts({ ...ok, bits: 256 }), RangeError);
   assert.throws(() => encodeChunkFrameParts({ ...ok, ringId: -1n }), RangeError);
   assert.throws(() => encodeChunkFrameParts({ ...ok, phase: "x" as "allGather" }), RangeError);
+  assert.throws(() => encodeChunkFrameParts({ ...ok, shm: { slot: -1, bytes: 1 } }), RangeError);
+  assert.throws(
+    () => encodeChunkFrameParts({ ...ok, shm: { slot: 0, bytes: 2 ** 32 } }),
+    RangeError,
+  );
 });

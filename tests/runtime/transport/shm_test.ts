@@ -1,0 +1,252 @@
+// Shared memory between ring neighbours on one host (runtime/transport/shm.ts): regions and
+// their checks, a TcpLink's payloads through slots, waiting for and failing on slots, hostile
+// slot numbers, and rings that use it, decline it, or mix both, with the same sums.
+import assert from "node:assert/strict";
+import { LinkError } from "../../../runtime/errors.ts";
+import { allreduce } from "../../../runtime/collective/allreduce.ts";
+import { connectTcpRing } from "../../../runtime/collective/tcp_ring.ts";
+import { TcpAcceptor } from "../../../runtime/transport/acceptor.ts";
+import { sharedMemoryAvailable, ShmRegion } from "../../../runtime/transport/shm.ts";
+import { TcpLink } from "../../../runtime/transport/tcp_link.ts";
+import type { ChunkMessage } from "../../../runtime/wire/messages.ts";
+import { Rng } from "../../../runtime/rng.ts";
+
+async function pair(): Promise<[TcpLink, TcpLink]> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const [server, client] = await Promise.all([
+      listener.accept(),
+      Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    ]);
+    return [new TcpLink(client, 1), new TcpLink(server, 0)];
+  } finally {
+    listener.close();
+  }
+}
+
+function chunk(payload: Uint8Array, segment: number): ChunkMessage {
+  return {
+    type: "chunk",
+    ringId: 7n,
+    epoch: 1,
+    opId: 3,
+    phase: "reduceScatter",
+    hop: 0,
+    segment,
+    totalLength: 1 << 20,
+    offset: 0,
+    count: payload.length >> 2,
+    scheme: "fp32",
+    bits: 32,
+    payload,
+  };
+}
+
+/** A region of `slots` slots and its peer's mapping of it. */
+function regions(slots: number, slotBytes: number): [ShmRegion, ShmRegion] {
+  const tx = ShmRegion.create(slots, slotBytes);
+  assert(tx !== null, "shared memory should be available under deno test -A on Linux");
+  const rx = ShmRegion.open(tx.offer());
+  tx.unlink();
+  return [tx, rx];
+}
+
+Deno.test("ShmRegion: two mappings see the same bytes; the token proves it; bad offers are declined naming why", () => {
+  assert.equal(sharedMemoryAvailable(), true);
+  const tx = ShmRegion.create(3, 4096)!;
+  try {
+    const rx = ShmRegion.open(tx.offer());
+    tx.slot(2).set([1, 2, 3], 100);
+    assert.deepEqual([...rx.slot(2).subarray(100, 103)], [1, 2, 3]);
+    Atomics.store(rx.flags, 1, 1);
+    assert.equal(Atomics.load(tx.flags, 1), 1);
+    const other = ShmRegion.create(3, 4096)!;
+    const forged = { ...tx.offer(), token: other.offer().token };
+    assert.throws(() => ShmRegion.open(forged), /does not hold the offered region/);
+    assert.throws(
+      () => ShmRegion.open({ ...tx.offer(), slots: 4 }),
+      /has \d+ bytes, the offer says \d+/,
+    );
+    assert.throws(
+      () => ShmRegion.open({ ...tx.offer(), path: "/etc/passwd" }),
+      /malformed shared-memory offer/,
+    );
+    assert.throws(
+      () => ShmRegion.open({ ...tx.offer(), path: "/dev/shm/qoda-ring-1-000000000000" }),
+      /cannot open \/dev\/shm\/qoda-ring-1-000000000000 \(another host\?\)/,
+    );
+    other.unlink();
+    other.retire();
+    // Retired: the shared pages are gone; a view that outlived the region reads zeros.
+    const view = rx.slot(2);
+    rx.retire();
+    assert.equal(view[100], 0);
+    assert.throws(() => rx.slot(0), /is retired/);
+    assert.equal(tx.slot(2)[101], 2); // the sender's mapping is its own
+  } finally {
+    tx.unlink();
+    tx.retire();
+  }
+  assert.throws(() => ShmRegion.create(0, 4096), /slots must be an integer/);
+  assert.throws(() => ShmRegion.create(2, 100), /slotBytes must be a positive multiple of 64/);
+});
+
+Deno.test("TcpLink over shared memory: payloads from 16 KiB through reused slots, small ones inline, the same bytes", async () => {
+  const [a, b] = await pair();
+  const [tx, rx] = regions(4, 128 * 1024);
+  a.useSharedMemory({ tx });
+  b.useSharedMemory({ rx });
+  try {
+    assert.equal(a.sendsThroughSharedMemory, true);
+    const rng = new Rng(5);
+    // 4 slots, 12 large chunks: every slot is taken three times, each after its release.
+    const sizes = [100_000, 1_000, 131_072, 16_384, 16_383, ...Array(9).fill(65_536)];
+    for (const [i, len] of sizes.entries()) {
+      const payload = new Uint8Array(len).map(() => rng.nextU32() & 255);
+      const sent = a.send(chunk(payload, i));
+      const got = (await b.receive())!;
+      await sent;
+      const m = got.msg as ChunkMessage;
+      assert.equal(m.segment, i);
+      assert.equal("shm" in m, false, "the slot reference is resolved");
+      assert.deepEqual(m.payload, payload);
+      const viaSlot = len >= 16_384 && len <= 131_072;
+      // A slot view lies on the mapping (fixed-size), a TCP body on the reader's resizable buffer.
+      assert.equal((m.payload.buffer as ArrayBuffer).resizable, !viaSlot, `chunk ${i} (${len} B)`);
+      got.release();
+    }
+    // Payloads larger than a slot go inline.
+    const big = new Uint8Array(200_000).fill(9);
+    const sent = a.send(chunk(big, 99));
+    const got = (await b.receive())!;
+    await sent;
+    assert.deepEqual((got.msg as ChunkMessage).payload, big);
+    got.release();
+  } finally {
+    a.close();
+    b.close();
+  }
+  assert.equal(tx.retired && rx.retired, true, "closing the links retires their regions");
+});
+
+Deno.test("a send waits for a slot the receiver still holds, and fails naming the peer if it is never released", async () => {
+  const [a, b] = await pair();
+  const [tx, rx] = regions(1, 64 * 1024);
+  a.useSharedMemory({ tx, slotWaitMs: 300 });
+  b.useSharedMemory({ rx });
+  try {
+    const p = new Uint8Array(20_000).fill(1);
+    await a.send(chunk(p, 0));
+    const first = (await b.receive())!;
+    // The only slot is held: the next send waits until it is released.
+    let done = false;
+    const second = a.send(chunk(p.fill(2), 1)).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(done, false, "the send must wait for the held slot");
+    assert.equal((first.msg as ChunkMessage).payload[0], 1, "the held payload is not overwritten");
+    first.release();
+    await second;
+    const got = (await b.receive())!;
+    assert.equal((got.msg as ChunkMessage).payload[0], 2);
+    // Never released: the send fails after slotWaitMs, naming the peer.
+    const t0 = performance.now();
+    await assert.rejects(
+      () => a.send(chunk(p, 2)),
+      (e) =>
+        e instanceof LinkError &&
+        /rank 1 did not release shared-memory slot 0 within 300 ms/.test(e.message),
+    );
+    assert(performance.now() - t0 >= 290);
+    got.release();
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("a chunk naming a slot outside the region, or shared memory the link lacks, fails the receive naming the peer", async () => {
+  for (const withRegion of [false, true]) {
+    const [a, b] = await pair();
+    const [tx, rx] = regions(2, 64 * 1024);
+    if (withRegion) b.useSharedMemory({ rx });
+    try {
+      // A plain link sends the forged reference as it is.
+      const forged = { ...chunk(new Uint8Array(0), 0), shm: { slot: 5, bytes: 100 } };
+      await a.send(forged);
+      await assert.rejects(
+        () => b.receive(),
+        (e) =>
+          e instanceof LinkError && e.code === "protocol" &&
+          (withRegion
+            ? /rank 0 sent a chunk in shared-memory slot 5 \(100 bytes\), outside its region of 2 slots/
+            : /rank 0 sent a chunk in shared-memory slot 5 \(100 bytes\), but this link has no shared memory/)
+            .test(e.message),
+      );
+    } finally {
+      a.close();
+      b.close();
+      tx.unlink();
+      tx.retire();
+      rx.retire();
+    }
+  }
+});
+
+/** A TCP ring of `n` ranks in this process; `shm[r]` is rank r's sharedMemory option. */
+async function ring(shm: boolean[]) {
+  const acceptors = shm.map(() => new TcpAcceptor(Deno.listen({ hostname: "127.0.0.1", port: 0 })));
+  const peers = acceptors.map((a) => `127.0.0.1:${a.addr.port}`);
+  try {
+    return await Promise.all(
+      acceptors.map((acceptor, rank) =>
+        connectTcpRing({ rank, peers, acceptor, sharedMemory: shm[rank] })
+      ),
+    );
+  } finally {
+    acceptors.forEach((a) => a.close());
+  }
+}
+
+Deno.test("TCP rings on one host: shared memory where both neighbours take it, TCP elsewhere, the same sums", async () => {
+  const n = 3, len = 1_000_003; // several 1 MiB segments per chunk, and a ragged end
+  const inputs = Array.from({ length: n }, (_, r) => {
+    const rng = new Rng(r + 11);
+    return Float32Array.from({ length: len }, () => rng.nextFloat() * 2 - 1);
+  });
+  const results: Record<string, Float32Array[]> = {};
+  for (
+    const [name, shm, want] of [
+      ["shm", [true, true, true], ["shm", "shm", "shm"]],
+      ["tcp", [false, false, false], ["tcp", "tcp", "tcp"]],
+      // Rank 1 neither offers nor accepts: rank 0's sends to it and its sends to rank 2 are TCP.
+      ["mixed", [true, false, true], ["tcp", "tcp", "shm"]],
+    ] as const
+  ) {
+    const ctxs = await ring([...shm]);
+    try {
+      assert.deepEqual(ctxs.map((c) => c.transport), want, name);
+      const bufs = inputs.map((x) => x.slice());
+      for (let rep = 0; rep < 2; rep++) {
+        bufs.forEach((b, r) => b.set(inputs[r]));
+        await Promise.all(ctxs.map((c, r) => allreduce(c, bufs[r])));
+      }
+      results[name] = bufs;
+    } finally {
+      await Promise.all(ctxs.map((c) => c.closeGracefully()));
+    }
+  }
+  for (const name of ["shm", "mixed"]) {
+    for (let r = 0; r < n; r++) {
+      assert.deepEqual(
+        results[name][r],
+        results.tcp[r],
+        `${name}, rank ${r}: the same float32 sums`,
+      );
+    }
+  }
+  let err = 0;
+  for (let i = 0; i < len; i += 997) {
+    err = Math.max(err, Math.abs(results.shm[0][i] - (inputs[0][i] + inputs[1][i] + inputs[2][i])));
+  }
+  assert(err < 1e-5, `max error ${err}`);
+});
