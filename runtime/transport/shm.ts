@@ -20,6 +20,10 @@
  * memory by reading the random token the sender wrote, so two hosts never
  * take each other's file for shared memory.
  *
+ * The region's pages are reserved when it is made (`posix_fallocate`), so a
+ * full `/dev/shm` (Docker's is 64 MiB) means TCP for that link, never a
+ * SIGBUS later.
+ *
  * A retired region is not unmapped but replaced by private zero pages
  * (`MAP_FIXED`): a payload view that outlives its ring then reads zeros
  * instead of crashing the process, and the shared pages are freed.
@@ -54,7 +58,7 @@ const SEEK_END = 2;
 
 const LIBC_SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   close: { parameters: ["i32"], result: "i32" },
@@ -155,7 +159,11 @@ export class ShmRegion {
     if (fd < 0) return null;
     let ptr: Deno.PointerObject;
     try {
-      if (c.ftruncate(fd, BigInt(size)) !== 0) throw new Error(`ftruncate of ${path} failed`);
+      // Reserved now: a tmpfs that fills up later (Docker's /dev/shm is 64 MiB) would
+      // otherwise kill the process with SIGBUS at the first write to a page it lacks.
+      if (c.posix_fallocate(fd, 0n, BigInt(size)) !== 0) {
+        throw new Error(`no room for ${size} bytes in ${dir}`);
+      }
       ptr = mapShared(c, fd, size, path);
     } catch {
       c.close(fd);

@@ -250,3 +250,28 @@ Deno.test("TCP rings on one host: shared memory where both neighbours take it, T
   }
   assert(err < 1e-5, `max error ${err}`);
 });
+
+Deno.test({
+  name:
+    "a region that does not fit its tmpfs is refused when made (TCP then), never a SIGBUS later",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const mount = new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir],
+    });
+    if ((await mount.output()).code !== 0) return; // no mount here: nothing to check
+    try {
+      assert.equal(ShmRegion.create(8, 1 << 20, dir), null, "8 MiB cannot fit 4 MiB");
+      const small = ShmRegion.create(2, 1 << 20, dir);
+      assert(small !== null, "2 MiB fits");
+      small.slot(1).fill(7); // every page is there
+      small.unlink();
+      small.retire();
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing left behind");
+    } finally {
+      await new Deno.Command("umount", { args: [dir] }).output();
+      await Deno.remove(dir);
+    }
+  },
+});
