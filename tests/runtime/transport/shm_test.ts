@@ -6,6 +6,7 @@ import { LinkError } from "../../../runtime/errors.ts";
 import { allreduce } from "../../../runtime/collective/allreduce.ts";
 import { connectTcpRing } from "../../../runtime/collective/tcp_ring.ts";
 import { TcpAcceptor } from "../../../runtime/transport/acceptor.ts";
+import { acceptorHandshake, connectorHandshake } from "../../../runtime/transport/handshake.ts";
 import { sharedMemoryAvailable, ShmRegion } from "../../../runtime/transport/shm.ts";
 import { TcpLink } from "../../../runtime/transport/tcp_link.ts";
 import type { ChunkMessage } from "../../../runtime/wire/messages.ts";
@@ -274,4 +275,46 @@ Deno.test({
       await Deno.remove(dir);
     }
   },
+});
+
+Deno.test("a neighbour that sends something else where its shared-memory offer is due fails the formation, naming it", async () => {
+  const l0 = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const l1 = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const peers = [`127.0.0.1:${l0.addr.port}`, `127.0.0.1:${l1.addr.port}`];
+  const params = { ringId: 0n, epoch: 0, rank: 1, worldSize: 2, secret: null, timeoutMs: 5000 };
+  // A fake rank 1: it passes both handshakes, then sends a bogus control frame to rank 0.
+  const fake = (async () => {
+    const fromRank0 = new TcpLink(await l1.accept(), 0);
+    await acceptorHandshake(fromRank0, params, 0);
+    let conn: Deno.TcpConn | undefined;
+    for (let i = 0; i < 100 && !conn; i++) {
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: l0.addr.port }).catch(() =>
+        undefined
+      );
+    }
+    const toRank0 = new TcpLink(conn!, 0);
+    await connectorHandshake(toRank0, params, 0);
+    await toRank0.send({
+      type: "control",
+      kind: "shm-offer-please",
+      json: "{}",
+      blob: new Uint8Array(0),
+    });
+    return [fromRank0, toRank0];
+  })();
+  const acceptor = new TcpAcceptor(l0);
+  try {
+    await assert.rejects(
+      () => connectTcpRing({ rank: 0, peers, acceptor, connectTimeoutMs: 5000 }),
+      (e) =>
+        e instanceof LinkError && e.code === "protocol" &&
+        /rank 0: rank 1 sent control 'shm-offer-please' where its shm-offer was due/.test(
+          e.message,
+        ),
+    );
+  } finally {
+    acceptor.close();
+    l1.close();
+    for (const link of await fake) link.close();
+  }
 });
