@@ -10,20 +10,8 @@ import { acceptorHandshake, connectorHandshake } from "../../../runtime/transpor
 import { sharedMemoryAvailable, ShmRegion } from "../../../runtime/transport/shm.ts";
 import { TcpLink } from "../../../runtime/transport/tcp_link.ts";
 import type { ChunkMessage } from "../../../runtime/wire/messages.ts";
+import { tcpLinkPair } from "./_tcp_pair.ts";
 import { Rng } from "../../../runtime/rng.ts";
-
-async function pair(): Promise<[TcpLink, TcpLink]> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    const [server, client] = await Promise.all([
-      listener.accept(),
-      Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-    ]);
-    return [new TcpLink(client, 1), new TcpLink(server, 0)];
-  } finally {
-    listener.close();
-  }
-}
 
 function chunk(payload: Uint8Array, segment: number): ChunkMessage {
   return {
@@ -93,7 +81,7 @@ Deno.test("ShmRegion: two mappings see the same bytes; the token proves it; bad 
 });
 
 Deno.test("TcpLink over shared memory: payloads from 16 KiB through reused slots, small ones inline, the same bytes", async () => {
-  const [a, b] = await pair();
+  const [a, b] = await tcpLinkPair();
   const [tx, rx] = regions(4, 128 * 1024);
   a.useSharedMemory({ tx });
   b.useSharedMemory({ rx });
@@ -131,7 +119,7 @@ Deno.test("TcpLink over shared memory: payloads from 16 KiB through reused slots
 });
 
 Deno.test("a send waits for a slot the receiver still holds, and fails naming the peer if it is never released", async () => {
-  const [a, b] = await pair();
+  const [a, b] = await tcpLinkPair();
   const [tx, rx] = regions(1, 64 * 1024);
   a.useSharedMemory({ tx, slotWaitMs: 300 });
   b.useSharedMemory({ rx });
@@ -167,7 +155,7 @@ Deno.test("a send waits for a slot the receiver still holds, and fails naming th
 
 Deno.test("a chunk naming a slot outside the region, or shared memory the link lacks, fails the receive naming the peer", async () => {
   for (const withRegion of [false, true]) {
-    const [a, b] = await pair();
+    const [a, b] = await tcpLinkPair();
     const [tx, rx] = regions(2, 64 * 1024);
     if (withRegion) b.useSharedMemory({ rx });
     try {

@@ -1,21 +1,8 @@
 // A chunk whose payload has room around it goes out as one write (head, payload, padding in the
 // caller's buffer); without room, as before. The peer reads the same frames either way.
 import assert from "node:assert/strict";
-import { TcpLink } from "../../../runtime/transport/tcp_link.ts";
 import type { ChunkMessage } from "../../../runtime/wire/messages.ts";
-
-async function pair(): Promise<[TcpLink, TcpLink]> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    const [server, client] = await Promise.all([
-      listener.accept(),
-      Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-    ]);
-    return [new TcpLink(client, 1), new TcpLink(server, 0)];
-  } finally {
-    listener.close();
-  }
-}
+import { tcpLinkPair } from "./_tcp_pair.ts";
 
 function chunk(payload: Uint8Array, segment: number, room: [number, number]): ChunkMessage {
   return {
@@ -38,7 +25,7 @@ function chunk(payload: Uint8Array, segment: number, room: [number, number]): Ch
 }
 
 Deno.test("TcpLink: a chunk with head and tail room is sent from the caller's buffer", async () => {
-  const [a, b] = await pair();
+  const [a, b] = await tcpLinkPair();
   try {
     const cases: [number, number, number][] = [
       [256, 8, 20_003], // room for both: one write, head written before the payload
@@ -79,7 +66,7 @@ Deno.test("TcpLink: a chunk with head and tail room is sent from the caller's bu
 });
 
 Deno.test("TcpLink: claimed room the buffer does not have is not used", async () => {
-  const [a, b] = await pair();
+  const [a, b] = await tcpLinkPair();
   try {
     const payload = new Uint8Array(20_003).map((_, k) => k & 255); // at offset 0 of its buffer
     await Promise.all([
