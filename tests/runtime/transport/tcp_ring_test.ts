@@ -224,38 +224,45 @@ Deno.test("listening off loopback without a secret is refused before any traffic
   assert.match(String(e.message), /not loopback, without a secret/);
 });
 
-Deno.test("kill -9 of a rank mid-operation fails every other rank within the deadline, naming it", async () => {
-  const size = 4, timeoutMs = 4000;
-  const peers = freeLoopbackPorts(size).map((p) => `127.0.0.1:${p}`);
-  const t0 = performance.now();
-  const procs = Array.from({ length: size }, (_, r) =>
-    spawnRank(r, peers, [
-      "--mib",
-      "32",
-      "--iters",
-      "50",
-      "--warmup",
-      "0",
-      "--timeout-ms",
-      String(timeoutMs),
-    ]));
-  // Wait until rank 2 has formed the ring, then let the operations start.
-  const reader = procs[2].stdout.getReader();
-  const { value } = await reader.read();
-  assert.match(new TextDecoder().decode(value), /"event":"ready"/);
-  reader.releaseLock();
-  await new Promise((r) => setTimeout(r, 400));
-  const killedAt = performance.now();
-  procs[2].kill("SIGKILL");
-  const runs = await Promise.all(
-    procs.map((p, r) => r === 2 ? p.status.then(() => null) : collect(p, t0)),
-  );
-  for (const [r, run] of runs.entries()) {
-    if (r === 2 || run === null) continue;
-    assert.equal(run.code, 1, `rank ${r}: ${run.stderr}`);
-    const e = run.events.find((x) => x.event === "error")!;
-    assert.equal(e.culprit, 2, `rank ${r}: ${JSON.stringify(e)}`);
-    const after = run.ms - (killedAt - t0);
-    assert.ok(after < timeoutMs + 2000, `rank ${r} took ${after} ms after the kill`);
-  }
-});
+for (const transport of ["shm", "tcp"]) {
+  Deno.test(`kill -9 of a rank mid-operation (payloads via ${transport}) fails every other rank within the deadline, naming it`, async () => {
+    const size = 4, timeoutMs = 4000;
+    const peers = freeLoopbackPorts(size).map((p) => `127.0.0.1:${p}`);
+    const t0 = performance.now();
+    const procs = Array.from({ length: size }, (_, r) =>
+      spawnRank(r, peers, [
+        "--mib",
+        "32",
+        "--iters",
+        "50",
+        "--warmup",
+        "0",
+        "--timeout-ms",
+        String(timeoutMs),
+      ], transport === "tcp" ? { QODA_RING_SHM: "0" } : {}));
+    // Wait until rank 2 has formed the ring, then let the operations start.
+    const reader = procs[2].stdout.getReader();
+    const { value } = await reader.read();
+    // The ranks are processes of one host: chunk payloads go through shared memory unless
+    // QODA_RING_SHM=0, and the kill must be caught either way.
+    assert.match(
+      new TextDecoder().decode(value),
+      new RegExp(`"event":"ready".*"transport":"${transport}"`),
+    );
+    reader.releaseLock();
+    await new Promise((r) => setTimeout(r, 400));
+    const killedAt = performance.now();
+    procs[2].kill("SIGKILL");
+    const runs = await Promise.all(
+      procs.map((p, r) => r === 2 ? p.status.then(() => null) : collect(p, t0)),
+    );
+    for (const [r, run] of runs.entries()) {
+      if (r === 2 || run === null) continue;
+      assert.equal(run.code, 1, `rank ${r}: ${run.stderr}`);
+      const e = run.events.find((x) => x.event === "error")!;
+      assert.equal(e.culprit, 2, `rank ${r}: ${JSON.stringify(e)}`);
+      const after = run.ms - (killedAt - t0);
+      assert.ok(after < timeoutMs + 2000, `rank ${r} took ${after} ms after the kill`);
+    }
+  });
+}
