@@ -45,6 +45,8 @@ export class TcpLink implements Link {
   #rx: ShmRegion | null = null;
   #nextSlot = 0;
   #slotWaitMs = 30_000;
+  /** Set once reading found the peer's end of the connection closed or broken. */
+  #peerGone = false;
 
   /**
    * Wraps an open connection; the handshake is the caller's (see {@linkcode connectTcpLinks}).
@@ -153,8 +155,15 @@ export class TcpLink implements Link {
     this.#nextSlot = (k + 1) % tx.slots;
     const t0 = performance.now();
     for (let i = 0; Atomics.load(tx.flags, k) !== 0; i++) {
-      if (this.#closed) {
-        throw new LinkError("peer-closed", this.peer, `link to rank ${this.peer} is closed`);
+      // A peer that is gone never releases its slot: fail now rather than at the wait's end.
+      if (this.#closed || this.#peerGone) {
+        throw new LinkError(
+          "peer-closed",
+          this.peer,
+          this.#closed
+            ? `link to rank ${this.peer} is closed`
+            : `rank ${this.peer} closed the connection while holding shared-memory slot ${k}`,
+        );
       }
       if (performance.now() - t0 > this.#slotWaitMs) {
         throw new LinkError(
@@ -173,10 +182,14 @@ export class TcpLink implements Link {
     try {
       body = await this.#reader.next();
     } catch (e) {
+      this.#peerGone = true;
       if (this.#closed) return null;
       throw this.#ioError(e, "read");
     }
-    if (body === null) return null;
+    if (body === null) {
+      this.#peerGone = true;
+      return null;
+    }
     let msg: WireMessage;
     try {
       msg = decodeFrame(body);
@@ -209,14 +222,18 @@ export class TcpLink implements Link {
   #fromSlot(msg: ChunkMessage): Received {
     const rx = this.#rx;
     const { slot, bytes } = msg.shm!;
-    if (!rx || slot >= rx.slots || bytes > rx.slotBytes || msg.payload.byteLength !== 0) {
+    const wrong = !rx
+      ? "but this link has no shared memory"
+      : slot >= rx.slots || bytes > rx.slotBytes
+      ? `outside its region of ${rx.slots} slots of ${rx.slotBytes} bytes`
+      : msg.payload.byteLength !== 0
+      ? `with ${msg.payload.byteLength} inline payload bytes as well`
+      : null;
+    if (!rx || wrong) {
       throw new LinkError(
         "protocol",
         this.peer,
-        `rank ${this.peer} sent a chunk in shared-memory slot ${slot} (${bytes} bytes), ` +
-          (rx
-            ? `outside its region of ${rx.slots} slots of ${rx.slotBytes} bytes`
-            : "but this link has no shared memory"),
+        `rank ${this.peer} sent a chunk in shared-memory slot ${slot} (${bytes} bytes), ${wrong}`,
       );
     }
     const payload = rx.slot(slot).subarray(0, bytes);

@@ -306,3 +306,31 @@ Deno.test("a neighbour that sends something else where its shared-memory offer i
     for (const link of await fake) link.close();
   }
 });
+
+Deno.test("a send waiting for a slot fails at once when the peer's connection closes, naming it", async () => {
+  const [a, b] = await tcpLinkPair();
+  const [tx, rx] = regions(1, 64 * 1024);
+  a.useSharedMemory({ tx, slotWaitMs: 20_000 });
+  b.useSharedMemory({ rx });
+  try {
+    const p = new Uint8Array(20_000).fill(1);
+    await a.send(chunk(p, 0));
+    await b.receive(); // held, never released
+    const reading = a.receive(); // a ring reads both of its links all the time
+    const t0 = performance.now();
+    const waiting = a.send(chunk(p, 1));
+    await new Promise((r) => setTimeout(r, 50));
+    b.close();
+    assert.equal(await reading, null);
+    await assert.rejects(
+      () => waiting,
+      (e) =>
+        e instanceof LinkError &&
+        /rank 1 closed the connection while holding shared-memory slot 0/.test(e.message),
+    );
+    assert(performance.now() - t0 < 5_000, "long before the 20 s wait would end");
+  } finally {
+    a.close();
+    b.close();
+  }
+});
