@@ -108,7 +108,24 @@ function mapShared(c: Libc, fd: number, size: number, what: string): Deno.Pointe
   return p!;
 }
 
-/** A region of shared memory with `slots` payload slots (see the module doc). */
+/**
+ * A region of shared memory with `slots` payload slots (see the module doc).
+ *
+ * @example The sender's region, mapped a second time as its neighbour maps it
+ * ```ts
+ * import { ShmRegion } from "@qoda/ring/transport";
+ * const tx = ShmRegion.create(2, 4096); // null without Linux and the FFI permission
+ * if (tx) {
+ *   const rx = ShmRegion.open(tx.offer()); // checks the file and its token
+ *   tx.unlink(); // the mappings stay
+ *   tx.slot(1).set([1, 2, 3]);
+ *   Atomics.store(tx.flags, 1, 1);
+ *   if (rx.slot(1)[2] !== 3 || Atomics.load(rx.flags, 1) !== 1) throw new Error("not shared");
+ *   rx.retire();
+ *   tx.retire();
+ * }
+ * ```
+ */
 export class ShmRegion {
   /** The file in /dev/shm (removed once the peer has mapped it or declined). */
   readonly path: string;
