@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { LinkError } from "../../../runtime/errors.ts";
 import { allreduce } from "../../../runtime/collective/allreduce.ts";
 import { connectTcpRing } from "../../../runtime/collective/tcp_ring.ts";
+import { RingContext } from "../../../runtime/collective/context.ts";
+import { memoryRing } from "../../../runtime/transport/memory.ts";
 import { TcpAcceptor } from "../../../runtime/transport/acceptor.ts";
 import { acceptorHandshake, connectorHandshake } from "../../../runtime/transport/handshake.ts";
 import { sharedMemoryAvailable, ShmRegion } from "../../../runtime/transport/shm.ts";
@@ -233,6 +235,10 @@ Deno.test("TCP rings on one host: shared memory where both neighbours take it, T
       );
     }
   }
+  // In-process links and a ring of one have no sockets at all.
+  const mem = memoryRing(2).map((l, rank) => new RingContext({ rank, size: 2, ...l }));
+  assert.deepEqual(mem.map((c) => c.transport), ["memory", "memory"]);
+  mem.forEach((c) => c.close());
   let err = 0;
   for (let i = 0; i < len; i += 997) {
     err = Math.max(err, Math.abs(results.shm[0][i] - (inputs[0][i] + inputs[1][i] + inputs[2][i])));
