@@ -158,6 +158,8 @@ export interface ParamsBody {
   eps: Record<string, number>;
   /** The collective it runs now (`fp32` without compression; for `auto`, the choice). */
   collective: string;
+  /** How its chunk payloads reach its right neighbour (`RingContext.transport`). */
+  transport?: string;
 }
 
 /** Worker → supervisor: its epoch failed. */

@@ -194,6 +194,12 @@ export interface SupervisedResult {
   replicas_agree: boolean;
   /** The collective that ran at the end (`fp32` without compression; for `auto`, its choice). */
   collective_used: string;
+  /**
+   * How the last ring's chunk payloads travelled: `shm` (shared memory between processes on
+   * one host), `tcp`, `memory` (in-process), both of the first two joined by `+` where ranks
+   * differed, or `none` for a single worker.
+   */
+  transport: string;
   /** FNV-1a of the last iterate. */
   checksum: string;
   /** Ring resets. */
@@ -912,6 +918,7 @@ export class TrainingSupervisor {
       replicas_agree: sums.every((c) => c === sums[0]),
       checksum: f0.body.checksum,
       collective_used: f0.body.collective,
+      transport: size > 1 ? [...new Set(this.#transports.values())].sort().join("+") : "none",
       params,
     };
   }

@@ -149,6 +149,12 @@ export interface TrainResult {
   collectives: number;
   /** The collective that ran at the end (`fp32` without compression; for `auto`, its choice). */
   collective: string;
+  /**
+   * How the chunk payloads travelled: `shm` (shared memory between worker processes on one
+   * host), `tcp`, `memory` (`runtime: "inprocess"`), `shm+tcp` where ranks differed, `none` for
+   * one worker.
+   */
+  transport: string;
   /** Steps every replica skipped (a non-finite value on some rank). */
   skipped: number;
   /** FNV-1a of the last iterate (what the replicas agree on, averaged or not). */
@@ -252,6 +258,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       bytesSent: r.bytes_sent,
       collectives: r.collectives,
       collective: r.collective_used,
+      transport: r.transport,
       skipped: r.skipped,
       checksum: r.checksum,
       recoveries: r.recoveries,
@@ -299,6 +306,7 @@ async function joinLaunched(
     bytesSent: f.bytesSent,
     collectives: f.collectiveCalls,
     collective: f.collective,
+    transport: rv.worldSize > 1 ? f.transport ?? "tcp" : "none",
     skipped: f.skipped,
     checksum: f.checksum,
     recoveries: [],

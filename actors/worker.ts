@@ -694,6 +694,7 @@ async function runEpoch(
             scalars: pw.scalars(),
             eps: windowEps(layerwise),
             collective: !quantized ? "fp32" : trials ? trials.decided ?? "auto" : job.collective,
+            transport: ctx.transport,
           };
           // Evaluated, checkpointed and returned: the average when the job keeps one.
           const x = average ? average.float32() : opt.params;

@@ -266,6 +266,7 @@ async function runGameCli(cfg: GameCli): Promise<number> {
     bits: v.quant === "none" ? 32 : v.bits,
     collective: v.collective,
     collective_used: r.collective_used,
+    transport: r.transport,
     workers: r.workers,
     steps: r.steps,
     dist0,

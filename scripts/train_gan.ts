@@ -663,6 +663,7 @@ async function runGan(cfg: GanCli): Promise<number> {
       bits: job.quant === "none" ? 32 : job.bits,
       collective: job.collective,
       collective_used: result.collective_used,
+      transport: result.transport,
       workers: result.workers,
       steps: result.steps,
       quality: result.metrics.quality,
@@ -691,7 +692,11 @@ async function runGan(cfg: GanCli): Promise<number> {
       seconds,
     };
     // What `auto` chose is part of what decided the arithmetic: config.json says it.
-    await folder?.writeConfig({ ...config, collective_used: result.collective_used });
+    await folder?.writeConfig({
+      ...config,
+      collective_used: result.collective_used,
+      transport: result.transport,
+    });
     if (folder) {
       const p = problem!;
       folder.appendMetrics({

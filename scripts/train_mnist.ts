@@ -525,6 +525,7 @@ export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>
     bucket: cfg.bucket,
     collective: cfg.collective,
     collective_used: result.collective,
+    transport: result.transport,
     coder: cfg.coder,
     workers: result.workers,
     steps: result.steps,

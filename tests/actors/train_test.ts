@@ -25,6 +25,9 @@ Deno.test("train() trains a user's tfjs model on 2 processes, bit-identical to a
   assert.ok(procs.metrics.loss < 0.7, `loss ${procs.metrics.loss}`);
   assert.ok(procs.metrics.accuracy > 0.75, `accuracy ${procs.metrics.accuracy}`);
   assert.equal(inproc.checksum, procs.checksum, "same job, same parameters, either runtime");
+  // Worker processes of one host share memory for their payloads; in-process ranks need none.
+  assert.equal(procs.transport, "shm");
+  assert.equal(inproc.transport, "memory");
   assert.deepEqual(inproc.params, procs.params);
 });
 

@@ -53,6 +53,8 @@ Deno.test("deno task train --dataset gaussians8: quality improves on its start, 
   assert.equal(config.job.problemOptions.dataset, "gaussians8");
   assert.equal(last.collective_used, "allgather");
   assert.equal(config.collective_used, "allgather", "config.json says which collective ran");
+  assert.equal(last.transport, "shm", "two worker processes of one host");
+  assert.equal(config.transport, "shm");
 
   const png = await Deno.readFile(`${dir}/samples.png`);
   assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
