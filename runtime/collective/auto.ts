@@ -212,11 +212,11 @@ export interface AutoCall {
 /**
  * Call number `call` (0-based, counted by the caller) of a run under
  * `auto`: all-reduces `buf` the way `trials` schedules for it (float32
- * without compression, else `compression` in that mode) and, during the trials, times it from a barrier (a one-value
- * sum), so that the time is the collective's and not a slower rank's
- * compute; the call that ends the trials also all-reduces every rank's
- * times (one tiny float32 sum) and decides. Every rank must make the same
- * calls in the same order.
+ * without compression, else `compression` in that mode) and, during the
+ * trials, times it from a barrier (a one-value sum), so that the time is the
+ * collective's and not a slower rank's compute; the call that ends the
+ * trials also all-reduces every rank's times (one tiny float32 sum) and
+ * decides. Every rank must make the same calls in the same order.
  *
  * @param ctx The ring.
  * @param buf The vector, reduced in place.
