@@ -108,7 +108,10 @@ export interface ReadyBody {
   epoch: number;
   /** The sender's rank. */
   rank: number;
-  /** How its chunk payloads reach its right neighbour: `shm`, `tcp` or `memory` (`RingContext.transport`). */
+  /**
+   * How its chunk payloads reach its right neighbour: `shm`, `tcp` or `memory`
+   * (`RingContext.transport`).
+   */
   transport?: string;
 }
 

@@ -132,7 +132,10 @@ export class RingContext {
     return (this.rank + 1) % this.size;
   }
 
-  /** How chunk payloads reach the right neighbour: `shm` (shared memory), `tcp`, or `memory` (in-process links, or a ring of one). */
+  /**
+   * How chunk payloads reach the right neighbour: `shm` (shared memory), `tcp`, or `memory`
+   * (in-process links, or a ring of one).
+   */
   get transport(): "shm" | "tcp" | "memory" {
     const r = this.#right;
     if (r?.sendsThroughSharedMemory) return "shm";

@@ -222,7 +222,7 @@ export async function connectTcpLinks(options: TcpRingOptions): Promise<RingLink
   return { left: leftLink, right: rightLink };
 }
 
-/** Slots of a link's shared-memory region, and their size: a float32 segment of the ring fits one. */
+/** Slots of a link's shared-memory region, and their size (one float32 segment fits a slot). */
 const SHM_SLOTS = 8;
 const SHM_SLOT_BYTES = 1 << 20;
 

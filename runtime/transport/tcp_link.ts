@@ -17,7 +17,10 @@ import type { ChunkMessage, WireMessage } from "../wire/messages.ts";
 import type { Link, Received } from "./link.ts";
 import type { ShmRegion } from "./shm.ts";
 
-/** Chunk payloads from this size on are written from the caller's buffer, or go through shared memory. */
+/**
+ * Chunk payloads from this size on are written from the caller's buffer, or go through shared
+ * memory.
+ */
 const ZERO_COPY_MIN_BYTES = 16 * 1024;
 const EMPTY = new Uint8Array(0);
 
@@ -27,7 +30,10 @@ export interface LinkSharedMemory {
   tx?: ShmRegion;
   /** The region the peer sends payloads through (the peer's, mapped here). */
   rx?: ShmRegion;
-  /** How long a send waits for the peer to free a slot before the link fails, in ms. @default {30000} */
+  /**
+   * How long a send waits for the peer to free a slot before the link fails, in ms.
+   * @default {30000}
+   */
   slotWaitMs?: number;
 }
 
