@@ -108,18 +108,17 @@ export function generatorAsLayersModel(
   let model: Sequential;
   const extra: Tensor[] = [];
   if (arch.arch === "mlp") {
-    const [h1, h2] = [g[0].shape[1], g[2].shape[1]];
+    // One dense layer per kernel/bias pair: ReLU on the hidden ones, the output tanh or linear.
+    const layers = g.length / 2;
     model = tf.sequential({
       name: "generator",
-      layers: [
-        L.dense({ inputShape: [arch.latentDim], units: h1, activation: "relu", name: "dense1" }),
-        L.dense({ units: h2, activation: "relu", name: "dense2" }),
+      layers: Array.from({ length: layers }, (_, l) =>
         L.dense({
-          units: arch.sampleDim,
-          activation: arch.sampleDim === 784 ? "tanh" : "linear",
-          name: "dense3",
-        }),
-      ],
+          ...(l === 0 ? { inputShape: [arch.latentDim] } : {}),
+          units: g[2 * l].shape[1],
+          activation: l < layers - 1 ? "relu" : arch.sampleDim === 784 ? "tanh" : "linear",
+          name: `dense${l + 1}`,
+        })),
     });
     model.setWeights(weights);
   } else {

@@ -21,10 +21,14 @@ const cases = [
   { arch: "mlp", sampleDim: 2, latentDim: 2 },
   { arch: "mlp", sampleDim: 784, latentDim: 16, widths: [32, 48] },
   { arch: "dcgan", sampleDim: 784, latentDim: 16, widths: [4, 8] },
+  // The mlp at other depths (`--widths`): three hidden layers, and one.
+  { arch: "mlp", sampleDim: 2, latentDim: 2, widths: [16, 24, 8] },
+  { arch: "mlp", sampleDim: 2, latentDim: 3, widths: [12] },
 ] as const;
 
 for (const c of cases) {
-  Deno.test(`generatorAsLayersModel() computes the ${c.arch} generator (${c.sampleDim}-D samples)`, () => {
+  const depth = "widths" in c ? `, widths ${c.widths.join("×")}` : "";
+  Deno.test(`generatorAsLayersModel() computes the ${c.arch} generator (${c.sampleDim}-D samples${depth})`, () => {
     const arch = ganArchitecture(c);
     const x = somePoint(initialParams(arch, 1), 2);
     const raw = new GanModel(tf, arch);
