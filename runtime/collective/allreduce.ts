@@ -363,10 +363,11 @@ async function ringMode(
           // several times slower: one bulk copy, then the adds. A shared-memory slot is
           // added from in place.
           trace?.start();
-          let x = payloadF32(p);
-          if ((x.buffer as ArrayBuffer).resizable) {
+          const src = payloadF32(p);
+          let x = src;
+          if ((src.buffer as ArrayBuffer).resizable) {
             x = scratch.subarray(0, seg.count);
-            x.set(payloadF32(p));
+            x.set(src);
           }
           for (let i = 0; i < x.length; i++) view[i] += x[i];
           trace?.stop(PHASE_REDUCE);
