@@ -249,12 +249,21 @@ function bucketChunk(bucket: number, target: number): number {
 }
 
 /**
+ * Whether the shared-grid kernels ({@linkcode Kernels.gridHop},
+ * {@linkcode Kernels.gridUnpackDequantize}) take buckets of this size: whole
+ * SIMD groups of 4, chunks of whole buckets.
+ */
+export function gridKernelTakes(bucket: number): boolean {
+  return bucket % 4 === 0 && bucket <= STREAM_CHUNK;
+}
+
+/**
  * Coordinates per shared-grid chunk: whole buckets of whole bytes at any lane
  * width (a multiple of 8·bucket / gcd(bucket, 8)), about
  * {@linkcode STREAM_CHUNK}; lanes of up to 24 bits then fit the byte regions.
  */
 function gridChunk(bucket: number): number {
-  if (!(bucket % 4 === 0 && bucket <= STREAM_CHUNK)) {
+  if (!gridKernelTakes(bucket)) {
     throw new RangeError(
       `shared-grid kernels take buckets of 4k ≤ ${STREAM_CHUNK}, got ${bucket}`,
     );

@@ -47,7 +47,13 @@
  *
  * @module
  */
-import { CHUNK, type GridFault, type GridHop, kernels, STREAM_CHUNK } from "../kernels/kernels.ts";
+import {
+  CHUNK,
+  type GridFault,
+  type GridHop,
+  gridKernelTakes,
+  kernels,
+} from "../kernels/kernels.ts";
 
 /** The integer magnitudes codes may take: 0 = values[0] < … < values[m] = top. */
 export interface SharedGrid {
@@ -486,7 +492,7 @@ export function addOwnCodes(
     divisor,
     ...gridRange(top),
   };
-  const fault = kernelBucket(bucket) ? kernels().gridHop(h) : hop(h);
+  const fault = gridKernelTakes(bucket) ? kernels().gridHop(h) : hop(h);
   if (fault) {
     const i = fault.index;
     throw fault.lane === null
@@ -494,11 +500,6 @@ export function addOwnCodes(
       : laneOutside(i, fault.lane, biasIn);
   }
   return lanesOut ? lanesOut.subarray(0, bytesOut) : null;
-}
-
-/** Whether the kernels take buckets of this size (whole SIMD groups, chunks of whole buckets). */
-function kernelBucket(bucket: number): boolean {
-  return bucket % 4 === 0 && bucket <= STREAM_CHUNK;
 }
 
 /**
@@ -585,7 +586,7 @@ export function unpackDequantize(
     throw new RangeError(`${lanes.length} bytes for ${count} sums of ${w} bits (${want} expected)`);
   }
   if (w > 24) throw new RangeError(`lanes of ${w} bits: at most 24`);
-  if (kernelBucket(bucket)) {
+  if (gridKernelTakes(bucket)) {
     const fault = kernels().gridUnpackDequantize(
       lanes,
       w,
