@@ -749,10 +749,9 @@ export class TrainingSupervisor {
     );
     onReady();
     this.#forming = false;
-    const via = [...new Set(this.#transports.values())].sort();
     this.#log(
       `supervisor: epoch ${epoch}: ring of ${size} formed` +
-        (size > 1 ? ` (chunk payloads via ${via.join(" and ")})` : "") +
+        (size > 1 ? ` (chunk payloads via ${this.#transportNames().join(" and ")})` : "") +
         `, from step ${start.step}`,
     );
 
@@ -918,9 +917,14 @@ export class TrainingSupervisor {
       replicas_agree: sums.every((c) => c === sums[0]),
       checksum: f0.body.checksum,
       collective_used: f0.body.collective,
-      transport: size > 1 ? [...new Set(this.#transports.values())].sort().join("+") : "none",
+      transport: size > 1 ? this.#transportNames().join("+") : "none",
       params,
     };
+  }
+
+  /** The ring's transports (`ReadyBody.transport` of its ranks), each once, sorted. */
+  #transportNames(): string[] {
+    return [...new Set(this.#transports.values())].sort();
   }
 
   #awaitCommit(
