@@ -101,6 +101,20 @@ function toHex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * What is wrong with a region's shape, or null: it needs 1..{@linkcode MAX_SHM_SLOTS} slots
+ * of a positive multiple of 64 bytes.
+ */
+function shapeError(slots: number, slotBytes: number): string | null {
+  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SHM_SLOTS) {
+    return `slots must be an integer in 1..${MAX_SHM_SLOTS}, got ${slots}`;
+  }
+  if (!Number.isInteger(slotBytes) || slotBytes < 64 || slotBytes % 64 !== 0) {
+    return `slotBytes must be a positive multiple of 64, got ${slotBytes}`;
+  }
+  return null;
+}
+
 /** Maps `size` bytes of the open file `fd`; the caller closes `fd`. */
 function mapShared(c: Libc, fd: number, size: number, what: string): Deno.PointerObject {
   const p = c.mmap(null, BigInt(size), PROT_RW, MAP_SHARED, fd, 0n);
@@ -161,12 +175,8 @@ export class ShmRegion {
    * @param dir Folder of the file. @default {"/dev/shm"}
    */
   static create(slots: number, slotBytes: number, dir = "/dev/shm"): ShmRegion | null {
-    if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SHM_SLOTS) {
-      throw new RangeError(`slots must be an integer in 1..${MAX_SHM_SLOTS}, got ${slots}`);
-    }
-    if (!Number.isInteger(slotBytes) || slotBytes < 64 || slotBytes % 64 !== 0) {
-      throw new RangeError(`slotBytes must be a positive multiple of 64, got ${slotBytes}`);
-    }
+    const wrong = shapeError(slots, slotBytes);
+    if (wrong) throw new RangeError(wrong);
     const c = loadLibc();
     if (!c) return null;
     const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
@@ -211,8 +221,7 @@ export class ShmRegion {
     const { path, slots, slotBytes, token } = offer;
     if (
       typeof path !== "string" || !/^\/dev\/shm\/qoda-ring-[0-9]+-[0-9a-f]{12}$/.test(path) ||
-      !Number.isInteger(slots) || slots < 1 || slots > MAX_SHM_SLOTS ||
-      !Number.isInteger(slotBytes) || slotBytes < 64 || slotBytes % 64 !== 0 ||
+      shapeError(slots, slotBytes) !== null ||
       typeof token !== "string" || !/^[0-9a-f]{32}$/.test(token)
     ) {
       throw new Error(`malformed shared-memory offer ${JSON.stringify(offer).slice(0, 200)}`);
