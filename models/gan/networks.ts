@@ -138,32 +138,49 @@ function weight(tf: Tfjs, p: Tensor, spec: ParamSpec): Tensor {
   return spec.scale === 1 ? p : tf.mul(p, spec.scale);
 }
 
+/**
+ * The kernel and bias of each dense layer `prefix/dense1`, `prefix/dense2`, … through `dims`
+ * (input, hidden widths, output): `hiddenGain` on the hidden layers, 1 on the output.
+ */
+function denseStack(prefix: string, dims: readonly number[], hiddenGain: number): ParamSpec[] {
+  const specs: ParamSpec[] = [];
+  for (let l = 0; l + 1 < dims.length; l++) {
+    const [fanIn, units] = [dims[l], dims[l + 1]];
+    const gain = l + 2 < dims.length ? hiddenGain : 1;
+    specs.push(kernel(`${prefix}/dense${l + 1}/kernel`, [fanIn, units], "dense", fanIn, gain));
+    specs.push(bias(`${prefix}/dense${l + 1}/bias`, units));
+  }
+  return specs;
+}
+
+/** A {@linkcode denseStack}'s forward pass: `act` after every layer but the last. */
+function runDenseStack(
+  tf: Tfjs,
+  ops: Ops,
+  p: readonly Tensor[],
+  specs: readonly ParamSpec[],
+  x: Tensor,
+  act: (t: Tensor) => Tensor,
+): Tensor {
+  const layers = specs.length / 2;
+  let h = x;
+  for (let l = 0; l < layers; l++) {
+    const k = 2 * l;
+    h = tf.add(ops.dense(h, weight(tf, p[k], specs[k])), weight(tf, p[k + 1], specs[k + 1]));
+    if (l + 1 < layers) h = act(h);
+  }
+  return h;
+}
+
 function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): GanArchitecture {
   if (widths.length < 1 || widths.length > 8) {
     throw new RangeError(`mlp needs 1 to 8 hidden widths, got [${widths.join(", ")}]`);
   }
   checkWidths(widths, widths.length, "mlp");
-  const depth = widths.length;
-  const outGain = 1;
-  // Generator: latent → widths[0] → … → widths[depth−1] → sample; the critic
-  // runs the widths in reverse: sample → widths[depth−1] → … → widths[0] → 1.
-  const generator: ParamSpec[] = [];
-  const gIn = [latentDim, ...widths];
-  const gOut = [...widths, sampleDim];
-  for (let l = 0; l <= depth; l++) {
-    const gain = l < depth ? RELU_GAIN : outGain;
-    generator.push(kernel(`gen/dense${l + 1}/kernel`, [gIn[l], gOut[l]], "dense", gIn[l], gain));
-    generator.push(bias(`gen/dense${l + 1}/bias`, gOut[l]));
-  }
-  const critic: ParamSpec[] = [];
-  const reversed = [...widths].reverse();
-  const cIn = [sampleDim, ...reversed];
-  const cOut = [...reversed, 1];
-  for (let l = 0; l <= depth; l++) {
-    const gain = l < depth ? LRELU_GAIN : outGain;
-    critic.push(kernel(`critic/dense${l + 1}/kernel`, [cIn[l], cOut[l]], "dense", cIn[l], gain));
-    critic.push(bias(`critic/dense${l + 1}/bias`, cOut[l]));
-  }
+  // Generator: latent → widths[0] → … → sample; the critic runs the widths in reverse:
+  // sample → widths[last] → … → widths[0] → 1.
+  const generator = denseStack("gen", [latentDim, ...widths, sampleDim], RELU_GAIN);
+  const critic = denseStack("critic", [sampleDim, ...[...widths].reverse(), 1], LRELU_GAIN);
   const image = sampleDim === 784;
   return {
     arch: "mlp",
@@ -172,28 +189,11 @@ function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): G
     generator,
     critic,
     generate(tf, ops, p, z) {
-      const g = generator;
-      let h: Tensor = z;
-      for (let l = 0; l < depth; l++) {
-        const k = 2 * l;
-        h = tf.relu(tf.add(ops.dense(h, weight(tf, p[k], g[k])), weight(tf, p[k + 1], g[k + 1])));
-      }
-      const k = 2 * depth;
-      const out = tf.add(ops.dense(h, weight(tf, p[k], g[k])), weight(tf, p[k + 1], g[k + 1]));
+      const out = runDenseStack(tf, ops, p, generator, z, (t) => tf.relu(t));
       return (image ? tf.tanh(out) : out) as Tensor2D;
     },
     criticize(tf, ops, p, x) {
-      const c = critic;
-      let h: Tensor = x;
-      for (let l = 0; l < depth; l++) {
-        const k = 2 * l;
-        h = ops.lrelu(tf.add(ops.dense(h, weight(tf, p[k], c[k])), weight(tf, p[k + 1], c[k + 1])));
-      }
-      const k = 2 * depth;
-      return tf.add(
-        ops.dense(h, weight(tf, p[k], c[k])),
-        weight(tf, p[k + 1], c[k + 1]),
-      ) as Tensor2D;
+      return runDenseStack(tf, ops, p, critic, x, (t) => ops.lrelu(t)) as Tensor2D;
     },
   };
 }
