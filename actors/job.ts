@@ -98,7 +98,7 @@ export const JOB_DEFAULTS: Omit<JobConfig, "problem" | "module"> = {
   quant: "layerwise",
   bits: 4,
   bucket: 1024,
-  collective: "allgather",
+  collective: "auto",
   steps: 1000,
   seed: 0,
   adapt: { warmup: [20, 100, 500], every: 2000 },

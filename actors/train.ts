@@ -101,7 +101,12 @@ export interface TrainOptions extends TrainRunOptions {
   bits?: number;
   /** Quantizer bucket size. @default {1024} */
   bucket?: number;
-  /** How quantized vectors are reduced: `allgather`, `ring` or `integer`. @default {"allgather"} */
+  /**
+   * How quantized vectors are reduced: `allgather`, `ring`, `integer`, or `auto` (the
+   * fastest of float32, `integer` and `allgather`, timed on the run's first collectives; the
+   * result's `collective` names the choice). Name one for runs that must reproduce bit for
+   * bit. @default {"auto"}
+   */
   collective?: Collective;
   /** Coder of the quantized messages. @default {"fixed"} */
   coder?: CoderName;

@@ -9,6 +9,7 @@
 // Internal to scripts/: not re-exported by mod.ts.
 import { parseArgs } from "node:util";
 import { createQuantizer } from "../runtime/quant/registry.ts";
+import { COLLECTIVE_HELP, COLLECTIVES, JOB_DEFAULTS } from "../actors/job.ts";
 import { localWorkerCommand } from "../actors/launch.ts";
 import { launchedSupervisorOptions, launchHost, rendezvousFromEnv } from "../actors/rendezvous.ts";
 import type { TrainingSupervisorOptions } from "../actors/supervisor.ts";
@@ -352,6 +353,31 @@ export function peekFlag(args: string[], name: string): string | undefined {
 export const HELP_FLAG = {
   help: { type: "boolean", help: "print this help and exit" },
 } as const satisfies FlagTable;
+
+/** The `--collective` flag of the training commands, with the job default (`auto`). */
+export const COLLECTIVE_FLAG = {
+  collective: {
+    type: "string",
+    choices: COLLECTIVES,
+    default: JOB_DEFAULTS.collective,
+    help: COLLECTIVE_HELP,
+  },
+} as const satisfies FlagTable;
+
+/**
+ * How a run's summary names the collective that ran: `auto: <choice>` when `auto` chose it,
+ * else the one that ran (`fp32` without compression).
+ *
+ * @example
+ * ```ts
+ * import { collectiveRan } from "./_cli.ts";
+ * if (collectiveRan("auto", "fp32") !== "auto: fp32") throw new Error();
+ * if (collectiveRan("ring", "ring") !== "ring") throw new Error();
+ * ```
+ */
+export function collectiveRan(asked: string, ran: string): string {
+  return asked === "auto" ? `auto: ${ran}` : ran;
+}
 
 /**
  * Checks that `--bits` suits `--quant` (a scheme may need ≥ 2 bits) by building the

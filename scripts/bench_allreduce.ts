@@ -13,10 +13,12 @@
  * python3-torch); with none, it stops before running anything and says what
  * to install.
  *
- * `--collective auto` runs the trials of training's `auto` collective on
- * every compressed row (float32, integer and allgather, untimed) and times
- * the mode the ranks agreed on; the row's collective reads `auto: <choice>`,
- * so `time / fp32` shows whether the choice ever loses to float32.
+ * `--collective auto`, the default as in training, runs the trials of
+ * training's `auto` collective on every compressed row (float32, integer and
+ * allgather, untimed) and times the mode the ranks agreed on; the row's
+ * collective reads `auto: <choice>`, so `time / fp32` shows whether the
+ * default ever loses to float32. `--collective ring|allgather|integer` times
+ * that collective.
  *
  * `--trace` times every phase of qoda-ring's operations on every rank
  * (quantize+encode, decode, reduce, framing/socket, idle), in wall-clock and
@@ -66,10 +68,10 @@ export const BENCH_ALLREDUCE_FLAGS = {
   collective: {
     type: "string",
     choices: [...COMPRESSION_MODES, "auto"],
-    default: "ring",
-    help: "ring (CGX-style compressed ring) | allgather | integer (integer codes summed on the " +
-      "way) | auto (training's trials pick float32, integer or allgather; the row names the " +
-      "choice)",
+    default: "auto",
+    help: "auto (training's default: its trials pick float32, integer or allgather; the row " +
+      "names the choice) | ring (CGX-style compressed ring) | allgather | integer (integer " +
+      "codes summed on the way)",
   },
   link: {
     type: "string",

@@ -82,6 +82,7 @@ async function run(cfg: SoakCli): Promise<number> {
     problem: "bilinear",
     module: problemModule("bilinear"),
     problemOptions: { dim: cfg.dim, sigmaRel: 0.1 },
+    collective: "allgather", // named: compared bit for bit with a separate run; auto times
     lr: 0.5,
     steps: cfg.steps,
     seed: cfg.seed,

@@ -16,6 +16,7 @@ import { jsonLines, netlabHost0, runCommand } from "./_netlab.ts";
 import { Progress } from "./_progress.ts";
 import { writeResults } from "./_run_folder.ts";
 import {
+  COLLECTIVE_FLAG,
   type Command,
   type FlagTable,
   type FlagValues,
@@ -27,7 +28,7 @@ import {
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS } from "../models/gan/networks.ts";
 import { trainingDefaults } from "../models/gan/wgan.ts";
-import { COLLECTIVE_HELP, COLLECTIVES } from "../actors/job.ts";
+import { COLLECTIVE_HELP } from "../actors/job.ts";
 
 /** One benchmark configuration. */
 interface Config {
@@ -92,9 +93,7 @@ export const BENCH_TRAIN_FLAGS = {
     help: "the QODA of the qoda-* settings (Q-GenX stays Q-GenX)",
   },
   collective: {
-    type: "string",
-    choices: COLLECTIVES,
-    default: "allgather",
+    ...COLLECTIVE_FLAG.collective,
     help: `compressed collective of every quantized setting (${COLLECTIVE_HELP})`,
   },
   lr: { type: "number", above: 0, defaultHelp: "the WGAN default", help: "learning rate" },

@@ -11,6 +11,8 @@
 import {
   checkQuantFlags,
   checkRuntimeFlags,
+  COLLECTIVE_FLAG,
+  collectiveRan,
   type Command,
   type FlagTable,
   type FlagValues,
@@ -29,7 +31,7 @@ import { CODERS } from "../runtime/coding/codec.ts";
 import { gameProblem } from "../models/game_problem.ts";
 import { GAME_NAMES } from "../models/games.ts";
 import { supervise } from "../actors/launch.ts";
-import { COLLECTIVE_HELP, COLLECTIVES, type JobConfig, jobConfig } from "../actors/job.ts";
+import { type JobConfig, jobConfig } from "../actors/job.ts";
 import { problemModule } from "../models/registry.ts";
 
 /** The flags of `deno task train --problem <game>`. */
@@ -45,12 +47,7 @@ export const GAME_FLAGS = {
   },
   bits: { type: "int", min: 1, max: 16, default: 4, help: "quantizer bits" },
   bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
-  collective: {
-    type: "string",
-    choices: COLLECTIVES,
-    default: "allgather",
-    help: COLLECTIVE_HELP,
-  },
+  ...COLLECTIVE_FLAG,
   coder: { type: "string", choices: CODERS, default: "fixed", help: "coder of the messages" },
   steps: { type: "int", min: 1, default: 2000, help: "iterations" },
   lr: { type: "number", above: 0, default: 0.5, help: "base learning rate" },
@@ -286,7 +283,8 @@ async function runGameCli(cfg: GameCli): Promise<number> {
   };
   say(
     `done: ‖z − z*‖ ${dist0.toExponential(3)} → ${result.dist.toExponential(3)}, gap ` +
-      `${result.gap.toExponential(3)}, ${result.collectives} collectives, ` +
+      `${result.gap.toExponential(3)}, ${result.collectives} collectives ` +
+      `(${collectiveRan(v.collective, result.collective_used)}), ` +
       `${(result.bytes_sent / 1e6).toFixed(2)} MB sent, skipped ${result.skipped}, ` +
       `replicas agree: ${result.replicas_agree}, recoveries ${result.recoveries}` +
       (folder ? `; wrote ${folder.dir}/` : ""),

@@ -10,6 +10,8 @@
 import {
   checkQuantFlags,
   checkRuntimeFlags,
+  COLLECTIVE_FLAG,
+  collectiveRan,
   type Command,
   type FlagTable,
   type FlagValues,
@@ -25,7 +27,7 @@ import { Progress } from "./_progress.ts";
 import { OPTIMIZER_NAMES } from "../runtime/optim/mod.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { CODERS } from "../runtime/coding/codec.ts";
-import { COLLECTIVE_HELP, COLLECTIVES, type JobConfig, jobConfig } from "../actors/job.ts";
+import { type JobConfig, jobConfig } from "../actors/job.ts";
 import { problemModule } from "../models/registry.ts";
 import { supervise } from "../actors/launch.ts";
 import type {
@@ -81,12 +83,7 @@ export const GAN_FLAGS = {
   quant: { type: "string", choices: SCHEMES, default: "layerwise", help: "quantizer" },
   bits: { type: "int", min: 1, max: 16, default: 4, help: "quantizer bits" },
   bucket: { type: "int", min: 1, default: 1024, help: "quantizer bucket size" },
-  collective: {
-    type: "string",
-    choices: COLLECTIVES,
-    default: "allgather",
-    help: COLLECTIVE_HELP,
-  },
+  ...COLLECTIVE_FLAG,
   coder: { type: "string", choices: CODERS, default: "fixed", help: "coder of the messages" },
   steps: {
     type: "int",
@@ -753,9 +750,10 @@ async function runGan(cfg: GanCli): Promise<number> {
         seconds.toFixed(1)
       } s, ` +
         `${(result.bytes_sent / 1e6).toFixed(1)} MB sent, ${result.step_ms.toFixed(1)} ms/step ` +
-        `(supervisor round trip ${
-          (100 * result.control_overhead).toFixed(2)
-        }% of it), replicas agree: ${result.replicas_agree}` +
+        `(supervisor round trip ${(100 * result.control_overhead).toFixed(2)}% of it), collective ${
+          collectiveRan(job.collective, result.collective_used)
+        }, ` +
+        `replicas agree: ${result.replicas_agree}` +
         (result.skipped ? `, ${result.skipped} steps skipped (non-finite values)` : ""),
     );
     if (cfg.json) console.log(JSON.stringify(summary));

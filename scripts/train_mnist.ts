@@ -21,7 +21,7 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import { CODERS } from "../runtime/coding/codec.ts";
-import { COLLECTIVE_HELP, COLLECTIVES, type JobConfig, jobConfig } from "../actors/job.ts";
+import { type JobConfig, jobConfig } from "../actors/job.ts";
 import { train, type TrainResult } from "../actors/train.ts";
 import type { StepSummary, SupervisedEval } from "../actors/supervisor.ts";
 import { problemModule } from "../models/registry.ts";
@@ -30,6 +30,8 @@ import { createMlp } from "../models/mnist_mlp.ts";
 import { createCnn } from "../models/mnist_cnn.ts";
 import {
   checkQuantFlags,
+  COLLECTIVE_FLAG,
+  collectiveRan,
   type Command,
   type FlagTable,
   type FlagValues,
@@ -83,12 +85,7 @@ export const MNIST_FLAGS = {
     help: "bits per coordinate, sign included (none and fp16 ignore it)",
   },
   bucket: { type: "int", min: 1, default: 1024, help: "coordinates per bucket / norm" },
-  collective: {
-    type: "string",
-    choices: COLLECTIVES,
-    default: "allgather",
-    help: COLLECTIVE_HELP,
-  },
+  ...COLLECTIVE_FLAG,
   coder: { type: "string", choices: CODERS, default: "fixed", help: "message coder" },
   model: {
     type: "string",
@@ -556,7 +553,8 @@ export async function trainMnist(cfg: MnistCli): Promise<Record<string, unknown>
   say(
     `done: ${result.steps} steps in ${seconds().toFixed(1)} s ` +
       `(${((summary.steps_per_s as number | null) ?? 0).toFixed(1)} steps/s training); test ` +
-      `accuracy ${last.test_accuracy.toFixed(4)} (loss ${last.test_loss.toFixed(4)})`,
+      `accuracy ${last.test_accuracy.toFixed(4)} (loss ${last.test_loss.toFixed(4)}), ` +
+      `collective ${collectiveRan(cfg.collective, result.collective)}`,
   );
   if (bitsPerCoord !== null) {
     say(

@@ -3,8 +3,11 @@
  * fastest here is measured, not guessed. The run's first collectives try
  * each candidate in turn (float32 first: compression must earn its place),
  * every rank times them, one tiny float32 all-reduce sums the times over the
- * ranks, and every rank takes the same candidate, the fastest, for the rest
- * of the run. Each trial starts from a barrier, so that it times the
+ * ranks, and every rank takes the same candidate for the rest of the run:
+ * the fastest, where it beats float32 (the first candidate) by more than a
+ * margin (10% by default), else float32. Compression adds variance, so it
+ * must pay by more than the timing noise; the margin also keeps the choice
+ * from flipping between runs where the candidates are close. Each trial starts from a barrier, so that it times the
  * collective and not the wait for a rank still computing. The schedule
  * depends only on the call count, so every rank runs the same mode at every
  * call.
@@ -58,7 +61,12 @@ export interface CollectiveTrialsState {
   times: number[];
   /** The agreed choice, or null during the trials. */
   decided: CollectiveCandidate | null;
+  /** The margin by which a candidate must beat the first (absent: the default). */
+  margin?: number;
 }
+
+/** How much faster than the first candidate (float32) another must be to be chosen: 10%. */
+export const AUTO_MARGIN = 0.1;
 
 /**
  * The trial schedule and decision of the `auto` collective: a pure state
@@ -69,6 +77,8 @@ export class CollectiveTrials {
   readonly candidates: readonly CollectiveCandidate[];
   /** Counted rounds (one warm-up round comes first). */
   readonly rounds: number;
+  /** The fraction of the first candidate's time by which another must beat it. */
+  readonly margin: number;
   readonly #times: Float32Array;
   #decided: CollectiveCandidate | null = null;
 
@@ -77,16 +87,26 @@ export class CollectiveTrials {
    *
    * @param candidates What to try, in order; at least one, no repeats.
    * @param rounds Counted rounds per candidate (≥ 1).
+   * @param margin The fraction of the first candidate's time by which another must beat it
+   *   to be chosen, in [0, 1).
    */
-  constructor(candidates: readonly CollectiveCandidate[] = AUTO_CANDIDATES, rounds = 2) {
+  constructor(
+    candidates: readonly CollectiveCandidate[] = AUTO_CANDIDATES,
+    rounds = 2,
+    margin = AUTO_MARGIN,
+  ) {
     if (candidates.length < 1 || new Set(candidates).size !== candidates.length) {
       throw new RangeError(`auto needs distinct candidates, got [${candidates.join(", ")}]`);
     }
     if (!Number.isInteger(rounds) || rounds < 1) {
       throw new RangeError(`auto needs at least one counted round, got ${rounds}`);
     }
+    if (!(margin >= 0 && margin < 1)) {
+      throw new RangeError(`auto's margin must be in [0, 1), got ${margin}`);
+    }
     this.candidates = candidates;
     this.rounds = rounds;
+    this.margin = margin;
     this.#times = new Float32Array(candidates.length);
   }
 
@@ -132,7 +152,9 @@ export class CollectiveTrials {
 
   /**
    * Takes the candidate with the least time summed over the ranks (the
-   * earlier on a tie) and keeps it for the rest of the run.
+   * earlier on a tie) where it beats the first candidate's time by more than
+   * {@linkcode CollectiveTrials.margin}, else the first, and keeps it for the
+   * rest of the run.
    *
    * @param summed The all-reduced sum of every rank's {@linkcode CollectiveTrials.localTimes}.
    * @returns The choice.
@@ -143,6 +165,7 @@ export class CollectiveTrials {
     }
     let best = 0;
     for (let i = 1; i < summed.length; i++) if (summed[i] < summed[best]) best = i;
+    if (!(summed[best] < summed[0] * (1 - this.margin))) best = 0;
     this.#decided = this.candidates[best];
     return this.#decided;
   }
@@ -154,6 +177,7 @@ export class CollectiveTrials {
       rounds: this.rounds,
       times: Array.from(this.#times),
       decided: this.#decided,
+      margin: this.margin,
     };
   }
 
@@ -163,7 +187,7 @@ export class CollectiveTrials {
    *   candidates, times of another length).
    */
   static restore(s: CollectiveTrialsState): CollectiveTrials {
-    const t = new CollectiveTrials(s.candidates, s.rounds);
+    const t = new CollectiveTrials(s.candidates, s.rounds, s.margin ?? AUTO_MARGIN);
     if (!Array.isArray(s.times) || s.times.length !== s.candidates.length) {
       throw new RangeError(
         `auto state: ${s.times?.length} times for ${s.candidates.length} candidates`,

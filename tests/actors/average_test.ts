@@ -8,6 +8,7 @@ import { problemModule } from "../../models/registry.ts";
 
 function job(over: Partial<JobConfig> = {}): JobConfig {
   return jobConfig({
+    collective: "allgather", // named: `auto` chooses by timing; runs are compared bit for bit
     problem: "bilinear",
     module: problemModule("bilinear"),
     problemOptions: { sigmaRel: 0.5 },

@@ -20,6 +20,7 @@ async function reference(workers: number): Promise<string> {
   const r = await train({
     problem: new URL("./_user_problem.ts", import.meta.url),
     runtime: "inprocess",
+    collective: "allgather", // as _launched.ts: `auto` would choose by timing
     workers,
     steps: 40,
     lr: 2,

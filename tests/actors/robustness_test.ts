@@ -11,9 +11,11 @@ import { localWorkerCommand } from "../../actors/launch.ts";
 import { problemModule } from "../../models/registry.ts";
 import { train } from "../../actors/train.ts";
 
+// Named: `auto` (the default) chooses by timing, and this compares separate runs bit for bit.
 const job = jobConfig({
   problem: "bilinear",
   module: problemModule("bilinear"),
+  collective: "allgather",
   problemOptions: { sigmaRel: 0.1 },
   lr: 0.5,
   steps: 300,
@@ -64,6 +66,7 @@ Deno.test("100 idle and 100 slow-drip connections on every port: a 4-worker run 
     name: job.problem,
     options: job.problemOptions,
     runtime: "inprocess",
+    collective: job.collective,
     workers: 4,
     lr: job.lr,
     steps: job.steps,

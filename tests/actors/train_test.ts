@@ -5,8 +5,10 @@ import assert from "node:assert/strict";
 import { ReplicaDivergenceError, train, type TrainOptions, UnknownNameError } from "../../mod.ts";
 
 const problem = new URL("./_user_problem.ts", import.meta.url);
+// Named: `auto` (the default) chooses by timing, and this compares separate runs bit for bit.
 const base: TrainOptions = {
   problem,
+  collective: "allgather",
   workers: 2,
   steps: 60,
   lr: 2,
@@ -29,6 +31,15 @@ Deno.test("train() trains a user's tfjs model on 2 processes, bit-identical to a
   assert.equal(procs.transport, "shm");
   assert.equal(inproc.transport, "memory");
   assert.deepEqual(inproc.params, procs.params);
+});
+
+Deno.test("train() defaults to the auto collective: the trials run, the result names the choice", async () => {
+  const { collective: _, ...unnamed } = base;
+  const r = await train({ ...unnamed, runtime: "inprocess", steps: 30 });
+  assert.equal(r.job.collective, "auto");
+  assert.ok(["fp32", "integer", "allgather"].includes(r.collective), r.collective);
+  // 30 collectives: the 9 trials (3 float32, 3 integer, 3 all-gather) and 21 of the choice.
+  assert.equal(r.collectives, 30);
 });
 
 Deno.test("train() starts every replica from the supervisor's X_1, however each rank initialised", async () => {

@@ -1,7 +1,7 @@
 // bench:allreduce on 2 loopback ranks, 0.25 MiB, float32 and layer-wise 4-bit:
 // --trace gives every rank's phases, present, non-negative, and adding up to at
-// most the operation's wall time; --collective auto runs training's trials on
-// the compressed row and names the mode the ranks agreed on.
+// most the operation's wall time; auto, the default collective, runs training's
+// trials on the compressed row and names the mode the ranks agreed on.
 import assert from "node:assert/strict";
 import { runScript } from "../_support/run_script.ts";
 import { TRACE_PHASES } from "../../runtime/collective/trace.ts";
@@ -24,7 +24,7 @@ async function bench(extra: string[]): Promise<{ text: string; rows: AllreduceRo
 }
 
 Deno.test("bench:allreduce --trace on loopback: 2 ranks, phases per rank in the JSON", async () => {
-  const { text, rows } = await bench(["--warmup", "1", "--trace"]);
+  const { text, rows } = await bench(["--warmup", "1", "--trace", "--collective", "ring"]);
   assert.match(text, /trace: qoda-ring layerwise 4-bit/);
   assert.equal(rows.length, 2);
   for (const row of rows) {
@@ -48,8 +48,8 @@ Deno.test("bench:allreduce --trace on loopback: 2 ranks, phases per rank in the 
   }
 });
 
-Deno.test("bench:allreduce --collective auto on loopback: the row names the choice and its ratio to float32", async () => {
-  const { text, rows } = await bench(["--collective", "auto"]);
+Deno.test("bench:allreduce (auto, the default) on loopback: the row names the choice and its ratio to float32", async () => {
+  const { text, rows } = await bench([]);
   assert.match(text, /auto collective/);
   assert.deepEqual(rows.map((row) => row.mode), ["fp32", "layerwise"]);
   assert.equal(rows[0].collective, "ring", "float32 rows are the plain ring");

@@ -14,7 +14,9 @@ async function metrics(dir: string): Promise<Record<string, number>[]> {
     .map((l) => JSON.parse(l));
 }
 
-const KELLY = ["--problem", "kelly", "--workers", "2", "--steps", "300", "--quant", "layerwise"];
+// Named: `auto` (the default) chooses by timing, and this compares separate runs bit for bit.
+const KELLY = ["--problem", "kelly", "--workers", "2", "--steps", "300", "--quant", "layerwise"]
+  .concat("--collective", "allgather");
 
 Deno.test("train --problem kelly: worker processes and in-process workers end bit-identical; the run folder", async () => {
   const dir = await Deno.makeTempDir();
@@ -82,6 +84,8 @@ Deno.test("train --problem bilinear --resume continues bit-exactly, its metrics.
       "0.2",
       "--eval-every",
       "20",
+      "--collective", // named: `auto` chooses by timing, and the runs are compared bit for bit
+      "allgather",
       "--json",
       "--quiet",
     ];
@@ -106,6 +110,23 @@ Deno.test("train --problem bilinear --resume continues bit-exactly, its metrics.
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("train --problem bilinear without --collective runs auto and its summary names the choice", async () => {
+  const r = await run([
+    "--problem",
+    "bilinear",
+    "--runtime",
+    "inprocess",
+    "--steps",
+    "20",
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const last = lastJson(r.stdout);
+  assert.equal(last.collective, "auto");
+  assert.ok(["fp32", "integer", "allgather"].includes(last.collective_used as string));
+  assert.match(r.stdout, new RegExp(`20 collectives \\(auto: ${last.collective_used}\\)`));
 });
 
 Deno.test("train --problem rejects bad flags and values, naming them", async () => {

@@ -23,6 +23,8 @@ Deno.test("deno task train --dataset gaussians8: quality improves on its start, 
     "100",
     "--eval-samples",
     "1000",
+    "--collective", // named: `auto` (the default) would take float32 on one host
+    "allgather",
     "--out",
     dir,
     "--json",

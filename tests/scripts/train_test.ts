@@ -22,6 +22,8 @@ Deno.test("train --problem mnist learns with 4-bit layer-wise gradients at ≤ 4
       "30",
       "--seed",
       "0",
+      "--collective", // named: `auto` (the default) would take float32 on one host
+      "allgather",
       "--json",
       "--out",
       out,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   allreduceAuto,
   AUTO_CANDIDATES,
+  AUTO_MARGIN,
   CollectiveTrials,
 } from "../../../runtime/collective/auto.ts";
 import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
@@ -43,6 +44,28 @@ Deno.test("CollectiveTrials: ties go to the earlier candidate (float32 first); b
   );
   assert.throws(() => t.record(4, NaN), /call 4 took NaN ms/);
   assert.throws(() => t.decide(Float32Array.of(1, 2)), /2 times for 3 candidates/);
+});
+
+Deno.test("CollectiveTrials: another candidate must beat float32 by more than the margin", () => {
+  // 10% by default: 91 of float32's 100 is not enough, 89 is.
+  assert.equal(new CollectiveTrials().decide(Float32Array.of(100, 91, 95)), "fp32");
+  assert.equal(new CollectiveTrials().decide(Float32Array.of(100, 91, 89)), "allgather");
+  // Among those that beat it, the fastest; margin 0 is the plain minimum.
+  assert.equal(new CollectiveTrials().decide(Float32Array.of(100, 50, 60)), "integer");
+  assert.equal(
+    new CollectiveTrials(AUTO_CANDIDATES, 2, 0).decide(Float32Array.of(100, 99, 99.5)),
+    "integer",
+  );
+  assert.throws(
+    () => new CollectiveTrials(AUTO_CANDIDATES, 2, 1),
+    /margin must be in \[0, 1\), got 1/,
+  );
+  assert.throws(() => new CollectiveTrials(AUTO_CANDIDATES, 2, NaN), /margin must be in/);
+  // A commit keeps the margin; one without it (older runs) gets the default.
+  const t = new CollectiveTrials(AUTO_CANDIDATES, 2, 0.3);
+  assert.equal(CollectiveTrials.restore(t.state()).margin, 0.3);
+  const { margin: _, ...old } = t.state();
+  assert.equal(CollectiveTrials.restore(old).margin, AUTO_MARGIN);
 });
 
 Deno.test("CollectiveTrials state() → restore(): mid-trial times and a decision carry over", () => {
