@@ -603,7 +603,7 @@ async function runEpoch(
           st = c.stats;
           if (c.decided && rank === 0) {
             log(
-              `collective auto chose ${c.decided.choice} (ms per call, mean of the ranks: ${
+              `collective auto chose ${c.decided.choice} (fastest ms per call, mean of the ranks: ${
                 Object.entries(c.decided.perCall).map(([m, ms]) => `${m} ${ms.toFixed(2)}`)
                   .join(", ")
               })`,

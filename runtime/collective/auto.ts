@@ -2,13 +2,16 @@
  * The `auto` collective: which way of reducing a training run's vectors is
  * fastest here is measured, not guessed. The run's first collectives try
  * each candidate in turn (float32 first: compression must earn its place),
- * every rank times them, one tiny float32 all-reduce sums the times over the
- * ranks, and every rank takes the same candidate for the rest of the run:
- * the fastest, where it beats float32 (the first candidate) by more than a
- * margin (10% by default), else float32. Compression adds variance, so it
- * must pay by more than the timing noise; the margin also keeps the choice
- * from flipping between runs where the candidates are close. Each trial starts from a barrier, so that it times the
- * collective and not the wait for a rank still computing. The schedule
+ * every rank keeps its fastest time of each, one tiny float32 all-reduce
+ * sums those over the ranks, and every rank takes the same candidate for the
+ * rest of the run: the fastest, where it beats float32 (the first candidate)
+ * by more than 10% and by more than 0.5 ms per call ({@linkcode AutoRule}),
+ * else float32. Compression adds variance, so it must pay by more than the
+ * timing noise; the rule, and taking each rank's fastest round (a pause for
+ * garbage collection lengthens one round, never shortens one), keep the
+ * choice from flipping between runs where the candidates are close, as they
+ * are for small vectors on one host. Each trial starts from a barrier, so
+ * that it times the collective and not the wait for a rank still computing. The schedule
  * depends only on the call count, so every rank runs the same mode at every
  * call.
  *
@@ -28,7 +31,7 @@
  *   call++;
  * }
  * // Every rank all-reduces trials.localTimes() (a sum); here one rank:
- * const choice = trials.decide(trials.localTimes());
+ * const choice = trials.decide(trials.localTimes(), 1);
  * if (choice !== "integer" || trials.modeFor(call) !== "integer") throw new Error(choice);
  * ```
  *
@@ -57,16 +60,24 @@ export interface CollectiveTrialsState {
   candidates: CollectiveCandidate[];
   /** Counted rounds per candidate. */
   rounds: number;
-  /** This rank's counted time per candidate so far, ms. */
+  /** This rank's fastest counted time per candidate so far, ms (0: none yet). */
   times: number[];
   /** The agreed choice, or null during the trials. */
   decided: CollectiveCandidate | null;
-  /** The margin by which a candidate must beat the first (absent: the default). */
-  margin?: number;
+  /** The rule the choice follows (absent: {@linkcode AUTO_RULE}). */
+  rule?: AutoRule;
 }
 
-/** How much faster than the first candidate (float32) another must be to be chosen: 10%. */
-export const AUTO_MARGIN = 0.1;
+/** By how much another candidate must beat the first (float32) to be chosen. */
+export interface AutoRule {
+  /** A fraction of the first candidate's time, in [0, 1). */
+  margin: number;
+  /** Milliseconds per call, averaged over the ranks (≥ 0). */
+  minSavingMs: number;
+}
+
+/** The default rule: 10% and 0.5 ms per call. */
+export const AUTO_RULE: Readonly<AutoRule> = { margin: 0.1, minSavingMs: 0.5 };
 
 /**
  * The trial schedule and decision of the `auto` collective: a pure state
@@ -77,8 +88,8 @@ export class CollectiveTrials {
   readonly candidates: readonly CollectiveCandidate[];
   /** Counted rounds (one warm-up round comes first). */
   readonly rounds: number;
-  /** The fraction of the first candidate's time by which another must beat it. */
-  readonly margin: number;
+  /** By how much another candidate must beat the first to be chosen. */
+  readonly rule: Readonly<AutoRule>;
   readonly #times: Float32Array;
   #decided: CollectiveCandidate | null = null;
 
@@ -87,13 +98,12 @@ export class CollectiveTrials {
    *
    * @param candidates What to try, in order; at least one, no repeats.
    * @param rounds Counted rounds per candidate (≥ 1).
-   * @param margin The fraction of the first candidate's time by which another must beat it
-   *   to be chosen, in [0, 1).
+   * @param rule By how much another candidate must beat the first to be chosen.
    */
   constructor(
     candidates: readonly CollectiveCandidate[] = AUTO_CANDIDATES,
     rounds = 2,
-    margin = AUTO_MARGIN,
+    rule: Partial<AutoRule> = {},
   ) {
     if (candidates.length < 1 || new Set(candidates).size !== candidates.length) {
       throw new RangeError(`auto needs distinct candidates, got [${candidates.join(", ")}]`);
@@ -101,12 +111,16 @@ export class CollectiveTrials {
     if (!Number.isInteger(rounds) || rounds < 1) {
       throw new RangeError(`auto needs at least one counted round, got ${rounds}`);
     }
+    const { margin, minSavingMs } = { ...AUTO_RULE, ...rule };
     if (!(margin >= 0 && margin < 1)) {
       throw new RangeError(`auto's margin must be in [0, 1), got ${margin}`);
     }
+    if (!(minSavingMs >= 0 && minSavingMs < Infinity)) {
+      throw new RangeError(`auto's minimum saving must be ≥ 0 ms, got ${minSavingMs}`);
+    }
     this.candidates = candidates;
     this.rounds = rounds;
-    this.margin = margin;
+    this.rule = { margin, minSavingMs };
     this.#times = new Float32Array(candidates.length);
   }
 
@@ -133,11 +147,16 @@ export class CollectiveTrials {
     return this.#decided;
   }
 
-  /** Records the local wall time of trial call `call` (warm-up and later calls are ignored). */
+  /**
+   * Records the local wall time of trial call `call`, keeping each candidate's fastest counted
+   * round (warm-up and later calls are ignored).
+   */
   record(call: number, ms: number): void {
-    if (call < this.candidates.length || call >= this.trialCalls) return;
+    const C = this.candidates.length;
+    if (call < C || call >= this.trialCalls) return;
     if (!(ms >= 0 && ms < Infinity)) throw new RangeError(`call ${call} took ${ms} ms`);
-    this.#times[call % this.candidates.length] += ms;
+    const i = call % C;
+    this.#times[i] = call < 2 * C ? ms : Math.min(this.#times[i], ms);
   }
 
   /** True when call `call` was the last trial: the ranks agree before the next one. */
@@ -145,27 +164,30 @@ export class CollectiveTrials {
     return call === this.trialCalls - 1;
   }
 
-  /** This rank's counted time per candidate, to be summed over the ranks. */
+  /** This rank's fastest counted time per candidate, to be summed over the ranks. */
   localTimes(): Float32Array {
     return this.#times.slice();
   }
 
   /**
    * Takes the candidate with the least time summed over the ranks (the
-   * earlier on a tie) where it beats the first candidate's time by more than
-   * {@linkcode CollectiveTrials.margin}, else the first, and keeps it for the
-   * rest of the run.
+   * earlier on a tie) where it beats the first candidate's time as
+   * {@linkcode CollectiveTrials.rule} asks, else the first, and keeps it for
+   * the rest of the run.
    *
    * @param summed The all-reduced sum of every rank's {@linkcode CollectiveTrials.localTimes}.
+   * @param ranks How many ranks contributed to the sum.
    * @returns The choice.
    */
-  decide(summed: Float32Array): CollectiveCandidate {
+  decide(summed: Float32Array, ranks: number): CollectiveCandidate {
     if (summed.length !== this.candidates.length) {
       throw new RangeError(`${summed.length} times for ${this.candidates.length} candidates`);
     }
     let best = 0;
     for (let i = 1; i < summed.length; i++) if (summed[i] < summed[best]) best = i;
-    if (!(summed[best] < summed[0] * (1 - this.margin))) best = 0;
+    const saving = summed[0] - summed[best];
+    const { margin, minSavingMs } = this.rule;
+    if (!(saving > margin * summed[0] && saving > minSavingMs * ranks)) best = 0;
     this.#decided = this.candidates[best];
     return this.#decided;
   }
@@ -177,7 +199,7 @@ export class CollectiveTrials {
       rounds: this.rounds,
       times: Array.from(this.#times),
       decided: this.#decided,
-      margin: this.margin,
+      rule: { ...this.rule },
     };
   }
 
@@ -187,7 +209,7 @@ export class CollectiveTrials {
    *   candidates, times of another length).
    */
   static restore(s: CollectiveTrialsState): CollectiveTrials {
-    const t = new CollectiveTrials(s.candidates, s.rounds, s.margin ?? AUTO_MARGIN);
+    const t = new CollectiveTrials(s.candidates, s.rounds, s.rule ?? AUTO_RULE);
     if (!Array.isArray(s.times) || s.times.length !== s.candidates.length) {
       throw new RangeError(
         `auto state: ${s.times?.length} times for ${s.candidates.length} candidates`,
@@ -202,14 +224,14 @@ export class CollectiveTrials {
   }
 
   /**
-   * The summed times by candidate, per counted call and rank (ms), for reports.
+   * The summed times by candidate, per call and rank (ms), for reports.
    *
    * @param summed The all-reduced times, as given to {@linkcode CollectiveTrials.decide}.
    * @param ranks How many ranks contributed to the sum.
    */
   perCall(summed: Float32Array, ranks: number): Record<string, number> {
     return Object.fromEntries(
-      this.candidates.map((c, i) => [c, summed[i] / this.rounds / ranks]),
+      this.candidates.map((c, i) => [c, summed[i] / ranks]),
     );
   }
 }
@@ -228,7 +250,7 @@ export interface AutoCall {
   mode: CollectiveCandidate;
   /**
    * Set by the call that ended the trials: the agreed choice and the summed
-   * times per counted call and rank (ms, {@linkcode CollectiveTrials.perCall}).
+   * fastest times per call, averaged over the ranks (ms, {@linkcode CollectiveTrials.perCall}).
    */
   decided: { choice: CollectiveCandidate; perCall: Record<string, number> } | null;
 }
@@ -291,6 +313,6 @@ export async function allreduceAuto(
   if (!trials.agreeAfter(call)) return { stats, mode, decided: null };
   const times = trials.localTimes();
   await allreduce(ctx, times, { op: "sum" });
-  const choice = trials.decide(times);
+  const choice = trials.decide(times, ctx.size);
   return { stats, mode, decided: { choice, perCall: trials.perCall(times, ctx.size) } };
 }

@@ -81,6 +81,7 @@ Deno.test("a run resumed from a commit ends bit-identical to an uninterrupted on
       workers: 3,
       quant: "layerwise",
       bits: 4,
+      collective: "allgather", // named: `auto` chooses by timing, and separate runs are compared
       options: { sigmaRel: 0.2 },
       steps: 160,
     } as const;

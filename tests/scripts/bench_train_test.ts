@@ -43,6 +43,8 @@ Deno.test("bench:train on loopback: float32 sets the target, both settings are t
       "gaussians8",
       "--configs",
       "qoda-none,qoda-layerwise4",
+      "--collective", // named: `auto` (the default) would take float32 on loopback
+      "allgather",
       "--steps",
       "300",
       "--eval-every",

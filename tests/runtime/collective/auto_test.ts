@@ -2,40 +2,37 @@ import assert from "node:assert/strict";
 import {
   allreduceAuto,
   AUTO_CANDIDATES,
-  AUTO_MARGIN,
+  AUTO_RULE,
   CollectiveTrials,
 } from "../../../runtime/collective/auto.ts";
 import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import { inputs, ring } from "./_rings.ts";
 
-Deno.test("CollectiveTrials: a warm-up round, counted rounds, then the fastest summed over ranks", () => {
+Deno.test("CollectiveTrials: a warm-up round, counted rounds (each rank's fastest), then the sum over ranks decides", () => {
   const t = new CollectiveTrials(["fp32", "integer", "allgather"], 2);
   assert.equal(t.trialCalls, 9);
   const modes = Array.from({ length: 9 }, (_, i) => t.modeFor(i));
   assert.deepEqual(modes, [...AUTO_CANDIDATES, ...AUTO_CANDIDATES, ...AUTO_CANDIDATES]);
-  // The warm-up round is slow everywhere and must not count.
+  // The warm-up round is slow everywhere and must not count; of the counted rounds each
+  // candidate keeps its fastest (a pause lengthens a round, never shortens one).
   const ms = [900, 900, 900, 30, 10, 20, 32, 11, 19];
   ms.forEach((m, i) => t.record(i, m));
-  assert.deepEqual([...t.localTimes()], [62, 21, 39]);
+  assert.deepEqual([...t.localTimes()], [30, 10, 19]);
   assert.equal(t.agreeAfter(7), false);
   assert.equal(t.agreeAfter(8), true);
   assert.throws(() => t.modeFor(9), /call 9: the auto trials ended without a decision/);
   // Another rank saw integer slower (a slow link on its side): the sum decides.
-  const summed = Float32Array.of(62 + 60, 21 + 120, 39 + 40);
-  assert.equal(t.decide(summed), "allgather");
+  const summed = Float32Array.of(30 + 30, 10 + 60, 19 + 20);
+  assert.equal(t.decide(summed, 2), "allgather");
   assert.equal(t.modeFor(9), "allgather");
   assert.equal(t.modeFor(10_000), "allgather");
-  assert.deepEqual(t.perCall(summed, 2), {
-    fp32: 30.5,
-    integer: 35.25,
-    allgather: 19.75,
-  });
+  assert.deepEqual(t.perCall(summed, 2), { fp32: 30, integer: 35, allgather: 19.5 });
 });
 
 Deno.test("CollectiveTrials: ties go to the earlier candidate (float32 first); bad input is refused", () => {
   const t = new CollectiveTrials();
-  assert.equal(t.decide(Float32Array.of(5, 5, 5)), "fp32");
+  assert.equal(t.decide(Float32Array.of(5, 5, 5), 1), "fp32");
   assert.throws(() => new CollectiveTrials([]), /distinct candidates, got \[\]/);
   assert.throws(() => new CollectiveTrials(["fp32", "fp32"]), /distinct candidates/);
   assert.throws(
@@ -43,29 +40,30 @@ Deno.test("CollectiveTrials: ties go to the earlier candidate (float32 first); b
     /at least one counted round, got 0/,
   );
   assert.throws(() => t.record(4, NaN), /call 4 took NaN ms/);
-  assert.throws(() => t.decide(Float32Array.of(1, 2)), /2 times for 3 candidates/);
+  assert.throws(() => t.decide(Float32Array.of(1, 2), 1), /2 times for 3 candidates/);
 });
 
-Deno.test("CollectiveTrials: another candidate must beat float32 by more than the margin", () => {
-  // 10% by default: 91 of float32's 100 is not enough, 89 is.
-  assert.equal(new CollectiveTrials().decide(Float32Array.of(100, 91, 95)), "fp32");
-  assert.equal(new CollectiveTrials().decide(Float32Array.of(100, 91, 89)), "allgather");
-  // Among those that beat it, the fastest; margin 0 is the plain minimum.
-  assert.equal(new CollectiveTrials().decide(Float32Array.of(100, 50, 60)), "integer");
-  assert.equal(
-    new CollectiveTrials(AUTO_CANDIDATES, 2, 0).decide(Float32Array.of(100, 99, 99.5)),
-    "integer",
-  );
-  assert.throws(
-    () => new CollectiveTrials(AUTO_CANDIDATES, 2, 1),
-    /margin must be in \[0, 1\), got 1/,
-  );
-  assert.throws(() => new CollectiveTrials(AUTO_CANDIDATES, 2, NaN), /margin must be in/);
-  // A commit keeps the margin; one without it (older runs) gets the default.
-  const t = new CollectiveTrials(AUTO_CANDIDATES, 2, 0.3);
-  assert.equal(CollectiveTrials.restore(t.state()).margin, 0.3);
-  const { margin: _, ...old } = t.state();
-  assert.equal(CollectiveTrials.restore(old).margin, AUTO_MARGIN);
+Deno.test("CollectiveTrials: another candidate must beat float32 by more than 10% and 0.5 ms per call", () => {
+  const decide = (ms: number[], ranks = 1, rule = {}) =>
+    new CollectiveTrials(AUTO_CANDIDATES, 2, rule).decide(Float32Array.from(ms), ranks);
+  // 10%: 91 of float32's 100 is not enough, 89 is; among those that beat it, the fastest.
+  assert.equal(decide([100, 91, 95]), "fp32");
+  assert.equal(decide([100, 91, 89]), "allgather");
+  assert.equal(decide([100, 50, 60]), "integer");
+  // 0.5 ms per call and rank: small vectors keep float32 however the ratio looks.
+  assert.equal(decide([0.6, 0.2, 0.3]), "fp32");
+  assert.equal(decide([1.8, 1.2, 1.3]), "integer");
+  assert.equal(decide([1.8, 1.2, 1.3], 2), "fp32", "summed over 2 ranks: 0.3 ms each");
+  // Rule 0, 0: the plain minimum.
+  assert.equal(decide([100, 99, 99.5], 1, { margin: 0, minSavingMs: 0 }), "integer");
+  assert.throws(() => decide([1, 1, 1], 1, { margin: 1 }), /margin must be in \[0, 1\), got 1/);
+  assert.throws(() => decide([1, 1, 1], 1, { margin: NaN }), /margin must be in/);
+  assert.throws(() => decide([1, 1, 1], 1, { minSavingMs: -1 }), /saving must be ≥ 0 ms, got -1/);
+  // A commit keeps the rule; one without it (older runs) gets the default.
+  const t = new CollectiveTrials(AUTO_CANDIDATES, 2, { margin: 0.3 });
+  assert.deepEqual(CollectiveTrials.restore(t.state()).rule, { margin: 0.3, minSavingMs: 0.5 });
+  const { rule: _, ...old } = t.state();
+  assert.deepEqual(CollectiveTrials.restore(old).rule, AUTO_RULE);
 });
 
 Deno.test("CollectiveTrials state() → restore(): mid-trial times and a decision carry over", () => {
@@ -73,7 +71,7 @@ Deno.test("CollectiveTrials state() → restore(): mid-trial times and a decisio
   a.record(2, 30); // counted round: fp32
   const mid = CollectiveTrials.restore(structuredClone(a.state()));
   mid.record(3, 10); // integer
-  assert.equal(mid.decide(mid.localTimes()), "integer");
+  assert.equal(mid.decide(mid.localTimes(), 1), "integer");
   const after = CollectiveTrials.restore(mid.state());
   assert.equal(after.decided, "integer");
   assert.equal(after.modeFor(100), "integer");
