@@ -734,6 +734,7 @@ async function runGan(cfg: GanCli): Promise<number> {
           stepMs: result.step_ms,
           bytesSent: result.bytes_sent,
           bitsPerCoord: summary.bits_per_coord as number,
+          collective: collectiveRan(job.collective, result.collective_used),
           uncompressed: job.quant === "none",
           float32Bytes: float32Bytes(result.collectives, result.workers, p.dim),
           replicasAgree: result.replicas_agree,

@@ -84,6 +84,8 @@ export interface ReportSummary {
   bytesSent?: number;
   /** Mean bits per coordinate of one worker's message. */
   bitsPerCoord?: number;
+  /** The collective that ran, e.g. `allgather`, or `auto: fp32` for `auto`'s choice. */
+  collective?: string;
   /**
    * Bytes an uncompressed float32 exchange (ring all-reduce) would have sent
    * for the same collectives: the bytes saved are this over `bytesSent`.
@@ -247,7 +249,8 @@ function summarySection(
     cards.push(card("bytes", "bytes sent", formatBytes(s.bytesSent), "payload, all workers"));
   }
   if (s.bitsPerCoord !== undefined) {
-    cards.push(card("bits", "bits per coordinate", round(s.bitsPerCoord), "float32: 32"));
+    const note = s.collective ? `collective ${s.collective} · float32: 32` : "float32: 32";
+    cards.push(card("bits", "bits per coordinate", round(s.bitsPerCoord), note));
   }
   if (s.uncompressed) {
     cards.push(card("float32", "against float32", "float32", "messages not compressed"));

@@ -60,6 +60,7 @@ Deno.test("renderReport() draws every section from the records", () => {
       stepMs: 133.82789,
       bytesSent: 28_949_040,
       bitsPerCoord: 4.047523274030608,
+      collective: "auto: allgather",
       float32Bytes: 228_925_440,
       replicasAgree: true,
       checksumEvery: 50,
@@ -97,7 +98,10 @@ Deno.test("renderReport() draws every section from the records", () => {
   assert.equal(card("steps"), "steps 40 2 workers");
   assert.equal(card("time"), "wall time 12.6 s 133.8 ms per step");
   assert.equal(card("bytes"), "bytes sent 28.9 MB payload, all workers");
-  assert.equal(card("bits"), "bits per coordinate 4.048 float32: 32");
+  assert.equal(
+    card("bits"),
+    "bits per coordinate 4.048 collective auto: allgather · float32: 32",
+  );
   assert.equal(
     card("float32"),
     "bytes saved against float32 7.9× fewer float32 would send 228.9 MB",
