@@ -614,7 +614,8 @@ export class Kernels {
   bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): void {
     const e = this.#e, n = x.length;
     if (!(bucket >= 1 && bucket <= CHUNK)) throw new RangeError(`bucket ${bucket} exceeds CHUNK`);
-    const chunk = Math.floor(CHUNK / bucket) * bucket;
+    // Chunks of about STREAM_CHUNK: the copy stays in cache for the kernel to read.
+    const chunk = Math.max(1, Math.floor(STREAM_CHUNK / bucket)) * bucket;
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));

@@ -823,18 +823,47 @@ int grid_hop(const float* x, int n, const float* scales, int bucket, int top, co
 
 // The integer all-reduce's all-gather receive: lanes of w bits holding sums
 // offset by `bias`, decoded to (lane − bias)·s / top / divisor. Returns −1 or
-// the first lane above 2·bias (its value goes to state[4]).
+// the first lane above 2·bias (its value goes to state[4]). Lanes of at most
+// 8 bits go four at a time (one read of 4·w bits, the same f64 arithmetic as
+// grid_hop's decode); a bucket's last lanes, and wider lanes, one at a time.
 EXPORT(grid_unpack_dequantize)
 int grid_unpack_dequantize(const uint8_t* in, int n, int w, int bias, const float* scales,
                            int bucket, int top, double divisor, float* dec, uint32_t* state) {
   const uint32_t mask = (1u << w) - 1, max = 2u * (uint32_t)bias;
+  const v128_t maskv = wasm_i32x4_splat((int32_t)mask), maxv = wasm_i32x4_splat((int32_t)max);
+  const v128_t biasv = wasm_i32x4_splat(bias);
   uint64_t acc = 0;
   int have = 0;
   const uint8_t* p = in;
   for (int b0 = 0; b0 < n; b0 += bucket) {
     const int end = b0 + bucket < n ? b0 + bucket : n;
     const double unit = (double)scales[b0 / bucket] / top / divisor;
-    for (int i = b0; i < end; i++) {
+    const v128_t unitv = wasm_f64x2_splat(unit);
+    int i = b0;
+    if (w <= 8) {
+      for (; i + 4 <= end; i += 4) {
+        if (have < 4 * w) {
+          acc |= (uint64_t)(*(const uint32_t*)p) << have;
+          p += 4;
+          have += 32;
+        }
+        const uint32_t word = (uint32_t)acc;
+        acc >>= 4 * w;
+        have -= 4 * w;
+        const v128_t lanes =
+            wasm_v128_and(wasm_u32x4_make(word, word >> w, word >> (2 * w), word >> (3 * w)), maskv);
+        const v128_t fine = wasm_u32x4_le(lanes, maxv);
+        if (!wasm_i32x4_all_true(fine)) {
+          const int j = first_false(fine);
+          uint32_t l[4];
+          wasm_v128_store(l, lanes);
+          state[4] = l[j];
+          return i + j;
+        }
+        wasm_v128_store(dec + i, decode4(lanes, biasv, unitv));
+      }
+    }
+    for (; i < end; i++) {
       if (have < w) {
         acc |= (uint64_t)(*(const uint32_t*)p) << have;
         p += 4;
@@ -859,8 +888,16 @@ EXPORT(bucket_max_abs)
 void bucket_max_abs(const float* x, int n, int bucket, float* out) {
   for (int b0 = 0, k = 0; b0 < n; b0 += bucket, k++) {
     const int end = b0 + bucket < n ? b0 + bucket : n;
-    v128_t m = wasm_f32x4_splat(0.0f);
+    // Four running maxima (wasm's max keeps a NaN), so that the loop is not one dependency chain.
+    v128_t m = wasm_f32x4_splat(0.0f), m1 = m, m2 = m, m3 = m;
     int i = b0;
+    for (; i + 16 <= end; i += 16) {
+      m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(x + i)));
+      m1 = wasm_f32x4_max(m1, wasm_f32x4_abs(wasm_v128_load(x + i + 4)));
+      m2 = wasm_f32x4_max(m2, wasm_f32x4_abs(wasm_v128_load(x + i + 8)));
+      m3 = wasm_f32x4_max(m3, wasm_f32x4_abs(wasm_v128_load(x + i + 12)));
+    }
+    m = wasm_f32x4_max(wasm_f32x4_max(m, m1), wasm_f32x4_max(m2, m3));
     for (; i + 4 <= end; i += 4) m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(x + i)));
     float r = wasm_f32x4_extract_lane(m, 0);
     for (int j = 1; j < 4; j++) {

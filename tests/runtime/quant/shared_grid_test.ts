@@ -240,6 +240,12 @@ Deno.test("addOwnCodes and unpackDequantize do in one pass what the separate ste
       () => unpackDequantize(bad, 1, grid, scales, bucket, 1, new Float32Array(n)),
       /lane 600 holds 8, outside ±7/,
     );
+    const late = first.slice();
+    late[301] = 0xf0; // lane 603: the last of a group of four
+    assert.throws(
+      () => unpackDequantize(late, 1, grid, scales, bucket, 1, new Float32Array(n)),
+      /lane 603 holds 8, outside ±7/,
+    );
     const big = x.slice();
     big[707] = 2 * scales[Math.floor(707 / bucket)];
     assert.throws(
