@@ -11,9 +11,9 @@
  * garbage collection lengthens one round, never shortens one), keep the
  * choice from flipping between runs where the candidates are close, as they
  * are for small vectors on one host. Each trial starts from a barrier, so
- * that it times the collective and not the wait for a rank still computing. The schedule
- * depends only on the call count, so every rank runs the same mode at every
- * call.
+ * that it times the collective and not the wait for a rank still computing.
+ * The schedule depends only on the call count, so every rank runs the same
+ * mode at every call.
  *
  * The trials are real collectives of the run (their results are used), so
  * they cost nothing but the slower candidates' extra time. The first round
