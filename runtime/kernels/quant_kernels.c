@@ -671,6 +671,27 @@ void unpack_fixed(const uint8_t* bytes, int n, int bits, uint16_t* codes) {
 // clamped to 2·top. Returns −1, or 2·i + kind for the first bad coordinate i:
 // kind 0 a value beyond its bucket's scale, kind 1 an incoming lane above
 // 2·bias_in (its value goes to state[4]).
+// A reader of LSB-first lanes: the next `bits` bits (at most 32) of the
+// stream at *p, refilled 32 bits at a time (it may read up to 3 bytes past
+// the last lane, which the callers' regions leave room for).
+typedef struct {
+  const uint8_t* p;
+  uint64_t acc;
+  int have;
+} LaneReader;
+
+static inline uint32_t take_bits(LaneReader* r, int bits) {
+  if (r->have < bits) {
+    r->acc |= (uint64_t)(*(const uint32_t*)r->p) << r->have;
+    r->p += 4;
+    r->have += 32;
+  }
+  const uint32_t word = (uint32_t)r->acc;
+  r->acc >>= bits;
+  r->have -= bits;
+  return word;
+}
+
 static inline int first_false(v128_t ok) {
   uint32_t m = wasm_i32x4_bitmask(ok);
   for (int j = 0; j < 4; j++) {
@@ -698,9 +719,9 @@ int grid_hop(const float* x, int n, const float* scales, int bucket, int top, co
   const uint32_t mask_in = w_in > 0 ? (1u << w_in) - 1 : 0;
   const int wp = w_out <= 8 ? w_out : 0;  // the packing of four lanes in one word
   const v128_t place = wasm_u32x4_make(1u, 1u << wp, 1u << (2 * wp), 1u << (3 * wp));
-  uint64_t ain = 0, aout = 0;
-  int nin = 0, nout = 0;
-  const uint8_t* pin = in;
+  LaneReader rin = {in, 0, 0};
+  uint64_t aout = 0;
+  int nout = 0;
   uint8_t* pout = out;
   for (int b0 = 0; b0 < n; b0 += bucket) {
     const int end = b0 + bucket < n ? b0 + bucket : n;
@@ -731,14 +752,7 @@ int grid_hop(const float* x, int n, const float* scales, int bucket, int top, co
       v128_t sum = wasm_i32x4_min(wasm_i32x4_sub(lo, carry), cap);
       if (in && m == 4 && w_in <= 8) {
         // Four lanes of at most 8 bits are one read of 4·w_in bits.
-        if (nin < 4 * w_in) {
-          ain |= (uint64_t)(*(const uint32_t*)pin) << nin;
-          pin += 4;
-          nin += 32;
-        }
-        const uint32_t word = (uint32_t)ain;
-        ain >>= 4 * w_in;
-        nin -= 4 * w_in;
+        const uint32_t word = take_bits(&rin, 4 * w_in);
         const v128_t lanes = wasm_v128_and(
             wasm_u32x4_make(word, word >> w_in, word >> (2 * w_in), word >> (3 * w_in)),
             wasm_i32x4_splat((int32_t)mask_in));
@@ -754,16 +768,7 @@ int grid_hop(const float* x, int n, const float* scales, int bucket, int top, co
         sum = wasm_i32x4_add(sum, lanes);
       } else if (in) {
         uint32_t l[4] = {0, 0, 0, 0};
-        for (int j = 0; j < m; j++) {
-          if (nin < w_in) {
-            ain |= (uint64_t)(*(const uint32_t*)pin) << nin;
-            pin += 4;
-            nin += 32;
-          }
-          l[j] = (uint32_t)ain & mask_in;
-          ain >>= w_in;
-          nin -= w_in;
-        }
+        for (int j = 0; j < m; j++) l[j] = take_bits(&rin, w_in) & mask_in;
         const v128_t lanes = wasm_v128_load(l);
         const v128_t fine = wasm_u32x4_le(lanes, max_in);
         if (!wasm_i32x4_all_true(fine)) {
@@ -832,9 +837,7 @@ int grid_unpack_dequantize(const uint8_t* in, int n, int w, int bias, const floa
   const uint32_t mask = (1u << w) - 1, max = 2u * (uint32_t)bias;
   const v128_t maskv = wasm_i32x4_splat((int32_t)mask), maxv = wasm_i32x4_splat((int32_t)max);
   const v128_t biasv = wasm_i32x4_splat(bias);
-  uint64_t acc = 0;
-  int have = 0;
-  const uint8_t* p = in;
+  LaneReader r = {in, 0, 0};
   for (int b0 = 0; b0 < n; b0 += bucket) {
     const int end = b0 + bucket < n ? b0 + bucket : n;
     const double unit = (double)scales[b0 / bucket] / top / divisor;
@@ -842,14 +845,7 @@ int grid_unpack_dequantize(const uint8_t* in, int n, int w, int bias, const floa
     int i = b0;
     if (w <= 8) {
       for (; i + 4 <= end; i += 4) {
-        if (have < 4 * w) {
-          acc |= (uint64_t)(*(const uint32_t*)p) << have;
-          p += 4;
-          have += 32;
-        }
-        const uint32_t word = (uint32_t)acc;
-        acc >>= 4 * w;
-        have -= 4 * w;
+        const uint32_t word = take_bits(&r, 4 * w);
         const v128_t lanes =
             wasm_v128_and(wasm_u32x4_make(word, word >> w, word >> (2 * w), word >> (3 * w)), maskv);
         const v128_t fine = wasm_u32x4_le(lanes, maxv);
@@ -864,14 +860,7 @@ int grid_unpack_dequantize(const uint8_t* in, int n, int w, int bias, const floa
       }
     }
     for (; i < end; i++) {
-      if (have < w) {
-        acc |= (uint64_t)(*(const uint32_t*)p) << have;
-        p += 4;
-        have += 32;
-      }
-      const uint32_t v = (uint32_t)acc & mask;
-      acc >>= w;
-      have -= w;
+      const uint32_t v = take_bits(&r, w) & mask;
       if (v > max) {
         state[4] = v;
         return i;
