@@ -15,8 +15,10 @@ async function metrics(dir: string): Promise<Record<string, number>[]> {
 }
 
 // Named: `auto` (the default) chooses by timing, and this compares separate runs bit for bit.
-const KELLY = ["--problem", "kelly", "--workers", "2", "--steps", "300", "--quant", "layerwise"]
-  .concat("--collective", "allgather");
+const KELLY = [
+  ...["--problem", "kelly", "--workers", "2", "--steps", "300"],
+  ...["--quant", "layerwise", "--collective", "allgather"],
+];
 
 Deno.test("train --problem kelly: worker processes and in-process workers end bit-identical; the run folder", async () => {
   const dir = await Deno.makeTempDir();
