@@ -334,6 +334,8 @@ async function trainRun(cfg: GpuBenchCli, say: (line: string) => void): Promise<
     String(steps),
     "--eval-samples",
     String(cfg["train-eval-samples"]),
+    "--collective", // 4-bit messages: `auto` would keep float32 between processes of one host
+    "allgather",
     "--no-artifacts",
     "--json",
     "--quiet",
