@@ -1,9 +1,10 @@
 /**
  * `deno task bench:gan`: the mixtures against the reference of the field at
- * equal wall time. For each dataset it runs `deno task train --dataset D`
- * (the defaults: QODA with per-coordinate step sizes, layer-wise 4-bit, 2
- * worker processes), times the whole command, then gives the same number of
- * seconds on the same machine to a standard PyTorch WGAN-GP
+ * equal wall time. For each dataset it runs `deno task train --dataset D
+ * --collective allgather` (QODA with per-coordinate step sizes, layer-wise
+ * 4-bit messages, 2 worker processes), times the whole command, then gives
+ * the same number of seconds on the same machine to a standard PyTorch
+ * WGAN-GP
  * (`scripts/wgan_reference.py`: `gan_toy.py`'s settings, 3×128 ReLU MLPs,
  * 5 critic steps, Adam 1e-4 with β (0.5, 0.9), λ 0.1, batch 256) and
  * compares modes covered and high-quality samples, measured the same way.
@@ -90,6 +91,8 @@ async function run(v: BenchGanCli): Promise<void> {
     for (const dataset of v.datasets) {
       progress.tick(rows.length, `qoda-ring ${dataset}`);
       const ours = [Deno.execPath(), "run", "-A", "scripts/train.ts", "--dataset", dataset];
+      // Layer-wise 4-bit messages, as measured: `auto` would keep float32 on one host.
+      ours.push("--collective", "allgather");
       ours.push("--seed", String(v.seed), "--json", "--no-artifacts", "--quiet");
       if (v.steps) ours.push("--steps", String(v.steps));
       const t0 = performance.now();
