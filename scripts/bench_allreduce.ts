@@ -34,6 +34,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -110,7 +111,7 @@ export const BENCH_ALLREDUCE_FLAGS = {
     default: "bench-results/bench_allreduce.jsonl",
     help: "JSON lines",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type BenchAllreduceCli = FlagValues<typeof BENCH_ALLREDUCE_FLAGS>;

@@ -19,6 +19,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -50,7 +51,7 @@ export const BENCH_GAN_FLAGS = {
     default: "bench-results/bench_gan.json",
     help: "JSON results",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type BenchGanCli = FlagValues<typeof BENCH_GAN_FLAGS>;

@@ -32,6 +32,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -82,7 +83,7 @@ export const BENCH_QUANT_FLAGS = {
     default: "bench-results/bench_quant.jsonl",
     help: "also write JSON lines here",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type BenchQuantCli = FlagValues<typeof BENCH_QUANT_FLAGS>;

@@ -18,7 +18,15 @@ import { localWorkerCommand } from "../actors/launch.ts";
 import { type RecoveryEvent, TrainingSupervisor } from "../actors/supervisor.ts";
 import { problemModule } from "../models/registry.ts";
 import { Rng } from "../runtime/rng.ts";
-import { type Command, type FlagValues, helpText, parseFlags, runCli, UsageError } from "./_cli.ts";
+import {
+  type Command,
+  type FlagValues,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  runCli,
+  UsageError,
+} from "./_cli.ts";
 import { writeResults } from "./_run_folder.ts";
 
 /** The flags of `deno task bench:soak`. */
@@ -42,7 +50,7 @@ export const BENCH_SOAK_FLAGS = {
     default: "bench-results/bench_soak.json",
     help: "also write the JSON here",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const;
 
 type SoakCli = FlagValues<typeof BENCH_SOAK_FLAGS>;

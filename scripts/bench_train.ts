@@ -20,6 +20,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -112,7 +113,7 @@ export const BENCH_TRAIN_FLAGS = {
     help: "train nothing: re-read the rows of earlier result files and print the table for " +
       "--target (later files replace earlier rows of the same configuration and link)",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type BenchTrainCli = FlagValues<typeof BENCH_TRAIN_FLAGS> & { links: string[] };

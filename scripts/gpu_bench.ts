@@ -23,6 +23,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -106,7 +107,7 @@ export const GPU_BENCH_FLAGS = {
   },
   out: { type: "string", value: "FILE", help: "also write the JSON summary to FILE" },
   json: { type: "boolean", help: "print only the JSON summary line" },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type GpuBenchCli = FlagValues<typeof GPU_BENCH_FLAGS>;

@@ -18,7 +18,15 @@
  *
  * @module
  */
-import { type Command, type FlagTable, helpText, parseFlags, runCli, UsageError } from "./_cli.ts";
+import {
+  type Command,
+  type FlagTable,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  runCli,
+  UsageError,
+} from "./_cli.ts";
 import { Progress } from "./_progress.ts";
 import type * as tfjs from "@tensorflow/tfjs";
 import {
@@ -148,7 +156,7 @@ export const QUANTIZE_FLAGS = {
       "DIR/<method>-<bits>bit when several)",
   },
   json: { type: "boolean", help: "one JSON object per line (model, method, bits, metric, …)" },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 /** The `--help` text. */

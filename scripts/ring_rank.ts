@@ -28,6 +28,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -84,7 +85,7 @@ export const RING_RANK_FLAGS = {
     type: "boolean",
     help: "time each phase (wall and thread CPU) of the timed operations; adds `trace` to results",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type RingRankCli = FlagValues<typeof RING_RANK_FLAGS>;

@@ -16,6 +16,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -98,7 +99,7 @@ export const GAME_FLAGS = {
       "collectives, bytes_sent, …)",
   },
   quiet: { type: "boolean", group: "output", help: "no progress lines" },
-  help: { type: "boolean", group: "output", help: "print this help and exit" },
+  help: { ...HELP_FLAG.help, group: "output" },
 } as const satisfies FlagTable;
 
 type GameFlags = FlagValues<typeof GAME_FLAGS>;

@@ -15,6 +15,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -226,7 +227,7 @@ export const GAN_FLAGS = {
       "for the mixtures, time_to_target_s, bytes_sent, step_ms, …)",
   },
   quiet: { type: "boolean", group: "output", help: "no progress output" },
-  help: { type: "boolean", group: "output", help: "print this help and exit" },
+  help: { ...HELP_FLAG.help, group: "output" },
 } as const satisfies FlagTable;
 
 /** The `--help` text. */
@@ -633,6 +634,7 @@ async function runGan(cfg: GanCli): Promise<number> {
     progress.done();
     problem ??= await sup!.problem() as WganProblem;
     const seconds = (performance.now() - t0) / 1000;
+    const ran = collectiveRan(job.collective, result.collective_used);
     const final: ReportRecord = {
       step: result.steps,
       seconds,
@@ -734,7 +736,7 @@ async function runGan(cfg: GanCli): Promise<number> {
           stepMs: result.step_ms,
           bytesSent: result.bytes_sent,
           bitsPerCoord: summary.bits_per_coord as number,
-          collective: collectiveRan(job.collective, result.collective_used),
+          collective: ran,
           uncompressed: job.quant === "none",
           float32Bytes: float32Bytes(result.collectives, result.workers, p.dim),
           replicasAgree: result.replicas_agree,
@@ -751,9 +753,8 @@ async function runGan(cfg: GanCli): Promise<number> {
         seconds.toFixed(1)
       } s, ` +
         `${(result.bytes_sent / 1e6).toFixed(1)} MB sent, ${result.step_ms.toFixed(1)} ms/step ` +
-        `(supervisor round trip ${(100 * result.control_overhead).toFixed(2)}% of it), collective ${
-          collectiveRan(job.collective, result.collective_used)
-        }, ` +
+        `(supervisor round trip ${(100 * result.control_overhead).toFixed(2)}% of it), ` +
+        `collective ${ran}, ` +
         `replicas agree: ${result.replicas_agree}` +
         (result.skipped ? `, ${result.skipped} steps skipped (non-finite values)` : ""),
     );

@@ -35,6 +35,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -133,7 +134,7 @@ export const MNIST_FLAGS = {
   runtime: { ...RUNTIME_FLAGS.runtime, group: undefined, default: "inprocess" },
   json: { type: "boolean", help: "print one JSON summary object as the last line" },
   quiet: { type: "boolean", help: "no progress lines or summary (errors and --json still print)" },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 /** The parsed command line. */

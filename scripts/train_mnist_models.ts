@@ -33,6 +33,7 @@ import {
   type Command,
   type FlagTable,
   type FlagValues,
+  HELP_FLAG,
   helpText,
   parseFlags,
   runCli,
@@ -127,7 +128,7 @@ export const TRAIN_MODELS_FLAGS = {
     defaultHelp: "models/weights",
     help: "parent folder of the model folders",
   },
-  help: { type: "boolean", help: "print this help and exit" },
+  ...HELP_FLAG,
 } as const satisfies FlagTable;
 
 type TrainModelsCli = FlagValues<typeof TRAIN_MODELS_FLAGS>;
