@@ -39,11 +39,15 @@ import type {
 } from "../actors/supervisor.ts";
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS } from "../models/gan/networks.ts";
+import { GAN_LOSSES } from "../models/gan/loss.ts";
 import {
   MIXTURE_ADAGRAD_LR,
+  MIXTURE_RMS_LR,
   MIXTURE_STEPS,
   MNIST_ADAGRAD_LR,
+  MNIST_RMS_LR,
   MNIST_STEPS,
+  PACKED_STEPS,
   recommendedLr,
   trainingDefaults,
   type WganProblem,
@@ -78,7 +82,8 @@ export const GAN_FLAGS = {
   optimizer: {
     type: "string",
     choices: OPTIMIZER_NAMES,
-    defaultHelp: "qoda-adagrad (QODA with per-coordinate step sizes)",
+    defaultHelp: "qoda-adagrad (QODA with per-coordinate step sizes) for mnist and gaussians8, " +
+      "qoda-rms (the same over a window of recent variations) for gaussians25",
     help: "optimiser",
   },
   quant: { type: "string", choices: SCHEMES, default: "layerwise", help: "quantizer" },
@@ -90,15 +95,17 @@ export const GAN_FLAGS = {
     type: "int",
     min: 1,
     defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores); with qoda-adagrad ` +
-      `${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25 ` +
-      "(under 5 minutes each); 1500 with another optimiser",
+      `${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25, ` +
+      `with qoda-rms ${PACKED_STEPS} for the mixtures (under 5 minutes each); 1500 with another ` +
+      "optimiser",
     help: "iterations",
   },
   lr: {
     type: "number",
     above: 0,
     defaultHelp: `qoda-adagrad: ${MNIST_ADAGRAD_LR} for mnist, ${MIXTURE_ADAGRAD_LR} for the ` +
-      `mixtures; ${recommendedLr("mnist")} for qoda (useful range 3–10) and the others`,
+      `mixtures; qoda-rms: ${MNIST_RMS_LR} for mnist, ${MIXTURE_RMS_LR} for the mixtures; ` +
+      `${recommendedLr("mnist")} for qoda (useful range 3–10) and the others`,
     help: "base learning rate",
   },
   "lr-gamma": {
@@ -131,7 +138,7 @@ export const GAN_FLAGS = {
     type: "int",
     min: 1,
     defaultHelp: "qoda-adagrad: 32 for the mnist dcgan, 128 for gaussians8, 256 for gaussians25; " +
-      "else 64",
+      "qoda-rms: 128 for the mixtures; else 64",
     help: "samples per worker per step",
   },
   widths: {
@@ -140,7 +147,8 @@ export const GAN_FLAGS = {
     min: 1,
     max: 4096,
     value: "A,B[,…]",
-    defaultHelp: "128,256 for the mnist mlp, 64,64 for the mixtures' mlp, 16,32 for the dcgan",
+    defaultHelp: "128,256 for the mnist mlp, 64,64 for the mixtures' mlp (64,64,64 with " +
+      "qoda-rms), 16,32 for the dcgan",
     help: "mlp: the generator's hidden widths, one per hidden layer (1 to 8; the critic uses " +
       "them reversed); dcgan: its two channel counts",
   },
@@ -161,8 +169,22 @@ export const GAN_FLAGS = {
   gp: {
     type: "number",
     min: 0,
-    defaultHelp: "10 for mnist; for the mixtures 0.1 with qoda-adagrad, 1 with another optimiser",
+    defaultHelp: "10 for mnist; for the mixtures 0.1 with qoda-adagrad, 0 with qoda-rms, 1 with " +
+      "another optimiser",
     help: "gradient-penalty weight λ",
+  },
+  loss: {
+    type: "string",
+    choices: GAN_LOSSES,
+    defaultHelp: "ns with qoda-rms on the mixtures, wgan otherwise",
+    help: "the players' losses: wgan (WGAN-GP) or ns (the non-saturating GAN, a logit critic)",
+  },
+  pack: {
+    type: "int",
+    min: 1,
+    max: 16,
+    defaultHelp: "2 with qoda-rms on the mixtures, 1 otherwise",
+    help: "mlp: samples the critic scores together (PacGAN's packing; --batch must be a multiple)",
   },
   clip: {
     type: "number",
@@ -174,7 +196,8 @@ export const GAN_FLAGS = {
     type: "number",
     min: 0,
     value: "DECAY",
-    defaultHelp: "0.999 with qoda-adagrad (the datasets' own), 0 with another optimiser",
+    defaultHelp: "0.999 with qoda-adagrad, 0.995 with qoda-rms on the mixtures, 0 with another " +
+      "optimiser",
     help: "evaluate, checkpoint and return a moving average of the parameters with this decay " +
       "per step (the averaged generator; 0: the last iterate)",
   },
@@ -295,7 +318,18 @@ export function parseGanArgs(args: string[]): GanCli {
     batch: a.batch ?? d.batch,
     backend: a.backend,
     gp: a.gp ?? d.gp,
+    loss: a.loss ?? d.loss,
+    pack: a.pack ?? d.pack,
   };
+  if (problemOptions.pack !== 1 && d.arch !== "mlp") {
+    throw new UsageError(`--pack: the ${d.arch} pair scores one sample at a time; use --arch mlp`);
+  }
+  if ((problemOptions.batch as number) % (problemOptions.pack as number) !== 0) {
+    throw new UsageError(
+      `--batch ${problemOptions.batch} is not a multiple of --pack ${problemOptions.pack}`,
+    );
+  }
+  if (d.widths && a.widths === undefined) problemOptions.widths = d.widths;
   if (a.widths !== undefined) {
     const arch = d.arch;
     const ok = arch === "mlp"
@@ -406,7 +440,14 @@ function ganSettings(cfg: GanCli, p: WganProblem): Record<string, SettingValue |
     batch: { value: c.batch, unit: "samples per worker" },
     "latent dimension": c.latentDim,
     "data scale": c.dataScale === 1 ? undefined : Number(c.dataScale.toPrecision(4)),
-    critic: c.clip === null ? `gradient penalty λ = ${c.gp}` : `weight clipping at ±${c.clip}`,
+    loss: c.loss === "ns" ? "non-saturating (ns)" : "Wasserstein (wgan)",
+    critic: `${
+      c.clip !== null
+        ? `weight clipping at ±${c.clip}`
+        : c.gp
+        ? `gradient penalty λ = ${c.gp}`
+        : "no penalty"
+    }${c.pack > 1 ? `, scores ${c.pack} samples packed together` : ""}`,
     "evaluate every": { value: cfg.evalEvery, unit: "steps" },
     "evaluation samples": c.evalSamples,
     "quality target": cfg.target,

@@ -1,19 +1,31 @@
 /**
- * The WGAN operator: both players' gradients at the same point, from one
- * batch, in one backward pass.
+ * The GAN operator: both players' gradients at the same point, from one
+ * batch, in one backward pass. Two losses (`GanLoss`):
+ *
+ * `"wgan"` (WGAN-GP, Gulrajani et al. 2017), the default:
  *
  *     loss_D = mean D(G(z)) − mean D(x) + λ·mean (‖∇D(x̂)‖₂ − 1)²,  x̂ = x + ε(G(z) − x), ε ~ U[0, 1)
  *     loss_G = −mean D(G(z))
- *     V(θ_G, θ_D) = (∇_{θ_G} loss_G, ∇_{θ_D} loss_D)
  *
- * (WGAN-GP, Gulrajani et al. 2017). With weight clipping instead (`gp: 0`,
- * the clipping itself is a projection applied by the optimiser's owner), the
- * penalty is dropped.
+ * `"ns"`, the non-saturating GAN (Goodfellow et al. 2014), D a logit:
+ *
+ *     loss_D = mean softplus(D(G(z))) + mean softplus(−D(x)) + λ·(the same penalty)
+ *     loss_G = mean softplus(−D(G(z)))
+ *
+ * and in both V(θ_G, θ_D) = (∇_{θ_G} loss_G, ∇_{θ_D} loss_D). With weight
+ * clipping instead (`gp: 0`, the clipping itself is a projection applied by
+ * the optimiser's owner), the penalty is dropped. With a packed critic
+ * (`GanArchitecture.pack`), D scores runs of samples, and the means are over
+ * its `B / pack` scores.
  *
  * One backward pass gives both parts: D(G(z)) is computed once, through an
- * identity whose gradient is negated on its way to the generator, and the
- * penalty sees G(z) through an identity with zero gradient, so
- * ∇ of loss_D + (the reversed term) is exactly V.
+ * identity whose gradient is changed on its way to the generator, and the
+ * penalty sees G(z) through an identity with zero gradient. For `"wgan"` the
+ * change is a negation, so ∇ of loss_D + (the reversed term) is exactly V.
+ * For `"ns"` the generator's loss is not minus the critic's: per score f,
+ * ∂softplus(−f)/∂f ÷ ∂softplus(f)/∂f = −e^{−f}, so the identity multiplies
+ * each sample's gradient by −e^{−f} of its score (f clamped at −60, below
+ * which the critic's own factor e^f/(1 + e^f) is already under 1e-26).
  *
  * @module
  */
@@ -31,15 +43,20 @@ export interface WganBatch {
   eps: Float32Array;
 }
 
+/** The losses {@linkcode wganOperator} computes (see the module doc). */
+export const GAN_LOSSES = ["wgan", "ns"] as const;
+/** One of {@linkcode GAN_LOSSES}. */
+export type GanLoss = typeof GAN_LOSSES[number];
+
 /** Scalars of one operator evaluation. */
 export interface WganScalars {
-  /** −mean D(G(z)). */
+  /** The generator's loss: −mean D(G(z)) (`wgan`), mean softplus(−D(G(z))) (`ns`). */
   loss_g: number;
-  /** mean D(G(z)) − mean D(x) + λ·gp. */
+  /** The critic's loss, λ·gp included. */
   loss_d: number;
   /** The (unweighted) gradient penalty mean (‖∇D(x̂)‖ − 1)²; 0 without penalty. */
   gp: number;
-  /** mean D(x) − mean D(G(z)), the critic's Wasserstein estimate. */
+  /** mean D(x) − mean D(G(z)): the critic's Wasserstein estimate (`wgan`), a logit gap (`ns`). */
   wdist: number;
 }
 
@@ -51,10 +68,31 @@ function gradIdentity(
   return customGradient(tf, ([x]) => ({ value: tf.clone(x), gradFunc: (dy) => grad(dy) }));
 }
 
-const cache = new WeakMap<GanModel, {
+interface Identities {
   reverse: (x: Tensor) => Tensor;
   stop: (x: Tensor) => Tensor;
-}>();
+  /** The `ns` identity: its gradient is dy × `scale` (set for each call). */
+  nonSaturating: (x: Tensor) => Tensor;
+  scale: { value?: Tensor };
+}
+
+const cache = new WeakMap<GanModel, Identities>();
+
+function identities(model: GanModel): Identities {
+  let ids = cache.get(model);
+  if (!ids) {
+    const tf = model.tf;
+    const scale: { value?: Tensor } = {};
+    ids = {
+      reverse: gradIdentity(tf, (dy) => tf.neg(dy)),
+      stop: gradIdentity(tf, (dy) => tf.zerosLike(dy)),
+      nonSaturating: gradIdentity(tf, (dy) => tf.mul(dy, scale.value!)),
+      scale,
+    };
+    cache.set(model, ids);
+  }
+  return ids;
+}
 
 /**
  * Evaluates the WGAN operator at the point loaded in `model` on one batch
@@ -65,6 +103,7 @@ const cache = new WeakMap<GanModel, {
  * @param batch Real samples, latent vectors and penalty weights.
  * @param lambda Gradient-penalty weight λ (0: no penalty).
  * @param out Destination, length `model.dim`.
+ * @param loss `"wgan"` or `"ns"` (see the module doc).
  * @returns The losses of this batch.
  * @throws {RangeError} Wrong batch or output sizes.
  */
@@ -73,6 +112,7 @@ export function wganOperator(
   batch: WganBatch,
   lambda: number,
   out: Float32Array,
+  loss: GanLoss = "wgan",
 ): WganScalars {
   const tf = model.tf;
   const { latentDim, sampleDim } = model.arch;
@@ -86,15 +126,7 @@ export function wganOperator(
   if (out.length !== model.dim) {
     throw new RangeError(`operator output has length ${out.length}, expected ${model.dim}`);
   }
-  let ids = cache.get(model);
-  if (!ids) {
-    ids = {
-      reverse: gradIdentity(tf, (dy) => tf.neg(dy)),
-      stop: gradIdentity(tf, (dy) => tf.zerosLike(dy)),
-    };
-    cache.set(model, ids);
-  }
-  const { reverse, stop } = ids;
+  const { reverse, stop, nonSaturating, scale } = identities(model);
   const { arch, ops, genVars, criticVars } = model;
   const kept: Tensor[] = [];
   const keep = <T extends Tensor>(t: T): T => {
@@ -108,29 +140,54 @@ export function wganOperator(
     const eps = tf.tensor2d(batch.eps, [b, 1]);
     return tf.variableGrads(() => {
       const fake = arch.generate(tf, ops, genVars, z);
-      const meanFake = keep(tf.mean(arch.criticize(tf, ops, criticVars, reverse(fake))));
-      const meanReal = keep(tf.mean(arch.criticize(tf, ops, criticVars, real)));
-      let loss = tf.sub(meanFake, meanReal);
+      let total: Tensor;
+      if (loss === "ns") {
+        const dFake = arch.criticize(tf, ops, criticVars, nonSaturating(fake));
+        const dReal = arch.criticize(tf, ops, criticVars, real);
+        keep(tf.mean(dFake));
+        keep(tf.mean(dReal));
+        keep(tf.mean(tf.softplus(tf.neg(dFake))));
+        // −e^{−f} per score, repeated over the samples of its pack; used by the backward pass.
+        const perScore = tf.neg(tf.exp(tf.minimum(tf.neg(dFake), 60)));
+        const rows = dFake.shape[0] as number;
+        scale.value = tf.keep(
+          rows === b ? perScore : tf.reshape(tf.tile(perScore, [1, b / rows]), [b, 1]),
+        );
+        total = tf.add(tf.mean(tf.softplus(dFake)), tf.mean(tf.softplus(tf.neg(dReal))));
+      } else {
+        const meanFake = keep(tf.mean(arch.criticize(tf, ops, criticVars, reverse(fake))));
+        const meanReal = keep(tf.mean(arch.criticize(tf, ops, criticVars, real)));
+        total = tf.sub(meanFake, meanReal);
+      }
       if (lambda > 0) {
         const xh = tf.add(real, tf.mul(eps, tf.sub(stop(fake), real)));
         const gx = tf.grad((v: Tensor) => tf.sum(arch.criticize(tf, ops, criticVars, v)))(xh);
-        const norm = tf.sqrt(tf.add(tf.sum(tf.square(gx), 1), 1e-12));
+        // The norm of each critic input's gradient (a pack's samples together).
+        const perInput = arch.pack === 1 ? gx : tf.reshape(gx, [b / arch.pack, -1]);
+        const norm = tf.sqrt(tf.add(tf.sum(tf.square(perInput), 1), 1e-12));
         const penalty = keep(tf.mean(tf.square(tf.sub(norm, 1))));
-        loss = tf.add(loss, tf.mul(lambda, penalty));
+        total = tf.add(total, tf.mul(lambda, penalty));
       }
-      return loss as Scalar;
+      return total as Scalar;
     }, vars);
   });
+  if (scale.value) {
+    scale.value.dispose();
+    scale.value = undefined;
+  }
   const lossD = value.dataSync()[0];
-  const [meanFake, meanReal, penalty] = kept.map((t) => t.dataSync()[0]);
+  const values = kept.map((t) => t.dataSync()[0]);
   tf.dispose([value, ...kept]);
+  const [meanFake, meanReal] = values;
+  const lossG = loss === "ns" ? values[2] : -meanFake;
+  const penalty = values[loss === "ns" ? 3 : 2];
   for (let i = 0; i < vars.length; i++) {
     const g = grads[vars[i].name];
     out.set(g.dataSync() as Float32Array, model.layers[i].offset);
   }
   tf.dispose(Object.values(grads));
   return {
-    loss_g: -meanFake,
+    loss_g: lossG,
     loss_d: lossD,
     gp: penalty ?? 0,
     wdist: meanReal - meanFake,

@@ -61,6 +61,8 @@ export interface GanArchitecture {
   readonly latentDim: number;
   /** Length of a sample (784 for MNIST, 2 for the mixtures). */
   readonly sampleDim: number;
+  /** Samples per critic input (see {@linkcode ArchitectureOptions.pack}); 1 for `dcgan`. */
+  readonly pack: number;
   /** The generator's parameters, in flat-vector order. */
   readonly generator: readonly ParamSpec[];
   /** The critic's parameters, in flat-vector order (after the generator's). */
@@ -75,7 +77,7 @@ export interface GanArchitecture {
     params: readonly Tensor[],
     z: Tensor,
   ): Tensor2D;
-  /** D(x): `[B, sampleDim]` → `[B, 1]`; `params` in critic order. */
+  /** D(x): `[B, sampleDim]` → `[B / pack, 1]`; `params` in critic order. */
   criticize(
     tf: Tfjs,
     ops: Ops,
@@ -97,6 +99,14 @@ export interface ArchitectureOptions {
    * `dcgan`: the channels (c1, c2). @default {[128, 256] for 784, [64, 64] for 2, [16, 32] for dcgan}
    */
   widths?: readonly number[];
+  /**
+   * `mlp`: samples the critic sees at once (PacGAN's packing, Lin et al.
+   * 2018): it scores each run of `pack` consecutive samples of a batch,
+   * concatenated, as one input, so `criticize` maps `[B, sampleDim]` to
+   * `[B / pack, 1]` (B a multiple of `pack`). A packed critic sees how a
+   * batch is spread, which punishes a generator that drops modes. @default {1}
+   */
+  pack?: number;
 }
 
 const RELU_GAIN = Math.SQRT2;
@@ -172,7 +182,12 @@ function runDenseStack(
   return h;
 }
 
-function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): GanArchitecture {
+function mlp(
+  sampleDim: number,
+  latentDim: number,
+  widths: readonly number[],
+  pack: number,
+): GanArchitecture {
   if (widths.length < 1 || widths.length > 8) {
     throw new RangeError(`mlp needs 1 to 8 hidden widths, got [${widths.join(", ")}]`);
   }
@@ -180,12 +195,17 @@ function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): G
   // Generator: latent → widths[0] → … → sample; the critic runs the widths in reverse:
   // sample → widths[last] → … → widths[0] → 1.
   const generator = denseStack("gen", [latentDim, ...widths, sampleDim], RELU_GAIN);
-  const critic = denseStack("critic", [sampleDim, ...[...widths].reverse(), 1], LRELU_GAIN);
+  const critic = denseStack(
+    "critic",
+    [pack * sampleDim, ...[...widths].reverse(), 1],
+    LRELU_GAIN,
+  );
   const image = sampleDim === 784;
   return {
     arch: "mlp",
     latentDim,
     sampleDim,
+    pack,
     generator,
     critic,
     generate(tf, ops, p, z) {
@@ -193,7 +213,12 @@ function mlp(sampleDim: number, latentDim: number, widths: readonly number[]): G
       return (image ? tf.tanh(out) : out) as Tensor2D;
     },
     criticize(tf, ops, p, x) {
-      return runDenseStack(tf, ops, p, critic, x, (t) => ops.lrelu(t)) as Tensor2D;
+      const rows = x.shape[0] as number;
+      if (rows % pack !== 0) {
+        throw new RangeError(`a critic packing ${pack} samples got a batch of ${rows}`);
+      }
+      const xp = pack === 1 ? x : tf.reshape(x, [rows / pack, pack * sampleDim]);
+      return runDenseStack(tf, ops, p, critic, xp, (t) => ops.lrelu(t)) as Tensor2D;
     },
   };
 }
@@ -221,6 +246,7 @@ function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
     arch: "dcgan",
     latentDim,
     sampleDim: 784,
+    pack: 1,
     generator,
     critic,
     generate(tf, ops, p, z) {
@@ -274,7 +300,13 @@ function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
  * ```
  */
 export function ganArchitecture(options: ArchitectureOptions): GanArchitecture {
-  const { arch, sampleDim, latentDim } = options;
+  const { arch, sampleDim, latentDim, pack = 1 } = options;
+  if (!Number.isInteger(pack) || pack < 1 || pack > 16) {
+    throw new RangeError(`pack must be an integer in 1..16, got ${pack}`);
+  }
+  if (pack !== 1 && arch !== "mlp") {
+    throw new RangeError(`pack ${pack} needs the mlp pair; '${arch}' scores one sample at a time`);
+  }
   if (!Number.isInteger(latentDim) || latentDim < 1 || latentDim > 4096) {
     throw new RangeError(`latentDim must be an integer in 1..4096, got ${latentDim}`);
   }
@@ -287,6 +319,7 @@ export function ganArchitecture(options: ArchitectureOptions): GanArchitecture {
         sampleDim,
         latentDim,
         options.widths ?? (sampleDim === 784 ? [128, 256] : [64, 64]),
+        pack,
       );
     case "dcgan":
       if (sampleDim !== 784) {

@@ -37,8 +37,13 @@
  * (decay 0.999): FID 345 → 69 after 180 steps → 34 after 1,800 (2 workers,
  * layer-wise 4-bit; lr 0.2 trains alike). The mixtures: λ = 0.1, batch 128
  * (gaussians8) or 256 (gaussians25) per worker, lr 0.3, gaussians25 in
- * standardized coordinates (`dataScale`). Figures of 2-worker runs are in
- * `docs/demos/wgan.md`.
+ * standardized coordinates (`dataScale`).
+ *
+ * **gaussians25 with `qoda-rms`** (its command-line default): the
+ * non-saturating loss (`loss: "ns"`) with a critic that scores two samples
+ * together (`pack: 2`, PacGAN), no penalty, three hidden layers of 64, batch
+ * 128 per worker, lr 0.015, averaged with decay 0.995. Figures of 2-worker
+ * runs are in `docs/demos/wgan.md`.
  *
  * @module
  */
@@ -60,7 +65,7 @@ import {
   sampleMixture,
   toSigned,
 } from "./datasets.ts";
-import { wganOperator, type WganScalars } from "./loss.ts";
+import { GAN_LOSSES, type GanLoss, wganOperator, type WganScalars } from "./loss.ts";
 import { GanModel, initialParams } from "./model.ts";
 import { createMnistScorer, type MnistScorer } from "./mnist_scorer.ts";
 import { GAN_ARCHS, type GanArch, type GanArchitecture, ganArchitecture } from "./networks.ts";
@@ -85,6 +90,16 @@ export interface WganOptions {
    * 2-D critic/generator pair oscillate; see the module doc)}
    */
   gp?: number;
+  /**
+   * The players' losses: `"wgan"` (WGAN-GP) or `"ns"` (the non-saturating
+   * GAN); see `loss.ts`. @default {"wgan"}
+   */
+  loss?: string;
+  /**
+   * `mlp`: samples per critic input (PacGAN's packing; see
+   * `ArchitectureOptions.pack`). `batch` must be a multiple. @default {1}
+   */
+  pack?: number;
   /**
    * Weight clipping instead of the gradient penalty: `project` clamps every
    * critic parameter (as stored: kernels in units of their He constant) to
@@ -202,11 +217,18 @@ export function recommendedLr(dataset: string, arch = "mlp", optimizer = "qoda")
   if (optimizer === "qoda-adagrad") {
     return dataset === "mnist" ? MNIST_ADAGRAD_LR : MIXTURE_ADAGRAD_LR;
   }
+  if (optimizer === "qoda-rms") return dataset === "mnist" ? MNIST_RMS_LR : MIXTURE_RMS_LR;
   return 10;
 }
 
 /** The base learning rate of `qoda-adagrad` on the 2-D mixtures. */
 export const MIXTURE_ADAGRAD_LR = 0.3;
+
+/** The base learning rate of `qoda-rms` on the 2-D mixtures (non-saturating, packed). */
+export const MIXTURE_RMS_LR = 0.015;
+
+/** The base learning rate of `qoda-rms` on MNIST. */
+export const MNIST_RMS_LR = 0.005;
 
 /** The base learning rate of `qoda-adagrad` on MNIST (both architectures). */
 export const MNIST_ADAGRAD_LR = 0.1;
@@ -227,26 +249,38 @@ export interface WganTrainingDefaults {
   average: number;
   /** The generator/critic pair. */
   arch: GanArch;
+  /** The players' losses. */
+  loss: GanLoss;
+  /** Samples per critic input (PacGAN's packing; 1: none). */
+  pack: number;
+  /** Hidden widths, where the dataset has its own (else the pair's default). */
+  widths?: number[];
 }
 
 /**
  * The training settings of a dataset, for the optimiser and architecture
  * given on the command line (or none: the dataset's own).
  *
- * Every dataset's own optimiser is `qoda-adagrad` (QODA with per-coordinate
- * step sizes) with the simultaneous VI operator (one generator and one
- * critic step per iteration):
+ * MNIST's and gaussians8's own optimiser is `qoda-adagrad` (QODA with
+ * per-coordinate step sizes), gaussians25's is `qoda-rms` (the same rule
+ * over a window of recent variations), all with the simultaneous VI
+ * operator (one generator and one critic step per iteration):
  *
  * - MNIST: the `dcgan` pair, lr {@linkcode MNIST_ADAGRAD_LR}, batch 32 per
  *   worker (64 for `mlp`), λ = 10, {@linkcode MNIST_STEPS} steps, and the
  *   generator evaluated and shipped as a moving average with decay 0.999
  *   (`average`).
- * - The mixtures: lr {@linkcode MIXTURE_ADAGRAD_LR}, λ = 0.1 as in the
- *   WGAN-GP paper's toy experiments, the `mlp` pair, average 0.999, and
- *   {@linkcode MIXTURE_STEPS} steps at a batch per worker of 128 for
- *   gaussians8 (two workers make the paper's batch of 256 per step; 256
- *   each gave the same quality per step at 1.3× the time) and 256 for
- *   gaussians25 (128 covered fewer modes at equal steps).
+ * - The mixtures with `qoda-adagrad`: lr {@linkcode MIXTURE_ADAGRAD_LR},
+ *   λ = 0.1 as in the WGAN-GP paper's toy experiments, the `mlp` pair,
+ *   average 0.999, and {@linkcode MIXTURE_STEPS} steps at a batch per
+ *   worker of 128 for gaussians8 (two workers make the paper's batch of 256
+ *   per step; 256 each gave the same quality per step at 1.3× the time) and
+ *   256 for gaussians25 (128 covered fewer modes at equal steps).
+ * - The mixtures with `qoda-rms` (gaussians25's own): lr
+ *   {@linkcode MIXTURE_RMS_LR}, the non-saturating loss (`"ns"`) with a
+ *   critic packing 2 samples and no penalty, hidden widths 64, 64, 64,
+ *   batch 128 per worker, average 0.995, {@linkcode PACKED_STEPS} steps.
+ *   On MNIST `qoda-rms` keeps MNIST's settings at lr {@linkcode MNIST_RMS_LR}.
  *
  * Plain QODA's one step size for all coordinates trains these pairs only
  * slowly (see the module doc); with `optimizer: "qoda"` (or another
@@ -268,6 +302,8 @@ export interface WganTrainingDefaults {
  * const m = trainingDefaults("mnist");
  * if (m.arch !== "dcgan" || m.batch !== 32 || m.average !== 0.999) throw new Error();
  * if (trainingDefaults("mnist", undefined, "mlp").batch !== 64) throw new Error();
+ * const g = trainingDefaults("gaussians25");
+ * if (g.optimizer !== "qoda-rms" || g.loss !== "ns" || g.pack !== 2) throw new Error();
  * ```
  */
 export function trainingDefaults(
@@ -279,6 +315,28 @@ export function trainingDefaults(
     throw new UnknownNameError("dataset", dataset, GAN_DATASETS);
   }
   const mnist = dataset === "mnist";
+  const plain = { loss: "wgan", pack: 1 } as const;
+  if ((optimizer === undefined && dataset === "gaussians25") || optimizer === "qoda-rms") {
+    if (mnist) {
+      return {
+        ...trainingDefaults("mnist", "qoda-adagrad", arch),
+        optimizer: "qoda-rms",
+        lr: MNIST_RMS_LR,
+      };
+    }
+    return {
+      optimizer: "qoda-rms",
+      lr: MIXTURE_RMS_LR,
+      steps: PACKED_STEPS,
+      batch: 128,
+      gp: 0,
+      average: 0.995,
+      arch: (arch ?? "mlp") as GanArch,
+      loss: "ns",
+      pack: 2,
+      widths: [64, 64, 64],
+    };
+  }
   if (optimizer === undefined || optimizer === "qoda-adagrad") {
     const pair = (arch ?? (mnist ? "dcgan" : "mlp")) as GanArch;
     return mnist
@@ -290,6 +348,7 @@ export function trainingDefaults(
         gp: 10,
         average: 0.999,
         arch: pair,
+        ...plain,
       }
       : {
         optimizer: "qoda-adagrad",
@@ -299,6 +358,7 @@ export function trainingDefaults(
         gp: 0.1,
         average: 0.999,
         arch: pair,
+        ...plain,
       };
   }
   const name = optimizer as OptimizerName;
@@ -310,6 +370,7 @@ export function trainingDefaults(
     gp: mnist ? 10 : 1,
     average: 0,
     arch: (arch ?? "mlp") as GanArch,
+    ...plain,
   };
 }
 
@@ -324,6 +385,12 @@ export const MIXTURE_STEPS: Readonly<Record<MixtureName, number>> = {
   gaussians8: 18_000,
   gaussians25: 16_000,
 };
+
+/**
+ * Iterations of a mixture run with `qoda-rms` (gaussians25's own
+ * optimiser): the non-saturating loss with a packed critic at batch 128.
+ */
+export const PACKED_STEPS = 15_000;
 
 interface WorkerState {
   data: RngState;
@@ -382,6 +449,8 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
     batch = 64,
     latentDim = isMnist ? 64 : 2,
     gp = isMnist ? 10 : 1,
+    loss = "wgan",
+    pack = 1,
     clip,
     seed = 0,
     evalSamples = isMnist ? 1000 : 2500,
@@ -402,14 +471,21 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
   if (clip !== undefined && !(clip > 0 && Number.isFinite(clip))) {
     throw new RangeError(`clip must be positive, got ${clip}`);
   }
+  if (!(GAN_LOSSES as readonly string[]).includes(loss)) {
+    throw new UnknownNameError("GAN loss", loss, GAN_LOSSES);
+  }
   const lambda = clip === undefined ? gp : 0;
   const sampleDim = isMnist ? MNIST_PIXELS : 2;
   const arch = ganArchitecture({
     arch: archName,
     sampleDim,
     latentDim,
+    pack,
     ...(options.widths ? { widths: options.widths } : {}),
   });
+  if (batch % pack !== 0) {
+    throw new RangeError(`batch ${batch} is not a multiple of pack ${pack}`);
+  }
 
   let train: Dataset | undefined, test: Dataset | undefined;
   if (isMnist) ({ train, test } = splitTrainTest(await loadMnist(), { testSize, seed: splitSeed }));
@@ -461,6 +537,8 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
         ? arch.generator.filter((p) => p.type === "dense").slice(0, -1).map((p) => p.shape[1])
         : [arch.generator[4].shape[2], arch.generator[2].shape[2]],
       gp: lambda,
+      loss,
+      pack,
       clip: clip ?? null,
       dataScale,
       seed,
@@ -533,7 +611,7 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
           for (let i = 0; i < z.length; i++) z[i] = noiseRng.normal();
           for (let i = 0; i < batch; i++) eps[i] = noiseRng.nextFloat();
           model.load(x);
-          last = wganOperator(model, { real, z, eps }, lambda, out);
+          last = wganOperator(model, { real, z, eps }, lambda, out, loss as GanLoss);
         },
         scalars: () => last ? { ...last } : {},
         state: (): WorkerState => ({ data: dataRng.state(), noise: noiseRng.state() }),

@@ -1,7 +1,8 @@
 /**
  * Optimisers as pure code over flat `Float32Array` parameters: QODA
  * (quantized optimistic dual averaging, one collective per iteration), QODA
- * with per-coordinate step sizes (`qoda-adagrad`, one), the Q-GenX
+ * with per-coordinate step sizes (`qoda-adagrad`, one; `qoda-rms`, over a
+ * window of recent variations, one), the Q-GenX
  * extra-gradient baseline (two), compressed SGD and Adam (one each).
  *
  * Every worker holds a replica and calls `step(oracle, collective)` in
@@ -40,12 +41,14 @@ import { Adam, type AdamOptions } from "./adam.ts";
 import { QGenX, type QGenXOptions } from "./qgenx.ts";
 import { Qoda, type QodaOptions } from "./qoda.ts";
 import { QodaAdagrad, type QodaAdagradOptions } from "./qoda_adagrad.ts";
+import { QodaRms, type QodaRmsOptions } from "./qoda_rms.ts";
 import { Sgd, type SgdOptions } from "./sgd.ts";
 import { type Optimizer, OPTIMIZER_NAMES, type OptimizerState } from "./types.ts";
 
 export * from "./types.ts";
 export * from "./qoda.ts";
 export * from "./qoda_adagrad.ts";
+export * from "./qoda_rms.ts";
 export * from "./qgenx.ts";
 export * from "./sgd.ts";
 export * from "./adam.ts";
@@ -58,6 +61,7 @@ export * from "./average.ts";
 export type OptimizerOptions =
   & QodaOptions
   & QodaAdagradOptions
+  & QodaRmsOptions
   & QGenXOptions
   & SgdOptions
   & AdamOptions;
@@ -76,11 +80,17 @@ export function createOptimizer(
   x0: Float32Array,
   options: QodaAdagradOptions,
 ): QodaAdagrad;
+/** Builds a {@linkcode QodaRms}. */
+export function createOptimizer(
+  name: "qoda-rms",
+  x0: Float32Array,
+  options: QodaRmsOptions,
+): QodaRms;
 /**
  * Builds an optimiser by name.
  *
- * @param name `"qoda"`, `"qgenx"`, `"sgd"`, `"adam"`, `"qoda-adagrad"` or `"oadam"`
- *   (optimistic Adam).
+ * @param name `"qoda"`, `"qgenx"`, `"sgd"`, `"adam"`, `"qoda-adagrad"`, `"qoda-rms"` or
+ *   `"oadam"` (optimistic Adam).
  * @param x0 The starting parameters (copied).
  * @param options `lr` and the optimiser's own options.
  * @returns A fresh replica.
@@ -123,6 +133,8 @@ export function createOptimizer(
       return new Adam(x0, { ...options, optimistic: true });
     case "qoda-adagrad":
       return new QodaAdagrad(x0, options);
+    case "qoda-rms":
+      return new QodaRms(x0, options);
     default:
       throw new UnknownNameError("optimizer", name, OPTIMIZER_NAMES);
   }
@@ -161,6 +173,8 @@ export function restoreOptimizer(state: OptimizerState): Optimizer {
       return Adam.restore(state);
     case "qoda-adagrad":
       return QodaAdagrad.restore(state);
+    case "qoda-rms":
+      return QodaRms.restore(state);
     default:
       throw new UnknownNameError(
         "optimizer state",

@@ -24,7 +24,15 @@ export type Oracle = (x: Float32Array, out: Float32Array) => void;
 export type MeanCollective = (v: Float32Array) => Promise<void>;
 
 /** Names accepted by `createOptimizer`. */
-export const OPTIMIZER_NAMES = ["qoda", "qgenx", "sgd", "adam", "qoda-adagrad", "oadam"] as const;
+export const OPTIMIZER_NAMES = [
+  "qoda",
+  "qgenx",
+  "sgd",
+  "adam",
+  "qoda-adagrad",
+  "oadam",
+  "qoda-rms",
+] as const;
 
 /** One of {@linkcode OPTIMIZER_NAMES}. */
 export type OptimizerName = typeof OPTIMIZER_NAMES[number];
@@ -142,6 +150,14 @@ export interface QodaAdagradState {
   vPrev: Float32Array;
 }
 
+/** Windowed per-coordinate QODA's snapshot (see `QodaRms.state()`). */
+export interface QodaRmsState extends Omit<QodaAdagradState, "name"> {
+  /** Discriminant. */
+  name: "qoda-rms";
+  /** β, the window's decay per step. */
+  decay: number;
+}
+
 /** Q-GenX's snapshot (see `QGenX.state()`). */
 export interface QGenXState {
   /** Discriminant. */
@@ -218,7 +234,13 @@ export interface AdamState {
  * Plain data (typed arrays and numbers, no methods) from which an optimiser
  * is restored bit-exactly; safe to structured-clone or serialise.
  */
-export type OptimizerState = QodaState | QGenXState | SgdState | AdamState | QodaAdagradState;
+export type OptimizerState =
+  | QodaState
+  | QGenXState
+  | SgdState
+  | AdamState
+  | QodaAdagradState
+  | QodaRmsState;
 
 /**
  * What the distributed runtime needs from an optimiser. Every worker holds a

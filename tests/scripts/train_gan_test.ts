@@ -161,6 +161,13 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
       ],
       [["--data-scale", "2"], /--data-scale is for the mixtures/],
       [["--dataset", "gaussians25", "--data-scale", "0"], /--data-scale: expected a number > 0/],
+      [["--pack", "2"], /--pack: the dcgan pair scores one sample at a time; use --arch mlp/],
+      [
+        ["--dataset", "gaussians25", "--batch", "99"],
+        /--batch 99 is not a multiple of --pack 2/,
+      ],
+      [["--loss", "hinge"], /--loss: invalid value 'hinge'; valid choices: wgan, ns/],
+      [["--dataset", "gaussians8", "--pack", "0"], /--pack/],
     ] as const
   ) {
     const e = await run([...args]);
@@ -181,6 +188,8 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
       "--lr",
       "--batch",
       "--gp",
+      "--loss",
+      "--pack",
       "--data-scale",
       "--clip",
       "--eval-every",

@@ -21,8 +21,9 @@ Deno.test("createOptimizer() builds each optimiser by name", () => {
     "adam",
     "qoda-adagrad",
     "oadam",
+    "qoda-rms",
   ]);
-  assert.deepEqual(made.map((o) => o.collectivesPerStep), [1, 2, 1, 1, 1, 1]);
+  assert.deepEqual(made.map((o) => o.collectivesPerStep), [1, 2, 1, 1, 1, 1, 1]);
   assert.ok(made[0] instanceof Qoda && made[1] instanceof QGenX);
   assert.ok(made[2] instanceof Sgd && made[3] instanceof Adam && made[5] instanceof Adam);
   for (const o of made) {
@@ -37,7 +38,7 @@ Deno.test("createOptimizer() rejects an unknown name, listing the valid ones", (
     (e: unknown) =>
       e instanceof UnknownNameError && e.requested === "rmsprop" &&
       e.message ===
-        "unknown optimizer 'rmsprop'; valid: qoda, qgenx, sgd, adam, qoda-adagrad, oadam",
+        "unknown optimizer 'rmsprop'; valid: qoda, qgenx, sgd, adam, qoda-adagrad, oadam, qoda-rms",
   );
   assert.throws(() => restoreOptimizer({ name: "nope" } as never), UnknownNameError);
 });
