@@ -34,6 +34,8 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "latent-dim",
       "data-scale",
       "gp",
+      "loss",
+      "pack",
       "clip",
       "average",
       "eval-every",
