@@ -134,47 +134,51 @@ export function wganOperator(
     return t;
   };
   const vars = model.variables;
-  const { value, grads } = tf.tidy(() => {
-    const z = tf.tensor2d(batch.z, [b, latentDim]);
-    const real = tf.tensor2d(batch.real, [b, sampleDim]);
-    const eps = tf.tensor2d(batch.eps, [b, 1]);
-    return tf.variableGrads(() => {
-      const fake = arch.generate(tf, ops, genVars, z);
-      let total: Tensor;
-      if (loss === "ns") {
-        const dFake = arch.criticize(tf, ops, criticVars, nonSaturating(fake));
-        const dReal = arch.criticize(tf, ops, criticVars, real);
-        keep(tf.mean(dFake));
-        keep(tf.mean(dReal));
-        keep(tf.mean(tf.softplus(tf.neg(dFake))));
-        // −e^{−f} per score, repeated over the samples of its pack; used by the backward pass.
-        const perScore = tf.neg(tf.exp(tf.minimum(tf.neg(dFake), 60)));
-        const rows = dFake.shape[0] as number;
-        scale.value = tf.keep(
-          rows === b ? perScore : tf.reshape(tf.tile(perScore, [1, b / rows]), [b, 1]),
-        );
-        total = tf.add(tf.mean(tf.softplus(dFake)), tf.mean(tf.softplus(tf.neg(dReal))));
-      } else {
-        const meanFake = keep(tf.mean(arch.criticize(tf, ops, criticVars, reverse(fake))));
-        const meanReal = keep(tf.mean(arch.criticize(tf, ops, criticVars, real)));
-        total = tf.sub(meanFake, meanReal);
-      }
-      if (lambda > 0) {
-        const xh = tf.add(real, tf.mul(eps, tf.sub(stop(fake), real)));
-        const gx = tf.grad((v: Tensor) => tf.sum(arch.criticize(tf, ops, criticVars, v)))(xh);
-        // The norm of each critic input's gradient (a pack's samples together).
-        const perInput = arch.pack === 1 ? gx : tf.reshape(gx, [b / arch.pack, -1]);
-        const norm = tf.sqrt(tf.add(tf.sum(tf.square(perInput), 1), 1e-12));
-        const penalty = keep(tf.mean(tf.square(tf.sub(norm, 1))));
-        total = tf.add(total, tf.mul(lambda, penalty));
-      }
-      return total as Scalar;
-    }, vars);
-  });
-  if (scale.value) {
-    scale.value.dispose();
+  let computed: { value: Scalar; grads: Record<string, Tensor> };
+  try {
+    computed = tf.tidy(() => {
+      const z = tf.tensor2d(batch.z, [b, latentDim]);
+      const real = tf.tensor2d(batch.real, [b, sampleDim]);
+      const eps = tf.tensor2d(batch.eps, [b, 1]);
+      return tf.variableGrads(() => {
+        const fake = arch.generate(tf, ops, genVars, z);
+        let total: Tensor;
+        if (loss === "ns") {
+          const dFake = arch.criticize(tf, ops, criticVars, nonSaturating(fake));
+          const dReal = arch.criticize(tf, ops, criticVars, real);
+          keep(tf.mean(dFake));
+          keep(tf.mean(dReal));
+          keep(tf.mean(tf.softplus(tf.neg(dFake))));
+          // −e^{−f} per score, repeated over the samples of its pack; used by the backward pass.
+          const perScore = tf.neg(tf.exp(tf.minimum(tf.neg(dFake), 60)));
+          const rows = dFake.shape[0] as number;
+          scale.value = tf.keep(
+            rows === b ? perScore : tf.reshape(tf.tile(perScore, [1, b / rows]), [b, 1]),
+          );
+          total = tf.add(tf.mean(tf.softplus(dFake)), tf.mean(tf.softplus(tf.neg(dReal))));
+        } else {
+          const meanFake = keep(tf.mean(arch.criticize(tf, ops, criticVars, reverse(fake))));
+          const meanReal = keep(tf.mean(arch.criticize(tf, ops, criticVars, real)));
+          total = tf.sub(meanFake, meanReal);
+        }
+        if (lambda > 0) {
+          const xh = tf.add(real, tf.mul(eps, tf.sub(stop(fake), real)));
+          const gx = tf.grad((v: Tensor) => tf.sum(arch.criticize(tf, ops, criticVars, v)))(xh);
+          // The norm of each critic input's gradient (a pack's samples together).
+          const perInput = arch.pack === 1 ? gx : tf.reshape(gx, [b / arch.pack, -1]);
+          const norm = tf.sqrt(tf.add(tf.sum(tf.square(perInput), 1), 1e-12));
+          const penalty = keep(tf.mean(tf.square(tf.sub(norm, 1))));
+          total = tf.add(total, tf.mul(lambda, penalty));
+        }
+        return total as Scalar;
+      }, vars);
+    });
+  } finally {
+    // The `ns` factor lives only for the backward pass.
+    scale.value?.dispose();
     scale.value = undefined;
   }
+  const { value, grads } = computed;
   const lossD = value.dataSync()[0];
   const values = kept.map((t) => t.dataSync()[0]);
   tf.dispose([value, ...kept]);
