@@ -125,6 +125,18 @@ export abstract class DualAveragingBase extends OptimizerBase {
     checkCount(`${name} state: collectiveCalls`, s.collectiveCalls);
   }
 
+  /**
+   * Checks the per-coordinate sums `s` of a snapshot: a Float64Array of one
+   * finite value ≥ 0 per coordinate.
+   * @throws {TypeError} Naming the optimiser and the field.
+   */
+  protected static checkSums(name: string, s: Float64Array, n: number): void {
+    checkArray(`${name} state: s`, s, Float64Array, n);
+    if (s.some((v) => !(v >= 0 && v < Infinity))) {
+      throw new TypeError(`${name} state: s must hold finite values ≥ 0`);
+    }
+  }
+
   /** Loads a checked snapshot's shared fields into this replica (copies). */
   protected loadSnapshot(s: DualAveragingSnapshot): void {
     this.params.set(s.x);

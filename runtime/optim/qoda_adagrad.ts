@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { checkArray, checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
+import { checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
 import { DualAveragingBase } from "./_dual_averaging.ts";
 import type {
   MeanCollective,
@@ -176,10 +176,7 @@ export class QodaAdagrad extends DualAveragingBase implements Optimizer {
       throw new TypeError(`not a qoda-adagrad state: name ${st?.name}`);
     }
     DualAveragingBase.checkSnapshot("qoda-adagrad", st);
-    checkArray("qoda-adagrad state: s", st.s, Float64Array, st.x1.length);
-    if (st.s.some((v) => !(v >= 0 && v < Infinity))) {
-      throw new TypeError("qoda-adagrad state: s must hold finite values ≥ 0");
-    }
+    DualAveragingBase.checkSums("qoda-adagrad", st.s, st.x1.length);
     const o = new QodaAdagrad(st.x1, {
       lr: st.lrGamma,
       lrGamma: st.lrGamma,

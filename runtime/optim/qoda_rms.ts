@@ -33,35 +33,18 @@
  *
  * @module
  */
-import { checkArray, checkPositive, checkUnit, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
+import { checkPositive, checkUnit, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
 import { DualAveragingBase } from "./_dual_averaging.ts";
-import type {
-  MeanCollective,
-  NonFinitePolicy,
-  Optimizer,
-  Oracle,
-  QodaRmsState,
-  StepInfo,
-} from "./types.ts";
+import type { QodaAdagradOptions } from "./qoda_adagrad.ts";
+import type { MeanCollective, Optimizer, Oracle, QodaRmsState, StepInfo } from "./types.ts";
 
-/** Options of {@linkcode QodaRms}. */
-export interface QodaRmsOptions {
-  /** Base learning rate; the default of `lrGamma` and `lrEta`. */
-  lr: number;
-  /** Base of γ (the extrapolation step). @default {lr} */
-  lrGamma?: number;
-  /** Base of η (the update step). @default {lr} */
-  lrEta?: number;
-  /** γ_i = lrGamma / (eps + Ŝ_i^exponentGamma). @default {0.5} */
-  exponentGamma?: number;
-  /** η_i = lrEta / (eps + Ŝ_i^exponentEta). @default {0.5} */
-  exponentEta?: number;
+/**
+ * Options of {@linkcode QodaRms}: those of `qoda-adagrad` (rates, exponents
+ * of Ŝ, δ, the non-finite policy) and the window's decay.
+ */
+export interface QodaRmsOptions extends QodaAdagradOptions {
   /** β, the window's decay per step, in [0, 1). @default {0.99} */
   decay?: number;
-  /** Added to each coordinate's denominator. @default {1e-8} */
-  eps?: number;
-  /** See `QodaOptions.onNonFinite`. @default {"skip"} */
-  onNonFinite?: NonFinitePolicy;
 }
 
 /**
@@ -185,10 +168,7 @@ export class QodaRms extends DualAveragingBase implements Optimizer {
   static restore(st: QodaRmsState): QodaRms {
     if (st?.name !== "qoda-rms") throw new TypeError(`not a qoda-rms state: name ${st?.name}`);
     DualAveragingBase.checkSnapshot("qoda-rms", st);
-    checkArray("qoda-rms state: s", st.s, Float64Array, st.x1.length);
-    if (st.s.some((v) => !(v >= 0 && v < Infinity))) {
-      throw new TypeError("qoda-rms state: s must hold finite values ≥ 0");
-    }
+    DualAveragingBase.checkSums("qoda-rms", st.s, st.x1.length);
     const o = new QodaRms(st.x1, {
       lr: st.lrGamma,
       lrGamma: st.lrGamma,
