@@ -50,7 +50,7 @@ export interface QodaRmsOptions extends QodaAdagradOptions {
 /**
  * One replica of windowed per-coordinate QODA (see the module doc).
  *
- * @example Solves a bilinear game min_x max_y x·y (one worker)
+ * @example Settles near the solution of the bilinear game min_x max_y x·y (one worker)
  * ```ts
  * import { QodaRms } from "./mod.ts";
  * const opt = new QodaRms(new Float32Array([1, 1]), { lr: 0.05 });
