@@ -128,9 +128,10 @@ export function wganOperator(
   }
   const { reverse, stop, nonSaturating, scale } = identities(model);
   const { arch, ops, genVars, criticVars } = model;
-  const kept: Tensor[] = [];
-  const keep = <T extends Tensor>(t: T): T => {
-    kept.push(tf.keep(t));
+  // The batch's scalars, kept past the tidy scope by name.
+  const kept: Partial<Record<"meanFake" | "meanReal" | "lossG" | "penalty", Tensor>> = {};
+  const keep = <T extends Tensor>(name: keyof typeof kept, t: T): T => {
+    kept[name] = tf.keep(t);
     return t;
   };
   const vars = model.variables;
@@ -142,13 +143,14 @@ export function wganOperator(
       const eps = tf.tensor2d(batch.eps, [b, 1]);
       return tf.variableGrads(() => {
         const fake = arch.generate(tf, ops, genVars, z);
+        const toGenerator = loss === "ns" ? nonSaturating : reverse;
+        const dFake = arch.criticize(tf, ops, criticVars, toGenerator(fake));
+        const dReal = arch.criticize(tf, ops, criticVars, real);
+        const meanFake = keep("meanFake", tf.mean(dFake));
+        const meanReal = keep("meanReal", tf.mean(dReal));
         let total: Tensor;
         if (loss === "ns") {
-          const dFake = arch.criticize(tf, ops, criticVars, nonSaturating(fake));
-          const dReal = arch.criticize(tf, ops, criticVars, real);
-          keep(tf.mean(dFake));
-          keep(tf.mean(dReal));
-          keep(tf.mean(tf.softplus(tf.neg(dFake))));
+          keep("lossG", tf.mean(tf.softplus(tf.neg(dFake))));
           // −e^{−f} per score, repeated over the samples of its pack; used by the backward pass.
           const perScore = tf.neg(tf.exp(tf.minimum(tf.neg(dFake), 60)));
           const rows = dFake.shape[0] as number;
@@ -157,8 +159,6 @@ export function wganOperator(
           );
           total = tf.add(tf.mean(tf.softplus(dFake)), tf.mean(tf.softplus(tf.neg(dReal))));
         } else {
-          const meanFake = keep(tf.mean(arch.criticize(tf, ops, criticVars, reverse(fake))));
-          const meanReal = keep(tf.mean(arch.criticize(tf, ops, criticVars, real)));
           total = tf.sub(meanFake, meanReal);
         }
         if (lambda > 0) {
@@ -167,7 +167,7 @@ export function wganOperator(
           // The norm of each critic input's gradient (a pack's samples together).
           const perInput = arch.pack === 1 ? gx : tf.reshape(gx, [b / arch.pack, -1]);
           const norm = tf.sqrt(tf.add(tf.sum(tf.square(perInput), 1), 1e-12));
-          const penalty = keep(tf.mean(tf.square(tf.sub(norm, 1))));
+          const penalty = keep("penalty", tf.mean(tf.square(tf.sub(norm, 1))));
           total = tf.add(total, tf.mul(lambda, penalty));
         }
         return total as Scalar;
@@ -180,11 +180,11 @@ export function wganOperator(
   }
   const { value, grads } = computed;
   const lossD = value.dataSync()[0];
-  const values = kept.map((t) => t.dataSync()[0]);
-  tf.dispose([value, ...kept]);
-  const [meanFake, meanReal] = values;
-  const lossG = loss === "ns" ? values[2] : -meanFake;
-  const penalty = values[loss === "ns" ? 3 : 2];
+  const read = (t: Tensor | undefined) => t?.dataSync()[0];
+  const meanFake = read(kept.meanFake)!, meanReal = read(kept.meanReal)!;
+  const lossG = read(kept.lossG) ?? -meanFake;
+  const penalty = read(kept.penalty);
+  tf.dispose([value, ...Object.values(kept)]);
   for (let i = 0; i < vars.length; i++) {
     const g = grads[vars[i].name];
     out.set(g.dataSync() as Float32Array, model.layers[i].offset);
