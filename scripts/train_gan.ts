@@ -38,7 +38,7 @@ import type {
   TrainingSupervisor,
 } from "../actors/supervisor.ts";
 import { GAN_DATASETS } from "../models/gan/datasets.ts";
-import { GAN_ARCHS } from "../models/gan/networks.ts";
+import { GAN_ARCHS, PARAMETERIZATIONS } from "../models/gan/networks.ts";
 import { GAN_LOSSES } from "../models/gan/loss.ts";
 import {
   MIXTURE_ADAGRAD_LR,
@@ -186,6 +186,13 @@ export const GAN_FLAGS = {
     defaultHelp: "2 with qoda-rms on the mixtures, 1 otherwise",
     help: "mlp: samples the critic scores together (PacGAN's packing; --batch must be a multiple)",
   },
+  parameterization: {
+    type: "string",
+    choices: PARAMETERIZATIONS,
+    defaultHelp: "standard with qoda-rms on the mixtures, equalized otherwise",
+    help: "how the networks store and initialise their kernels: equalized (in units of their He " +
+      "constant, N(0, 1), biases 0) or standard (as used, uniform in ±1/√fan_in, as PyTorch)",
+  },
   clip: {
     type: "number",
     above: 0,
@@ -320,6 +327,7 @@ export function parseGanArgs(args: string[]): GanCli {
     gp: a.gp ?? d.gp,
     loss: a.loss ?? d.loss,
     pack: a.pack ?? d.pack,
+    parameterization: a.parameterization ?? d.parameterization,
   };
   if (problemOptions.pack !== 1 && d.arch !== "mlp") {
     throw new UsageError(`--pack: the ${d.arch} pair scores one sample at a time; use --arch mlp`);
@@ -440,6 +448,7 @@ function ganSettings(cfg: GanCli, p: WganProblem): Record<string, SettingValue |
     batch: { value: c.batch, unit: "samples per worker" },
     "latent dimension": c.latentDim,
     "data scale": c.dataScale === 1 ? undefined : Number(c.dataScale.toPrecision(4)),
+    parameterization: c.parameterization,
     loss: c.loss === "ns" ? "non-saturating (ns)" : "Wasserstein (wgan)",
     critic: `${
       c.clip !== null

@@ -41,9 +41,11 @@ export function ganLayers(arch: GanArchitecture): LayerSpan[] {
 }
 
 /**
- * The initial flat vector of `arch` for `seed`: every kernel entry N(0, 1)
- * (the forward pass scales it by its He constant), every bias 0. Equal seeds
- * give equal vectors on every backend.
+ * The initial flat vector of `arch` for `seed`, each tensor drawn as its
+ * {@linkcode ParamSpec} says: under the equalized parameterisation every
+ * kernel entry N(0, 1) (the forward pass scales it by its He constant) and
+ * every bias 0; under the standard one, kernels and biases uniform in
+ * ±1/√fan_in. Equal seeds give equal vectors on every backend.
  *
  * @param arch The pair.
  * @param seed Seed.
@@ -56,7 +58,12 @@ export function initialParams(arch: GanArchitecture, seed: number): Float32Array
   const rng = new Rng(seed);
   let at = 0;
   for (const p of specs) {
-    if (p.initStd > 0) { for (let i = 0; i < p.size; i++) x[at + i] = p.initStd * rng.normal(); }
+    if (p.initStd > 0 && p.initDist === "normal") {
+      for (let i = 0; i < p.size; i++) x[at + i] = p.initStd * rng.normal();
+    } else if (p.initStd > 0) {
+      const bound = p.initStd * Math.sqrt(3);
+      for (let i = 0; i < p.size; i++) x[at + i] = bound * (2 * rng.nextFloat() - 1);
+    }
     at += p.size;
   }
   return x;

@@ -18,13 +18,18 @@
  *   D: space-to-depth (14×14×4) → conv3×3 → c1 → lReLU → space-to-depth
  *   (7×7×4·c1) → conv3×3 → c2 → lReLU → dense 1; (c1, c2) = (16, 32).
  *
- * **Parameterisation (equalized learning rate).** Every kernel is stored
- * with unit-variance entries (initialised N(0, 1)) and multiplied in the
- * forward pass by its He constant `gain/√fan_in` (gain √2 before ReLU,
+ * **Parameterisation** ({@linkcode ArchitectureOptions.parameterization}).
+ * `"equalized"` (equalized learning rate, the default): every kernel is
+ * stored with unit-variance entries (initialised N(0, 1)) and multiplied in
+ * the forward pass by its He constant `gain/√fan_in` (gain √2 before ReLU,
  * √(2/(1 + 0.2²)) before leaky ReLU, 1 before the output); biases are
  * stored as is and start at 0. The operator's coordinates then have
  * comparable scales across layers, which matters for an optimiser with one
- * step size for all coordinates such as QODA.
+ * step size for all coordinates such as QODA. `"standard"`: every kernel is
+ * stored as the forward pass uses it, and kernels and biases start uniform
+ * in ±1/√fan_in (PyTorch's `nn.Linear` and `nn.Conv2d` defaults); the
+ * random biases spread the first layer's hinges over the plane instead of
+ * through the origin.
  *
  * @module
  */
@@ -49,6 +54,8 @@ export interface ParamSpec {
   readonly scale: number;
   /** Standard deviation of the stored initial values (0: zeros). */
   readonly initStd: number;
+  /** Their distribution: N(0, initStd²), or uniform with that standard deviation. */
+  readonly initDist: "normal" | "uniform";
   /** Number of elements. */
   readonly size: number;
 }
@@ -63,6 +70,8 @@ export interface GanArchitecture {
   readonly sampleDim: number;
   /** Samples per critic input (see {@linkcode ArchitectureOptions.pack}); 1 for `dcgan`. */
   readonly pack: number;
+  /** How kernels are stored and initialised (see the module doc). */
+  readonly parameterization: Parameterization;
   /** The generator's parameters, in flat-vector order. */
   readonly generator: readonly ParamSpec[];
   /** The critic's parameters, in flat-vector order (after the generator's). */
@@ -86,6 +95,11 @@ export interface GanArchitecture {
   ): Tensor2D;
 }
 
+/** Parameterisations {@linkcode ganArchitecture} knows (see the module doc). */
+export const PARAMETERIZATIONS = ["equalized", "standard"] as const;
+/** One of {@linkcode PARAMETERIZATIONS}. */
+export type Parameterization = typeof PARAMETERIZATIONS[number];
+
 /** Options of {@linkcode ganArchitecture}. */
 export interface ArchitectureOptions {
   /** `"mlp"` or `"dcgan"`. */
@@ -107,30 +121,53 @@ export interface ArchitectureOptions {
    * batch is spread, which punishes a generator that drops modes. @default {1}
    */
   pack?: number;
+  /**
+   * `"equalized"`: kernels stored in units of their He constant, N(0, 1),
+   * biases 0; `"standard"`: kernels stored as used, kernels and biases
+   * uniform in ±1/√fan_in (PyTorch's defaults). See the module doc.
+   * @default {"equalized"}
+   */
+  parameterization?: string;
 }
 
 const RELU_GAIN = Math.SQRT2;
 const LRELU_GAIN = Math.sqrt(2 / (1 + 0.2 * 0.2));
 
-function kernel(
-  name: string,
-  shape: number[],
-  type: "dense" | "conv",
-  fanIn: number,
-  gain: number,
-): ParamSpec {
-  return {
-    name,
-    shape,
-    type,
-    scale: Math.fround(gain / Math.sqrt(fanIn)),
-    initStd: 1,
-    size: shape.reduce((a, b) => a * b, 1),
-  };
+/** Makes the {@linkcode ParamSpec}s of one parameterisation. */
+class Layers {
+  constructor(readonly parameterization: Parameterization) {}
+
+  /** A kernel with `fanIn` inputs per unit, followed by an activation of He gain `gain`. */
+  kernel(
+    name: string,
+    shape: number[],
+    type: "dense" | "conv",
+    fanIn: number,
+    gain: number,
+  ): ParamSpec {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (this.parameterization === "standard") return uniform(name, shape, type, fanIn, size);
+    const scale = Math.fround(gain / Math.sqrt(fanIn));
+    return { name, shape, type, scale, initStd: 1, initDist: "normal", size };
+  }
+
+  /** The bias of a layer with `fanIn` inputs per unit. */
+  bias(name: string, n: number, fanIn: number): ParamSpec {
+    if (this.parameterization === "standard") return uniform(name, [n], "bias", fanIn, n);
+    return { name, shape: [n], type: "bias", scale: 1, initStd: 0, initDist: "normal", size: n };
+  }
 }
 
-function bias(name: string, n: number): ParamSpec {
-  return { name, shape: [n], type: "bias", scale: 1, initStd: 0, size: n };
+/** Stored as used, uniform in ±1/√fan_in (standard deviation 1/√(3·fan_in)). */
+function uniform(
+  name: string,
+  shape: number[],
+  type: ParamSpec["type"],
+  fanIn: number,
+  size: number,
+): ParamSpec {
+  const initStd = 1 / Math.sqrt(3 * fanIn);
+  return { name, shape, type, scale: 1, initStd, initDist: "uniform", size };
 }
 
 function checkWidths(widths: readonly number[], count: number, what: string): void {
@@ -152,13 +189,20 @@ function weight(tf: Tfjs, p: Tensor, spec: ParamSpec): Tensor {
  * The kernel and bias of each dense layer `prefix/dense1`, `prefix/dense2`, … through `dims`
  * (input, hidden widths, output): `hiddenGain` on the hidden layers, 1 on the output.
  */
-function denseStack(prefix: string, dims: readonly number[], hiddenGain: number): ParamSpec[] {
+function denseStack(
+  layers: Layers,
+  prefix: string,
+  dims: readonly number[],
+  hiddenGain: number,
+): ParamSpec[] {
   const specs: ParamSpec[] = [];
   for (let l = 0; l + 1 < dims.length; l++) {
     const [fanIn, units] = [dims[l], dims[l + 1]];
     const gain = l + 2 < dims.length ? hiddenGain : 1;
-    specs.push(kernel(`${prefix}/dense${l + 1}/kernel`, [fanIn, units], "dense", fanIn, gain));
-    specs.push(bias(`${prefix}/dense${l + 1}/bias`, units));
+    specs.push(
+      layers.kernel(`${prefix}/dense${l + 1}/kernel`, [fanIn, units], "dense", fanIn, gain),
+    );
+    specs.push(layers.bias(`${prefix}/dense${l + 1}/bias`, units, fanIn));
   }
   return specs;
 }
@@ -183,6 +227,7 @@ function runDenseStack(
 }
 
 function mlp(
+  layers: Layers,
   sampleDim: number,
   latentDim: number,
   widths: readonly number[],
@@ -194,8 +239,9 @@ function mlp(
   checkWidths(widths, widths.length, "mlp");
   // Generator: latent → widths[0] → … → sample; the critic runs the widths in reverse:
   // sample → widths[last] → … → widths[0] → 1.
-  const generator = denseStack("gen", [latentDim, ...widths, sampleDim], RELU_GAIN);
+  const generator = denseStack(layers, "gen", [latentDim, ...widths, sampleDim], RELU_GAIN);
   const critic = denseStack(
+    layers,
     "critic",
     [pack * sampleDim, ...[...widths].reverse(), 1],
     LRELU_GAIN,
@@ -206,6 +252,7 @@ function mlp(
     latentDim,
     sampleDim,
     pack,
+    parameterization: layers.parameterization,
     generator,
     critic,
     generate(tf, ops, p, z) {
@@ -223,30 +270,31 @@ function mlp(
   };
 }
 
-function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
+function dcgan(layers: Layers, latentDim: number, widths: readonly number[]): GanArchitecture {
   checkWidths(widths, 2, "dcgan");
   const [c1, c2] = widths;
   const generator = [
-    kernel("gen/dense1/kernel", [latentDim, 49 * c2], "dense", latentDim, RELU_GAIN),
-    bias("gen/dense1/bias", 49 * c2),
-    kernel("gen/conv1/kernel", [3, 3, c2, 4 * c1], "conv", 9 * c2, RELU_GAIN),
-    bias("gen/conv1/bias", 4 * c1),
-    kernel("gen/conv2/kernel", [3, 3, c1, 4], "conv", 9 * c1, 1),
-    bias("gen/conv2/bias", 4),
+    layers.kernel("gen/dense1/kernel", [latentDim, 49 * c2], "dense", latentDim, RELU_GAIN),
+    layers.bias("gen/dense1/bias", 49 * c2, latentDim),
+    layers.kernel("gen/conv1/kernel", [3, 3, c2, 4 * c1], "conv", 9 * c2, RELU_GAIN),
+    layers.bias("gen/conv1/bias", 4 * c1, 9 * c2),
+    layers.kernel("gen/conv2/kernel", [3, 3, c1, 4], "conv", 9 * c1, 1),
+    layers.bias("gen/conv2/bias", 4, 9 * c1),
   ];
   const critic = [
-    kernel("critic/conv1/kernel", [3, 3, 4, c1], "conv", 36, LRELU_GAIN),
-    bias("critic/conv1/bias", c1),
-    kernel("critic/conv2/kernel", [3, 3, 4 * c1, c2], "conv", 36 * c1, LRELU_GAIN),
-    bias("critic/conv2/bias", c2),
-    kernel("critic/dense/kernel", [49 * c2, 1], "dense", 49 * c2, 1),
-    bias("critic/dense/bias", 1),
+    layers.kernel("critic/conv1/kernel", [3, 3, 4, c1], "conv", 36, LRELU_GAIN),
+    layers.bias("critic/conv1/bias", c1, 36),
+    layers.kernel("critic/conv2/kernel", [3, 3, 4 * c1, c2], "conv", 36 * c1, LRELU_GAIN),
+    layers.bias("critic/conv2/bias", c2, 36 * c1),
+    layers.kernel("critic/dense/kernel", [49 * c2, 1], "dense", 49 * c2, 1),
+    layers.bias("critic/dense/bias", 1, 49 * c2),
   ];
   return {
     arch: "dcgan",
     latentDim,
     sampleDim: 784,
     pack: 1,
+    parameterization: layers.parameterization,
     generator,
     critic,
     generate(tf, ops, p, z) {
@@ -300,7 +348,11 @@ function dcgan(latentDim: number, widths: readonly number[]): GanArchitecture {
  * ```
  */
 export function ganArchitecture(options: ArchitectureOptions): GanArchitecture {
-  const { arch, sampleDim, latentDim, pack = 1 } = options;
+  const { arch, sampleDim, latentDim, pack = 1, parameterization = "equalized" } = options;
+  if (!(PARAMETERIZATIONS as readonly string[]).includes(parameterization)) {
+    throw new UnknownNameError("parameterization", parameterization, PARAMETERIZATIONS);
+  }
+  const layers = new Layers(parameterization as Parameterization);
   if (!Number.isInteger(pack) || pack < 1 || pack > 16) {
     throw new RangeError(`pack must be an integer in 1..16, got ${pack}`);
   }
@@ -316,6 +368,7 @@ export function ganArchitecture(options: ArchitectureOptions): GanArchitecture {
   switch (arch) {
     case "mlp":
       return mlp(
+        layers,
         sampleDim,
         latentDim,
         options.widths ?? (sampleDim === 784 ? [128, 256] : [64, 64]),
@@ -325,7 +378,7 @@ export function ganArchitecture(options: ArchitectureOptions): GanArchitecture {
       if (sampleDim !== 784) {
         throw new RangeError(`arch 'dcgan' needs 28×28 images (sampleDim 784), got ${sampleDim}`);
       }
-      return dcgan(latentDim, options.widths ?? [16, 32]);
+      return dcgan(layers, latentDim, options.widths ?? [16, 32]);
     default:
       throw new UnknownNameError("GAN architecture", arch, GAN_ARCHS);
   }

@@ -41,9 +41,11 @@
  *
  * **gaussians25 with `qoda-rms`** (its command-line default): the
  * non-saturating loss (`loss: "ns"`) with a critic that scores two samples
- * together (`pack: 2`, PacGAN), no penalty, three hidden layers of 64, batch
- * 128 per worker, lr 0.015, averaged with decay 0.995. Figures of 2-worker
- * runs are in `docs/demos/wgan.md`.
+ * together (`pack: 2`, PacGAN), no penalty, three hidden layers of 64 in
+ * the standard parameterisation (`parameterization: "standard"`: kernels
+ * stored as used, PyTorch's initialisation), batch 128 per worker, lr 0.003,
+ * averaged with decay 0.995. Figures of 2-worker runs are in
+ * `docs/demos/wgan.md`.
  *
  * @module
  */
@@ -68,7 +70,13 @@ import {
 import { GAN_LOSSES, type GanLoss, wganOperator, type WganScalars } from "./loss.ts";
 import { GanModel, initialParams } from "./model.ts";
 import { createMnistScorer, type MnistScorer } from "./mnist_scorer.ts";
-import { GAN_ARCHS, type GanArch, type GanArchitecture, ganArchitecture } from "./networks.ts";
+import {
+  GAN_ARCHS,
+  type GanArch,
+  type GanArchitecture,
+  ganArchitecture,
+  type Parameterization,
+} from "./networks.ts";
 import { type RasterImage, sampleGrid, scatterImage } from "./png.ts";
 import { mixtureQuality } from "./quality.ts";
 
@@ -101,9 +109,17 @@ export interface WganOptions {
    */
   pack?: number;
   /**
+   * How the networks store and initialise their kernels: `"equalized"` (in
+   * units of their He constant, N(0, 1), biases 0) or `"standard"` (as
+   * used, uniform in ±1/√fan_in, as PyTorch); see
+   * `ArchitectureOptions.parameterization`. @default {"equalized"}
+   */
+  parameterization?: string;
+  /**
    * Weight clipping instead of the gradient penalty: `project` clamps every
-   * critic parameter (as stored: kernels in units of their He constant) to
-   * [−clip, clip]. @default {undefined (gradient penalty)}
+   * critic parameter (as stored: under the equalized parameterisation,
+   * kernels in units of their He constant) to [−clip, clip].
+   * @default {undefined (gradient penalty)}
    */
   clip?: number;
   /**
@@ -224,8 +240,11 @@ export function recommendedLr(dataset: string, arch = "mlp", optimizer = "qoda")
 /** The base learning rate of `qoda-adagrad` on the 2-D mixtures. */
 export const MIXTURE_ADAGRAD_LR = 0.3;
 
-/** The base learning rate of `qoda-rms` on the 2-D mixtures (non-saturating, packed). */
-export const MIXTURE_RMS_LR = 0.015;
+/**
+ * The base learning rate of `qoda-rms` on the 2-D mixtures (non-saturating,
+ * packed, standard parameterisation: a rate in the units of the weights).
+ */
+export const MIXTURE_RMS_LR = 0.003;
 
 /** The base learning rate of `qoda-rms` on MNIST. */
 export const MNIST_RMS_LR = 0.005;
@@ -253,6 +272,8 @@ export interface WganTrainingDefaults {
   loss: GanLoss;
   /** Samples per critic input (PacGAN's packing; 1: none). */
   pack: number;
+  /** How the networks store and initialise their kernels. */
+  parameterization: Parameterization;
   /** Hidden widths, where the dataset has its own (else the pair's default). */
   widths?: number[];
 }
@@ -278,8 +299,10 @@ export interface WganTrainingDefaults {
  *   256 for gaussians25 (128 covered fewer modes at equal steps).
  * - The mixtures with `qoda-rms` (gaussians25's own): lr
  *   {@linkcode MIXTURE_RMS_LR}, the non-saturating loss (`"ns"`) with a
- *   critic packing 2 samples and no penalty, hidden widths 64, 64, 64,
- *   batch 128 per worker, average 0.995, {@linkcode PACKED_STEPS} steps.
+ *   critic packing 2 samples and no penalty, hidden widths 64, 64, 64 in
+ *   the standard parameterisation (kernels stored as used, PyTorch's
+ *   initialisation), batch 128 per worker, average 0.995,
+ *   {@linkcode PACKED_STEPS} steps.
  *   On MNIST `qoda-rms` keeps MNIST's settings at lr {@linkcode MNIST_RMS_LR}.
  *
  * Plain QODA's one step size for all coordinates trains these pairs only
@@ -304,6 +327,7 @@ export interface WganTrainingDefaults {
  * if (trainingDefaults("mnist", undefined, "mlp").batch !== 64) throw new Error();
  * const g = trainingDefaults("gaussians25");
  * if (g.optimizer !== "qoda-rms" || g.loss !== "ns" || g.pack !== 2) throw new Error();
+ * if (g.parameterization !== "standard" || d.parameterization !== "equalized") throw new Error();
  * ```
  */
 export function trainingDefaults(
@@ -315,7 +339,7 @@ export function trainingDefaults(
     throw new UnknownNameError("dataset", dataset, GAN_DATASETS);
   }
   const mnist = dataset === "mnist";
-  const plain = { loss: "wgan", pack: 1 } as const;
+  const plain = { loss: "wgan", pack: 1, parameterization: "equalized" } as const;
   if ((optimizer === undefined && dataset === "gaussians25") || optimizer === "qoda-rms") {
     if (mnist) {
       return {
@@ -334,6 +358,7 @@ export function trainingDefaults(
       arch: (arch ?? "mlp") as GanArch,
       loss: "ns",
       pack: 2,
+      parameterization: "standard",
       widths: [64, 64, 64],
     };
   }
@@ -481,6 +506,7 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
     sampleDim,
     latentDim,
     pack,
+    ...(options.parameterization ? { parameterization: options.parameterization } : {}),
     ...(options.widths ? { widths: options.widths } : {}),
   });
   if (batch % pack !== 0) {
@@ -539,6 +565,7 @@ export async function createWganProblem(tf: Tfjs, options: WganOptions): Promise
       gp: lambda,
       loss,
       pack,
+      parameterization: arch.parameterization,
       clip: clip ?? null,
       dataScale,
       seed,

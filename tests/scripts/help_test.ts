@@ -36,6 +36,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "gp",
       "loss",
       "pack",
+      "parameterization",
       "clip",
       "average",
       "eval-every",

@@ -168,6 +168,10 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
       ],
       [["--loss", "hinge"], /--loss: invalid value 'hinge'; valid choices: wgan, ns/],
       [["--dataset", "gaussians8", "--pack", "0"], /--pack/],
+      [
+        ["--parameterization", "he"],
+        /--parameterization: invalid value 'he'; valid choices: equalized, standard/,
+      ],
     ] as const
   ) {
     const e = await run([...args]);
@@ -190,6 +194,7 @@ Deno.test("deno task train rejects bad flags and values, listing the valid choic
       "--gp",
       "--loss",
       "--pack",
+      "--parameterization",
       "--data-scale",
       "--clip",
       "--eval-every",

@@ -24,10 +24,13 @@ const cases = [
   // The mlp at other depths (`--widths`): three hidden layers, and one.
   { arch: "mlp", sampleDim: 2, latentDim: 2, widths: [16, 24, 8] },
   { arch: "mlp", sampleDim: 2, latentDim: 3, widths: [12] },
+  // Kernels stored as used (scale 1) and random biases.
+  { arch: "mlp", sampleDim: 2, latentDim: 2, widths: [16, 8], parameterization: "standard" },
 ] as const;
 
 for (const c of cases) {
-  const depth = "widths" in c ? `, widths ${c.widths.join("×")}` : "";
+  const depth = ("widths" in c ? `, widths ${c.widths.join("×")}` : "") +
+    ("parameterization" in c ? `, ${c.parameterization}` : "");
   Deno.test(`generatorAsLayersModel() computes the ${c.arch} generator (${c.sampleDim}-D samples${depth})`, () => {
     const arch = ganArchitecture(c);
     const x = somePoint(initialParams(arch, 1), 2);
