@@ -45,6 +45,7 @@ import {
   MIXTURE_RMS_LR,
   MIXTURE_STEPS,
   MNIST_ADAGRAD_LR,
+  MNIST_ADAGRAD_STEPS,
   MNIST_RMS_LR,
   MNIST_STEPS,
   PACKED_STEPS,
@@ -82,8 +83,8 @@ export const GAN_FLAGS = {
   optimizer: {
     type: "string",
     choices: OPTIMIZER_NAMES,
-    defaultHelp: "qoda-adagrad (QODA with per-coordinate step sizes) for mnist and gaussians8, " +
-      "qoda-rms (the same over a window of recent variations) for gaussians25",
+    defaultHelp: "qoda-rms (QODA's per-coordinate step sizes over a window of recent " +
+      "variations) for mnist and gaussians25, qoda-adagrad (over all of them) for gaussians8",
     help: "optimiser",
   },
   quant: { type: "string", choices: SCHEMES, default: "layerwise", help: "quantizer" },
@@ -94,8 +95,8 @@ export const GAN_FLAGS = {
   steps: {
     type: "int",
     min: 1,
-    defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores); with qoda-adagrad ` +
-      `${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25, ` +
+    defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores; ${MNIST_ADAGRAD_STEPS} ` +
+      `with qoda-adagrad); with qoda-adagrad ${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25, ` +
       `with qoda-rms ${PACKED_STEPS} for the mixtures (under 5 minutes each); 1500 with another ` +
       "optimiser",
     help: "iterations",
@@ -138,7 +139,7 @@ export const GAN_FLAGS = {
     type: "int",
     min: 1,
     defaultHelp: "qoda-adagrad: 32 for the mnist dcgan, 128 for gaussians8, 256 for gaussians25; " +
-      "qoda-rms: 128 for the mixtures; else 64",
+      "qoda-rms: 32 for the mnist dcgan, 128 for the mixtures; else 64",
     help: "samples per worker per step",
   },
   widths: {
@@ -169,14 +170,14 @@ export const GAN_FLAGS = {
   gp: {
     type: "number",
     min: 0,
-    defaultHelp: "10 for mnist; for the mixtures 0.1 with qoda-adagrad, 0 with qoda-rms, 1 with " +
-      "another optimiser",
+    defaultHelp: "0 with qoda-rms; 10 for mnist, 0.1 for the mixtures with qoda-adagrad; 10 " +
+      "(mnist) or 1 (mixtures) with another optimiser",
     help: "gradient-penalty weight λ",
   },
   loss: {
     type: "string",
     choices: GAN_LOSSES,
-    defaultHelp: "ns with qoda-rms on the mixtures, wgan otherwise",
+    defaultHelp: "ns with qoda-rms, wgan otherwise",
     help: "the players' losses: wgan (WGAN-GP) or ns (the non-saturating GAN, a logit critic)",
   },
   pack: {
@@ -189,7 +190,7 @@ export const GAN_FLAGS = {
   parameterization: {
     type: "string",
     choices: PARAMETERIZATIONS,
-    defaultHelp: "standard with qoda-rms on the mixtures, equalized otherwise",
+    defaultHelp: "standard with qoda-rms, equalized otherwise",
     help: "how the networks store and initialise their kernels: equalized (in units of their He " +
       "constant, N(0, 1), biases 0) or standard (as used, uniform in ±1/√fan_in, as PyTorch)",
   },
@@ -203,8 +204,8 @@ export const GAN_FLAGS = {
     type: "number",
     min: 0,
     value: "DECAY",
-    defaultHelp: "0.999 with qoda-adagrad, 0.995 with qoda-rms on the mixtures, 0 with another " +
-      "optimiser",
+    defaultHelp: "0.999 with qoda-adagrad and with qoda-rms on mnist, 0.995 with qoda-rms on the " +
+      "mixtures, 0 with another optimiser",
     help: "evaluate, checkpoint and return a moving average of the parameters with this decay " +
       "per step (the averaged generator; 0: the last iterate)",
   },

@@ -31,7 +31,7 @@
  *   share about 2%); the small pair needs far longer runs here.
  *
  * **Training with `qoda-adagrad`** (QODA with per-coordinate step sizes;
- * the command line's default for every dataset, see
+ * the command line's default for gaussians8, see
  * {@linkcode trainingDefaults}): MNIST with the `dcgan` pair, λ = 10, batch
  * 32 per worker, lr 0.1, evaluated at a moving average of the parameters
  * (decay 0.999): FID 345 → 69 after 180 steps → 34 after 1,800 (2 workers,
@@ -39,13 +39,14 @@
  * (gaussians8) or 256 (gaussians25) per worker, lr 0.3, gaussians25 in
  * standardized coordinates (`dataScale`).
  *
- * **gaussians25 with `qoda-rms`** (its command-line default): the
- * non-saturating loss (`loss: "ns"`) with a critic that scores two samples
- * together (`pack: 2`, PacGAN), no penalty, three hidden layers of 64 in
- * the standard parameterisation (`parameterization: "standard"`: kernels
- * stored as used, PyTorch's initialisation), batch 128 per worker, lr 0.003,
- * averaged with decay 0.995. Figures of 2-worker runs are in
- * `docs/demos/wgan.md`.
+ * **MNIST and gaussians25 with `qoda-rms`** (their command-line default):
+ * the non-saturating loss (`loss: "ns"`) without a penalty, in the standard
+ * parameterisation (`parameterization: "standard"`: kernels stored as used,
+ * PyTorch's initialisation). MNIST: the `dcgan` pair, batch 32 per worker,
+ * lr 0.002, averaged with decay 0.999. gaussians25: a critic that scores
+ * two samples together (`pack: 2`, PacGAN), three hidden layers of 64,
+ * batch 128 per worker, lr 0.003, averaged with decay 0.995. Figures of
+ * 2-worker runs are in `docs/demos/wgan.md`.
  *
  * @module
  */
@@ -246,8 +247,11 @@ export const MIXTURE_ADAGRAD_LR = 0.3;
  */
 export const MIXTURE_RMS_LR = 0.003;
 
-/** The base learning rate of `qoda-rms` on MNIST. */
-export const MNIST_RMS_LR = 0.005;
+/**
+ * The base learning rate of `qoda-rms` on MNIST (non-saturating, standard
+ * parameterisation: a rate in the units of the weights).
+ */
+export const MNIST_RMS_LR = 0.002;
 
 /** The base learning rate of `qoda-adagrad` on MNIST (both architectures). */
 export const MNIST_ADAGRAD_LR = 0.1;
@@ -282,15 +286,19 @@ export interface WganTrainingDefaults {
  * The training settings of a dataset, for the optimiser and architecture
  * given on the command line (or none: the dataset's own).
  *
- * MNIST's and gaussians8's own optimiser is `qoda-adagrad` (QODA with
- * per-coordinate step sizes), gaussians25's is `qoda-rms` (the same rule
- * over a window of recent variations), all with the simultaneous VI
- * operator (one generator and one critic step per iteration):
+ * gaussians8's own optimiser is `qoda-adagrad` (QODA with per-coordinate
+ * step sizes), MNIST's and gaussians25's is `qoda-rms` (the same rule over
+ * a window of recent variations), all with the simultaneous VI operator
+ * (one generator and one critic step per iteration):
  *
- * - MNIST: the `dcgan` pair, lr {@linkcode MNIST_ADAGRAD_LR}, batch 32 per
- *   worker (64 for `mlp`), λ = 10, {@linkcode MNIST_STEPS} steps, and the
- *   generator evaluated and shipped as a moving average with decay 0.999
- *   (`average`).
+ * - MNIST (`qoda-rms`): the `dcgan` pair in the standard parameterisation
+ *   (kernels stored as used, PyTorch's initialisation), the non-saturating
+ *   loss without a penalty, lr {@linkcode MNIST_RMS_LR}, batch 32 per
+ *   worker (64 for `mlp`), {@linkcode MNIST_STEPS} steps, and the generator
+ *   evaluated and shipped as a moving average with decay 0.999 (`average`).
+ * - MNIST with `qoda-adagrad` (its defaults until 2026-12-07): the `dcgan`
+ *   pair, lr {@linkcode MNIST_ADAGRAD_LR}, WGAN-GP with λ = 10, batch 32
+ *   (64 for `mlp`), {@linkcode MNIST_ADAGRAD_STEPS} steps, average 0.999.
  * - The mixtures with `qoda-adagrad`: lr {@linkcode MIXTURE_ADAGRAD_LR},
  *   λ = 0.1 as in the WGAN-GP paper's toy experiments, the `mlp` pair,
  *   average 0.999, and {@linkcode MIXTURE_STEPS} steps at a batch per
@@ -303,7 +311,6 @@ export interface WganTrainingDefaults {
  *   the standard parameterisation (kernels stored as used, PyTorch's
  *   initialisation), batch 128 per worker, average 0.995,
  *   {@linkcode PACKED_STEPS} steps.
- *   On MNIST `qoda-rms` keeps MNIST's settings at lr {@linkcode MNIST_RMS_LR}.
  *
  * Plain QODA's one step size for all coordinates trains these pairs only
  * slowly (see the module doc); with `optimizer: "qoda"` (or another
@@ -324,6 +331,8 @@ export interface WganTrainingDefaults {
  * if (trainingDefaults("gaussians8", "qoda").lr !== 10) throw new Error();
  * const m = trainingDefaults("mnist");
  * if (m.arch !== "dcgan" || m.batch !== 32 || m.average !== 0.999) throw new Error();
+ * if (m.optimizer !== "qoda-rms" || m.loss !== "ns" || m.gp !== 0) throw new Error();
+ * if (trainingDefaults("mnist", "qoda-adagrad").gp !== 10) throw new Error();
  * if (trainingDefaults("mnist", undefined, "mlp").batch !== 64) throw new Error();
  * const g = trainingDefaults("gaussians25");
  * if (g.optimizer !== "qoda-rms" || g.loss !== "ns" || g.pack !== 2) throw new Error();
@@ -340,12 +349,20 @@ export function trainingDefaults(
   }
   const mnist = dataset === "mnist";
   const plain = { loss: "wgan", pack: 1, parameterization: "equalized" } as const;
-  if ((optimizer === undefined && dataset === "gaussians25") || optimizer === "qoda-rms") {
+  if ((optimizer === undefined && dataset !== "gaussians8") || optimizer === "qoda-rms") {
     if (mnist) {
+      const pair = (arch ?? "dcgan") as GanArch;
       return {
-        ...trainingDefaults("mnist", "qoda-adagrad", arch),
         optimizer: "qoda-rms",
         lr: MNIST_RMS_LR,
+        steps: MNIST_STEPS,
+        batch: pair === "dcgan" ? 32 : 64,
+        gp: 0,
+        average: 0.999,
+        arch: pair,
+        loss: "ns",
+        pack: 1,
+        parameterization: "standard",
       };
     }
     return {
@@ -368,7 +385,7 @@ export function trainingDefaults(
       ? {
         optimizer: "qoda-adagrad",
         lr: MNIST_ADAGRAD_LR,
-        steps: MNIST_STEPS,
+        steps: MNIST_ADAGRAD_STEPS,
         batch: pair === "dcgan" ? 32 : 64,
         gp: 10,
         average: 0.999,
@@ -399,8 +416,11 @@ export function trainingDefaults(
   };
 }
 
-/** Iterations of an MNIST run with {@linkcode trainingDefaults}. */
-export const MNIST_STEPS = 1500;
+/** Iterations of an MNIST run with {@linkcode trainingDefaults} (`qoda-rms`, MNIST's own). */
+export const MNIST_STEPS = 2400;
+
+/** Iterations of an MNIST run with `qoda-adagrad` (MNIST's default until 2026-12-07). */
+export const MNIST_ADAGRAD_STEPS = 1500;
 
 /**
  * Iterations of a mixture run with {@linkcode trainingDefaults}: each fits

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { runScript } from "../_support/run_script.ts";
 import { trainingDefaults } from "../../models/gan/wgan.ts";
 
-Deno.test("the datasets' defaults: qoda-adagrad (MNIST: dcgan, batch 32, averaged), qoda-rms for gaussians25; plain QODA keeps its own", () => {
+Deno.test("the datasets' defaults: qoda-rms for MNIST (dcgan, batch 32, averaged) and gaussians25, qoda-adagrad for gaussians8; plain QODA keeps its own", () => {
   for (
     const [dataset, optimizer, batch, steps] of [
       ["gaussians8", undefined, 128, 18_000],
@@ -39,10 +39,19 @@ Deno.test("the datasets' defaults: qoda-adagrad (MNIST: dcgan, batch 32, average
   };
   assert.deepEqual(trainingDefaults("gaussians25"), packed);
   assert.deepEqual(trainingDefaults("gaussians8", "qoda-rms"), packed);
-  const mr = trainingDefaults("mnist", "qoda-rms");
-  assert.equal(mr.optimizer, "qoda-rms");
-  assert.equal(mr.arch, "dcgan");
-  assert.equal(mr.loss, "wgan");
+  assert.deepEqual(trainingDefaults("mnist"), {
+    optimizer: "qoda-rms",
+    lr: 0.002,
+    steps: 2400,
+    batch: 32,
+    gp: 0,
+    average: 0.999,
+    arch: "dcgan",
+    loss: "ns",
+    pack: 1,
+    parameterization: "standard",
+  });
+  assert.deepEqual(trainingDefaults("mnist", "qoda-rms"), trainingDefaults("mnist"));
   assert.deepEqual(trainingDefaults("gaussians8", "qoda"), {
     optimizer: "qoda",
     lr: 10,
@@ -55,11 +64,14 @@ Deno.test("the datasets' defaults: qoda-adagrad (MNIST: dcgan, batch 32, average
     pack: 1,
     parameterization: "equalized",
   });
-  const m = trainingDefaults("mnist");
+  const m = trainingDefaults("mnist", "qoda-adagrad");
   assert.equal(m.optimizer, "qoda-adagrad");
   assert.equal(m.arch, "dcgan");
   assert.equal(m.batch, 32);
   assert.equal(m.gp, 10);
+  assert.equal(m.steps, 1500);
+  assert.equal(m.loss, "wgan");
+  assert.equal(m.parameterization, "equalized");
   assert.equal(m.average, 0.999);
   assert.ok(m.lr > 0 && m.lr < 1);
   assert.equal(
