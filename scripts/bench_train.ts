@@ -90,7 +90,7 @@ export const BENCH_TRAIN_FLAGS = {
   optimizer: {
     type: "string",
     choices: ["qoda", "qoda-adagrad"],
-    defaultHelp: "qoda-adagrad, the datasets' own",
+    default: "qoda-adagrad",
     help: "the QODA of the qoda-* settings (Q-GenX stays Q-GenX)",
   },
   collective: {
@@ -261,7 +261,7 @@ async function run(v: BenchTrainCli): Promise<void> {
   if (v.target === undefined && !configs.some((c) => c.name === "qoda-none") && !v.from) {
     throw new UsageError("--configs: without --target, qoda-none is needed (it sets the target)");
   }
-  // The chosen QODA's settings (none chosen: the dataset's own).
+  // The chosen QODA's settings (WGAN-GP and the equalized parameterisation for both).
   const d = trainingDefaults(v.dataset, v.optimizer, v.arch);
   const o: Record<string, string> = {
     dataset: v.dataset,
