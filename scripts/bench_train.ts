@@ -89,7 +89,7 @@ export const BENCH_TRAIN_FLAGS = {
   },
   optimizer: {
     type: "string",
-    choices: ["qoda", "qoda-adagrad"],
+    choices: ["qoda", "qoda-adagrad", "qoda-rms"],
     default: "qoda-adagrad",
     help: "the QODA of the qoda-* settings (Q-GenX stays Q-GenX)",
   },
@@ -216,8 +216,9 @@ function trainArgs(c: Config, o: Record<string, string>, workers: number): strin
     "--no-artifacts",
   ];
   if (o.lr) args.push("--lr", o.lr);
-  // One problem for every setting: the QODA variant's pair, batch, λ and average.
+  // One problem for every setting: the QODA variant's pair, batch, λ, loss and average.
   args.push("--arch", o.arch, "--batch", o.batch, "--gp", o.gp, "--average", o.average);
+  args.push("--loss", o.loss, "--parameterization", o.parameterization, "--pack", o.pack);
   if (c.quant !== "none") args.push("--bits", String(c.bits), "--collective", o.collective);
   return args;
 }
@@ -261,7 +262,7 @@ async function run(v: BenchTrainCli): Promise<void> {
   if (v.target === undefined && !configs.some((c) => c.name === "qoda-none") && !v.from) {
     throw new UsageError("--configs: without --target, qoda-none is needed (it sets the target)");
   }
-  // The chosen QODA's settings (WGAN-GP and the equalized parameterisation for both).
+  // The chosen QODA's settings (qoda-adagrad: WGAN-GP; qoda-rms: the dataset's own, ns).
   const d = trainingDefaults(v.dataset, v.optimizer, v.arch);
   const o: Record<string, string> = {
     dataset: v.dataset,
@@ -269,6 +270,9 @@ async function run(v: BenchTrainCli): Promise<void> {
     batch: String(d.batch),
     gp: String(d.gp),
     average: String(d.average),
+    loss: d.loss,
+    parameterization: d.parameterization,
+    pack: String(d.pack),
     steps: String(v.steps),
     "eval-every": String(v["eval-every"]),
     seed: String(v.seed),
