@@ -95,7 +95,7 @@ export const GAN_FLAGS = {
   steps: {
     type: "int",
     min: 1,
-    defaultHelp: `${MNIST_STEPS} for mnist (about 3 minutes on 2 cores; ${MNIST_ADAGRAD_STEPS} ` +
+    defaultHelp: `${MNIST_STEPS} for mnist (about 2.5 minutes on 2 cores; ${MNIST_ADAGRAD_STEPS} ` +
       `with qoda-adagrad); with qoda-adagrad ${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25, ` +
       `with qoda-rms ${PACKED_STEPS} for the mixtures (under 5 minutes each); 1500 with another ` +
       "optimiser",
