@@ -46,6 +46,7 @@ import {
   MIXTURE_STEPS,
   MNIST_ADAGRAD_LR,
   MNIST_ADAGRAD_STEPS,
+  MNIST_MLP_RMS_LR,
   MNIST_RMS_LR,
   MNIST_STEPS,
   PACKED_STEPS,
@@ -105,7 +106,8 @@ export const GAN_FLAGS = {
     type: "number",
     above: 0,
     defaultHelp: `qoda-adagrad: ${MNIST_ADAGRAD_LR} for mnist, ${MIXTURE_ADAGRAD_LR} for the ` +
-      `mixtures; qoda-rms: ${MNIST_RMS_LR} for mnist, ${MIXTURE_RMS_LR} for the mixtures; ` +
+      `mixtures; qoda-rms: ${MNIST_RMS_LR} for mnist (${MNIST_MLP_RMS_LR} for its mlp), ` +
+      `${MIXTURE_RMS_LR} for the mixtures; ` +
       `${recommendedLr("mnist")} for qoda (useful range 3–10) and the others`,
     help: "base learning rate",
   },
@@ -190,7 +192,7 @@ export const GAN_FLAGS = {
   parameterization: {
     type: "string",
     choices: PARAMETERIZATIONS,
-    defaultHelp: "standard with qoda-rms, equalized otherwise",
+    defaultHelp: "standard with qoda-rms (but for the mnist mlp), equalized otherwise",
     help: "how the networks store and initialise their kernels: equalized (in units of their He " +
       "constant, N(0, 1), biases 0) or standard (as used, uniform in ±1/√fan_in, as PyTorch)",
   },

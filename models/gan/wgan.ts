@@ -211,6 +211,10 @@ export interface WganProblem extends TrainProblem {
  * - `qoda-adagrad` (per-coordinate steps): {@linkcode MIXTURE_ADAGRAD_LR}
  *   on the mixtures, {@linkcode MNIST_ADAGRAD_LR} on MNIST (see
  *   {@linkcode trainingDefaults}).
+ * - `qoda-rms`: {@linkcode MIXTURE_RMS_LR} on the mixtures,
+ *   {@linkcode MNIST_RMS_LR} for MNIST's `dcgan` pair (both in the standard
+ *   parameterisation), {@linkcode MNIST_MLP_RMS_LR} for its `mlp` pair (in
+ *   the equalized one).
  *
  * @param dataset `mnist`, `gaussians8` or `gaussians25`.
  * @param arch `mlp` or `dcgan`.
@@ -234,7 +238,10 @@ export function recommendedLr(dataset: string, arch = "mlp", optimizer = "qoda")
   if (optimizer === "qoda-adagrad") {
     return dataset === "mnist" ? MNIST_ADAGRAD_LR : MIXTURE_ADAGRAD_LR;
   }
-  if (optimizer === "qoda-rms") return dataset === "mnist" ? MNIST_RMS_LR : MIXTURE_RMS_LR;
+  if (optimizer === "qoda-rms") {
+    if (dataset !== "mnist") return MIXTURE_RMS_LR;
+    return arch === "mlp" ? MNIST_MLP_RMS_LR : MNIST_RMS_LR;
+  }
   return 10;
 }
 
@@ -252,6 +259,13 @@ export const MIXTURE_RMS_LR = 0.003;
  * parameterisation: a rate in the units of the weights).
  */
 export const MNIST_RMS_LR = 0.002;
+
+/**
+ * The base learning rate of `qoda-rms` for MNIST's `mlp` pair
+ * (non-saturating, equalized parameterisation: the standard one did not
+ * train this pair at lr 2e-4 to 2e-3).
+ */
+export const MNIST_MLP_RMS_LR = 0.005;
 
 /** The base learning rate of `qoda-adagrad` on MNIST (both architectures). */
 export const MNIST_ADAGRAD_LR = 0.1;
@@ -294,8 +308,10 @@ export interface WganTrainingDefaults {
  * - MNIST (`qoda-rms`): the `dcgan` pair in the standard parameterisation
  *   (kernels stored as used, PyTorch's initialisation), the non-saturating
  *   loss without a penalty, lr {@linkcode MNIST_RMS_LR}, batch 32 per
- *   worker (64 for `mlp`), {@linkcode MNIST_STEPS} steps, and the generator
- *   evaluated and shipped as a moving average with decay 0.999 (`average`).
+ *   worker, {@linkcode MNIST_STEPS} steps, and the generator evaluated and
+ *   shipped as a moving average with decay 0.999 (`average`). With
+ *   `arch: "mlp"`: batch 64, the equalized parameterisation, lr
+ *   {@linkcode MNIST_MLP_RMS_LR}.
  * - MNIST with `qoda-adagrad` (its defaults until 2026-12-07): the `dcgan`
  *   pair, lr {@linkcode MNIST_ADAGRAD_LR}, WGAN-GP with λ = 10, batch 32
  *   (64 for `mlp`), {@linkcode MNIST_ADAGRAD_STEPS} steps, average 0.999.
@@ -354,7 +370,7 @@ export function trainingDefaults(
       const pair = (arch ?? "dcgan") as GanArch;
       return {
         optimizer: "qoda-rms",
-        lr: MNIST_RMS_LR,
+        lr: recommendedLr("mnist", pair, "qoda-rms"),
         steps: MNIST_STEPS,
         batch: pair === "dcgan" ? 32 : 64,
         gp: 0,
@@ -362,7 +378,7 @@ export function trainingDefaults(
         arch: pair,
         loss: "ns",
         pack: 1,
-        parameterization: "standard",
+        parameterization: pair === "dcgan" ? "standard" : "equalized",
       };
     }
     return {

@@ -52,6 +52,9 @@ Deno.test("the datasets' defaults: qoda-rms for MNIST (dcgan, batch 32, averaged
     parameterization: "standard",
   });
   assert.deepEqual(trainingDefaults("mnist", "qoda-rms"), trainingDefaults("mnist"));
+  const mlp = trainingDefaults("mnist", undefined, "mlp");
+  assert.equal(mlp.parameterization, "equalized", "the MNIST MLP pair trains equalized");
+  assert.equal(mlp.lr, 0.005);
   assert.deepEqual(trainingDefaults("gaussians8", "qoda"), {
     optimizer: "qoda",
     lr: 10,
