@@ -40,6 +40,25 @@ export interface DualAveragingSnapshot {
   collectiveCalls: number;
 }
 
+/** The rates, exponents and policy a snapshot carries beside its shared fields. */
+export interface DualAveragingRates {
+  /** Base of γ. */
+  lrGamma: number;
+  /** Base of η. */
+  lrEta: number;
+  /** Exponent of γ's denominator. */
+  exponentGamma: number;
+  /** Exponent of η's denominator. */
+  exponentEta: number;
+  /** What a non-finite value does. */
+  onNonFinite: NonFinitePolicy;
+}
+
+/** s^e, with the square root taken directly for e = 0.5 (the per-coordinate denominators). */
+export function root(s: number, e: number): number {
+  return e === 0.5 ? Math.sqrt(s) : s ** e;
+}
+
 /** Optimistic dual averaging's state, without its step sizes. */
 export abstract class DualAveragingBase extends OptimizerBase {
   /** Base of γ. */
@@ -137,6 +156,18 @@ export abstract class DualAveragingBase extends OptimizerBase {
     }
   }
 
+  /** The options that rebuild a snapshot's rates, exponents and policy. */
+  protected static restoredOptions(st: DualAveragingRates): DualAveragingOptions {
+    return {
+      lr: st.lrGamma,
+      lrGamma: st.lrGamma,
+      lrEta: st.lrEta,
+      exponentGamma: st.exponentGamma,
+      exponentEta: st.exponentEta,
+      onNonFinite: st.onNonFinite,
+    };
+  }
+
   /** Loads a checked snapshot's shared fields into this replica (copies). */
   protected loadSnapshot(s: DualAveragingSnapshot): void {
     this.params.set(s.x);
@@ -148,13 +179,7 @@ export abstract class DualAveragingBase extends OptimizerBase {
   }
 
   /** The shared fields of a snapshot (copies). */
-  protected snapshot(): DualAveragingSnapshot & {
-    lrGamma: number;
-    lrEta: number;
-    exponentGamma: number;
-    exponentEta: number;
-    onNonFinite: NonFinitePolicy;
-  } {
+  protected snapshot(): DualAveragingSnapshot & DualAveragingRates {
     return {
       lrGamma: this.lrGamma,
       lrEta: this.lrEta,

@@ -201,14 +201,7 @@ export class Qoda extends DualAveragingBase implements Optimizer {
     if (s?.name !== "qoda") throw new TypeError(`not a qoda state: name ${s?.name}`);
     DualAveragingBase.checkSnapshot("qoda", s);
     checkPositive("qoda state: sumSq", s.sumSq, true);
-    const o = new Qoda(s.x1, {
-      lr: s.lrGamma,
-      lrGamma: s.lrGamma,
-      lrEta: s.lrEta,
-      exponentGamma: s.exponentGamma,
-      exponentEta: s.exponentEta,
-      onNonFinite: s.onNonFinite,
-    });
+    const o = new Qoda(s.x1, DualAveragingBase.restoredOptions(s));
     o.loadSnapshot(s);
     o.#sumSq = s.sumSq;
     o.#gamma = s.gamma;

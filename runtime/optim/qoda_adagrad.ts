@@ -31,7 +31,7 @@
  * @module
  */
 import { checkPositive, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
-import { DualAveragingBase } from "./_dual_averaging.ts";
+import { DualAveragingBase, root } from "./_dual_averaging.ts";
 import type {
   MeanCollective,
   NonFinitePolicy,
@@ -125,7 +125,7 @@ export class QodaAdagrad extends DualAveragingBase implements Optimizer {
     const eps = this.#eps;
     let gammaSum = 0;
     for (let i = 0; i < n; i++) {
-      const g = lrG / (eps + (eG === 0.5 ? Math.sqrt(s[i]) : s[i] ** eG));
+      const g = lrG / (eps + root(s[i], eG));
       gammaSum += g;
       xh[i] = x[i] - g * vPrev[i];
     }
@@ -141,7 +141,7 @@ export class QodaAdagrad extends DualAveragingBase implements Optimizer {
     for (let i = 0; i < n; i++) {
       const d = v[i] - vPrev[i];
       const si = s[i] + d * d;
-      const e = lrE / (eps + (eE === 0.5 ? Math.sqrt(si) : si ** eE));
+      const e = lrE / (eps + root(si, eE));
       etaSum += e;
       xn[i] = x1[i] + e * (y[i] - v[i]);
     }
@@ -177,15 +177,7 @@ export class QodaAdagrad extends DualAveragingBase implements Optimizer {
     }
     DualAveragingBase.checkSnapshot("qoda-adagrad", st);
     DualAveragingBase.checkSums("qoda-adagrad", st.s, st.x1.length);
-    const o = new QodaAdagrad(st.x1, {
-      lr: st.lrGamma,
-      lrGamma: st.lrGamma,
-      lrEta: st.lrEta,
-      exponentGamma: st.exponentGamma,
-      exponentEta: st.exponentEta,
-      eps: st.eps,
-      onNonFinite: st.onNonFinite,
-    });
+    const o = new QodaAdagrad(st.x1, { ...DualAveragingBase.restoredOptions(st), eps: st.eps });
     o.loadSnapshot(st);
     o.#s.set(st.s);
     return o;

@@ -34,7 +34,7 @@
  * @module
  */
 import { checkPositive, checkUnit, firstNonFinite, sqDist, sqNorm } from "./_util.ts";
-import { DualAveragingBase } from "./_dual_averaging.ts";
+import { DualAveragingBase, root } from "./_dual_averaging.ts";
 import type { QodaAdagradOptions } from "./qoda_adagrad.ts";
 import type { MeanCollective, Optimizer, Oracle, QodaRmsState, StepInfo } from "./types.ts";
 
@@ -170,22 +170,12 @@ export class QodaRms extends DualAveragingBase implements Optimizer {
     DualAveragingBase.checkSnapshot("qoda-rms", st);
     DualAveragingBase.checkSums("qoda-rms", st.s, st.x1.length);
     const o = new QodaRms(st.x1, {
-      lr: st.lrGamma,
-      lrGamma: st.lrGamma,
-      lrEta: st.lrEta,
-      exponentGamma: st.exponentGamma,
-      exponentEta: st.exponentEta,
+      ...DualAveragingBase.restoredOptions(st),
       decay: st.decay,
       eps: st.eps,
-      onNonFinite: st.onNonFinite,
     });
     o.loadSnapshot(st);
     o.#s.set(st.s);
     return o;
   }
-}
-
-/** s^e, with the square root taken directly for e = 0.5. */
-function root(s: number, e: number): number {
-  return e === 0.5 ? Math.sqrt(s) : s ** e;
 }
