@@ -1,7 +1,13 @@
 // Test helpers for the optimisers: a 4×4 bilinear game, noisy oracles, a
 // barrier collective simulating K workers in one process. Not a test file.
+import assert from "node:assert/strict";
 import { Rng } from "../../../runtime/rng.ts";
-import type { MeanCollective, Oracle } from "../../../runtime/optim/mod.ts";
+import {
+  type MeanCollective,
+  NonFiniteStepError,
+  type Optimizer,
+  type Oracle,
+} from "../../../runtime/optim/mod.ts";
 
 /** The bilinear game min_x max_y xᵀAy: F(x, y) = (A y, −Aᵀ x), z* = 0. */
 export interface Bilinear {
@@ -177,4 +183,37 @@ export function tamper(edit: (v: Float32Array, call: number) => void): MeanColle
     edit(v, call++);
     return Promise.resolve();
   };
+}
+
+/**
+ * After 10 steps on `g`, three non-finite averages and a `skipStep()` leave
+ * the state as it was but for the counters (4 skips); a replica made with
+ * `onNonFinite: "throw"` rejects its first such step, naming `name` step 1.
+ * `make(policy)` builds a replica at the same start for each policy.
+ */
+export async function assertNonFiniteLeavesState(
+  name: string,
+  g: Bilinear,
+  make: (onNonFinite: "skip" | "throw") => Optimizer,
+): Promise<void> {
+  const opt = make("skip");
+  for (let i = 0; i < 10; i++) await opt.step(oracle(g), identity);
+  const before = opt.state();
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const info = await opt.step(oracle(g), tamper((v) => void v.fill(bad, 3, 5)));
+    assert.equal(info.nonFinite, true);
+    assert.equal(info.t, 11);
+  }
+  opt.skipStep();
+  const after = opt.state();
+  assert.deepEqual({ ...after, skipped: 0, collectiveCalls: 0 }, {
+    ...before,
+    skipped: 0,
+    collectiveCalls: 0,
+  });
+  assert.equal(after.skipped, 4);
+  await assert.rejects(
+    make("throw").step(oracle(g), tamper((v) => void (v[2] = NaN))),
+    (e: unknown) => e instanceof NonFiniteStepError && new RegExp(`${name} step 1`).test(e.message),
+  );
 }
