@@ -137,6 +137,7 @@ export {
   createOptimizer,
   type DualAveragingBase,
   type DualAveragingOptions,
+  type DualAveragingRates,
   type DualAveragingSnapshot,
   type MeanCollective,
   type NonFinitePolicy,

@@ -189,6 +189,7 @@ export type { OptimizerBase } from "./_base.ts";
 export type {
   DualAveragingBase,
   DualAveragingOptions,
+  DualAveragingRates,
   DualAveragingSnapshot,
 } from "./_dual_averaging.ts";
 export type { QodaError } from "../errors.ts";
