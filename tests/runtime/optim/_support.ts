@@ -7,6 +7,7 @@ import {
   NonFiniteStepError,
   type Optimizer,
   type Oracle,
+  restoreOptimizer,
 } from "../../../runtime/optim/mod.ts";
 
 /** The bilinear game min_x max_y xᵀAy: F(x, y) = (A y, −Aᵀ x), z* = 0. */
@@ -216,4 +217,38 @@ export async function assertNonFiniteLeavesState(
     make("throw").step(oracle(g), tamper((v) => void (v[2] = NaN))),
     (e: unknown) => e instanceof NonFiniteStepError && new RegExp(`${name} step 1`).test(e.message),
   );
+}
+
+/**
+ * K = 4 replicas from `replica(z0)` with noisy oracles on `g` stay
+ * bit-identical over 300 lockstep steps; `single(z0)` snapshotted after 50
+ * steps and restored with `restoreOptimizer` continues bit-exactly for 50
+ * more. Returns the snapshot and the restored replica, for the caller's own
+ * checks.
+ */
+export async function assertReplicasAndRestoreExact<O extends Optimizer>(
+  g: Bilinear,
+  replica: (z0: Float32Array) => O,
+  single: (z0: Float32Array) => O,
+): Promise<{ snap: ReturnType<O["state"]>; back: Optimizer }> {
+  const K = 4;
+  const z0 = unitStart(g.dim, 3);
+  const opts = Array.from({ length: K }, () => replica(z0));
+  const oracles = Array.from({ length: K }, (_, k) => oracle(g, 1, new Rng(7 + k)));
+  await lockstep(opts, oracles, barrier(K).collectives, 300);
+  for (let k = 1; k < K; k++) assert.deepEqual(opts[k].state(), opts[0].state());
+
+  const opt = single(z0);
+  const a = replayableOracle(g, 0.5, 9);
+  for (let i = 0; i < 50; i++) await opt.step(a.oracle, identity);
+  const snap = structuredClone(opt.state()) as ReturnType<O["state"]>;
+  const at = a.calls;
+  for (let i = 0; i < 50; i++) await opt.step(a.oracle, identity);
+  const back = restoreOptimizer(snap);
+  const b = replayableOracle(g, 0.5, 9);
+  b.calls = at;
+  for (let i = 0; i < 50; i++) await back.step(b.oracle, identity);
+  assert.deepEqual(bits(back.params), bits(opt.params));
+  assert.deepEqual(back.state(), opt.state());
+  return { snap, back };
 }

@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
-import { Qoda, QodaAdagrad, restoreOptimizer } from "../../../runtime/optim/mod.ts";
-import { Rng } from "../../../runtime/rng.ts";
+import { Qoda, QodaAdagrad } from "../../../runtime/optim/mod.ts";
 import {
   assertNonFiniteLeavesState,
-  barrier,
+  assertReplicasAndRestoreExact,
   bilinear,
-  bits,
   counting,
   identity,
-  lockstep,
   norm,
   oracle,
-  replayableOracle,
   unitStart,
 } from "./_support.ts";
 
@@ -85,26 +81,12 @@ Deno.test("qoda-adagrad: a badly scaled game (one pair 1000× the other) converg
 });
 
 Deno.test("qoda-adagrad: K = 4 noisy workers stay bit-identical; state()/restore() is bit-exact", async () => {
-  const K = 4;
-  const z0 = unitStart(game.dim, 3);
-  const opts = Array.from({ length: K }, () => new QodaAdagrad(z0, { lr: 0.1 }));
-  const oracles = Array.from({ length: K }, (_, k) => oracle(game, 1, new Rng(7 + k)));
-  await lockstep(opts, oracles, barrier(K).collectives, 300);
-  for (let k = 1; k < K; k++) assert.deepEqual(opts[k].state(), opts[0].state());
-
-  const opt = new QodaAdagrad(z0, { lr: 0.1, lrGamma: 0.05, exponentEta: 0.6 });
-  const a = replayableOracle(game, 0.5, 9);
-  for (let i = 0; i < 50; i++) await opt.step(a.oracle, identity);
-  const snap = structuredClone(opt.state());
-  const at = a.calls;
-  for (let i = 0; i < 50; i++) await opt.step(a.oracle, identity);
-  const back = restoreOptimizer(snap);
+  const { snap, back } = await assertReplicasAndRestoreExact(
+    game,
+    (z0) => new QodaAdagrad(z0, { lr: 0.1 }),
+    (z0) => new QodaAdagrad(z0, { lr: 0.1, lrGamma: 0.05, exponentEta: 0.6 }),
+  );
   assert.ok(back instanceof QodaAdagrad);
-  const b = replayableOracle(game, 0.5, 9);
-  b.calls = at;
-  for (let i = 0; i < 50; i++) await back.step(b.oracle, identity);
-  assert.deepEqual(bits(back.params), bits(opt.params));
-  assert.deepEqual(back.state(), opt.state());
   assert.throws(
     () => QodaAdagrad.restore({ ...snap, s: new Float64Array(3) }),
     /s has length 3, expected 8/,
