@@ -4,7 +4,8 @@
  * `auto` tries, in order: libtensorflow through `@tensorflow/tfjs-node-gpu`, then
  * `@tensorflow/tfjs-node` (backend "tensorflow"), then webgpu when the WebGPU adapter is a
  * hardware one (a software or fallback adapter, such as llvmpipe, is slower than wasm and is
- * skipped), then wasm with SIMD, then the plain-JS cpu backend. {@linkcode decideAuto} is that
+ * skipped; on Linux without a GPU device node WebGPU is not even started), then wasm with SIMD,
+ * then the plain-JS cpu backend. {@linkcode decideAuto} is that
  * decision as a pure function, and it says why in one line. tfjs-node is optional and never a
  * dependency: it is looked up with `require.resolve` and loaded only when installed, so its
  * absence never breaks start-up or type-checking.
@@ -314,6 +315,77 @@ async function requestAdapter(): Promise<{ probe: AdapterProbe; adapter?: Adapte
   }
 }
 
+/** Reads a folder's entry names; throws `Deno.errors.NotFound` where it does not exist. */
+export type ListDir = (path: string) => string[];
+
+const listDir: ListDir = (path) => Array.from(Deno.readDirSync(path), (e) => e.name);
+
+/** Device nodes that only a GPU driver makes: DRM render/card nodes, NVIDIA GPUs, WSL's GPU. */
+const GPU_NODES: readonly { dir: string; name: RegExp }[] = [
+  { dir: "/dev/dri", name: /^(renderD|card)\d+$/ },
+  { dir: "/dev", name: /^(nvidia\d+|dxg)$/ },
+];
+
+/**
+ * The GPU device nodes of this Linux machine (`/dev/dri/renderD*` and `card*`,
+ * `/dev/nvidia0`…, WSL's `/dev/dxg`), or null where that cannot be told (not
+ * Linux, a folder that cannot be read). A hardware WebGPU adapter needs one of
+ * them, so `auto` does not ask `navigator.gpu` for an adapter where the list
+ * is empty: starting WebGPU there finds at best a software rasteriser that
+ * `auto` would not use, and Deno 2.9 can crash at exit when a Web Worker that
+ * started it is terminated just before the process ends (wgpu's EGL teardown).
+ *
+ * @param readDir Lists a folder (for tests); the default reads the file system.
+ * @returns The nodes' paths, empty where there are none, or null.
+ *
+ * @example A machine with one NVIDIA GPU, and one with only the driver's control node
+ * ```ts
+ * import { gpuDeviceNodes } from "@qoda/ring/tfjs";
+ * const machine = (nodes: Record<string, string[]>) => (path: string) => {
+ *   if (!(path in nodes)) throw new Deno.errors.NotFound(path);
+ *   return nodes[path];
+ * };
+ * const gpu = machine({ "/dev": ["null", "nvidiactl", "nvidia0"] });
+ * if (Deno.build.os === "linux" && gpuDeviceNodes(gpu)![0] !== "/dev/nvidia0") throw new Error();
+ * const none = machine({ "/dev": ["null", "nvidiactl"] });
+ * if (Deno.build.os === "linux" && gpuDeviceNodes(none)!.length !== 0) throw new Error();
+ * ```
+ */
+export function gpuDeviceNodes(readDir: ListDir = listDir): string[] | null {
+  if (Deno.build.os !== "linux") return null;
+  const found: string[] = [];
+  for (const { dir, name } of GPU_NODES) {
+    let names: string[];
+    try {
+      names = readDir(dir);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue;
+      return null;
+    }
+    for (const n of names.filter((n) => name.test(n)).sort()) found.push(`${dir}/${n}`);
+  }
+  return found;
+}
+
+/**
+ * What `auto` records for WebGPU in a Web Worker, where it does not start WebGPU: with Deno
+ * 2.9, a process whose Worker started WebGPU can crash at exit (wgpu's EGL teardown racing the
+ * process's own) when that Worker is terminated just before the process ends, as a supervisor's
+ * evaluator is. An explicit "webgpu" is still honoured there.
+ */
+export const IN_WEB_WORKER = "in a Web Worker, webgpu not probed";
+
+/** True in a Web Worker's thread (Deno's main thread has no `WorkerGlobalScope`). */
+function inWebWorker(): boolean {
+  const scope = (globalThis as { WorkerGlobalScope?: abstract new () => unknown })
+    .WorkerGlobalScope;
+  return typeof scope === "function" && globalThis instanceof scope;
+}
+
+/** What `auto` records for WebGPU where {@linkcode gpuDeviceNodes} found none. */
+export const NO_GPU_DEVICE =
+  "no GPU device node (/dev/dri, /dev/nvidia*, /dev/dxg), webgpu not probed";
+
 /** The webgpu candidate: needs `navigator.gpu` and an adapter (a real GPU or a software one). */
 const webgpuCandidate: Candidate = {
   label: "webgpu",
@@ -432,7 +504,12 @@ async function plan(
 ): Promise<{ candidates: Candidate[]; why?: string }> {
   if (requested === "auto") {
     const tfjsNode = TFJS_NODE_PACKAGES.filter((pkg) => isInstalled(pkg, resolveFrom));
-    const decision = decideAuto({ tfjsNode, webgpu: await probeWebgpu() });
+    const webgpu: AdapterProbe = inWebWorker()
+      ? { found: false, why: IN_WEB_WORKER }
+      : gpuDeviceNodes()?.length === 0
+      ? { found: false, why: NO_GPU_DEVICE }
+      : await probeWebgpu();
+    const decision = decideAuto({ tfjsNode, webgpu });
     const candidates = decision.plan.map((step) => {
       switch (step.backend) {
         case "tensorflow":

@@ -6,6 +6,8 @@ import {
   type AdapterProbe,
   decideAuto,
   describeBackend,
+  gpuDeviceNodes,
+  NO_GPU_DEVICE,
   softwareAdapter,
 } from "../../../../models/tfjs/backend/mod.ts";
 
@@ -129,5 +131,48 @@ Deno.test("describeBackend: auto's reason follows the backend's details", () => 
       software: "llvmpipe",
     }),
     "backend: webgpu (llvmpipe (LLVM 15.0.6, 256 bits), software)",
+  );
+});
+
+/** A fake file system: folder → entry names; any other folder does not exist. */
+const machine = (nodes: Record<string, string[]>) => (path: string): string[] => {
+  if (!(path in nodes)) throw new Deno.errors.NotFound(path);
+  return nodes[path];
+};
+
+Deno.test({
+  name: "gpuDeviceNodes: DRM, NVIDIA and WSL GPU nodes count; control nodes and the rest do not",
+  ignore: Deno.build.os !== "linux",
+  fn() {
+    assert.deepEqual(gpuDeviceNodes(machine({ "/dev": ["null", "tty0", "shm"] })), []);
+    assert.deepEqual(
+      gpuDeviceNodes(machine({ "/dev": ["nvidiactl", "nvidia-uvm", "nvidia-modeset"] })),
+      [],
+      "the driver's control nodes without a GPU node",
+    );
+    assert.deepEqual(
+      gpuDeviceNodes(machine({ "/dev": ["nvidia1", "nvidiactl", "nvidia0"] })),
+      ["/dev/nvidia0", "/dev/nvidia1"],
+    );
+    assert.deepEqual(
+      gpuDeviceNodes(machine({ "/dev": ["dri"], "/dev/dri": ["by-path", "card0", "renderD128"] })),
+      ["/dev/dri/card0", "/dev/dri/renderD128"],
+    );
+    assert.deepEqual(gpuDeviceNodes(machine({ "/dev": ["dxg"] })), ["/dev/dxg"]);
+    // A folder that cannot be read: unknown, so auto asks WebGPU as before.
+    const denied = (path: string): string[] => {
+      if (path === "/dev/dri") throw new Deno.errors.PermissionDenied(path);
+      return [];
+    };
+    assert.equal(gpuDeviceNodes(denied), null);
+  },
+});
+
+Deno.test("decideAuto: no GPU device node → wasm, saying WebGPU was not probed", () => {
+  const d = decideAuto({ tfjsNode: [], webgpu: { found: false, why: NO_GPU_DEVICE } });
+  assert.deepEqual(backends(d), ["wasm", "cpu"]);
+  assert.equal(
+    d.why,
+    "auto: no tfjs-node; no GPU device node (/dev/dri, /dev/nvidia*, /dev/dxg), webgpu not probed",
   );
 });
