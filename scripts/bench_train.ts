@@ -125,6 +125,9 @@ function help(): string {
       "Trains the same WGAN with several optimiser/compression settings on N workers and",
       "reports, per setting: wall-clock time to the quality target, final quality, step-time",
       "breakdown, bytes sent and the speedup over uncompressed QODA on the same link.",
+      "The ceiling is the most any compression could give on that link at equal steps:",
+      "float32's step time over its step time less its exchange (compute-bound runs stay",
+      "close to 1×).",
     ].join("\n"),
     flags: BENCH_TRAIN_FLAGS,
   });
@@ -168,6 +171,8 @@ interface Row {
   collectives_per_step: number;
   seconds: number;
   speedup_vs_none: number | null;
+  /** {@linkcode exchangeCeiling} of float32 QODA on this row's link; absent before it was recorded. */
+  ceiling?: number | null;
   /** Quality at each evaluation (seconds since the start), to recompute times to other targets. */
   evals: { step: number; seconds: number; quality: number }[];
 }
@@ -356,6 +361,25 @@ export function heldQuality(
   return lowerIsBetter ? Math.max(...late) : Math.min(...late);
 }
 
+/**
+ * The most any compression can speed up a run at equal steps: float32's step time over its step
+ * time with the exchange taking no time at all (`step / (step − communicate)`). Compute,
+ * control and waiting on the slowest worker stay; a compressed setting also pays its own
+ * quantizing. Null without a positive remainder.
+ *
+ * @example Float32 at 1 Gbit/s: 31 ms of exchange in a 133 ms step
+ * ```ts
+ * import { exchangeCeiling } from "./bench_train.ts";
+ * if (exchangeCeiling({ step_ms: 133, communicate_ms: 31 })!.toFixed(2) !== "1.30") throw new Error();
+ * ```
+ */
+export function exchangeCeiling(
+  fp32: { readonly step_ms: number; readonly communicate_ms: number },
+): number | null {
+  const rest = fp32.step_ms - fp32.communicate_ms;
+  return rest > 0 && fp32.communicate_ms >= 0 ? fp32.step_ms / rest : null;
+}
+
 /** Times to target, speedups against uncompressed QODA on each link, the table and the JSON file. */
 async function report(rows: Row[], given: number | null, lowerIsBetter: boolean, out: string) {
   for (const r of rows) {
@@ -378,6 +402,7 @@ async function report(rows: Row[], given: number | null, lowerIsBetter: boolean,
     r.speedup_vs_none = base?.time_to_target_s && r.time_to_target_s
       ? base.time_to_target_s / r.time_to_target_s
       : null;
+    r.ceiling = base ? exchangeCeiling(base) : null;
   }
   const targets = [...new Set(rows.map((r) => r.target))].map((t) => t?.toFixed(2) ?? "none");
   console.log(
@@ -393,7 +418,7 @@ async function report(rows: Row[], given: number | null, lowerIsBetter: boolean,
       "quant".padStart(6)
     } ${"comm".padStart(7)} ${"ctrl".padStart(5)} ${"MB sent".padStart(9)} ${
       "coll/step".padStart(9)
-    } ${"speedup".padStart(7)}`,
+    } ${"speedup".padStart(7)} ${"ceiling".padStart(7)}`,
   );
   for (const r of rows) {
     console.log(
@@ -409,7 +434,7 @@ async function report(rows: Row[], given: number | null, lowerIsBetter: boolean,
         r.speedup_vs_none === null
           ? "–".padStart(7)
           : `${r.speedup_vs_none.toFixed(2)}×`.padStart(7)
-      }`,
+      } ${(r.ceiling ? `${r.ceiling.toFixed(2)}×` : "–").padStart(7)}`,
     );
   }
   await writeResults(out, { date: new Date().toISOString(), target: given, rows });

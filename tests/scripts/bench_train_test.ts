@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { runScript } from "../_support/run_script.ts";
-import { heldQuality, timeToTarget } from "../../scripts/bench_train.ts";
+import { exchangeCeiling, heldQuality, timeToTarget } from "../../scripts/bench_train.ts";
 
 Deno.test("bench:train time to target: the first evaluation from which the target holds", () => {
   const fid = [361, 290, 313, 300, 279, 283, 272, 266].map((q, i) => ({
@@ -29,6 +29,15 @@ Deno.test("bench:train default target: float32's worst quality from 70% of its s
   const modes = [0, 2, 5, 7, 6, 8].map((q, i) => ({ step: 100 * i, quality: q }));
   assert.equal(heldQuality(modes, 500, false), 6, "higher is better: the fewest modes");
   assert.equal(heldQuality(modes.slice(0, 2), 500, false), null, "no evaluation that late");
+});
+
+Deno.test("bench:train ceiling: float32's step over its step without the exchange", () => {
+  // The 2026-12-07 MLP rows: 100 Mbit/s (255 of 366 ms exchanging), 1 Gbit/s (31 of 133 ms).
+  assert.equal(exchangeCeiling({ step_ms: 366.1, communicate_ms: 254.5 })!.toFixed(2), "3.28");
+  assert.equal(exchangeCeiling({ step_ms: 132.7, communicate_ms: 31.4 })!.toFixed(2), "1.31");
+  assert.equal(exchangeCeiling({ step_ms: 100, communicate_ms: 0 }), 1, "no exchange, no gain");
+  assert.equal(exchangeCeiling({ step_ms: 10, communicate_ms: 10 }), null);
+  assert.equal(exchangeCeiling({ step_ms: 10, communicate_ms: -1 }), null);
 });
 
 Deno.test("bench:train on loopback: float32 sets the target, both settings are timed to it", async () => {
@@ -66,6 +75,9 @@ Deno.test("bench:train on loopback: float32 sets the target, both settings are t
     assert.deepEqual([fp32.collective, q4.collective], ["fp32", "allgather"], "what ran");
     assert.match(r.stdout, /float32 QODA's from 70% of its steps on/);
     assert.match(r.stdout, /qoda-layerwise4 +loopback +allgather/);
+    assert.equal(q4.ceiling, exchangeCeiling(fp32), "the link's float32 row sets the ceiling");
+    assert.ok(q4.ceiling >= 1, `ceiling ${q4.ceiling}`);
+    assert.match(r.stdout, / ceiling\n/);
   } finally {
     await Deno.remove(out);
   }
