@@ -41,6 +41,8 @@ import { GAN_DATASETS } from "../models/gan/datasets.ts";
 import { GAN_ARCHS, PARAMETERIZATIONS } from "../models/gan/networks.ts";
 import { GAN_LOSSES } from "../models/gan/loss.ts";
 import {
+  GAN_ADAM_BETAS,
+  GAN_ADAM_LR,
   MIXTURE_ADAGRAD_LR,
   MIXTURE_RMS_LR,
   MIXTURE_STEPS,
@@ -77,7 +79,7 @@ export const GAN_FLAGS = {
   arch: {
     type: "string",
     choices: GAN_ARCHS,
-    defaultHelp: "dcgan for mnist (mlp with --optimizer qoda or another), mlp for the mixtures",
+    defaultHelp: "dcgan for mnist (mlp with --optimizer qoda, qgenx or sgd), mlp for the mixtures",
     help: "generator and critic (dcgan is for mnist)",
   },
   workers: { type: "int", min: 1, default: 2, help: "worker processes" },
@@ -98,8 +100,8 @@ export const GAN_FLAGS = {
     min: 1,
     defaultHelp: `${MNIST_STEPS} for mnist (about 2.5 minutes on 2 cores; ${MNIST_ADAGRAD_STEPS} ` +
       `with qoda-adagrad); with qoda-adagrad ${MIXTURE_STEPS.gaussians8} for gaussians8, ${MIXTURE_STEPS.gaussians25} for gaussians25, ` +
-      `with qoda-rms ${PACKED_STEPS} for the mixtures (under 5 minutes each); 1500 with another ` +
-      "optimiser",
+      `with qoda-rms ${PACKED_STEPS} for the mixtures (under 5 minutes each); adam and oadam: ` +
+      "the dataset's own; 1500 with qoda, qgenx or sgd",
     help: "iterations",
   },
   lr: {
@@ -107,8 +109,8 @@ export const GAN_FLAGS = {
     above: 0,
     defaultHelp: `qoda-adagrad: ${MNIST_ADAGRAD_LR} for mnist, ${MIXTURE_ADAGRAD_LR} for the ` +
       `mixtures; qoda-rms: ${MNIST_RMS_LR} for mnist (${MNIST_MLP_RMS_LR} for its mlp), ` +
-      `${MIXTURE_RMS_LR} for the mixtures; ` +
-      `${recommendedLr("mnist")} for qoda (useful range 3–10) and the others`,
+      `${MIXTURE_RMS_LR} for the mixtures; ${GAN_ADAM_LR} for adam and oadam; ` +
+      `${recommendedLr("mnist")} for qoda (useful range 3–10), qgenx and sgd`,
     help: "base learning rate",
   },
   "lr-gamma": {
@@ -127,21 +129,22 @@ export const GAN_FLAGS = {
     type: "number",
     min: 0,
     max: 0.9999,
-    defaultHelp: "0.9",
+    defaultHelp: `${GAN_ADAM_BETAS[0]}, as GAN trainers use Adam (its own default is 0.9)`,
     help: "adam, oadam: first-moment decay (WGAN-GP uses 0.5)",
   },
   beta2: {
     type: "number",
     min: 0,
     max: 0.99999,
-    defaultHelp: "0.999",
+    defaultHelp: `${GAN_ADAM_BETAS[1]} (Adam's own default is 0.999)`,
     help: "adam, oadam: second-moment decay (WGAN-GP uses 0.9)",
   },
   batch: {
     type: "int",
     min: 1,
     defaultHelp: "qoda-adagrad: 32 for the mnist dcgan, 128 for gaussians8, 256 for gaussians25; " +
-      "qoda-rms: 32 for the mnist dcgan, 128 for the mixtures; else 64",
+      "qoda-rms: 32 for the mnist dcgan, 128 for the mixtures; adam and oadam: the dataset's own; " +
+      "else 64",
     help: "samples per worker per step",
   },
   widths: {
@@ -373,8 +376,8 @@ export function parseGanArgs(args: string[]): GanCli {
     lr: a.lr ?? d.lr,
     lrGamma: a["lr-gamma"],
     lrEta: a["lr-eta"],
-    beta1: a.beta1,
-    beta2: a.beta2,
+    beta1: a.beta1 ?? d.beta1,
+    beta2: a.beta2 ?? d.beta2,
     quant: a.quant,
     bits: a.bits,
     bucket: a.bucket,

@@ -5,6 +5,7 @@ import { runScript } from "../_support/run_script.ts";
 import * as tf from "@tensorflow/tfjs";
 import { loadLayersModel } from "../../models/tfjs/io.ts";
 import { PNG_SIGNATURE } from "../../models/gan/png.ts";
+import { parseGanArgs } from "../../scripts/train_gan.ts";
 
 const run = (args: string[]) => runScript("train.ts", args);
 
@@ -253,4 +254,16 @@ Deno.test("Ctrl-C on deno task train commits, and leaves config.json and a repor
     /The run ended before its last step<\/b> \(after step [\d,]+\): stopped: interrupted/,
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno task train --optimizer adam: the demo's problem at lr 1e-3 and β (0, 0.99), each overridable", () => {
+  const { job } = parseGanArgs(["--optimizer", "adam"]);
+  assert.equal(job.optimizer, "adam");
+  assert.deepEqual([job.lr, job.beta1, job.beta2], [1e-3, 0, 0.99]);
+  const demo = parseGanArgs([]).job;
+  assert.deepEqual(job.problemOptions, demo.problemOptions, "the same problem as the demo");
+  assert.deepEqual([job.steps, job.average], [demo.steps, demo.average]);
+  const own = parseGanArgs(["--optimizer", "oadam", "--lr", "2e-4", "--beta1", "0.5"]).job;
+  assert.deepEqual([own.lr, own.beta1, own.beta2], [2e-4, 0.5, 0.99]);
+  assert.equal(parseGanArgs(["--optimizer", "qoda"]).job.beta1, undefined);
 });

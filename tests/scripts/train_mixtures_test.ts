@@ -88,6 +88,30 @@ Deno.test("the datasets' defaults: qoda-rms for MNIST (dcgan, batch 32, averaged
   assert.equal(q.average, 0);
 });
 
+Deno.test("adam and oadam train the dataset's own problem at lr 1e-3 with β (0, 0.99)", () => {
+  for (const optimizer of ["adam", "oadam"] as const) {
+    for (
+      const [dataset, arch] of [["mnist", undefined], ["mnist", "mlp"], ["gaussians8", undefined], [
+        "gaussians25",
+        undefined,
+      ]] as const
+    ) {
+      const own = trainingDefaults(dataset, undefined, arch);
+      assert.deepEqual(trainingDefaults(dataset, optimizer, arch), {
+        ...own,
+        optimizer,
+        lr: 1e-3,
+        beta1: 0,
+        beta2: 0.99,
+      }, `${optimizer} on ${dataset} (${arch ?? "its pair"})`);
+    }
+  }
+  // Only the optimiser changes against the MNIST demo: the dcgan pair, the NS loss, the average.
+  const a = trainingDefaults("mnist", "adam");
+  assert.deepEqual([a.arch, a.loss, a.gp, a.batch, a.steps], ["dcgan", "ns", 0, 32, 2400]);
+  assert.equal(trainingDefaults("mnist", "qoda").beta1, undefined, "no β for the others");
+});
+
 /**
  * One short `deno task train` run into a temporary folder (removed after): its `--json`
  * summary, `config.json`, and the metrics records at the start and at the end.
