@@ -230,9 +230,10 @@ export function hopOrder(
 /**
  * Runs the ring's 2(N − 1) hops, reduce-scatter then all-gather, pipelined
  * by segment: a segment is sent at a hop once it was received at the one
- * before, and each link carries its pairs in {@linkcode hopOrder}'s order. What travels and what a receive does is the mode's (`hops`); the
- * order, the checks of every received chunk, the deadline and turning a
- * mode's error into a ring failure are the same for every mode.
+ * before, and each link carries its pairs in {@linkcode hopOrder}'s order.
+ * What travels and what a receive does is the mode's (`hops`); the order,
+ * the checks of every received chunk, the deadline and turning a mode's
+ * error into a ring failure are the same for every mode.
  *
  * @param ctx The ring.
  * @param plan The segment plan, by chunk.

@@ -4,9 +4,9 @@
  * `auto` tries, in order: libtensorflow through `@tensorflow/tfjs-node-gpu`, then
  * `@tensorflow/tfjs-node` (backend "tensorflow"), then webgpu when the WebGPU adapter is a
  * hardware one (a software or fallback adapter, such as llvmpipe, is slower than wasm and is
- * skipped; on Linux without a GPU device node WebGPU is not even started), then wasm with SIMD,
- * then the plain-JS cpu backend. {@linkcode decideAuto} is that
- * decision as a pure function, and it says why in one line. tfjs-node is optional and never a
+ * skipped; on Linux without a GPU device node, or in a Web Worker, WebGPU is not even started),
+ * then wasm with SIMD, then the plain-JS cpu backend. {@linkcode decideAuto} is that decision as a
+ * pure function, and it says why in one line. tfjs-node is optional and never a
  * dependency: it is looked up with `require.resolve` and loaded only when installed, so its
  * absence never breaks start-up or type-checking.
  *
