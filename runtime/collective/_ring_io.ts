@@ -171,6 +171,14 @@ export interface HopStats {
   reduceMs: number;
 }
 
+/** The chunk rank `r` of `N` sends at hop `hop` of the reduce-scatter (`rs`) or the all-gather. */
+export const sentChunk = (r: number, N: number) => (hop: number, rs: boolean): number =>
+  rs ? mod(r - hop, N) : mod(r + 1 - hop, N);
+
+/** The chunk rank `r` of `N` receives at hop `hop` of the reduce-scatter (`rs`) or the all-gather. */
+export const receivedChunk = (r: number, N: number) => (hop: number, rs: boolean): number =>
+  rs ? mod(r - hop - 1, N) : mod(r - hop, N);
+
 /**
  * Segments of lag between one hop's sends and the next's on a link
  * ({@linkcode hopOrder}). With the plain order a link carried the all-gather
@@ -260,7 +268,7 @@ export async function runRingHops(
   const phaseOf = (rs: boolean) => rs ? "reduceScatter" as const : "allGather" as const;
 
   const sendLoop = async () => {
-    const order = hopOrder(plan, N, (hop, rs) => rs ? mod(r - hop, N) : mod(r + 1 - hop, N));
+    const order = hopOrder(plan, N, sentChunk(r, N));
     for (const [k, seg] of order) {
       const rs = k < N - 1;
       const hop = rs ? k : k - (N - 1);
@@ -277,7 +285,7 @@ export async function runRingHops(
   };
 
   const recvLoop = async () => {
-    const order = hopOrder(plan, N, (hop, rs) => rs ? mod(r - hop - 1, N) : mod(r - hop, N));
+    const order = hopOrder(plan, N, receivedChunk(r, N));
     for (const [k, seg] of order) {
       const rs = k < N - 1;
       const hop = rs ? k : k - (N - 1);

@@ -2,14 +2,15 @@
 // receiver's agree on every link, every pair follows the pair it waits for, and a ring of
 // senders that each take their pairs in order never deadlocks.
 import assert from "node:assert/strict";
-import { HOP_LAG, hopOrder } from "../../../runtime/collective/_ring_io.ts";
+import {
+  HOP_LAG,
+  hopOrder,
+  mod,
+  receivedChunk,
+  sentChunk,
+} from "../../../runtime/collective/_ring_io.ts";
 import { planSegments } from "../../../runtime/collective/plan.ts";
 
-const mod = (a: number, n: number) => ((a % n) + n) % n;
-const sendChunk = (r: number, N: number) => (hop: number, rs: boolean) =>
-  rs ? mod(r - hop, N) : mod(r + 1 - hop, N);
-const recvChunk = (r: number, N: number) => (hop: number, rs: boolean) =>
-  rs ? mod(r - hop - 1, N) : mod(r - hop, N);
 const key = ([k, s]: [number, { index: number }]) => `${k}:${s.index}`;
 
 /** Plans of uneven chunks: two layers of odd sizes, segments of at most 5 elements. */
@@ -26,14 +27,14 @@ Deno.test("hopOrder: on every link the sender's order is the receiver's, N = 2..
     const plan = plans(N);
     for (const lag of [1, 2, 4, 1e9]) {
       for (let r = 0; r < N; r++) {
-        const sent = hopOrder(plan, N, sendChunk(r, N), lag).map(key);
-        const got = hopOrder(plan, N, recvChunk(mod(r + 1, N), N), lag).map(key);
+        const sent = hopOrder(plan, N, sentChunk(r, N), lag).map(key);
+        const got = hopOrder(plan, N, receivedChunk(mod(r + 1, N), N), lag).map(key);
         assert.deepEqual(got, sent, `N ${N}, lag ${lag}, link ${r} → ${r + 1}`);
         assert.equal(new Set(sent).size, sent.length, "each pair once");
         const steps = Array.from({ length: 2 * (N - 1) }, (_, k) => k);
         const want = steps.reduce((sum, k) => {
           const rs = k < N - 1;
-          return sum + plan[sendChunk(r, N)(rs ? k : k - (N - 1), rs)].length;
+          return sum + plan[sentChunk(r, N)(rs ? k : k - (N - 1), rs)].length;
         }, 0);
         assert.equal(sent.length, want, "every step's segments");
       }
@@ -46,7 +47,7 @@ Deno.test("hopOrder: a ring of senders taking their pairs in order completes, an
     const plan = plans(N);
     for (const lag of [1, HOP_LAG, 4, 1e9]) {
       // Simulate: each rank sends its next pair once it has received that segment at the hop before.
-      const orders = Array.from({ length: N }, (_, r) => hopOrder(plan, N, sendChunk(r, N), lag));
+      const orders = Array.from({ length: N }, (_, r) => hopOrder(plan, N, sentChunk(r, N), lag));
       const next = new Array(N).fill(0);
       const received = Array.from({ length: N }, () => new Set<string>());
       let moved = true;
@@ -69,8 +70,8 @@ Deno.test("hopOrder: a ring of senders taking their pairs in order completes, an
   }
   // At lag 2 on two ranks the all-gather's first segment goes before the reduce-scatter's last.
   const plan = plans(2);
-  const order = hopOrder(plan, 2, sendChunk(0, 2), HOP_LAG).map(([k]) => k);
+  const order = hopOrder(plan, 2, sentChunk(0, 2), HOP_LAG).map(([k]) => k);
   assert.ok(order.indexOf(1) < order.lastIndexOf(0), order.join(""));
-  const plain = hopOrder(plan, 2, sendChunk(0, 2), 1e9).map(([k]) => k);
+  const plain = hopOrder(plan, 2, sentChunk(0, 2), 1e9).map(([k]) => k);
   assert.deepEqual(plain, [...plain].sort((a, b) => a - b), "a huge lag is the plain order");
 });
