@@ -255,8 +255,6 @@ interface RingBuffers {
   send: Uint8Array;
   /** By segment index, the all-gather's frame slot (the owner's, or a received copy to forward). */
   frames: Uint8Array[];
-  /** Float32 scratch of the largest segment. */
-  scratch: Float32Array;
   /** The all-gather collective's frame slots, by origin rank and segment index. */
   gather: Uint8Array[][];
 }
@@ -267,7 +265,7 @@ const RING_BUFFERS = new WeakMap<RingContext, RingBuffers>();
 function ringBuffers(ctx: RingContext): RingBuffers {
   let b = RING_BUFFERS.get(ctx);
   if (!b) {
-    b = { send: EMPTY_BYTES, frames: [], scratch: new Float32Array(0), gather: [] };
+    b = { send: EMPTY_BYTES, frames: [], gather: [] };
     RING_BUFFERS.set(ctx, b);
   }
   return b;
@@ -294,9 +292,6 @@ async function ringMode(
   const codecs = quantizers.map(codecOf);
   const scale = op === "mean" ? N : 1;
   const mem = ringBuffers(ctx);
-  const maxCount = Math.min(n, plan.flat().reduce((m, s) => Math.max(m, s.count), 0));
-  if (mem.scratch.length < maxCount) mem.scratch = new Float32Array(maxCount);
-  const scratch = mem.scratch;
 
   /** Quantizes a segment into `out` (a reused buffer) when it fits; else into a new array. */
   const quantizeSeg = (seg: Segment, out: Uint8Array, rng: Rng): Uint8Array => {
@@ -359,16 +354,8 @@ async function ringMode(
       const view = buf.subarray(seg.offset, seg.offset + seg.count);
       if (rs) {
         if (!codec.quantizer) {
-          // Views of a TCP frame live on resizable buffers, where V8's element access is
-          // several times slower: one bulk copy, then the adds. A shared-memory slot is
-          // added from in place.
           trace?.start();
-          const src = payloadF32(p);
-          let x = src;
-          if ((src.buffer as ArrayBuffer).resizable) {
-            x = scratch.subarray(0, seg.count);
-            x.set(src);
-          }
+          const x = payloadF32(p);
           for (let i = 0; i < x.length; i++) view[i] += x[i];
           trace?.stop(PHASE_REDUCE);
         } else {

@@ -116,9 +116,6 @@ export async function integerMode(
     await agreeScales(ctx, scales, segs.length, n, opId, deadline, stats);
   }
 
-  const maxCount = segs.reduce((m, s) => Math.max(m, s.count), 0);
-  if (mem.scratch.length < maxCount) mem.scratch = new Float32Array(maxCount);
-  const scratch = mem.scratch;
   const divisor = op === "mean" ? N : 1;
   // One draw per operation; each segment's rounding is seeded by it and the segment's index,
   // so the result does not depend on the order in which sends and receives interleave.
@@ -192,8 +189,7 @@ export async function integerMode(
         const v = view(s);
         if (rs) {
           trace?.start();
-          const x = scratch.subarray(0, s.count);
-          x.set(payloadF32(p));
+          const x = payloadF32(p);
           for (let i = 0; i < x.length; i++) v[i] += x[i];
           trace?.stop(PHASE_REDUCE);
           if (hop === N - 2) finalizeF32(s);
@@ -219,8 +215,6 @@ export async function integerMode(
 
 /** A ring context's reused buffers of the integer mode. */
 interface IntegerBuffers {
-  /** Float32 scratch of the largest segment. */
-  scratch: Float32Array;
   /** Where each segment's scales start (one more entry than segments). */
   scaleAt: Int32Array;
   /** The per-bucket scales of every quantized segment. */
@@ -249,7 +243,6 @@ function integerBuffers(ctx: RingContext): IntegerBuffers {
   let b = INTEGER_BUFFERS.get(ctx);
   if (!b) {
     b = {
-      scratch: new Float32Array(0),
       scaleAt: new Int32Array(0),
       scales: new Float32Array(0),
       lanes: [],

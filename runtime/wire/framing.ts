@@ -34,11 +34,17 @@ export interface FrameReaderOptions {
    */
   maxFrameBytes?: number;
   /**
-   * Number of pooled body buffers, i.e. how many bodies the consumer may hold
-   * (not yet released) before the reader falls back to fresh allocations.
-   * @default {4}
+   * Most released body buffers kept for reuse (0: none). A frame takes a
+   * kept buffer of exactly its size, or a new one.
+   * @default {64}
    */
   poolSize?: number;
+  /**
+   * Most bytes of released body buffers kept for reuse; when a release would
+   * exceed it (or `poolSize`), the buffers released longest ago go first.
+   * @default {16777216}
+   */
+  poolBytes?: number;
   /**
    * Size of the internal read-ahead buffer. Headers and small frames are
    * read through it (few read calls); bodies larger than it are read straight
@@ -55,17 +61,18 @@ export interface FrameReaderOptions {
  * stays valid, unchanged, until you pass it to {@linkcode FrameReader.release}
  * — however many further `next()` calls happen meanwhile. After `release()`
  * the reader may reuse its memory, so the body and everything decoded from it
- * (zero-copy `payload`, `nonce`, `mac` views) must no longer be used. Up to
- * `poolSize` (default 4) bodies can be held at once from the pool; beyond
- * that the reader allocates fresh buffers, so forgetting `release()` only
+ * (zero-copy `payload`, `nonce`, `mac` views) must no longer be used. A body
+ * that is never released is simply not reused, so forgetting `release()` only
  * costs speed, never correctness.
  *
  * Each body exactly spans its own `ArrayBuffer` (offset 0, 8-byte aligned,
  * `byteLength === buffer.byteLength`), which is what
- * {@linkcode decodeFrame} needs to parse zero-copy. Pooled buffers are
- * resizable `ArrayBuffer`s that are resized to each frame; the reader picks
- * the free one whose size is closest, so frames of repeating sizes cost no
- * allocation or zeroing.
+ * {@linkcode decodeFrame} needs to parse zero-copy. Released buffers are kept
+ * by size (up to `poolSize` buffers and `poolBytes` bytes) and a frame takes
+ * one of exactly its size, so the repeating sizes of a collective's frames
+ * cost no allocation or zeroing. (Resizing one resizable buffer to each frame
+ * instead costs page-table calls and zeroed pages at every change of size:
+ * about 90 µs for a frame of 100 KB, against 1.5 µs for a kept buffer.)
  *
  * Errors are sticky: after a {@linkcode FrameError} (bad length, truncation)
  * or an I/O error, every later `next()` throws the same error. After a clean
@@ -105,10 +112,13 @@ export class FrameReader {
   readonly maxFrameBytes: number;
   #conn: ByteReader;
   #poolSize: number;
-  /** Pooled buffers created so far (free or in use). */
-  #created = 0;
-  #free: ArrayBuffer[] = [];
-  #inUse = new Set<ArrayBufferLike>();
+  #poolBytes: number;
+  /** Released buffers by byte length, the lengths in the order they were last released to. */
+  #free = new Map<number, ArrayBuffer[]>();
+  #freeCount = 0;
+  #freeBytes = 0;
+  /** Bodies handed out and not yet released (weakly: an unreleased body is collected as usual). */
+  #inUse = new WeakSet<ArrayBufferLike>();
   #stage: Uint8Array;
   #start = 0;
   #end = 0;
@@ -125,7 +135,8 @@ export class FrameReader {
   constructor(conn: ByteReader, options?: FrameReaderOptions) {
     const {
       maxFrameBytes = MAX_FRAME_BYTES,
-      poolSize = 4,
+      poolSize = 64,
+      poolBytes = 16 << 20,
       readAheadBytes = 65536,
     } = options ?? {};
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0xffff_ffff) {
@@ -136,12 +147,16 @@ export class FrameReader {
     if (!Number.isInteger(poolSize) || poolSize < 0) {
       throw new RangeError(`poolSize must be a non-negative integer, got ${poolSize}`);
     }
+    if (!Number.isInteger(poolBytes) || poolBytes < 0) {
+      throw new RangeError(`poolBytes must be a non-negative integer, got ${poolBytes}`);
+    }
     if (!Number.isInteger(readAheadBytes) || readAheadBytes < 16) {
       throw new RangeError(`readAheadBytes must be an integer ≥ 16, got ${readAheadBytes}`);
     }
     this.maxFrameBytes = maxFrameBytes;
     this.#conn = conn;
     this.#poolSize = poolSize;
+    this.#poolBytes = poolBytes;
     this.#stage = new Uint8Array(readAheadBytes);
   }
 
@@ -178,8 +193,24 @@ export class FrameReader {
    *   the same buffer works).
    */
   release(body: Uint8Array): void {
-    const buf = body.buffer;
-    if (this.#inUse.delete(buf)) this.#free.push(buf as ArrayBuffer);
+    const buf = body.buffer as ArrayBuffer;
+    if (!this.#inUse.delete(buf)) return;
+    const len = buf.byteLength;
+    if (len > this.#poolBytes || this.#poolSize === 0) return;
+    while (this.#freeCount >= this.#poolSize || this.#freeBytes + len > this.#poolBytes) {
+      // The length released to longest ago, its oldest buffer.
+      const [oldest, list] = this.#free.entries().next().value!;
+      list.shift();
+      if (list.length === 0) this.#free.delete(oldest);
+      this.#freeCount--;
+      this.#freeBytes -= oldest;
+    }
+    const list = this.#free.get(len) ?? [];
+    this.#free.delete(len); // re-inserted last: the most recently released length
+    list.push(buf);
+    this.#free.set(len, list);
+    this.#freeCount++;
+    this.#freeBytes += len;
   }
 
   async #readFrame(): Promise<Uint8Array | null> {
@@ -252,26 +283,17 @@ export class FrameReader {
     return n;
   }
 
-  /** A body of exactly `len` bytes spanning its whole buffer. */
+  /** A body of exactly `len` bytes spanning its whole buffer: a kept one, or a new one. */
   #acquire(len: number): Uint8Array {
-    let buf: ArrayBuffer | undefined;
-    if (this.#free.length > 0) {
-      let best = 0;
-      for (let i = 1; i < this.#free.length; i++) {
-        const d = Math.abs(this.#free[i].byteLength - len);
-        if (d < Math.abs(this.#free[best].byteLength - len)) best = i;
-      }
-      buf = this.#free[best];
-      this.#free[best] = this.#free[this.#free.length - 1];
-      this.#free.pop();
-      if (buf.byteLength !== len) buf.resize(len);
-    } else if (this.#created < this.#poolSize) {
-      buf = new ArrayBuffer(len, { maxByteLength: this.maxFrameBytes });
-      this.#created++;
-    }
-    if (buf === undefined) return new Uint8Array(len); // pool exhausted: unpooled
+    const list = this.#free.get(len);
+    let buf = list?.pop();
+    if (buf) {
+      if (list!.length === 0) this.#free.delete(len);
+      this.#freeCount--;
+      this.#freeBytes -= len;
+    } else buf = new ArrayBuffer(len);
     this.#inUse.add(buf);
-    return new Uint8Array(buf, 0, len);
+    return new Uint8Array(buf);
   }
 }
 

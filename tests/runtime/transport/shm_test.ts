@@ -102,8 +102,8 @@ Deno.test("TcpLink over shared memory: payloads from 16 KiB through reused slots
       assert.equal("shm" in m, false, "the slot reference is resolved");
       assert.deepEqual(m.payload, payload);
       const viaSlot = len >= 16_384 && len <= 131_072;
-      // A slot view lies on the mapping (fixed-size), a TCP body on the reader's resizable buffer.
-      assert.equal((m.payload.buffer as ArrayBuffer).resizable, !viaSlot, `chunk ${i} (${len} B)`);
+      // A slot view lies on the region's mapping, a TCP body on a buffer of its own.
+      assert.equal(m.payload.buffer === rx.slot(0).buffer, viaSlot, `chunk ${i} (${len} B)`);
       got.release();
     }
     // Payloads larger than a slot go inline.

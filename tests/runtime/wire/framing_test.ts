@@ -68,32 +68,74 @@ Deno.test("FrameReader bodies stay intact until released, however many next() ca
   for (const b of bodies) reader.release(b);
 });
 
-Deno.test("FrameReader reuses a released buffer and resizes it to the frame", async () => {
+Deno.test("FrameReader reuses a released buffer of the frame's exact size, never one in use", async () => {
   const rng = new Rng(6);
   const big = encodeFrame({ type: "auth", mac: randomBytes(rng, 5000) });
   const small = encodeFrame({ type: "barrier", epoch: 1, id: 2n });
-  const reader = new FrameReader(piecewiseReader(concat([big, big, small, big]), rng, 4096), {
-    poolSize: 1,
-  });
+  const reader = new FrameReader(piecewiseReader(concat([big, big, small, big, small]), rng, 4096));
   const a = (await reader.next())!;
   const bufA = a.buffer;
   reader.release(a);
   const b = (await reader.next())!;
-  assert.equal(b.buffer, bufA, "same pooled buffer after release");
+  assert.equal(b.buffer, bufA, "same kept buffer after release");
   // Held: the next body must come from elsewhere and leave `b` alone.
   const bCopy = b.slice();
   const c = (await reader.next())!;
   assert.notEqual(c.buffer, b.buffer);
+  assert.equal(
+    c.buffer.byteLength,
+    small.length - 4,
+    "a small frame gets a buffer of its own size",
+  );
   assert.deepStrictEqual(b, bCopy);
+  const bufC = c.buffer;
   reader.release(c);
   reader.release(b);
   const d = (await reader.next())!;
-  assert.equal(d.buffer, bufA);
+  assert.equal(d.buffer, bufA, "the big frame takes the big buffer, not the small one");
   assert.equal(d.buffer.byteLength, d.byteLength);
   assert.deepStrictEqual(decodeFrame(d), decodeFrame(big.slice(4)));
   reader.release(d);
   reader.release(d); // double release is harmless
+  const e = (await reader.next())!;
+  assert.equal(e.buffer, bufC, "the small frame takes the small buffer");
+  reader.release(e);
   assert.equal(await reader.next(), null);
+});
+
+Deno.test("FrameReader keeps at most poolSize buffers and poolBytes bytes, dropping the oldest", async () => {
+  const rng = new Rng(8);
+  const frames = [8, 16, 24, 16].map((n) =>
+    encodeFrame({ type: "auth", mac: randomBytes(rng, n) })
+  );
+  const lengths = frames.map((f) => f.length - 4);
+  const read = async (options: { poolSize?: number; poolBytes?: number }) => {
+    const reader = new FrameReader(
+      piecewiseReader(concat([...frames, ...frames]), rng, 64),
+      options,
+    );
+    const first: Uint8Array[] = [];
+    for (let i = 0; i < frames.length; i++) first.push((await reader.next())!);
+    for (const body of first) reader.release(body); // released in order: 8, 16, 24, 16
+    const again: Uint8Array[] = [];
+    for (let i = 0; i < frames.length; i++) again.push((await reader.next())!);
+    assert.deepStrictEqual(again.map((b) => b.byteLength), lengths);
+    return again.map((b) => first.findIndex((f) => f.buffer === b.buffer));
+  };
+  // Enough room: every frame gets back a buffer of its size (the two of 16 in either order).
+  const all = await read({});
+  assert.deepStrictEqual([all[0], all[2]], [0, 2]);
+  assert.deepStrictEqual([all[1], all[3]].sort(), [1, 3]);
+  // Two buffers kept: the last two released (24 and the second 16).
+  assert.deepStrictEqual(await read({ poolSize: 2 }), [-1, 3, 2, -1]);
+  // Room for the bytes of the last two only.
+  assert.deepStrictEqual(await read({ poolBytes: lengths[2] + lengths[3] }), [-1, 3, 2, -1]);
+  // Nothing kept.
+  assert.deepStrictEqual(await read({ poolSize: 0 }), [-1, -1, -1, -1]);
+  assert.throws(
+    () => new FrameReader(piecewiseReader(frames[0], rng, 64), { poolBytes: -1 }),
+    /poolBytes/,
+  );
 });
 
 Deno.test("FrameReader.next() fails on EOF inside a frame, and keeps failing", async () => {
