@@ -99,6 +99,7 @@ export {
   AllreduceTrace,
   type CompressionOptions,
   connectTcpRing,
+  kernelArena,
   type LayerSpan,
   type PhaseTime,
   type ReceivedChunk,

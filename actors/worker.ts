@@ -36,6 +36,7 @@ import {
 } from "../runtime/collective/auto.ts";
 import { RingContext } from "../runtime/collective/context.ts";
 import { memoryRing } from "../runtime/transport/memory.ts";
+import { kernelArena } from "../runtime/kernels/kernels.ts";
 import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import type { LevelTable } from "../runtime/quant/layerwise.ts";
 import { isAdaptStep } from "../runtime/quant/levels.ts";
@@ -496,7 +497,9 @@ async function runEpoch(
     ...problem.layers,
     { name: "nonfinite-flags", type: "flags", offset: dim, length: size },
   ];
-  const buf = new Float32Array(dim + size);
+  // The collective's buffer lives in the quantizing kernels' own memory, so that they quantize
+  // it and decode frames into it in place instead of copying it through their scratch.
+  const buf = kernelArena(dim + size);
   // Each layer's quantizer knows the layer's shape: the collective hands it
   // pieces of the layer, which the row-wise schemes cut into the layer's rows.
   const quantizers = new Map(

@@ -9,6 +9,9 @@
  * `decodeInto` a reused array; decode+add is the reduce-scatter's receive,
  * `decodeAddInto` a running sum (`--path separate`: `decodeInto` a scratch
  * array, then a JS loop adds it, as the ring did before the fused kernel).
+ * The vector, the decode target and the running sum live in the kernels' own
+ * memory (`kernelArena`), as a training worker's buffer does, unless
+ * `--memory plain`.
  *
  * Prints a table; `--json` prints one JSON object per line instead. Results
  * are also written to `bench-results/bench_quant.jsonl` (or `--out FILE`).
@@ -28,6 +31,7 @@ import { LayerwiseQuantizer } from "../runtime/quant/layerwise.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import type { LayerInfo, Quantizer } from "../runtime/quant/types.ts";
 import { Rng } from "../runtime/rng.ts";
+import { kernelArena } from "../runtime/kernels/kernels.ts";
 import {
   type Command,
   type FlagTable,
@@ -75,6 +79,14 @@ export const BENCH_QUANT_FLAGS = {
     help: "fused: quantizeEncode() into a reused frame buffer; separate: encode(quantize()), " +
       "new arrays each time",
   },
+  memory: {
+    type: "string",
+    choices: ["arena", "plain"],
+    default: "arena",
+    help: "arena: the vector, the decode target and the running sum live in the kernels' own " +
+      "memory (kernelArena, as a training worker's buffer does), so they are read and written in " +
+      "place; plain: ordinary arrays, copied through the kernels' scratch",
+  },
   seed: { type: "int", min: 0, default: 1, help: "data seed" },
   json: { type: "boolean", help: "one JSON object per line instead of the table" },
   out: {
@@ -118,6 +130,8 @@ export interface QuantBenchRow {
   decode_ms: number;
   decode_add_ms: number;
   path: string;
+  /** Where the vector, the decode target and the running sum live: `arena` or `plain`. */
+  memory: string;
 }
 
 function median(xs: number[]): number {
@@ -155,14 +169,20 @@ async function run(args: BenchQuantCli): Promise<void> {
   const coders: CoderName[] = args.coder === "all" ? [...CODERS] : [args.coder];
 
   const n = Math.floor((mib * 1024 * 1024) / 4 / row) * row;
-  const v = gradientLike(n, row, seed);
+  const place = (a: Float32Array) => {
+    if (args.memory === "plain") return a;
+    const inArena = kernelArena(a.length);
+    inArena.set(a);
+    return inArena;
+  };
+  const v = place(gradientLike(n, row, seed));
   const layer: LayerInfo = { name: "bench/kernel", shape: [n / row, row] };
   let sqNorm = 0;
   for (let i = 0; i < n; i++) sqNorm += v[i] * v[i];
-  const src = new Uint8Array(v.buffer);
+  const src = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   const dst = new Uint8Array(src.length);
-  const out = new Float32Array(n);
-  const acc = new Float32Array(n);
+  const out = place(new Float32Array(n));
+  const acc = place(new Float32Array(n));
   const rng = new Rng(seed + 1);
   const rows: QuantBenchRow[] = [];
   const lines: string[] = [];
@@ -183,7 +203,7 @@ async function run(args: BenchQuantCli): Promise<void> {
   if (!args.json) {
     say(
       `bench:quant — ${(n * 4 / 2 ** 20).toFixed(0)} MiB fp32, bucket ${bucket}, ` +
-        `row ${row}, median of ${reps}, ${path} encode; GB/s of fp32 input\n`,
+        `row ${row}, median of ${reps}, ${path} encode, ${args.memory} memory; GB/s of fp32 input\n`,
     );
     say(
       "scheme     bits coder  enc GB/s  dec GB/s  memcpy GB/s  enc/memcpy  dec/memcpy  " +
@@ -247,6 +267,7 @@ async function run(args: BenchQuantCli): Promise<void> {
         decode_ms: decMs,
         decode_add_ms: decAddMs,
         path,
+        memory: args.memory,
       };
       rows.push(r);
       const line = JSON.stringify(r);

@@ -8,11 +8,14 @@ src=runtime/kernels/quant_kernels.c
 out=runtime/kernels/quant_kernels_wasm.ts
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The memory is imported (env.memory): at least 32 MiB for the scratch regions, up to 4 GiB, so
+# that an instance can be given a memory that also holds a caller's arena (kernels.ts).
 clang --target=wasm32 -O3 -msimd128 -nostdlib -fno-builtin -Wall -Werror \
-  -Wl,--no-entry -Wl,--initial-memory=33554432 -Wl,--max-memory=33554432 \
+  -Wl,--no-entry -Wl,--import-memory -Wl,--initial-memory=33554432 -Wl,--max-memory=4294967296 \
   -Wl,--export=__heap_base -Wl,--strip-all -o "$tmp/k.wasm" "$src"
-if wasm-objdump -j Import -x "$tmp/k.wasm" >/dev/null 2>&1; then
-  echo "error: the kernel module must not import anything" >&2
+if command -v wasm-objdump >/dev/null &&
+  [ "$(wasm-objdump -j Import -x "$tmp/k.wasm" | grep -c -- '- ')" != 1 ]; then
+  echo "error: the kernel module must import its memory and nothing else" >&2
   exit 1
 fi
 {

@@ -21,6 +21,7 @@ import { AllreduceTrace } from "../runtime/collective/trace.ts";
 import { CollectiveError } from "../runtime/errors.ts";
 import { createQuantizer } from "../runtime/quant/registry.ts";
 import { Rng } from "../runtime/rng.ts";
+import { kernelArena } from "../runtime/kernels/kernels.ts";
 import { connectTcpRing } from "../runtime/collective/tcp_ring.ts";
 import { SCHEMES } from "../runtime/quant/types.ts";
 import {
@@ -167,7 +168,7 @@ async function run(a: RingRankCli): Promise<number> {
   try {
     for (const n of sizes) {
       const data = input(rank, n, seed);
-      const buf = new Float32Array(n);
+      const buf = kernelArena(n); // in the kernels' memory, as a training worker's buffer is
       const opts: AllreduceOptions = {
         op: a.op,
         maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),

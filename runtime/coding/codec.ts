@@ -918,7 +918,7 @@ function fusedDequantize(f: ParsedFrame, dst: Float32Array, add: boolean): void 
   }
   const tailBits = (length * bits) & 7;
   if (tailBits && payload[payload.length - 1] >>> tailBits) throw paddingError();
-  const k = kernels(), b = bits as 2 | 4 | 8;
+  const k = kernels(dst), b = bits as 2 | 4 | 8; // in place when dst lies in an arena
   const bad = add
     ? k.smUnpackDequantizeAdd(payload, length, b, bucketSize, meta, levels, dst)
     : k.smUnpackDequantize(payload, length, b, bucketSize, meta, levels, dst);

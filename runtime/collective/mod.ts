@@ -19,6 +19,7 @@ export * from "./allreduce.ts";
 export * from "./tcp_ring.ts";
 export * from "./trace.ts";
 export * from "./auto.ts";
+export { kernelArena } from "../kernels/kernels.ts";
 export type { Link, Received } from "../transport/link.ts";
 export type { TcpRingOptions } from "../transport/tcp.ts";
 export type {

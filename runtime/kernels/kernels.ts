@@ -5,13 +5,16 @@
  * bit packing, and the integer collective's shared-grid hops, decode and
  * bucket maxima.
  *
- * The module (built from `quant_kernels.c`, embedded as base64) has a fixed
- * 32 MiB memory that never grows, so views into it are never detached. Large
- * inputs stream through it in bucket-aligned chunks of at most
+ * The module (built from `quant_kernels.c`, embedded as base64) imports its
+ * memory, and every instance gets one of a fixed size that never grows, so
+ * views into it are never detached: 32 MiB of scratch regions for
+ * {@linkcode kernels}, plus an arena for {@linkcode kernelArena}. Inputs
+ * elsewhere stream through the scratch in bucket-aligned chunks of at most
  * {@linkcode CHUNK} coordinates (quantization uses chunks of about
- * {@linkcode STREAM_CHUNK}, which stay in the L2 cache); results are identical
- * whatever the chunking, because the random stream is seeded once per call and
- * consumed in coordinate order.
+ * {@linkcode STREAM_CHUNK}, which stay in the L2 cache); values that live in
+ * an arena are read and written where they are, by that arena's instance.
+ * Results are identical either way and whatever the chunking, because the
+ * random stream is seeded once per call and consumed in coordinate order.
  *
  * @module
  */
@@ -29,8 +32,8 @@ export const CHUNK = 1 << 20;
 export const STREAM_CHUNK = 1 << 16;
 
 interface Exports {
-  memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
+  set_hsamp(at: number): void;
   rng_seed(a: number, b: number): void;
   sm_quantize_pack(
     x: number,
@@ -278,6 +281,8 @@ function gridChunk(bucket: number): number {
 export class Kernels {
   readonly #e: Exports;
   readonly #buf: ArrayBuffer;
+  /** Where the arena starts: the first byte after the scratch regions. */
+  readonly arenaAt: number;
   // Byte offsets of the regions in the module's memory.
   readonly #levels: number;
   readonly #lut: number;
@@ -294,9 +299,9 @@ export class Kernels {
   readonly #gridState: Int32Array;
   #levelsLoaded: Float32Array | null = null;
 
-  constructor(exports: Exports) {
+  constructor(exports: Exports, memory: WebAssembly.Memory) {
     this.#e = exports;
-    this.#buf = exports.memory.buffer as ArrayBuffer;
+    this.#buf = memory.buffer as ArrayBuffer;
     let p = ((exports.__heap_base.value as number) + 15) & ~15;
     const take = (bytes: number) => {
       const at = p;
@@ -314,8 +319,17 @@ export class Kernels {
     this.#bytes = take(2 * CHUNK);
     this.#out = take(4 * CHUNK);
     this.#grid = take(32);
+    exports.set_hsamp(take((4 * CHUNK) / 8));
     this.#gridState = new Int32Array(this.#buf, this.#grid, 8);
-    if (p > this.#buf.byteLength) throw new Error("kernel memory layout exceeds 32 MiB");
+    this.arenaAt = (p + 63) & ~63;
+    if (this.arenaAt > this.#buf.byteLength) {
+      throw new Error("kernel memory layout exceeds the memory");
+    }
+  }
+
+  /** Whether `a` lies in this instance's arena (so the kernels can work on it in place). */
+  #inArena(a: ArrayBufferView): boolean {
+    return a.buffer === this.#buf && a.byteOffset >= this.arenaAt;
   }
 
   #f32(at: number, n: number): Float32Array {
@@ -403,12 +417,15 @@ export class Kernels {
       hv.set(hist);
     }
     const fusedHist = hv !== undefined && histStride === 8;
+    const inPlace = this.#inArena(v);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
-      this.#f32(this.#x, len).set(v.subarray(c0, c0 + len));
+      // The input where it lies when it is in the arena, else a copy in the scratch.
+      const x = inPlace ? v.byteOffset + 4 * c0 : this.#x;
+      if (!inPlace) this.#f32(this.#x, len).set(v.subarray(c0, c0 + len));
       const bad = e.sm_quantize_pack(
-        this.#x,
+        x,
         len,
         bucket,
         kind,
@@ -435,7 +452,7 @@ export class Kernels {
         codes!.set(new Uint16Array(this.#buf, this.#codes, len), c0);
       }
       if (hv && !fusedHist) {
-        e.sm_histogram(this.#x, len, bucket, this.#norms, histStride, this.#hist, hv.length);
+        e.sm_histogram(x, len, bucket, this.#norms, histStride, this.#hist, hv.length);
       }
     }
     const sqError = stats[2] + stats[0], sqNorm = stats[3] + stats[1];
@@ -530,6 +547,9 @@ export class Kernels {
     // CHUNK coordinates with an invalid code leaves `out` untouched.
     const partial = 2 * levels.length < 1 << bits;
     const chunk = bucketChunk(bucket, add && partial ? CHUNK : STREAM_CHUNK);
+    // In an arena, `out` is written where it lies, unless a code can be invalid: a chunk with
+    // one is then left untouched, which only the copy gives.
+    const inPlace = !partial && this.#inArena(out);
     this.#loadLevels(levels, null);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
@@ -538,7 +558,7 @@ export class Kernels {
       new Uint8Array(this.#buf, this.#bytes, nbytes).set(bytes.subarray(byte0, byte0 + nbytes));
       this.#f32(this.#norms, nb).set(norms.subarray(b0, b0 + nb));
       const work = this.#f32(this.#out, len);
-      if (add) work.set(out.subarray(c0, c0 + len));
+      if (add && !inPlace) work.set(out.subarray(c0, c0 + len));
       const bad = kernel(
         this.#bytes,
         len,
@@ -548,10 +568,10 @@ export class Kernels {
         this.#levels,
         levels.length,
         this.#table,
-        this.#out,
+        inPlace ? out.byteOffset + 4 * c0 : this.#out,
       );
       if (bad >= 0) return c0 + bad;
-      out.set(work, c0);
+      if (!inPlace) out.set(work, c0);
     }
     return -1;
   }
@@ -702,10 +722,35 @@ export class Kernels {
   }
 }
 
+let compiled: WebAssembly.Module | null = null;
 let instance: Kernels | null = null;
+/** The arenas' instances, by the memory buffer they live in. */
+const ARENAS = new WeakMap<ArrayBufferLike, Kernels>();
+
+/** Bytes of a WebAssembly page. */
+const PAGE = 65536;
+/** The most pages a memory of the module may have (4 GiB). */
+export const MAX_PAGES = 65536;
+/** The scratch memory of {@linkcode kernels}: 32 MiB, the module's minimum. */
+const SCRATCH_PAGES = 512;
+
+/** An instance of the module over a new memory of `pages` pages that never grows, and that memory. */
+function instantiate(pages: number): [Kernels, ArrayBuffer] {
+  if (!compiled) {
+    const bin = Uint8Array.from(atob(QUANT_KERNELS_WASM_BASE64), (c) => c.charCodeAt(0));
+    compiled = new WebAssembly.Module(bin);
+  }
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const inst = new WebAssembly.Instance(compiled, { env: { memory } });
+  return [new Kernels(inst.exports as unknown as Exports, memory), memory.buffer as ArrayBuffer];
+}
 
 /**
- * The kernels of this isolate (compiled on first use, about a millisecond).
+ * The kernels of this isolate (compiled on first use, about a millisecond);
+ * given an array that lies in a {@linkcode kernelArena}, that arena's
+ * instance, which works on the arena's values in place.
+ *
+ * @param near An array the call will work on (optional).
  *
  * @example
  * ```ts
@@ -716,12 +761,60 @@ let instance: Kernels | null = null;
  * if (bytes[0] !== 0x21 || bytes[1] !== 0xf3) throw new Error("LSB-first nibbles");
  * ```
  */
-export function kernels(): Kernels {
-  if (!instance) {
-    const bin = Uint8Array.from(atob(QUANT_KERNELS_WASM_BASE64), (c) => c.charCodeAt(0));
-    const mod = new WebAssembly.Module(bin);
-    const inst = new WebAssembly.Instance(mod, {});
-    instance = new Kernels(inst.exports as unknown as Exports);
+export function kernels(near?: ArrayBufferView): Kernels {
+  if (near) {
+    const arena = ARENAS.get(near.buffer);
+    if (arena) return arena;
   }
-  return instance;
+  return instance ??= instantiate(SCRATCH_PAGES)[0];
+}
+
+/**
+ * Pages of a memory holding the scratch regions and an arena of `n` float32
+ * values, or 0 when that exceeds `maxPages`.
+ */
+export function arenaPages(n: number, maxPages = MAX_PAGES): number {
+  const pages = Math.max(SCRATCH_PAGES, Math.ceil((kernels().arenaAt + 4 * n) / PAGE));
+  return pages <= maxPages ? pages : 0;
+}
+
+/**
+ * A float32 array of `n` zeros that lives in the kernels' own memory: an
+ * instance of its own, whose scratch and arena share one memory, so that
+ * quantizing it ({@linkcode Kernels.smQuantizeInto}) and decoding or adding
+ * frames into it ({@linkcode Kernels.smUnpackDequantize},
+ * {@linkcode Kernels.smUnpackDequantizeAdd}) read and write it in place
+ * instead of copying it through the scratch. Every caller that picks its
+ * kernels with {@linkcode kernels}(`array`) gets that instance. When the
+ * memory would exceed 4 GiB, or the engine cannot reserve it, a plain
+ * `Float32Array` (the copying path).
+ *
+ * @param n How many values.
+ * @returns The array (its memory is held as long as the array is).
+ *
+ * @example
+ * ```ts
+ * import { kernelArena, kernels } from "./kernels.ts";
+ * const grad = kernelArena(1000);
+ * if (kernels(grad) === kernels()) throw new Error("an arena has its own instance");
+ * if (grad.length !== 1000 || grad.some((x) => x !== 0)) throw new Error("zeros");
+ * ```
+ */
+export function kernelArena(n: number): Float32Array {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`an arena holds a non-negative integer count of values, got ${n}`);
+  }
+  const pages = arenaPages(n);
+  if (pages === 0) return new Float32Array(n);
+  let made: [Kernels, ArrayBuffer];
+  try {
+    made = instantiate(pages);
+  } catch (e) {
+    // A memory the engine cannot reserve: the values work as well, through the copies.
+    if (e instanceof RangeError) return new Float32Array(n);
+    throw e;
+  }
+  const [k, memory] = made;
+  ARENAS.set(memory, k);
+  return new Float32Array(memory, k.arenaAt, n);
 }

@@ -96,8 +96,13 @@ static double bucket_norm(const float* x, int n, int kind) {
 // and promoted once by the caller. The first coordinate of every step (every
 // 8th of the bucket) goes to hsamp for the level statistics (hist_flush).
 
-// Normalized coordinates sampled by the SIMD bodies, one per step.
-static float hsamp[(1 << 20) / 8];
+// Normalized coordinates sampled by the SIMD bodies, one per step: a region of
+// CHUNK / 8 floats that the wrapper lays out and hands over once (set_hsamp).
+// A static array would be a 512 KB zero-filled data segment in the module,
+// whose memory is imported.
+static float* hsamp;
+
+EXPORT(set_hsamp) void set_hsamp(float* p) { hsamp = p; }
 
 // Adds u (a normalized coordinate) to a histogram of hb bins over [0, 1]:
 // bin floor(u·hb), u ≥ 1 in the last bin. u is NaN only for x = 0 in a

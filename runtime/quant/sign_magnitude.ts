@@ -182,7 +182,7 @@ export function quantizeSignMagnitude(
     (normQ === 2 || normQ === Infinity) && bucketSize <= CHUNK && levels.length <= MAX_LEVELS &&
     (!hist || hist.length <= MAX_HIST_BINS)
   ) {
-    const k = kernels();
+    const k = kernels(v); // the arena's own instance when v lies in one: quantized in place
     const kind = normQ === 2 ? 2 : 0;
     let r;
     const target = o?.packed && 2 * levels.length <= 2 ** p.bits &&
