@@ -581,25 +581,32 @@ export class Kernels {
    * `quant_kernels.c`). `bucket` must be a multiple of 4 of at most
    * {@linkcode STREAM_CHUNK}.
    *
-   * @returns null, or where it stopped (earlier chunks are written).
+   * `x` and `decoded` (which may be `x`) are read and written in place when
+   * they lie in this instance's arena.
+   *
+   * @returns null, or where it stopped (earlier chunks are written; in an
+   * arena, `decoded` may also hold the stopped chunk's earlier coordinates).
    */
   gridHop(h: GridHop): GridFault | null {
     const { x, scales, bucket, top, streams, lanesIn, wIn, biasIn, lanesOut, wOut, decoded } = h;
     const e = this.#e, n = x.length;
     const chunk = gridChunk(bucket);
     const state = this.#gridState;
+    // The kernel reads each group of four values before it writes their decoded sums, so
+    // `decoded` may be `x` in place.
+    const xInPlace = this.#inArena(x), decInPlace = decoded !== null && this.#inArena(decoded);
     state.set(streams);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
-      this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
+      if (!xInPlace) this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
       this.#f32(this.#norms, nb).set(scales.subarray(b0, b0 + nb));
       if (lanesIn) {
         const at = (c0 * wIn) / 8, nbytes = Math.ceil((len * wIn) / 8);
         new Uint8Array(this.#buf, this.#bytes, nbytes).set(lanesIn.subarray(at, at + nbytes));
       }
       const bad = e.grid_hop(
-        this.#x,
+        xInPlace ? x.byteOffset + 4 * c0 : this.#x,
         len,
         this.#norms,
         bucket,
@@ -609,7 +616,7 @@ export class Kernels {
         biasIn,
         lanesOut ? this.#codes : 0,
         wOut,
-        decoded ? this.#out : 0,
+        decoded ? (decInPlace ? decoded.byteOffset + 4 * c0 : this.#out) : 0,
         h.divisor,
         this.#grid,
         h.floor,
@@ -620,7 +627,7 @@ export class Kernels {
         const nbytes = Math.ceil((len * wOut) / 8);
         lanesOut.set(new Uint8Array(this.#buf, this.#codes, nbytes), (c0 * wOut) / 8);
       }
-      if (decoded) decoded.set(this.#f32(this.#out, len), c0);
+      if (decoded && !decInPlace) decoded.set(this.#f32(this.#out, len), c0);
     }
     streams.set(state.subarray(0, 4));
     return null;
@@ -636,10 +643,11 @@ export class Kernels {
     if (!(bucket >= 1 && bucket <= CHUNK)) throw new RangeError(`bucket ${bucket} exceeds CHUNK`);
     // Chunks of about STREAM_CHUNK: the copy stays in cache for the kernel to read.
     const chunk = Math.max(1, Math.floor(STREAM_CHUNK / bucket)) * bucket;
+    const inPlace = this.#inArena(x);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
-      this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
-      e.bucket_max_abs(this.#x, len, bucket, this.#norms);
+      if (!inPlace) this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
+      e.bucket_max_abs(inPlace ? x.byteOffset + 4 * c0 : this.#x, len, bucket, this.#norms);
       out.set(this.#f32(this.#norms, Math.ceil(len / bucket)), c0 / bucket);
     }
   }
@@ -650,7 +658,10 @@ export class Kernels {
    * decoded to (lane − bias)·s/`top`/`divisor` into `out` (its length is the
    * count). Same bucket sizes as {@linkcode Kernels.gridHop}.
    *
-   * @returns null, or the first lane above 2·bias (earlier chunks are written).
+   * `out` is written in place when it lies in this instance's arena.
+   *
+   * @returns null, or the first lane above 2·bias (earlier chunks are written;
+   * in an arena, also the stopped chunk's earlier coordinates).
    */
   gridUnpackDequantize(
     lanes: Uint8Array,
@@ -665,6 +676,7 @@ export class Kernels {
     const e = this.#e, n = out.length;
     const chunk = gridChunk(bucket);
     const state = this.#gridState;
+    const inPlace = this.#inArena(out);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
@@ -680,11 +692,11 @@ export class Kernels {
         bucket,
         top,
         divisor,
-        this.#out,
+        inPlace ? out.byteOffset + 4 * c0 : this.#out,
         this.#grid,
       );
       if (bad >= 0) return { index: c0 + bad, lane: state[4] >>> 0 };
-      out.set(this.#f32(this.#out, len), c0);
+      if (!inPlace) out.set(this.#f32(this.#out, len), c0);
     }
     return null;
   }

@@ -143,7 +143,7 @@ export function bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array)
   if (!(Number.isInteger(bucket) && bucket >= 1)) {
     throw new RangeError(`bucket must be a positive integer, got ${bucket}`);
   }
-  if (bucket <= CHUNK) kernels().bucketMaxAbs(x, bucket, out);
+  if (bucket <= CHUNK) kernels(x).bucketMaxAbs(x, bucket, out);
   for (let b = 0; b < buckets; b++) {
     if (bucket <= CHUNK && out[b] < Infinity) continue;
     // Not finite (or no kernel for this bucket size): the bucket again, naming the value.
@@ -492,7 +492,7 @@ export function addOwnCodes(
     divisor,
     ...gridRange(top),
   };
-  const fault = gridKernelTakes(bucket) ? kernels().gridHop(h) : hop(h);
+  const fault = gridKernelTakes(bucket) ? kernels(h.x).gridHop(h) : hop(h);
   if (fault) {
     const i = fault.index;
     throw fault.lane === null
@@ -587,7 +587,7 @@ export function unpackDequantize(
   }
   if (w > 24) throw new RangeError(`lanes of ${w} bits: at most 24`);
   if (gridKernelTakes(bucket)) {
-    const fault = kernels().gridUnpackDequantize(
+    const fault = kernels(out).gridUnpackDequantize(
       lanes,
       w,
       bias,

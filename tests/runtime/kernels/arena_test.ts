@@ -1,5 +1,5 @@
-// kernelArena(): values in the kernels' own memory, quantized and decoded in place with the
-// same results as the copying path, and the fall-backs where in place would not be the same.
+// kernelArena(): values in the kernels' own memory, quantized, decoded and reduced in place with
+// the same results as the copying path, and the fall-backs where in place would not be the same.
 import assert from "node:assert/strict";
 import {
   arenaPages,
@@ -10,6 +10,13 @@ import {
   STREAM_CHUNK,
 } from "../../../runtime/kernels/kernels.ts";
 import { Rng } from "../../../runtime/rng.ts";
+import {
+  addOwnCodes,
+  bucketMaxAbs,
+  laneWidth,
+  uniformGrid,
+  unpackDequantize,
+} from "../../../runtime/quant/shared_grid.ts";
 
 const normal = (rng: Rng, n: number) => new Float32Array(n).map(() => rng.normal());
 
@@ -99,4 +106,33 @@ Deno.test("smUnpackDequantizeAdd into an arena with a partial table leaves a bad
     3000,
   );
   assert.deepStrictEqual(arena, before);
+});
+
+Deno.test("the integer collective's kernels on arena values: the maxima, hops (decoded into x itself) and decodes of plain arrays", () => {
+  const rng = new Rng(24);
+  const grid = uniformGrid(4), bucket = 512, n = 3 * STREAM_CHUNK + 1000;
+  const x = normal(rng, n);
+  const scales = new Float32Array(Math.ceil(n / bucket));
+  bucketMaxAbs(x, bucket, scales);
+  const own = (v: Float32Array, decoded: Float32Array | null) => {
+    const lanes = new Uint8Array(Math.ceil((n * laneWidth(grid, 1)) / 8));
+    addOwnCodes(null, 0, v, scales, bucket, grid, 7, lanes, null, 1);
+    const out = new Uint8Array(Math.ceil((n * laneWidth(grid, 2)) / 8));
+    addOwnCodes(lanes, 1, v, scales, bucket, grid, 8, out, decoded, 2);
+    return out;
+  };
+  const arena = kernelArena(n);
+  arena.set(x);
+  const scalesArena = new Float32Array(scales.length);
+  bucketMaxAbs(arena, bucket, scalesArena);
+  assert.deepStrictEqual(scalesArena, scales);
+  const decoded = new Float32Array(n);
+  const want = own(x, decoded);
+  const got = own(arena, arena); // the owner's hop: its sums decoded over its own values
+  assert.deepStrictEqual(got, want);
+  assert.ok(arena.every((v, i) => Object.is(v, decoded[i])));
+  const plainOut = new Float32Array(n), arenaOut = kernelArena(n);
+  unpackDequantize(want, 2, grid, scales, bucket, 2, plainOut);
+  unpackDequantize(want, 2, grid, scales, bucket, 2, arenaOut);
+  assert.ok(arenaOut.every((v, i) => Object.is(v, plainOut[i])));
 });
