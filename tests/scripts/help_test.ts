@@ -170,6 +170,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "row",
       "reps",
       "path",
+      "memory",
       "seed",
       "json",
       "out",
