@@ -169,20 +169,16 @@ async function run(args: BenchQuantCli): Promise<void> {
   const coders: CoderName[] = args.coder === "all" ? [...CODERS] : [args.coder];
 
   const n = Math.floor((mib * 1024 * 1024) / 4 / row) * row;
-  const place = (a: Float32Array) => {
-    if (args.memory === "plain") return a;
-    const inArena = kernelArena(a.length);
-    inArena.set(a);
-    return inArena;
-  };
-  const v = place(gradientLike(n, row, seed));
+  const array = (len: number) => args.memory === "plain" ? new Float32Array(len) : kernelArena(len);
+  const v = array(n);
+  v.set(gradientLike(n, row, seed));
   const layer: LayerInfo = { name: "bench/kernel", shape: [n / row, row] };
   let sqNorm = 0;
   for (let i = 0; i < n; i++) sqNorm += v[i] * v[i];
   const src = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   const dst = new Uint8Array(src.length);
-  const out = place(new Float32Array(n));
-  const acc = place(new Float32Array(n));
+  const out = array(n);
+  const acc = array(n);
   const rng = new Rng(seed + 1);
   const rows: QuantBenchRow[] = [];
   const lines: string[] = [];
