@@ -9,7 +9,7 @@ import { CollectiveError, MismatchError } from "../errors.ts";
 import type { Quantizer } from "../quant/types.ts";
 import type { ChunkMessage, Phase } from "../wire/messages.ts";
 import type { ReceivedChunk, RingContext } from "./context.ts";
-import type { Segment } from "./plan.ts";
+import type { Segment, SegmentGroup } from "./plan.ts";
 
 /** A promise with its resolver, for the pipeline's readiness signals. */
 export class Signal {
@@ -49,13 +49,16 @@ export function codecOf(q: Quantizer | null): Codec {
     : { scheme: "fp32", bits: 32, quantizer: null };
 }
 
+/** What a chunk message names of the segment (or segment group) it carries. */
+export type ChunkSpan = Pick<Segment, "index" | "offset" | "count">;
+
 /** Builds the chunk message every rank expects for (phase, hop, segment). */
 export function chunkMessage(
   ctx: RingContext,
   opId: number,
   phase: Phase,
   hop: number,
-  seg: Segment,
+  seg: ChunkSpan,
   n: number,
   codec: Codec,
   payload: Uint8Array,
@@ -219,13 +222,13 @@ export const HOP_LAG = 2;
  * if (order !== "0:0 0:1 0:2 1:4 0:3 1:5 1:6 1:7") throw new Error(order);
  * ```
  */
-export function hopOrder(
-  plan: Segment[][],
+export function hopOrder<S extends { index: number }>(
+  plan: S[][],
   N: number,
   chunkAt: (hop: number, rs: boolean) => number,
   lag = HOP_LAG,
-): [number, Segment][] {
-  const out: [number, Segment, number][] = [];
+): [number, S][] {
+  const out: [number, S, number][] = [];
   for (let k = 0; k < 2 * (N - 1); k++) {
     const rs = k < N - 1;
     const hop = rs ? k : k - (N - 1);
@@ -235,16 +238,159 @@ export function hopOrder(
   return out.map(([k, seg]) => [k, seg]);
 }
 
+/** Room kept before a frame in its slot, for the link's frame head (`ChunkMessage.headroom`). */
+export const HEADROOM = 256;
+/** Room kept after a frame in its slot, for the frame's padding (`ChunkMessage.tailroom`). */
+export const TAILROOM = 8;
+
+/** The codec of a group whose segments travel with different codecs. */
+const MIXED: Codec = { scheme: "mixed", bits: 0, quantizer: null };
+
+/** The codec a group's frame names: its segments' when they share one, else `mixed`. */
+export function groupCodec(members: Segment[], codec: (seg: Segment) => Codec): Codec {
+  const c = codec(members[0]);
+  for (let i = 1; i < members.length; i++) {
+    const m = codec(members[i]);
+    if (m.scheme !== c.scheme || m.bits !== c.bits) return MIXED;
+  }
+  return c;
+}
+
+const pad8 = (n: number) => (n + 7) & ~7;
+
+/**
+ * The payload of a group of `k` segments, whose payloads `part(0)`,
+ * `part(1)`, … are asked for in order (each may reuse the buffer of the one
+ * before: it is copied before the next is asked for):
+ * - one segment: its payload as is;
+ * - every segment in float32 (`f32`): their values, which lie side by side in
+ *   the buffer, as one view (no copy; copied end to end if they do not);
+ * - otherwise a table of the parts' byte lengths (u32, little-endian, padded
+ *   to 8 bytes), then each part padded to 8 bytes (so every part stays
+ *   8-byte aligned), written into `slot` at {@linkcode HEADROOM} (for a
+ *   one-write send).
+ *
+ * Returns the payload and the slot (a larger one when it had to grow).
+ *
+ * @example Two parts in a table, and back
+ * ```ts
+ * import { packGroup, splitGroup } from "./_ring_io.ts";
+ * const parts = [new Uint8Array([1, 2, 3]), new Uint8Array([4])];
+ * const [payload] = packGroup(2, (i) => parts[i], false, new Uint8Array(0));
+ * if (payload.length !== 8 + 8 + 8) throw new Error(`${payload.length}`);
+ * const back = splitGroup(payload, [3, 1], false);
+ * if (back[0].join() !== "1,2,3" || back[1].join() !== "4") throw new Error();
+ * ```
+ */
+export function packGroup(
+  k: number,
+  part: (i: number) => Uint8Array,
+  f32: boolean,
+  slot: Uint8Array,
+): [Uint8Array, Uint8Array] {
+  if (k === 1) return [part(0), slot];
+  if (f32) {
+    const parts = Array.from({ length: k }, (_, i) => part(i));
+    const first = parts[0];
+    let end = first.byteOffset + first.length, adjacent = true;
+    for (let i = 1; i < k && adjacent; i++) {
+      adjacent = parts[i].buffer === first.buffer && parts[i].byteOffset === end;
+      end += parts[i].length;
+    }
+    if (adjacent) {
+      return [new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset), slot];
+    }
+    const bytes = parts.reduce((s, p) => s + p.length, 0);
+    if (slot.length < HEADROOM + bytes + TAILROOM) {
+      slot = new Uint8Array(HEADROOM + bytes + TAILROOM);
+    }
+    let at = HEADROOM;
+    for (const p of parts) {
+      slot.set(p, at);
+      at += p.length;
+    }
+    return [slot.subarray(HEADROOM, at), slot];
+  }
+  const table = pad8(4 * k);
+  let at = HEADROOM + table;
+  if (slot.length < at + TAILROOM) slot = new Uint8Array(at + TAILROOM);
+  for (let i = 0; i < k; i++) {
+    const p = part(i);
+    const end = at + p.length, next = pad8(end - HEADROOM) + HEADROOM;
+    if (slot.length < next + TAILROOM) {
+      const grown = new Uint8Array(Math.max(2 * slot.length, next + TAILROOM));
+      grown.set(slot.subarray(0, at));
+      slot = grown;
+    }
+    new DataView(slot.buffer, slot.byteOffset).setUint32(HEADROOM + 4 * i, p.length, true);
+    slot.set(p, at);
+    slot.fill(0, end, next);
+    at = next;
+  }
+  slot.fill(0, HEADROOM + 4 * k, HEADROOM + table);
+  return [slot.subarray(HEADROOM, at), slot];
+}
+
+/**
+ * The segments' payloads in a group's payload ({@linkcode packGroup}'s
+ * layout), as views.
+ *
+ * @param payload The group's payload.
+ * @param counts Each segment's element count.
+ * @param f32 Whether the group travels in float32 (values side by side, no table).
+ * @throws {RangeError} When the table does not describe the payload exactly.
+ */
+export function splitGroup(payload: Uint8Array, counts: number[], f32: boolean): Uint8Array[] {
+  const k = counts.length;
+  if (k === 1) return [payload];
+  const out: Uint8Array[] = [];
+  if (f32) {
+    let at = 0;
+    for (const c of counts) {
+      out.push(payload.subarray(at, at + 4 * c));
+      at += 4 * c;
+    }
+    if (at !== payload.length) {
+      throw new RangeError(`a float32 group of ${at} bytes came as ${payload.length}`);
+    }
+    return out;
+  }
+  const table = pad8(4 * k);
+  if (payload.length < table) {
+    throw new RangeError(`a group of ${k} segments came with ${payload.length} bytes, no table`);
+  }
+  const view = new DataView(payload.buffer, payload.byteOffset, table);
+  let at = table;
+  for (let i = 0; i < k; i++) {
+    const len = view.getUint32(4 * i, true);
+    if (len > payload.length - at) {
+      throw new RangeError(
+        `segment ${i + 1} of ${k} in a group claims ${len} bytes, ${payload.length - at} remain`,
+      );
+    }
+    out.push(payload.subarray(at, at + len));
+    at = pad8(at + len);
+  }
+  if (at !== payload.length) {
+    throw new RangeError(`a group's table covers ${at} of its ${payload.length} bytes`);
+  }
+  return out;
+}
+
+/** A ring context's reused slot for grouped frames (one send at a time per operation). */
+const GROUP_SLOTS = new WeakMap<RingContext, Uint8Array>();
+
 /**
  * Runs the ring's 2(N − 1) hops, reduce-scatter then all-gather, pipelined
- * by segment: a segment is sent at a hop once it was received at the one
+ * by segment group: a group is sent at a hop once it was received at the one
  * before, and each link carries its pairs in {@linkcode hopOrder}'s order.
- * What travels and what a receive does is the mode's (`hops`); the order,
+ * Each group travels as one frame ({@linkcode packGroup}); what travels for
+ * each segment and what a receive does is the mode's (`hops`); the order,
  * the checks of every received chunk, the deadline and turning a mode's
  * error into a ring failure are the same for every mode.
  *
  * @param ctx The ring.
- * @param plan The segment plan, by chunk.
+ * @param plan The segment groups, by chunk ({@linkcode groupSegments}).
  * @param n The buffer's length (checked on every chunk).
  * @param opId The operation.
  * @param deadline When a missing chunk fails the operation (`performance.now()` time).
@@ -253,7 +399,7 @@ export function hopOrder(
  */
 export async function runRingHops(
   ctx: RingContext,
-  plan: Segment[][],
+  plan: SegmentGroup[][],
   n: number,
   opId: number,
   deadline: number,
@@ -261,23 +407,40 @@ export async function runRingHops(
   hops: RingHops,
 ): Promise<void> {
   const N = ctx.size, r = ctx.rank;
-  // ready[k][g]: segment g may be sent at step k (0 .. 2N−3; RS hops then AG hops).
+  // ready[k][g]: group g may be sent at step k (0 .. 2N−3; RS hops then AG hops).
   const steps = 2 * (N - 1);
   const ready: Signal[][] = Array.from({ length: steps }, () => []);
   const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
   const phaseOf = (rs: boolean) => rs ? "reduceScatter" as const : "allGather" as const;
+  const codecOf = (g: SegmentGroup, rs: boolean, hop: number) =>
+    g.members.length === 1
+      ? hops.codec(g.members[0], rs, hop)
+      : groupCodec(g.members, (s) => hops.codec(s, rs, hop));
 
   const sendLoop = async () => {
     const order = hopOrder(plan, N, sentChunk(r, N));
-    for (const [k, seg] of order) {
+    for (const [k, g] of order) {
       const rs = k < N - 1;
       const hop = rs ? k : k - (N - 1);
-      if (k > 0) await signal(k, seg.index).promise;
+      if (k > 0) await signal(k, g.index).promise;
       ctx.throwIfFailed();
-      const p = guard(ctx, () => hops.payload(seg, rs, hop));
+      const codec = codecOf(g, rs, hop);
+      let p: HopPayload;
+      if (g.members.length === 1) p = guard(ctx, () => hops.payload(g.members[0], rs, hop));
+      else {
+        const [bytes, slot] = packGroup(
+          g.members.length,
+          (i) => guard(ctx, () => hops.payload(g.members[i], rs, hop)).bytes,
+          codec.scheme === "fp32",
+          GROUP_SLOTS.get(ctx) ?? new Uint8Array(0),
+        );
+        GROUP_SLOTS.set(ctx, slot);
+        p = bytes.buffer === slot.buffer
+          ? { bytes, headroom: HEADROOM, tailroom: TAILROOM }
+          : { bytes };
+      }
       stats.bytesSent += p.bytes.byteLength;
-      const codec = hops.codec(seg, rs, hop);
-      const msg = chunkMessage(ctx, opId, phaseOf(rs), hop, seg, n, codec, p.bytes);
+      const msg = chunkMessage(ctx, opId, phaseOf(rs), hop, g, n, codec, p.bytes);
       if (p.headroom !== undefined) msg.headroom = p.headroom;
       if (p.tailroom !== undefined) msg.tailroom = p.tailroom;
       await ctx.sendChunk(msg);
@@ -286,24 +449,45 @@ export async function runRingHops(
 
   const recvLoop = async () => {
     const order = hopOrder(plan, N, receivedChunk(r, N));
-    for (const [k, seg] of order) {
+    for (const [k, g] of order) {
       const rs = k < N - 1;
       const hop = rs ? k : k - (N - 1);
-      const codec = hops.codec(seg, rs, hop);
-      const want = chunkMessage(ctx, opId, phaseOf(rs), hop, seg, n, codec, new Uint8Array(0));
+      const codec = codecOf(g, rs, hop);
+      const want = chunkMessage(ctx, opId, phaseOf(rs), hop, g, n, codec, new Uint8Array(0));
       const got = await expectChunk(ctx, want, deadline);
       const t = performance.now();
       try {
         const p = got.msg.payload;
         stats.bytesReceived += p.byteLength;
-        guard(ctx, () => hops.receive(seg, rs, hop, p));
+        const parts = guard(
+          ctx,
+          () => splitGroup(p, g.members.map((s) => s.count), codec.scheme === "fp32"),
+        );
+        g.members.forEach((s, i) => {
+          if (g.members.length > 1 && codec.scheme === "mixed") {
+            checkF32Part(ctx, hops.codec(s, rs, hop), s, parts[i]);
+          }
+          guard(ctx, () => hops.receive(s, rs, hop, parts[i]));
+        });
       } finally {
         got.release();
       }
       stats.reduceMs += performance.now() - t;
-      if (k + 1 < steps) signal(k + 1, seg.index).resolve();
+      if (k + 1 < steps) signal(k + 1, g.index).resolve();
     }
   };
 
   await Promise.all([sendLoop(), recvLoop()]);
+}
+
+/** Fails the ring when a float32 segment in a mixed group came with the wrong byte count. */
+export function checkF32Part(ctx: RingContext, codec: Codec, seg: Segment, part: Uint8Array) {
+  if (codec.scheme !== "fp32" || part.byteLength === 4 * seg.count) return;
+  throw ctx.fail(
+    new MismatchError(
+      ctx.leftRank,
+      `rank ${ctx.leftRank} sent ${part.byteLength} payload bytes for segment ${seg.index}'s ` +
+        `${seg.count} float32 values`,
+    ),
+  );
 }

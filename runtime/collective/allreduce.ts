@@ -5,9 +5,11 @@
  * Terms (as in Gloo's allreduce): the flat buffer of n elements is cut into
  * one **chunk** per rank (chunk c is [⌊c·n/N⌋, ⌊(c+1)·n/N⌋)); each chunk is
  * cut into **segments**, at layer boundaries and at most `maxSegmentElements`
- * long. Segments are the unit of transfer and are pipelined: a rank sends
- * segment g of a step as soon as it has it, while it receives and reduces
- * other segments, so sending, receiving and reducing overlap.
+ * long. Consecutive small segments of a chunk travel in one frame, a
+ * **group** of at most `maxSegmentElements` elements (`groupSegments`), but
+ * are quantized and decoded each with its own layer's quantizer. Groups are
+ * pipelined: a rank sends group g of a step as soon as it has it, while it
+ * receives and reduces others, so sending, receiving and reducing overlap.
  *
  * Reduce-scatter: at hop s (0 .. N−2) rank r sends chunk (r − s) and receives
  * chunk (r − s − 1), adding it in; afterwards rank r owns the reduced chunk
@@ -40,18 +42,32 @@ import type { Quantizer } from "../quant/types.ts";
 import type { Rng } from "../rng.ts";
 import type { RingContext } from "./context.ts";
 import {
+  checkF32Part,
   chunkMessage,
   codecOf,
   expectChunk,
   f32Bytes,
+  groupCodec,
   guard,
+  HEADROOM,
   mod,
+  packGroup,
   payloadF32,
   runRingHops,
   Signal,
+  splitGroup,
+  TAILROOM,
 } from "./_ring_io.ts";
 import { DEFAULT_GRID_BUCKET, integerMode } from "./integer_mode.ts";
-import { checkLayout, type LayerSpan, planSegments, type Segment, segmentLayer } from "./plan.ts";
+import {
+  checkLayout,
+  groupSegments,
+  type LayerSpan,
+  planSegments,
+  type Segment,
+  type SegmentGroup,
+  segmentLayer,
+} from "./plan.ts";
 import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
 export { type LayerSpan, planSegments, type Segment } from "./plan.ts";
@@ -89,7 +105,7 @@ export interface AllreduceOptions {
   layout?: LayerSpan[];
   /** Compress as described in the module doc; float32 when omitted. */
   compression?: CompressionOptions;
-  /** Largest segment, in elements. @default {262144} (1 MiB of float32) */
+  /** Largest segment, and largest group of small segments sent in one frame, in elements. @default {262144} (1 MiB of float32) */
   maxSegmentElements?: number;
   /**
    * Records where the operation's time goes, per phase, in wall-clock and
@@ -197,7 +213,11 @@ export async function allreduce(
   };
   try {
     const quantizers = layout.map((l) => compression?.quantizerFor(l) ?? null);
-    const plan = planSegments(n, ctx.size, layout, maxSegmentElements);
+    // Segments are cut at layer boundaries; small ones travel together in one frame.
+    const plan = groupSegments(
+      planSegments(n, ctx.size, layout, maxSegmentElements),
+      maxSegmentElements,
+    );
     if (compression?.mode === "integer") {
       const bucket = compression.bucket ?? DEFAULT_GRID_BUCKET;
       await integerMode(
@@ -225,11 +245,6 @@ export async function allreduce(
 }
 
 const EMPTY_BYTES = new Uint8Array(0);
-
-/** Room kept before a frame in its slot, for the link's frame head (`ChunkMessage.headroom`). */
-const HEADROOM = 256;
-/** Room kept after a frame in its slot, for the frame's padding (`ChunkMessage.tailroom`). */
-const TAILROOM = 8;
 
 /** The part of a slot a frame may take: after the head's room, before the padding's. */
 function roomy(slot: Uint8Array): Uint8Array {
@@ -277,7 +292,7 @@ async function ringMode(
   op: "sum" | "mean",
   layout: LayerSpan[],
   quantizers: (Quantizer | null)[],
-  plan: Segment[][],
+  plan: SegmentGroup[][],
   compression: CompressionOptions | undefined,
   stats: AllreduceStats,
   opId: number,
@@ -334,7 +349,7 @@ async function ringMode(
   };
 
   if (N === 1) {
-    for (const seg of plan[0]) finalize(seg);
+    for (const g of plan[0]) for (const seg of g.members) finalize(seg);
     return;
   }
 
@@ -391,7 +406,7 @@ async function allgatherMode(
   op: "sum" | "mean",
   layout: LayerSpan[],
   quantizers: (Quantizer | null)[],
-  plan: Segment[][],
+  plan: SegmentGroup[][],
   compression: CompressionOptions | undefined,
   stats: AllreduceStats,
   opId: number,
@@ -400,7 +415,8 @@ async function allgatherMode(
   const N = ctx.size, r = ctx.rank, n = buf.length;
   const coder = compression?.coder ?? "fixed";
   const codecs = quantizers.map(codecOf);
-  const segs = plan.flat();
+  const groups = plan.flat();
+  const segs = groups.flatMap((g) => g.members);
   // messages[k][g]: rank k's bytes for segment g; compressed ones in slots reused across
   // operations (mem.gather[k][g], with room around each frame for a one-write send).
   const messages: Uint8Array[][] = Array.from({ length: N }, () => []);
@@ -429,16 +445,27 @@ async function allgatherMode(
     const deadline = performance.now() + ctx.timeoutMs;
     const ready: Signal[][] = Array.from({ length: N - 1 }, () => []);
     const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
+    const codecOfSeg = (seg: Segment) => codecs[seg.layer];
+    const groupCodecs = groups.map((g) => groupCodec(g.members, codecOfSeg));
+    let groupSlot: Uint8Array = new Uint8Array(0);
     const sendLoop = async () => {
       for (let hop = 0; hop < N - 1; hop++) {
         const origin = mod(r - hop, N);
-        for (const seg of segs) {
-          if (hop > 0) await signal(hop, seg.index).promise;
+        for (const g of groups) {
+          if (hop > 0) await signal(hop, g.index).promise;
           ctx.throwIfFailed();
-          const payload = messages[origin][seg.index];
+          const codec = groupCodecs[g.index];
+          let payload: Uint8Array;
+          [payload, groupSlot] = packGroup(
+            g.members.length,
+            (i) => messages[origin][g.members[i].index],
+            codec.scheme === "fp32",
+            groupSlot,
+          );
           stats.bytesSent += payload.byteLength;
-          const msg = chunkMessage(ctx, opId, "allGather", hop, seg, n, codecs[seg.layer], payload);
-          if (codecs[seg.layer].quantizer) {
+          const msg = chunkMessage(ctx, opId, "allGather", hop, g, n, codec, payload);
+          if (codec.scheme !== "fp32") {
+            // Compressed frames (and group tables) sit in slots with room around them.
             msg.headroom = HEADROOM;
             msg.tailroom = TAILROOM;
           }
@@ -449,30 +476,35 @@ async function allgatherMode(
     const recvLoop = async () => {
       for (let hop = 0; hop < N - 1; hop++) {
         const origin = mod(r - hop - 1, N);
-        for (const seg of segs) {
-          const want = chunkMessage(
-            ctx,
-            opId,
-            "allGather",
-            hop,
-            seg,
-            n,
-            codecs[seg.layer],
-            new Uint8Array(0),
-          );
+        for (const g of groups) {
+          const codec = groupCodecs[g.index];
+          const want = chunkMessage(ctx, opId, "allGather", hop, g, n, codec, new Uint8Array(0));
           const got = await expectChunk(ctx, want, deadline);
-          stats.bytesReceived += got.msg.payload.byteLength;
-          const p = got.msg.payload;
-          if (codecs[seg.layer].quantizer) {
-            let slot = slots[origin][seg.index];
-            if (!slot || slot.length < HEADROOM + p.length + TAILROOM) {
-              slot = slots[origin][seg.index] = new Uint8Array(HEADROOM + p.length + TAILROOM);
-            }
-            slot.set(p, HEADROOM);
-            messages[origin][seg.index] = slot.subarray(HEADROOM, HEADROOM + p.length);
-          } else messages[origin][seg.index] = p.slice();
-          got.release();
-          if (hop + 1 < N - 1) signal(hop + 1, seg.index).resolve();
+          try {
+            stats.bytesReceived += got.msg.payload.byteLength;
+            const parts = guard(
+              ctx,
+              () =>
+                splitGroup(got.msg.payload, g.members.map((s) => s.count), codec.scheme === "fp32"),
+            );
+            g.members.forEach((seg, i) => {
+              const p = parts[i];
+              if (!codecs[seg.layer].quantizer) {
+                if (g.members.length > 1) checkF32Part(ctx, codecs[seg.layer], seg, p);
+                messages[origin][seg.index] = p.slice();
+                return;
+              }
+              let slot = slots[origin][seg.index];
+              if (!slot || slot.length < HEADROOM + p.length + TAILROOM) {
+                slot = slots[origin][seg.index] = new Uint8Array(HEADROOM + p.length + TAILROOM);
+              }
+              slot.set(p, HEADROOM);
+              messages[origin][seg.index] = slot.subarray(HEADROOM, HEADROOM + p.length);
+            });
+          } finally {
+            got.release();
+          }
+          if (hop + 1 < N - 1) signal(hop + 1, g.index).resolve();
         }
       }
     };

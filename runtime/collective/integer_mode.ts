@@ -46,7 +46,7 @@ import {
   payloadF32,
   runRingHops,
 } from "./_ring_io.ts";
-import type { Segment } from "./plan.ts";
+import type { Segment, SegmentGroup } from "./plan.ts";
 import { type AllreduceTrace, PHASE_DECODE, PHASE_ENCODE, PHASE_REDUCE } from "./trace.ts";
 
 /** Coordinates per shared scale when the options do not say. */
@@ -67,7 +67,7 @@ const codecOfGrid = (bits: number) => ({ scheme: "grid", bits, quantizer: null }
  * @param buf This rank's values, reduced in place.
  * @param op Sum or mean.
  * @param quantizers Each layer's quantizer (its `bits` pick the grid), null for float32.
- * @param plan The segment plan.
+ * @param plan The segment groups, by chunk.
  * @param rng This rank's randomness.
  * @param bucket Coordinates per shared scale.
  * @param stats Counters to add to.
@@ -79,7 +79,7 @@ export async function integerMode(
   buf: Float32Array,
   op: "sum" | "mean",
   quantizers: (Quantizer | null)[],
-  plan: Segment[][],
+  plan: SegmentGroup[][],
   rng: Rng,
   bucket: number,
   stats: ModeStats,
@@ -91,7 +91,7 @@ export async function integerMode(
   }
   const N = ctx.size, n = buf.length;
   const grids: (SharedGrid | null)[] = quantizers.map((q) => q ? gridOfBits(q.bits) : null);
-  const segs = plan.flat();
+  const segs = plan.flat().flatMap((g) => g.members);
   const mem = integerBuffers(ctx);
   // Each quantized segment's scales: scaleAt[g] .. scaleAt[g] + ⌈count / bucket⌉.
   if (mem.scaleAt.length < segs.length + 1) mem.scaleAt = new Int32Array(segs.length + 1);

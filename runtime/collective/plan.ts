@@ -82,3 +82,64 @@ export function segmentLayer(layout: LayerSpan[], seg: Segment): LayerInfo {
   if (seg.count === l.length) return l;
   return layerPiece(l);
 }
+
+/**
+ * Consecutive segments of one chunk that travel in one frame (tensor fusion):
+ * a model's small layers (biases, norms) would each be a segment of their
+ * own, and every frame costs the same fixed work at both ends whatever its
+ * size. Each mode still quantizes and decodes segment by segment; only the
+ * frames are fused.
+ */
+export interface SegmentGroup {
+  /** Index in the operation's group plan (the same on every rank). */
+  index: number;
+  /** The chunk its segments belong to. */
+  chunk: number;
+  /** First element (its first segment's). */
+  offset: number;
+  /** Elements of all its segments. */
+  count: number;
+  /** Its segments, in order; adjacent in the buffer. */
+  members: Segment[];
+}
+
+/**
+ * Groups each chunk's segments greedily, in order: a segment joins the open
+ * group while the group stays within `maxElements` elements, so a segment cut
+ * at the size limit travels alone and small ones travel together.
+ * Deterministic in (plan, maxElements).
+ *
+ * @example Four small layers and one large one, one chunk
+ * ```ts
+ * import { groupSegments, planSegments } from "./plan.ts";
+ * const sizes = [100, 10, 100, 10, 1000];
+ * let at = 0;
+ * const layout = sizes.map((length, i) => ({ name: `l${i}`, offset: (at += length) - length, length }));
+ * const groups = groupSegments(planSegments(1220, 1, layout, 500), 500);
+ * const shape = groups[0].map((g) => g.members.map((s) => s.count).join("+")).join(" | ");
+ * if (shape !== "100+10+100+10 | 500 | 500") throw new Error(shape);
+ * ```
+ */
+export function groupSegments(plan: Segment[][], maxElements: number): SegmentGroup[][] {
+  let index = 0;
+  return plan.map((segs) => {
+    const groups: SegmentGroup[] = [];
+    let open: SegmentGroup | null = null;
+    for (const seg of segs) {
+      if (open && open.count + seg.count <= maxElements) {
+        open.members.push(seg);
+        open.count += seg.count;
+        continue;
+      }
+      open = {
+        index: index++,
+        chunk: seg.chunk,
+        offset: seg.offset,
+        count: seg.count,
+        members: [seg],
+      };
+      groups.push(open);
+    }
+    return groups;
+  });
+}

@@ -10,6 +10,7 @@ import { defaultLayerType } from "../../../runtime/quant/layer_types.ts";
 import { createQuantizer } from "../../../runtime/quant/registry.ts";
 import type { Quantizer } from "../../../runtime/quant/types.ts";
 import { RingContext } from "../../../runtime/collective/context.ts";
+import { groupSegments } from "../../../runtime/collective/plan.ts";
 import {
   CollectiveError,
   CollectiveTimeoutError,
@@ -243,16 +244,24 @@ Deno.test("allgather mode sends exactly the encoded messages, each to the N − 
     const make = () => new LayerwiseQuantizer({ bits: 4, bucketSize: 512, adapt: false });
     const { stats } = await gatherMean(grads, grads.map(make), 6, coder);
     // Every rank's messages again, from the same streams: one per segment of the plan, with
-    // the layer's shape when the segment is the whole layer.
-    const segs = planSegments(MODEL_N, size, MODEL_LAYERS, 700).flat();
+    // the layer's shape when the segment is the whole layer. A frame carries a group of
+    // segments: one as is, several after a table of their lengths, each padded to 8 bytes.
+    const groups = groupSegments(planSegments(MODEL_N, size, MODEL_LAYERS, 700), 700).flat();
+    assert.ok(groups.some((g) => g.members.length > 1), "the plan fuses small segments");
+    const pad8 = (b: number) => Math.ceil(b / 8) * 8;
     let total = 0;
     for (let r = 0; r < size; r++) {
       const q = make(), rng = new Rng(6 + r);
-      for (const seg of segs) {
-        const l = MODEL_LAYERS[seg.layer];
-        const layer = seg.count === l.length ? l : { name: l.name, type: defaultLayerType(l) };
-        const view = grads[r].subarray(seg.offset, seg.offset + seg.count);
-        total += quantizeEncode(q, view, rng, { layer, coder }).length;
+      for (const g of groups) {
+        const lengths = g.members.map((seg) => {
+          const l = MODEL_LAYERS[seg.layer];
+          const layer = seg.count === l.length ? l : { name: l.name, type: defaultLayerType(l) };
+          const view = grads[r].subarray(seg.offset, seg.offset + seg.count);
+          return quantizeEncode(q, view, rng, { layer, coder }).length;
+        });
+        total += lengths.length === 1
+          ? lengths[0]
+          : pad8(4 * lengths.length) + lengths.reduce((s, b) => s + pad8(b), 0);
       }
     }
     assert.equal(stats.reduce((n, s) => n + s.bytesSent, 0), (size - 1) * total, coder);
