@@ -53,6 +53,14 @@ const MODE = /^(([a-z]+?)\d+)$/;
 export const BENCH_ALLREDUCE_FLAGS = {
   ranks: { type: "int", min: 1, max: 32, default: 4, help: "ranks (processes, or netlab hosts)" },
   mib: { type: "number", list: true, above: 0, default: [1, 16, 64], help: "buffer sizes in MiB" },
+  layers: {
+    type: "int",
+    list: true,
+    min: 1,
+    value: "N,N,…",
+    help: "cut qoda-ring's buffer into layers of these sizes in elements, as a model's variables " +
+      "are (one buffer of their sum, instead of --mib; Gloo reduces the sum as one tensor)",
+  },
   modes: {
     type: "string",
     list: true,
@@ -180,7 +188,7 @@ function modeArgs(mode: string): { scheme: string; bits: number } {
 /** qoda-ring on loopback: N processes. Returns rank 0's result events. */
 async function qodaLoopback(
   ranks: number,
-  mibs: number[],
+  sizeArgs: string[],
   mode: string,
   collective: string,
   iters: number,
@@ -198,8 +206,7 @@ async function qodaLoopback(
     String(r),
     "--peers",
     peers.join(","),
-    "--mib",
-    mibs.join(","),
+    ...sizeArgs,
     "--mode",
     mode === "fp32" ? "fp32" : collective,
     "--scheme",
@@ -231,7 +238,7 @@ async function qodaLoopback(
 /** qoda-ring inside netlab: N namespaces at `rate`. */
 async function qodaNetlab(
   ranks: number,
-  mibs: number[],
+  sizeArgs: string[],
   mode: string,
   collective: string,
   iters: number,
@@ -246,7 +253,7 @@ async function qodaNetlab(
   const inner = [
     `PEERS=$(echo "$NETLAB_PEERS" | sed 's/,/:29650,/g'):29650`,
     `exec ${Deno.execPath()} run -A scripts/ring_rank.ts --rank "$NETLAB_RANK" --peers "$PEERS"` +
-    ` --secret ${secret} --mib ${mibs.join(",")} --mode ${mode === "fp32" ? "fp32" : collective}` +
+    ` --secret ${secret} ${sizeArgs.join(" ")} --mode ${mode === "fp32" ? "fp32" : collective}` +
     ` --scheme ${scheme === "fp32" ? "layerwise" : scheme} --bits ${
       scheme === "fp32" ? 4 : bits
     } --iters ${iters}` +
@@ -298,7 +305,10 @@ async function glooNetlab(
 }
 
 async function run(a: BenchAllreduceCli): Promise<void> {
-  const { ranks, mib: mibs, modes, link } = a;
+  const { ranks, modes, link } = a;
+  // A layered buffer is one buffer of the layers' sum (Gloo reduces it as one tensor).
+  const mibs = a.layers ? [(4 * a.layers.reduce((s, l) => s + l, 0)) / 2 ** 20] : a.mib;
+  const sizeArgs = a.layers ? ["--layers", a.layers.join(",")] : ["--mib", mibs.join(",")];
   const rate = link === "loopback" ? null : parseRate(link);
   const compare = a.compare === "none" ? [] : [a.compare];
   const { iters, warmup } = a;
@@ -346,8 +356,27 @@ async function run(a: BenchAllreduceCli): Promise<void> {
     }
     for (const mode of modes) {
       const r = rate === null
-        ? await qodaLoopback(ranks, mibs, mode, a.collective, iters, warmup, a.trace, a.transport)
-        : await qodaNetlab(ranks, mibs, mode, a.collective, iters, warmup, link, a.delay, a.trace);
+        ? await qodaLoopback(
+          ranks,
+          sizeArgs,
+          mode,
+          a.collective,
+          iters,
+          warmup,
+          a.trace,
+          a.transport,
+        )
+        : await qodaNetlab(
+          ranks,
+          sizeArgs,
+          mode,
+          a.collective,
+          iters,
+          warmup,
+          link,
+          a.delay,
+          a.trace,
+        );
       for (const e of r) rows.push(toRow(e, "qoda-ring"));
       const done = compare.length + modes.indexOf(mode) + 1;
       progress.tick(done, running(done));

@@ -15,6 +15,7 @@ import {
   type AllreduceOptions,
   COMPRESSION_MODES,
   type CompressionOptions,
+  type LayerSpan,
 } from "../runtime/collective/allreduce.ts";
 import { allreduceAuto, CollectiveTrials } from "../runtime/collective/auto.ts";
 import { AllreduceTrace } from "../runtime/collective/trace.ts";
@@ -58,6 +59,14 @@ export const RING_RANK_FLAGS = {
     help: "buffer sizes in float32 elements",
   },
   mib: { type: "number", list: true, min: 0, default: [1], help: "buffer sizes in MiB" },
+  layers: {
+    type: "int",
+    list: true,
+    min: 1,
+    value: "N,N,…",
+    help: "the buffer's layers in elements, in order (one buffer of their sum, instead of " +
+      "--mib or --elements), as a model's variables cut it",
+  },
   mode: {
     type: "string",
     choices: ["fp32", ...COMPRESSION_MODES, "auto"],
@@ -141,7 +150,10 @@ function emit(o: Record<string, unknown>): void {
 async function run(a: RingRankCli): Promise<number> {
   const { rank, peers, mode } = a;
   const size = peers.length;
-  const sizes = a.elements ?? a.mib.map((m) => Math.round((m * 2 ** 20) / 4));
+  const sizes = a.layers
+    ? [a.layers.reduce((s, l) => s + l, 0)]
+    : a.elements ?? a.mib.map((m) => Math.round((m * 2 ** 20) / 4));
+  const layout = a.layers ? layersLayout(a.layers) : undefined;
   const { iters, warmup, seed, bits, bucket } = a;
   const timeoutMs = a["timeout-ms"];
 
@@ -171,6 +183,7 @@ async function run(a: RingRankCli): Promise<number> {
       const buf = kernelArena(n); // in the kernels' memory, as a training worker's buffer is
       const opts: AllreduceOptions = {
         op: a.op,
+        layout,
         maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),
         compression: quantizer && mode !== "auto"
           ? { mode: mode as CompressionOptions["mode"], rng, quantizerFor: () => quantizer }
@@ -261,6 +274,16 @@ async function run(a: RingRankCli): Promise<number> {
   }
   await ctx.closeGracefully("done");
   return 0;
+}
+
+/** Layers of the given sizes, end to end, named `layer0`, `layer1`, … (type `dense`). */
+function layersLayout(sizes: number[]): LayerSpan[] {
+  let at = 0;
+  return sizes.map((length, i) => {
+    const l = { name: `layer${i}`, type: "dense", offset: at, length };
+    at += length;
+    return l;
+  });
 }
 
 /** FNV-1a over the buffer's bytes: equal on every rank iff the results are bit-identical. */

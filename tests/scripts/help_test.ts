@@ -143,6 +143,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
     flags: [
       "ranks",
       "mib",
+      "layers",
       "modes",
       "collective",
       "link",
@@ -216,6 +217,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "secret",
       "elements",
       "mib",
+      "layers",
       "mode",
       "scheme",
       "bits",
