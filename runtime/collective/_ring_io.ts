@@ -322,7 +322,11 @@ export function packGroup(
       grown.set(slot.subarray(0, at));
       slot = grown;
     }
-    new DataView(slot.buffer, slot.byteOffset).setUint32(HEADROOM + 4 * i, p.length, true);
+    const t = HEADROOM + 4 * i, len = p.length; // u32, little-endian
+    slot[t] = len & 0xff;
+    slot[t + 1] = (len >>> 8) & 0xff;
+    slot[t + 2] = (len >>> 16) & 0xff;
+    slot[t + 3] = len >>> 24;
     slot.set(p, at);
     slot.fill(0, end, next);
     at = next;
@@ -381,6 +385,23 @@ export function splitGroup(payload: Uint8Array, counts: number[], f32: boolean):
 const GROUP_SLOTS = new WeakMap<RingContext, Uint8Array>();
 
 /**
+ * {@linkcode packGroup} into `ctx`'s reused slot, as the payload of a send:
+ * with the slot's room around it when it was written there (one write).
+ */
+export function groupPayload(
+  ctx: RingContext,
+  k: number,
+  part: (i: number) => Uint8Array,
+  f32: boolean,
+): HopPayload {
+  const [bytes, slot] = packGroup(k, part, f32, GROUP_SLOTS.get(ctx) ?? new Uint8Array(0));
+  GROUP_SLOTS.set(ctx, slot);
+  return bytes.buffer === slot.buffer
+    ? { bytes, headroom: HEADROOM, tailroom: TAILROOM }
+    : { bytes };
+}
+
+/**
  * Runs the ring's 2(N − 1) hops, reduce-scatter then all-gather, pipelined
  * by segment group: a group is sent at a hop once it was received at the one
  * before, and each link carries its pairs in {@linkcode hopOrder}'s order.
@@ -425,20 +446,14 @@ export async function runRingHops(
       if (k > 0) await signal(k, g.index).promise;
       ctx.throwIfFailed();
       const codec = codecOf(g, rs, hop);
-      let p: HopPayload;
-      if (g.members.length === 1) p = guard(ctx, () => hops.payload(g.members[0], rs, hop));
-      else {
-        const [bytes, slot] = packGroup(
+      const p = g.members.length === 1
+        ? guard(ctx, () => hops.payload(g.members[0], rs, hop))
+        : groupPayload(
+          ctx,
           g.members.length,
           (i) => guard(ctx, () => hops.payload(g.members[i], rs, hop)).bytes,
           codec.scheme === "fp32",
-          GROUP_SLOTS.get(ctx) ?? new Uint8Array(0),
         );
-        GROUP_SLOTS.set(ctx, slot);
-        p = bytes.buffer === slot.buffer
-          ? { bytes, headroom: HEADROOM, tailroom: TAILROOM }
-          : { bytes };
-      }
       stats.bytesSent += p.bytes.byteLength;
       const msg = chunkMessage(ctx, opId, phaseOf(rs), hop, g, n, codec, p.bytes);
       if (p.headroom !== undefined) msg.headroom = p.headroom;

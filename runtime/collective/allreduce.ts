@@ -48,10 +48,10 @@ import {
   expectChunk,
   f32Bytes,
   groupCodec,
+  groupPayload,
   guard,
   HEADROOM,
   mod,
-  packGroup,
   payloadF32,
   runRingHops,
   Signal,
@@ -447,7 +447,6 @@ async function allgatherMode(
     const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
     const codecOfSeg = (seg: Segment) => codecs[seg.layer];
     const groupCodecs = groups.map((g) => groupCodec(g.members, codecOfSeg));
-    let groupSlot: Uint8Array = new Uint8Array(0);
     const sendLoop = async () => {
       for (let hop = 0; hop < N - 1; hop++) {
         const origin = mod(r - hop, N);
@@ -455,19 +454,21 @@ async function allgatherMode(
           if (hop > 0) await signal(hop, g.index).promise;
           ctx.throwIfFailed();
           const codec = groupCodecs[g.index];
-          let payload: Uint8Array;
-          [payload, groupSlot] = packGroup(
+          const p = groupPayload(
+            ctx,
             g.members.length,
             (i) => messages[origin][g.members[i].index],
             codec.scheme === "fp32",
-            groupSlot,
           );
-          stats.bytesSent += payload.byteLength;
-          const msg = chunkMessage(ctx, opId, "allGather", hop, g, n, codec, payload);
-          if (codec.scheme !== "fp32") {
-            // Compressed frames (and group tables) sit in slots with room around them.
+          stats.bytesSent += p.bytes.byteLength;
+          const msg = chunkMessage(ctx, opId, "allGather", hop, g, n, codec, p.bytes);
+          if (g.members.length === 1 && codecs[g.members[0].layer].quantizer) {
+            // A compressed frame sits in its slot with room around it.
             msg.headroom = HEADROOM;
             msg.tailroom = TAILROOM;
+          } else {
+            msg.headroom = p.headroom;
+            msg.tailroom = p.tailroom;
           }
           await ctx.sendChunk(msg);
         }
