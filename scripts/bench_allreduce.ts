@@ -185,15 +185,21 @@ function modeArgs(mode: string): { scheme: string; bits: number } {
   return { scheme: m[1], bits: Number(m[2]) };
 }
 
+/** What every qoda-ring run of the benchmark is given. */
+interface QodaRun {
+  ranks: number;
+  /** `--mib …` or `--layers …` for ring_rank. */
+  sizeArgs: string[];
+  mode: string;
+  collective: string;
+  iters: number;
+  warmup: number;
+  trace: boolean;
+}
+
 /** qoda-ring on loopback: N processes. Returns rank 0's result events. */
 async function qodaLoopback(
-  ranks: number,
-  sizeArgs: string[],
-  mode: string,
-  collective: string,
-  iters: number,
-  warmup: number,
-  trace: boolean,
+  { ranks, sizeArgs, mode, collective, iters, warmup, trace }: QodaRun,
   transport: string,
 ): Promise<Record<string, unknown>[]> {
   const peers = freeLoopbackPorts(ranks).map((p) => `127.0.0.1:${p}`);
@@ -237,15 +243,9 @@ async function qodaLoopback(
 
 /** qoda-ring inside netlab: N namespaces at `rate`. */
 async function qodaNetlab(
-  ranks: number,
-  sizeArgs: string[],
-  mode: string,
-  collective: string,
-  iters: number,
-  warmup: number,
+  { ranks, sizeArgs, mode, collective, iters, warmup, trace }: QodaRun,
   rate: string,
   delay: string | undefined,
-  trace: boolean,
 ): Promise<Record<string, unknown>[]> {
   const { scheme, bits } = modeArgs(mode);
   const secret = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16))
@@ -355,28 +355,18 @@ async function run(a: BenchAllreduceCli): Promise<void> {
       progress.tick(1, running(1));
     }
     for (const mode of modes) {
+      const q: QodaRun = {
+        ranks,
+        sizeArgs,
+        mode,
+        collective: a.collective,
+        iters,
+        warmup,
+        trace: a.trace,
+      };
       const r = rate === null
-        ? await qodaLoopback(
-          ranks,
-          sizeArgs,
-          mode,
-          a.collective,
-          iters,
-          warmup,
-          a.trace,
-          a.transport,
-        )
-        : await qodaNetlab(
-          ranks,
-          sizeArgs,
-          mode,
-          a.collective,
-          iters,
-          warmup,
-          link,
-          a.delay,
-          a.trace,
-        );
+        ? await qodaLoopback(q, a.transport)
+        : await qodaNetlab(q, link, a.delay);
       for (const e of r) rows.push(toRow(e, "qoda-ring"));
       const done = compare.length + modes.indexOf(mode) + 1;
       progress.tick(done, running(done));

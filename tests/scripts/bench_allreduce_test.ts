@@ -1,7 +1,8 @@
 // bench:allreduce on 2 loopback ranks, 0.25 MiB, float32 and layer-wise 4-bit:
 // --trace gives every rank's phases, present, non-negative, and adding up to at
 // most the operation's wall time; auto, the default collective, runs training's
-// trials on the compressed row and names the mode the ranks agreed on.
+// trials on the compressed row and names the mode the ranks agreed on; --layers cuts the
+// buffer into a model's layers.
 import assert from "node:assert/strict";
 import { runScript } from "../_support/run_script.ts";
 import { TRACE_PHASES } from "../../runtime/collective/trace.ts";
@@ -56,4 +57,18 @@ Deno.test("bench:allreduce (auto, the default) on loopback: the row names the ch
   assert.match(rows[1].collective, /^auto: (fp32|integer|allgather)$/);
   assert.ok(rows[1].time_vs_fp32! > 0, JSON.stringify(rows[1]));
   assert.match(text, new RegExp(`layerwise +${rows[1].collective}`));
+});
+
+Deno.test("bench:allreduce --layers: one buffer of the layers' sum, reduced in every mode", async () => {
+  // 5,000 + 40 + 3,000 + 20 elements: the flags' --mib is replaced by the layers' sum.
+  const layers = ["--layers", "5000,40,3000,20"];
+  for (const collective of ["integer", "allgather"]) {
+    const { rows } = await bench([...layers, "--collective", collective]);
+    assert.deepEqual(rows.map((row) => row.mode), ["fp32", "layerwise"]);
+    for (const row of rows) {
+      assert.equal(row.mib, (4 * 8060) / 2 ** 20, JSON.stringify(row));
+      assert.ok(row.time_ms > 0);
+    }
+    assert.equal(rows[1].collective, collective);
+  }
 });

@@ -13,9 +13,8 @@ import { groupSegments, planSegments } from "../../../runtime/collective/plan.ts
 import { CollectiveError } from "../../../runtime/errors.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { Rng } from "../../../runtime/rng.ts";
-import type { Link } from "../../../runtime/transport/link.ts";
 import { memoryRing } from "../../../runtime/transport/memory.ts";
-import { inputs } from "./_rings.ts";
+import { inputs, tampered } from "./_rings.ts";
 
 /** 24 layers as a small MLP gives them: kernels of 150–400 values, each followed by its bias. */
 function manyLayers(): { layout: LayerSpan[]; n: number } {
@@ -185,20 +184,6 @@ Deno.test("every mode sends one frame per group, not per layer, with biases in f
     assert.equal(frames.reduce((s, f) => s + f, 0), want, `${label}: frames ${frames}`);
   }
 });
-
-/** A link whose sends pass through `tamper`. */
-function tampered(link: Link, tamper: (m: Parameters<Link["send"]>[0]) => void): Link {
-  return {
-    peer: link.peer,
-    send: (m) => {
-      tamper(m);
-      return link.send(m);
-    },
-    receive: () => link.receive(),
-    closeWrite: () => link.closeWrite(),
-    close: () => link.close(),
-  };
-}
 
 Deno.test("a group whose table lies fails the ring naming the peer, in every compressed mode", async () => {
   const { layout, n } = manyLayers();

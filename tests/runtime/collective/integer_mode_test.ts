@@ -13,8 +13,7 @@ import { CollectiveError } from "../../../runtime/errors.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import { memoryRing } from "../../../runtime/transport/memory.ts";
-import { inputs, ring } from "./_rings.ts";
-import type { Link } from "../../../runtime/transport/link.ts";
+import { inputs, ring, tampered } from "./_rings.ts";
 
 const layout = (n: number): LayerSpan[] => [
   { name: "dense/kernel", type: "dense", offset: 0, length: n - 10 },
@@ -122,20 +121,6 @@ Deno.test("integer mode's bytes: below the all-gather's, close to the ring's (4 
   assert.ok(sent.integer < 0.75 * sent.allgather, JSON.stringify(sent));
   assert.ok(sent.integer < 1.5 * sent.ring, JSON.stringify(sent));
 });
-
-/** A link whose sends pass through `tamper`. */
-function tampered(link: Link, tamper: (m: Parameters<Link["send"]>[0]) => void): Link {
-  return {
-    peer: link.peer,
-    send: (m) => {
-      tamper(m);
-      return link.send(m);
-    },
-    receive: () => link.receive(),
-    closeWrite: () => link.closeWrite(),
-    close: () => link.close(),
-  };
-}
 
 Deno.test("integer mode: lanes a peer could not have sent, or a bad scale, fail the ring naming that peer", async () => {
   for (const target of ["grid", "scales"]) {
