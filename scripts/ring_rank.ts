@@ -90,7 +90,12 @@ export const RING_RANK_FLAGS = {
   "timeout-ms": { type: "int", min: 1, default: 30000, help: "per-operation deadline" },
   check: { type: "boolean", help: "verify the result against the exact sum" },
   link: { type: "string", default: "loopback", help: "label for the link in the output" },
-  "segment-kib": { type: "number", above: 0, default: 1024, help: "largest segment in KiB" },
+  "segment-kib": {
+    type: "number",
+    above: 0,
+    defaultHelp: "the all-reduce's: 1024 for float32, 512 KiB of codes compressed",
+    help: "largest segment in KiB of float32 values",
+  },
   trace: {
     type: "boolean",
     help: "time each phase (wall and thread CPU) of the timed operations; adds `trace` to results",
@@ -184,7 +189,9 @@ async function run(a: RingRankCli): Promise<number> {
       const opts: AllreduceOptions = {
         op: a.op,
         layout,
-        maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)),
+        ...(a["segment-kib"] !== undefined
+          ? { maxSegmentElements: Math.max(1, Math.floor((a["segment-kib"] * 1024) / 4)) }
+          : {}),
         compression: quantizer && mode !== "auto"
           ? { mode: mode as CompressionOptions["mode"], rng, quantizerFor: () => quantizer }
           : undefined,
