@@ -118,12 +118,7 @@ export async function expectChunk(
   }
   if (want.scheme === "fp32" && m.payload.byteLength !== 4 * want.count) {
     got.release();
-    throw ctx.fail(
-      new MismatchError(
-        ctx.leftRank,
-        `rank ${ctx.leftRank} sent ${m.payload.byteLength} payload bytes for ${want.count} float32 values`,
-      ),
-    );
+    throw f32Mismatch(ctx, m.payload.byteLength, `${want.count} float32 values`);
   }
   return got;
 }
@@ -385,16 +380,23 @@ export function splitGroup(payload: Uint8Array, counts: number[], f32: boolean):
 const GROUP_SLOTS = new WeakMap<RingContext, Uint8Array>();
 
 /**
- * {@linkcode packGroup} into `ctx`'s reused slot, as the payload of a send:
- * with the slot's room around it when it was written there (one write).
+ * {@linkcode packGroup} into `ctx`'s reused slot, as the payload of a send: a
+ * lone segment's payload as its part gives it (with the room around it),
+ * several with the slot's room around them when written there (one write).
  */
 export function groupPayload(
   ctx: RingContext,
   k: number,
-  part: (i: number) => Uint8Array,
+  part: (i: number) => HopPayload,
   f32: boolean,
 ): HopPayload {
-  const [bytes, slot] = packGroup(k, part, f32, GROUP_SLOTS.get(ctx) ?? new Uint8Array(0));
+  if (k === 1) return part(0);
+  const [bytes, slot] = packGroup(
+    k,
+    (i) => part(i).bytes,
+    f32,
+    GROUP_SLOTS.get(ctx) ?? new Uint8Array(0),
+  );
   GROUP_SLOTS.set(ctx, slot);
   return bytes.buffer === slot.buffer
     ? { bytes, headroom: HEADROOM, tailroom: TAILROOM }
@@ -434,9 +436,7 @@ export async function runRingHops(
   const signal = (k: number, g: number) => (ready[k][g] ??= new Signal());
   const phaseOf = (rs: boolean) => rs ? "reduceScatter" as const : "allGather" as const;
   const codecOf = (g: SegmentGroup, rs: boolean, hop: number) =>
-    g.members.length === 1
-      ? hops.codec(g.members[0], rs, hop)
-      : groupCodec(g.members, (s) => hops.codec(s, rs, hop));
+    groupCodec(g.members, (s) => hops.codec(s, rs, hop));
 
   const sendLoop = async () => {
     const order = hopOrder(plan, N, sentChunk(r, N));
@@ -446,14 +446,12 @@ export async function runRingHops(
       if (k > 0) await signal(k, g.index).promise;
       ctx.throwIfFailed();
       const codec = codecOf(g, rs, hop);
-      const p = g.members.length === 1
-        ? guard(ctx, () => hops.payload(g.members[0], rs, hop))
-        : groupPayload(
-          ctx,
-          g.members.length,
-          (i) => guard(ctx, () => hops.payload(g.members[i], rs, hop)).bytes,
-          codec.scheme === "fp32",
-        );
+      const p = groupPayload(
+        ctx,
+        g.members.length,
+        (i) => guard(ctx, () => hops.payload(g.members[i], rs, hop)),
+        codec.scheme === "fp32",
+      );
       stats.bytesSent += p.bytes.byteLength;
       const msg = chunkMessage(ctx, opId, phaseOf(rs), hop, g, n, codec, p.bytes);
       if (p.headroom !== undefined) msg.headroom = p.headroom;
@@ -498,11 +496,12 @@ export async function runRingHops(
 /** Fails the ring when a float32 segment in a mixed group came with the wrong byte count. */
 export function checkF32Part(ctx: RingContext, codec: Codec, seg: Segment, part: Uint8Array) {
   if (codec.scheme !== "fp32" || part.byteLength === 4 * seg.count) return;
-  throw ctx.fail(
-    new MismatchError(
-      ctx.leftRank,
-      `rank ${ctx.leftRank} sent ${part.byteLength} payload bytes for segment ${seg.index}'s ` +
-        `${seg.count} float32 values`,
-    ),
+  throw f32Mismatch(ctx, part.byteLength, `segment ${seg.index}'s ${seg.count} float32 values`);
+}
+
+/** The ring's failure for float32 values that came with `bytes` bytes: the left neighbour is named. */
+function f32Mismatch(ctx: RingContext, bytes: number, what: string): CollectiveError {
+  return ctx.fail(
+    new MismatchError(ctx.leftRank, `rank ${ctx.leftRank} sent ${bytes} payload bytes for ${what}`),
   );
 }

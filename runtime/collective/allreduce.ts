@@ -493,19 +493,20 @@ async function allgatherMode(
           const p = groupPayload(
             ctx,
             g.members.length,
-            (i) => messages[origin][g.members[i].index],
+            (i) => {
+              const seg = g.members[i];
+              const bytes = messages[origin][seg.index];
+              // A compressed frame sits in its slot with room around it.
+              return codecs[seg.layer].quantizer
+                ? { bytes, headroom: HEADROOM, tailroom: TAILROOM }
+                : { bytes };
+            },
             codec.scheme === "fp32",
           );
           stats.bytesSent += p.bytes.byteLength;
           const msg = chunkMessage(ctx, opId, "allGather", hop, g, n, codec, p.bytes);
-          if (g.members.length === 1 && codecs[g.members[0].layer].quantizer) {
-            // A compressed frame sits in its slot with room around it.
-            msg.headroom = HEADROOM;
-            msg.tailroom = TAILROOM;
-          } else {
-            msg.headroom = p.headroom;
-            msg.tailroom = p.tailroom;
-          }
+          if (p.headroom !== undefined) msg.headroom = p.headroom;
+          if (p.tailroom !== undefined) msg.tailroom = p.tailroom;
           await ctx.sendChunk(msg);
         }
       }

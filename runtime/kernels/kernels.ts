@@ -332,6 +332,16 @@ export class Kernels {
     return a.buffer === this.#buf && a.byteOffset >= this.arenaAt;
   }
 
+  /**
+   * Where a kernel reads `x[c0, c0 + len)`: in place when `x` lies in the
+   * arena (`inPlace`), else in the input scratch, copied there first.
+   */
+  #inputAt(x: Float32Array, c0: number, len: number, inPlace: boolean): number {
+    if (inPlace) return x.byteOffset + 4 * c0;
+    this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
+    return this.#x;
+  }
+
   #f32(at: number, n: number): Float32Array {
     return new Float32Array(this.#buf, at, n);
   }
@@ -421,9 +431,7 @@ export class Kernels {
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
-      // The input where it lies when it is in the arena, else a copy in the scratch.
-      const x = inPlace ? v.byteOffset + 4 * c0 : this.#x;
-      if (!inPlace) this.#f32(this.#x, len).set(v.subarray(c0, c0 + len));
+      const x = this.#inputAt(v, c0, len, inPlace);
       const bad = e.sm_quantize_pack(
         x,
         len,
@@ -599,14 +607,14 @@ export class Kernels {
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
       const b0 = c0 / bucket, nb = Math.ceil(len / bucket);
-      if (!xInPlace) this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
+      const xAt = this.#inputAt(x, c0, len, xInPlace);
       this.#f32(this.#norms, nb).set(scales.subarray(b0, b0 + nb));
       if (lanesIn) {
         const at = (c0 * wIn) / 8, nbytes = Math.ceil((len * wIn) / 8);
         new Uint8Array(this.#buf, this.#bytes, nbytes).set(lanesIn.subarray(at, at + nbytes));
       }
       const bad = e.grid_hop(
-        xInPlace ? x.byteOffset + 4 * c0 : this.#x,
+        xAt,
         len,
         this.#norms,
         bucket,
@@ -646,8 +654,7 @@ export class Kernels {
     const inPlace = this.#inArena(x);
     for (let c0 = 0; c0 < n; c0 += chunk) {
       const len = Math.min(chunk, n - c0);
-      if (!inPlace) this.#f32(this.#x, len).set(x.subarray(c0, c0 + len));
-      e.bucket_max_abs(inPlace ? x.byteOffset + 4 * c0 : this.#x, len, bucket, this.#norms);
+      e.bucket_max_abs(this.#inputAt(x, c0, len, inPlace), len, bucket, this.#norms);
       out.set(this.#f32(this.#norms, Math.ceil(len / bucket)), c0 / bucket);
     }
   }
