@@ -20,6 +20,7 @@
  */
 import type { Rng } from "../rng.ts";
 import { QUANT_KERNELS_WASM_BASE64 } from "./quant_kernels_wasm.ts";
+import { activeNativeKernel } from "./native.ts";
 
 /** Coordinates processed per chunk, at most. */
 export const CHUNK = 1 << 20;
@@ -298,6 +299,8 @@ export class Kernels {
   /** The shared-grid kernels' state: four stream states, then a faulty lane's value. */
   readonly #gridState: Int32Array;
   #levelsLoaded: Float32Array | null = null;
+  /** Codes of the native kernel on their way to a width it does not pack. */
+  #nativeScratch = new Uint16Array(0);
 
   constructor(exports: Exports, memory: WebAssembly.Memory) {
     this.#e = exports;
@@ -325,6 +328,12 @@ export class Kernels {
     if (this.arenaAt > this.#buf.byteLength) {
       throw new Error("kernel memory layout exceeds the memory");
     }
+  }
+
+  /** The first n codes of the native kernel's scratch (grown as needed). */
+  #nativeCodes(n: number): Uint16Array {
+    if (this.#nativeScratch.length < n) this.#nativeScratch = new Uint16Array(n);
+    return this.#nativeScratch.subarray(0, n);
   }
 
   /** Whether `a` lies in this instance's arena (so the kernels can work on it in place). */
@@ -392,7 +401,9 @@ export class Kernels {
    * packed straight into bytes (`out.packed`: the fused quantize + pack of
    * the send path, which never makes a code array), and the statistics of
    * stride 8 gathered in the same pass. Same codes, norms, statistics and
-   * random draws as smQuantize.
+   * random draws as smQuantize. Runs the native kernel when one is active
+   * and takes the arguments ({@linkcode activeNativeKernel}): the same
+   * definition, its own random stream.
    */
   smQuantizeInto(
     v: Float32Array,
@@ -413,6 +424,26 @@ export class Kernels {
       throw new Error(`cannot quantize buckets of ${bucket} into ${bits}-bit codes in chunks`);
     }
     const nlev = levels.length;
+    const native = activeNativeKernel();
+    if (native?.takes(bucket, nlev, hist ? histStride : undefined)) {
+      const direct = !packed || native.packs(bits, nlev);
+      const scratch = direct ? null : this.#nativeCodes(n);
+      const r = native.quantize(
+        v,
+        bucket,
+        kind,
+        levels,
+        rng.nextU32(),
+        rng.nextU32(),
+        norms,
+        codes ?? scratch,
+        direct && packed ? packed.subarray(packedAt) : null,
+        direct && packed ? bits : 16,
+        hist ?? null,
+      );
+      if (scratch && r.badBucket < 0) this.packFixed(scratch, bits, packed!, packedAt);
+      return r;
+    }
     this.#loadLevels(levels, nlev > 16 ? lut : null);
     e.rng_seed(rng.nextU32(), rng.nextU32());
     // The sums are kept per group of the chunk size quantization used to

@@ -167,6 +167,7 @@ const COMMANDS: { name: string; script: string; args: string[]; flags: string[] 
       "schemes",
       "bits",
       "coder",
+      "kernels",
       "bucket",
       "row",
       "reps",
@@ -299,6 +300,11 @@ const BAD_VALUES: [string, string[], RegExp][] = [
     "bench_quant.ts",
     ["--schemes", "qsgd,foo"],
     /--schemes: invalid value 'foo' in 'qsgd,foo'; valid choices: none/,
+  ],
+  [
+    "bench_quant.ts",
+    ["--kernels", "wasm,cuda"],
+    /--kernels: invalid value 'cuda' in 'wasm,cuda'; valid choices: native, wasm/,
   ],
   [
     "bench_train.ts",

@@ -9,6 +9,7 @@ import {
 } from "../../../runtime/coding/codec.ts";
 import { NonFiniteError } from "../../../runtime/errors.ts";
 import { CHUNK, STREAM_CHUNK } from "../../../runtime/kernels/kernels.ts";
+import { nativeQuantKernel, setNativeKernel } from "../../../runtime/kernels/native.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { MaxMinQuantizer } from "../../../runtime/quant/max_min.ts";
 import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
@@ -52,7 +53,7 @@ interface PinCase {
 
 // Recorded with the kernels as they were before quantizeEncode() existed
 // (commit f51a80d): the frames, the ε_Q sums, the level statistics and the
-// next random draw must not change.
+// next random draw of the WebAssembly kernel must not change.
 // deno-fmt-ignore
 const PINS: PinCase[] = [
   {
@@ -150,8 +151,24 @@ function pinQuantizer(c: PinCase): QsgdQuantizer | LayerwiseQuantizer {
     });
 }
 
+/** Runs `f` with the native kernel turned on or off. */
+function withNative<T>(on: boolean, f: () => T): T {
+  const was = setNativeKernel(on);
+  try {
+    return f();
+  } finally {
+    setNativeKernel(was);
+  }
+}
+
 for (const fused of [false, true]) {
   Deno.test(`${fused ? "quantizeEncode()" : "encode(quantize())"} writes the pinned frames`, () => {
+    withNative(false, () => pinnedFrames(fused));
+  });
+}
+
+function pinnedFrames(fused: boolean): void {
+  {
     for (const c of PINS) {
       const rng = new Rng(c.seed);
       const v = data(c.n, c.bucket, c.seed, rng);
@@ -173,15 +190,33 @@ for (const fused of [false, true]) {
         assert.equal(sha(Float64Array.from(q.snapshot().histograms.dense)), c.hist, c.name);
       }
     }
-  });
+  }
 }
 
 // The same, over a grid of small sizes (around the SIMD widths), bucket
-// sizes, widths and norms: one hash over all the frames, sums and draws.
+// sizes, widths and norms: one hash over all the frames, sums and draws. The
+// native kernel's (recorded with its first version) covers the frames and
+// draws: its own random stream gives other frames.
 const GRID_PIN = "ee99717ab682a55ec9e8ef69f8539b08";
+const NATIVE_GRID_PIN = "e4f5b4cf619b529792af4605d350f84a";
 
 for (const fused of [false, true]) {
-  Deno.test(`${fused ? "quantizeEncode()" : "encode(quantize())"} writes the pinned grid`, () => {
+  const name = fused ? "quantizeEncode()" : "encode(quantize())";
+  Deno.test(`${name} writes the pinned grid`, () => {
+    assert.equal(withNative(false, () => pinnedGrid(fused, true)), GRID_PIN);
+  });
+  Deno.test({
+    name: `${name} writes the pinned grid with the native kernel`,
+    ignore: nativeQuantKernel() === null,
+    fn: () => {
+      assert.equal(withNative(true, () => pinnedGrid(fused, false)), NATIVE_GRID_PIN);
+    },
+  });
+}
+
+/** The grid's hash: frames and draws, and the sums when `sums`. */
+function pinnedGrid(fused: boolean, sums: boolean): string {
+  {
     const hash = createHash("sha256");
     let count = 0;
     for (const n of [1, 7, 8, 9, 15, 16, 17, 33, 1000, 1023, 1025, 4097]) {
@@ -205,7 +240,9 @@ for (const fused of [false, true]) {
                 ? quantizeEncode(q, v, rng, { stats })
                 : encode(q.quantize(v, rng, undefined, stats));
               hash.update(frame);
-              hash.update(new Uint8Array(new Float64Array([stats.sqError, stats.sqNorm]).buffer));
+              if (sums) {
+                hash.update(new Uint8Array(new Float64Array([stats.sqError, stats.sqNorm]).buffer));
+              }
               count++;
             }
           }
@@ -214,8 +251,8 @@ for (const fused of [false, true]) {
       }
     }
     assert.equal(count, 1200);
-    assert.equal(hash.digest("hex").slice(0, 32), GRID_PIN);
-  });
+    return hash.digest("hex").slice(0, 32);
+  }
 }
 
 /**

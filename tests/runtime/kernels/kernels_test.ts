@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CHUNK, kernels, STREAM_CHUNK } from "../../../runtime/kernels/kernels.ts";
+import { nativeQuantKernel, setNativeKernel } from "../../../runtime/kernels/native.ts";
 import { uniformLevels } from "../../../runtime/quant/qsgd.ts";
 import { Rng } from "../../../runtime/rng.ts";
 
@@ -17,25 +18,39 @@ Deno.test("packFixed() and unpackFixed() round-trip every width across chunk bou
   }
 });
 
-Deno.test("smQuantize() gives the same codes whatever the chunking", () => {
-  // 2.5 chunks of data: the random stream must continue across chunks, so the
-  // second half of a long vector differs from quantizing it alone.
-  const n = CHUNK * 2 + CHUNK / 2;
-  const rng = new Rng(2);
-  const v = new Float32Array(n).map(() => rng.normal());
-  const levels = uniformLevels(4);
-  const lut = new Uint16Array(1025);
-  const run = () => {
-    const norms = new Float32Array(n / 1024), codes = new Uint16Array(n);
-    kernels().smQuantize(v, 1024, 2, levels, lut, new Rng(9), norms, codes);
-    return codes;
-  };
-  const a = run(), b = run();
-  assert.deepEqual(a, b, "same seed, same codes");
-  let same = 0;
-  for (let i = 0; i < 1024; i++) same += a[i] === a[CHUNK + i] ? 1 : 0;
-  assert.ok(same < 1024, "chunks must not reuse the random stream");
-});
+/** Runs `f` with the native kernel turned on or off. */
+function withNative(on: boolean, f: () => void): void {
+  const was = setNativeKernel(on);
+  try {
+    f();
+  } finally {
+    setNativeKernel(was);
+  }
+}
+
+/** The quantize kernels to test here: WebAssembly, and native where it loads. */
+const QUANTIZE_KERNELS = nativeQuantKernel() ? [false, true] : [false];
+
+Deno.test("smQuantize() gives the same codes whatever the chunking", () =>
+  withNative(false, () => {
+    // 2.5 chunks of data: the random stream must continue across chunks, so the
+    // second half of a long vector differs from quantizing it alone.
+    const n = CHUNK * 2 + CHUNK / 2;
+    const rng = new Rng(2);
+    const v = new Float32Array(n).map(() => rng.normal());
+    const levels = uniformLevels(4);
+    const lut = new Uint16Array(1025);
+    const run = () => {
+      const norms = new Float32Array(n / 1024), codes = new Uint16Array(n);
+      kernels().smQuantize(v, 1024, 2, levels, lut, new Rng(9), norms, codes);
+      return codes;
+    };
+    const a = run(), b = run();
+    assert.deepEqual(a, b, "same seed, same codes");
+    let same = 0;
+    for (let i = 0; i < 1024; i++) same += a[i] === a[CHUNK + i] ? 1 : 0;
+    assert.ok(same < 1024, "chunks must not reuse the random stream");
+  }));
 
 Deno.test("smUnpackDequantize() equals unpack then dequantize, and flags invalid codes", () => {
   const rng = new Rng(3);
@@ -79,6 +94,10 @@ function levelLut(levels: Float32Array): Uint16Array {
 }
 
 Deno.test("smQuantizeInto() packs exactly the codes smQuantize() makes, with the same sums, statistics and draws", () => {
+  for (const native of QUANTIZE_KERNELS) withNative(native, () => packsWhatItQuantizes(native));
+});
+
+function packsWhatItQuantizes(native: boolean): void {
   const k = kernels();
   const rng = new Rng(4);
   let cases = 0;
@@ -92,8 +111,8 @@ Deno.test("smQuantizeInto() packs exactly the codes smQuantize() makes, with the
         const v = new Float32Array(n).map((_, i) => (i % 500 < 300 ? rng.normal() ** 3 : 0));
         for (const kind of [2, 0] as const) {
           for (const histStride of [8, 5]) {
-            const what =
-              `nlev ${nlev}, n ${n}, bucket ${bucket}, kind ${kind}, stride ${histStride}`;
+            const what = `${native ? "native" : "wasm"}: nlev ${nlev}, n ${n}, ` +
+              `bucket ${bucket}, kind ${kind}, stride ${histStride}`;
             const nb = Math.ceil(n / bucket);
             const normsA = new Float32Array(nb), codes = new Uint16Array(n);
             const histA = new Float64Array(300).fill(1);
@@ -137,7 +156,7 @@ Deno.test("smQuantizeInto() packs exactly the codes smQuantize() makes, with the
     }
   }
   assert.ok(cases > 1000);
-});
+}
 
 Deno.test("canPackQuantize() needs whole bytes per chunk of whole buckets", () => {
   const k = kernels();

@@ -1,0 +1,477 @@
+// The hottest loop of qoda-ring, sign-magnitude quantize (+ pack), for x86-64
+// with AVX-512, built into a shared library by scripts/build_native.sh
+// (`deno task build:native`) and called through Deno's FFI by native.ts.
+// Optional: without the library, or on a CPU without AVX-512, kernels.ts runs
+// the WebAssembly kernel (quant_kernels.c), whose definition this one follows
+// coordinate for coordinate:
+//   u = min(|x|·inv, 1); j = #{k in 1..nlev-2 : u >= levels[k]};
+//   lo = levels[j], hi = levels[j+1]; up = r·(hi - lo) < u - lo;
+//   k = j + up; code = k == 0 ? 0 : (k << 1) | sign(x).
+// What differs is only the random stream (sixteen xorshift128 lanes here, four
+// there) and the order of the float additions in the sums, so the codes
+// differ draw by draw and agree in distribution; the tests hold both to the
+// definition.
+//
+// Nothing here allocates or keeps state: the random streams live in a buffer
+// of the caller's (nq_seed), so several isolates may share the library.
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define API __attribute__((visibility("default")))
+// QODA_VBMI (set by the build script where the building CPU has AVX-512
+// VBMI) adds the bin-table search below.
+#ifdef QODA_VBMI
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi")))
+#else
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#endif
+
+// The interface's version: native.ts refuses a library built from another.
+API int nq_abi(void) { return 1; }
+
+// 1 when this CPU runs the kernel (AVX-512 F, BW, DQ and VL, and VBMI if
+// built with it), else 0.
+API int nq_supported(void) {
+  __builtin_cpu_init();
+#ifdef QODA_VBMI
+  if (!__builtin_cpu_supports("avx512vbmi")) return 0;
+#endif
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+// ---------------------------------------------------------------- RNG
+// state[0, 64): words x, y, z, w of sixteen xorshift128 lanes (16 each);
+// state[64, 68): a scalar stream for the last bucket's tail.
+#define STATE_WORDS 68
+
+static uint32_t splitmix(uint32_t* z) {
+  uint32_t t = (*z += 0x9e3779b9u);
+  t = (t ^ (t >> 16)) * 0x85ebca6bu;
+  t = (t ^ (t >> 13)) * 0xc2b2ae35u;
+  return t ^ (t >> 16);
+}
+
+// Seeds the streams from two words; no lane's state is all zero.
+API void nq_seed(uint32_t* state, uint32_t a, uint32_t b) {
+  uint32_t z = a ^ (b * 0x632be5abu);
+  for (int i = 0; i < STATE_WORDS; i++) state[i] = splitmix(&z);
+  for (int i = 48; i < 64; i++) state[i] |= 1u;
+  state[67] |= 1u;
+}
+
+// One xorshift128 step of the sixteen lanes: `a` holds the oldest word and
+// is replaced by the newest, which is also the step's 32 random bits per
+// lane; `d` holds the newest. The words rotate roles (a, b, c, d) ->
+// (b, c, d, a), so four steps in a row return them to their places.
+#define STEP16(a, d)                                                              \
+  do {                                                                            \
+    __m512i t_ = _mm512_xor_si512(a, _mm512_slli_epi32(a, 11));                   \
+    a = _mm512_ternarylogic_epi32(_mm512_xor_si512(d, _mm512_srli_epi32(d, 19)), \
+                                  t_, _mm512_srli_epi32(t_, 8), 0x96);            \
+  } while (0)
+
+static inline float rand1(uint32_t* s) {
+  uint32_t t = s[0] ^ (s[0] << 11);
+  s[0] = s[1];
+  s[1] = s[2];
+  s[2] = s[3];
+  s[3] = s[3] ^ (s[3] >> 19) ^ (t ^ (t >> 8));
+  return (float)(s[3] >> 8) * 5.9604644775390625e-8f;
+}
+
+// The sum of the eight lanes, in a fixed order (halves, then quarters, then
+// pairs), so that every compiler gives the same bits.
+static AVX512 double sum8(__m512d d) {
+  __m256d a = _mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1));
+  __m128d b = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+  return _mm_cvtsd_f64(b) + _mm_cvtsd_f64(_mm_unpackhi_pd(b, b));
+}
+
+// The sixteen float32 lanes widened and summed in float64 (sum8).
+static AVX512 double sum16(__m512 v) {
+  return sum8(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+                            _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
+}
+
+// ---------------------------------------------------------------- norms
+// L2 (kind 2) or L-infinity (kind 0) norm of x[0, n) and the sum of squares;
+// the norm is NaN or Infinity when a value is not finite. Squares are summed
+// in float32 lanes (64 terms a lane for a bucket of 1024: the norm is within
+// about 2^-18 of the float64 one), and again in float64 if that overflowed or
+// came out tiny.
+static AVX512 double bucket_norm(const float* x, int n, int kind, double* sq) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), m = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+    s0 = _mm512_fmadd_ps(a, a, s0);
+    s1 = _mm512_fmadd_ps(b, b, s1);
+    if (kind == 0) {
+      m = _mm512_max_ps(m, _mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+      bad |= _mm512_fpclass_ps_mask(a, 0x99) | _mm512_fpclass_ps_mask(b, 0x99);
+    }
+  }
+  for (; i + 16 <= n; i += 16) {
+    __m512 a = _mm512_loadu_ps(x + i);
+    s0 = _mm512_fmadd_ps(a, a, s0);
+    if (kind == 0) {
+      m = _mm512_max_ps(m, _mm512_abs_ps(a));
+      bad |= _mm512_fpclass_ps_mask(a, 0x99);
+    }
+  }
+  double s = sum16(_mm512_add_ps(s0, s1));
+  float mx = _mm512_reduce_max_ps(m);
+  for (; i < n; i++) {
+    float a = __builtin_fabsf(x[i]);
+    s += (double)x[i] * x[i];
+    if (kind == 0) {
+      if (!(a <= __builtin_inff())) bad = 1;
+      mx = a > mx ? a : mx;
+    }
+  }
+  // Overflowed or underflowed in float32 (squares below 2^-126 are lost), or
+  // not finite: again in float64.
+  if (!(s < __builtin_inf()) || s < 1e-30) {
+    s = 0;
+    for (int k = 0; k < n; k++) s += (double)x[k] * x[k];
+  }
+  *sq = s;
+  if (kind == 2) return __builtin_sqrt(s);
+  return bad ? __builtin_nan("") : (double)mx;
+}
+
+// ---------------------------------------------------------------- quantize
+// The vector path decides "up" in integers: with 32 random bits w and
+// G[j] = 2^32 / (levels[j+1] - levels[j]), up = w < trunc((u - lo)·G[j]),
+// which has probability (u - lo) / (hi - lo) to float32 precision (a product
+// of 2^32 or more saturates to 2^32 - 1). A bucket whose 1/norm overflows
+// (so that u is NaN for x = 0) goes through the scalar path, which draws
+// 24-bit uniforms as quant_kernels.c does.
+//
+// The interval search j = #{k in 1..nin : u >= levels[k]} takes one of two
+// routes. Counting: nin comparisons (NIN a compile-time constant). A bin
+// table (built with QODA_VBMI): bin b = trunc(u·BIN_SCALE) < 128 for u in
+// [0, 1], lut[b] = #{k : bin(levels[k]) < b}, a lower bound of j that
+// monotone rounding guarantees; then `fix` steps of j += u >= levels[j+1],
+// where `fix` is the most interior levels in one bin: a byte gather and
+// `fix` gathers and comparisons instead of nin comparisons. nq_quantize
+// picks the cheaper.
+#define BINS 128
+#define BIN_SCALE 127.99998f  // just below 128: u = 1 falls in bin 127
+
+typedef struct {
+  __m512 one, vinv, vnorm;
+  __m512 L, H;  // levels[j], levels[j+1]
+  __m512 F;     // levels[j+1] below the top interval, 2 at it (so `fix` never passes it)
+  __m512 G;     // 2^32 / (levels[j+1] - levels[j])
+  __m512i lut_lo, lut_hi;
+  __m128 vhb;
+  __m128i hbtop;  // hb - 1
+  int fix, hb;
+  uint32_t* hc;
+} Ctx;
+
+#define KERNEL AVX512 inline __attribute__((always_inline))
+
+// Level statistics: lanes 0 and 8 (every 8th coordinate) of u counted.
+static KERNEL void hist16(__m512 u, const Ctx* c) {
+  __m128 s = _mm_unpacklo_ps(_mm512_castps512_ps128(u), _mm512_extractf32x4_ps(u, 2));
+  __m128i b = _mm_min_epi32(_mm_cvttps_epi32(_mm_mul_ps(s, c->vhb)), c->hbtop);
+  c->hc[_mm_cvtsi128_si32(b)]++;
+  c->hc[c->hb + _mm_extract_epi32(b, 1)]++;
+}
+
+// hist16 of four vectors at once: their eight samples gathered into one,
+// converted together, and counted from memory.
+static KERNEL void hist64(__m512 u0, __m512 u1, __m512 u2, __m512 u3, const Ctx* c) {
+  const __m512i pick = _mm512_setr_epi32(0, 8, 16, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m128 a = _mm512_castps512_ps128(_mm512_permutex2var_ps(u0, pick, u1));
+  __m128 b = _mm512_castps512_ps128(_mm512_permutex2var_ps(u2, pick, u3));
+  __m256 s = _mm256_insertf128_ps(_mm256_castps128_ps256(a), b, 1);
+  __m256i bin = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(s, _mm256_set_m128(c->vhb, c->vhb))),
+                                 _mm256_set_m128i(c->hbtop, c->hbtop));
+  uint32_t at[8];
+  _mm256_storeu_si256((__m256i*)at, bin);
+  uint32_t *h0 = c->hc, *h1 = c->hc + c->hb;
+  h0[at[0]]++;
+  h1[at[1]]++;
+  h0[at[2]]++;
+  h1[at[3]]++;
+  h0[at[4]]++;
+  h1[at[5]]++;
+  h0[at[6]]++;
+  h1[at[7]]++;
+}
+
+// 16 coordinates at xb[i, i + 16) with the random words w: codes as 32-bit
+// lanes; the squared errors added to *ea; the normalized coordinates to *uo
+// (for the level statistics). NIN < 0: the bin table with FIX steps.
+static KERNEL __m512i step16(const float* xb, int i, __m512i w, const Ctx* c, const __m512* Lk,
+                             int NIN, int FIX, __m512* ea, __m512* uo) {
+  const __m512i i1 = _mm512_set1_epi32(1);
+  __m512 xv = _mm512_loadu_ps(xb + i);
+  __m512 ax = _mm512_abs_ps(xv);
+  __m512 u = _mm512_min_ps(c->one, _mm512_mul_ps(ax, c->vinv));
+  *uo = u;
+  __m512i j;
+  if (NIN >= 0) {
+    j = _mm512_setzero_si512();
+    for (int k = 1; k <= NIN; k++) {
+      j = _mm512_mask_add_epi32(j, _mm512_cmp_ps_mask(u, Lk[k], _CMP_GE_OQ), j, i1);
+    }
+  } else {
+#ifdef QODA_VBMI
+    // Bin b < BINS in each lane's low byte, zeros above: the other bytes
+    // gather lut[0] = 0.
+    __m512i b = _mm512_cvttps_epi32(_mm512_mul_ps(u, _mm512_set1_ps(BIN_SCALE)));
+    j = _mm512_permutex2var_epi8(c->lut_lo, b, c->lut_hi);
+    for (int f = 0; f < FIX; f++) {
+      __mmask16 m = _mm512_cmp_ps_mask(u, _mm512_permutexvar_ps(j, c->F), _CMP_GE_OQ);
+      j = _mm512_mask_add_epi32(j, m, j, i1);
+    }
+#else
+    j = _mm512_setzero_si512();  // not reached: nq_quantize counts
+#endif
+  }
+  __m512 lo = _mm512_permutexvar_ps(j, c->L), hi = _mm512_permutexvar_ps(j, c->H);
+  __m512i p = _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_sub_ps(u, lo), _mm512_permutexvar_ps(j, c->G)));
+  __mmask16 up = _mm512_cmplt_epu32_mask(w, p);
+  __m512i k = _mm512_mask_add_epi32(j, up, j, i1);
+  __m512 e = _mm512_fmsub_ps(c->vnorm, _mm512_mask_blend_ps(up, lo, hi), ax);
+  *ea = _mm512_fmadd_ps(e, e, *ea);
+  // code = 2k + min(sign, k): the sign only when k > 0.
+  __m512i sg = _mm512_srli_epi32(_mm512_castps_si512(xv), 31);
+  return _mm512_or_si512(_mm512_slli_epi32(k, 1), _mm512_min_epu32(sg, k));
+}
+
+// Stores 16 codes: as uint16 (codes), or packed LSB-first at 8 or 4 bits.
+static KERNEL void put16(__m512i code, int at, uint16_t* codes, uint8_t* packed, int bits) {
+  if (codes) {
+    _mm256_storeu_si256((__m256i*)(codes + at), _mm512_cvtepi32_epi16(code));
+  } else if (bits == 8) {
+    _mm_storeu_si128((__m128i*)(packed + at), _mm512_cvtepi32_epi8(code));
+  } else {
+    __m512i pair = _mm512_or_si512(code, _mm512_srli_epi64(code, 28));
+    _mm_storel_epi64((__m128i*)(packed + (at >> 1)), _mm512_cvtepi64_epi8(pair));
+  }
+}
+
+// Stores 64 codes (c0 the first 16, c3 the last) as put16 does, four at a
+// time: the 4-bit packing narrows all four together and pairs the nibbles
+// with one multiply-add.
+static KERNEL void put64(__m512i c0, __m512i c1, __m512i c2, __m512i c3, int at, uint16_t* codes,
+                         uint8_t* packed, int bits) {
+  if (codes || bits == 8) {
+    put16(c0, at, codes, packed, bits);
+    put16(c1, at + 16, codes, packed, bits);
+    put16(c2, at + 32, codes, packed, bits);
+    put16(c3, at + 48, codes, packed, bits);
+    return;
+  }
+  // Bytes of 128-bit lane l: codes 4l..4l+3 of c0, of c1, of c2, of c3.
+  __m512i b = _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3));
+  // 16-bit unit 4v + q of lane l (v = 0..3 for c0..c3, q < 2) holds the byte
+  // of codes 4l + 2q, 4l + 2q + 1 of cv; zero in its high half.
+  __m512i pairs = _mm512_maddubs_epi16(b, _mm512_set1_epi16(0x1001));
+  // Output byte 8v + 2l + q (codes 16v + 4l + 2q and the next) is that unit.
+  const __m512i order = _mm512_set_epi16(31, 30, 23, 22, 15, 14, 7, 6, 29, 28, 21, 20, 13, 12, 5,
+                                         4, 27, 26, 19, 18, 11, 10, 3, 2, 25, 24, 17, 16, 9, 8,
+                                         1, 0);
+  __m512i words = _mm512_permutexvar_epi16(order, pairs);
+  _mm256_storeu_si256((__m256i*)(packed + (at >> 1)), _mm512_cvtepi16_epi8(words));
+}
+// One call of nq_quantize with the search NIN (see step16); see there.
+#define QUANTIZE(NAME, NIN, FIX)                                                            \
+  static AVX512 int NAME(const float* x, int n, int bucket, int kind, const float* levels,   \
+                         int nlev, float* norms, uint16_t* codes, uint8_t* packed, int bits, \
+                         const Ctx* cin, uint32_t* state, double* stats) {                   \
+    const int nin = nlev - 2;                                                                \
+    Ctx ctx = *cin; /* a local copy: the histogram stores cannot alias it */                 \
+    Ctx* c = &ctx;                                                                           \
+    __m512 Lk[NIN > 0 ? NIN + 1 : 1];                                                        \
+    for (int k = 1; k <= NIN; k++) Lk[k] = _mm512_set1_ps(levels[k]);                        \
+    __m512i rx = _mm512_loadu_si512(state), ry = _mm512_loadu_si512(state + 16);             \
+    __m512i rz = _mm512_loadu_si512(state + 32), rw = _mm512_loadu_si512(state + 48);        \
+    double sqerr = 0, sqnorm = 0;                                                            \
+    int bad = -1;                                                                            \
+    for (int b0 = 0, bi = 0; b0 < n; b0 += bucket, bi++) {                                   \
+      const int len = n - b0 < bucket ? n - b0 : bucket;                                     \
+      const float* xb = x + b0;                                                              \
+      double sq;                                                                             \
+      double nd = bucket_norm(xb, len, kind, &sq);                                           \
+      if (!(nd < __builtin_inf())) {                                                         \
+        bad = bi;                                                                            \
+        break;                                                                               \
+      }                                                                                      \
+      const float norm = (float)nd;                                                          \
+      norms[bi] = norm;                                                                      \
+      sqnorm += sq;                                                                          \
+      if (norm == 0) {                                                                       \
+        if (codes) memset(codes + b0, 0, 2 * (size_t)len);                                   \
+        else memset(packed + (size_t)b0 * bits / 8, 0, ((size_t)len * bits + 7) / 8);       \
+        continue;                                                                            \
+      }                                                                                      \
+      const float inv = 1.0f / norm;                                                         \
+      int i = 0;                                                                             \
+      if (inv < __builtin_inff()) {                                                          \
+        c->vinv = _mm512_set1_ps(inv);                                                       \
+        c->vnorm = _mm512_set1_ps(norm);                                                     \
+        __m512 ea = _mm512_setzero_ps();                                                     \
+        for (; i + 64 <= len; i += 64) {                                                     \
+          __m512 u0, u1, u2, u3;                                                             \
+          STEP16(rx, rw);                                                                    \
+          __m512i c0 = step16(xb, i, rx, c, Lk, NIN, FIX, &ea, &u0);                         \
+          STEP16(ry, rx);                                                                    \
+          __m512i c1 = step16(xb, i + 16, ry, c, Lk, NIN, FIX, &ea, &u1);                    \
+          STEP16(rz, ry);                                                                    \
+          __m512i c2 = step16(xb, i + 32, rz, c, Lk, NIN, FIX, &ea, &u2);                    \
+          STEP16(rw, rz);                                                                    \
+          __m512i c3 = step16(xb, i + 48, rw, c, Lk, NIN, FIX, &ea, &u3);                    \
+          if (c->hc) hist64(u0, u1, u2, u3, c);                                              \
+          put64(c0, c1, c2, c3, b0 + i, codes, packed, bits);                                \
+        }                                                                                    \
+        for (; i + 16 <= len; i += 16) {                                                     \
+          STEP16(rx, rw);                                                                    \
+          __m512i t = rx;                                                                    \
+          rx = ry, ry = rz, rz = rw, rw = t;                                                 \
+          __m512 u;                                                                          \
+          put16(step16(xb, i, rw, c, Lk, NIN, FIX, &ea, &u), b0 + i, codes, packed, bits);   \
+          if (c->hc) hist16(u, c);                                                           \
+        }                                                                                    \
+        sqerr += sum16(ea);                                                          \
+      }                                                                                      \
+      for (; i < len; i++) { /* the last bucket's tail, or a bucket whose inv overflowed */  \
+        const float xv = xb[i], ax = __builtin_fabsf(xv);                                    \
+        float u = ax * inv;                                                                  \
+        u = 1.0f < u ? 1.0f : u;                                                             \
+        if (c->hc && (i & 7) == 0) {                                                         \
+          float t = u * (float)c->hb;                                                        \
+          c->hc[t < (float)c->hb ? (int)t : t == t ? c->hb - 1 : 0]++;                       \
+        }                                                                                    \
+        int j = 0;                                                                           \
+        for (int k = 1; k <= nin; k++) j += u >= levels[k];                                  \
+        const float lo = levels[j], hi = levels[j + 1];                                      \
+        const int k = rand1(state + 64) * (hi - lo) < u - lo ? j + 1 : j;                    \
+        const float e = norm * levels[k] - ax;                                               \
+        sqerr += (double)e * e;                                                              \
+        const unsigned code = k == 0 ? 0 : (unsigned)((k << 1) | (xv < 0));                  \
+        const int at = b0 + i;                                                               \
+        if (codes) codes[at] = (uint16_t)code;                                               \
+        else if (bits == 8) packed[at] = (uint8_t)code;                                      \
+        else if (at & 1) packed[at >> 1] |= (uint8_t)(code << 4);                            \
+        else packed[at >> 1] = (uint8_t)code;                                                \
+      }                                                                                      \
+    }                                                                                        \
+    _mm512_storeu_si512(state, rx);                                                          \
+    _mm512_storeu_si512(state + 16, ry);                                                     \
+    _mm512_storeu_si512(state + 32, rz);                                                     \
+    _mm512_storeu_si512(state + 48, rw);                                                     \
+    stats[0] = sqerr;                                                                        \
+    stats[1] = sqnorm;                                                                       \
+    return bad;                                                                              \
+  }
+QUANTIZE(quantize_bins1, -1, 1)
+QUANTIZE(quantize_bins2, -1, 2)
+QUANTIZE(quantize_bins3, -1, 3)
+QUANTIZE(quantize_0, 0, 0)
+QUANTIZE(quantize_1, 1, 0)
+QUANTIZE(quantize_2, 2, 0)
+QUANTIZE(quantize_3, 3, 0)
+QUANTIZE(quantize_4, 4, 0)
+QUANTIZE(quantize_5, 5, 0)
+QUANTIZE(quantize_6, 6, 0)
+QUANTIZE(quantize_7, 7, 0)
+QUANTIZE(quantize_8, 8, 0)
+QUANTIZE(quantize_9, 9, 0)
+QUANTIZE(quantize_10, 10, 0)
+QUANTIZE(quantize_11, 11, 0)
+QUANTIZE(quantize_12, 12, 0)
+QUANTIZE(quantize_13, 13, 0)
+QUANTIZE(quantize_14, 14, 0)
+
+// The bin table of `levels` for the search of step16, and its `fix` (the
+// most interior levels in one bin).
+static AVX512 void bin_table(const float* levels, int nlev, Ctx* c) {
+  uint8_t lut[BINS] = {0};
+  int in_bin[BINS] = {0};
+  c->fix = 0;
+  for (int k = 1; k <= nlev - 2; k++) {
+    int b = (int)(levels[k] * BIN_SCALE);
+    if (++in_bin[b] > c->fix) c->fix = in_bin[b];
+    for (int e = b + 1; e < BINS; e++) lut[e]++;
+  }
+  c->lut_lo = _mm512_loadu_si512(lut);
+  c->lut_hi = _mm512_loadu_si512(lut + 64);
+}
+
+// Sign-magnitude stochastic rounding of x[0, n) in buckets of `bucket`
+// coordinates (a multiple of 16) onto `nlev` levels (2..16; levels[0] = 0 <
+// ... < levels[nlev-1] = 1), as sm_quantize_pack of quant_kernels.c does:
+// one float32 norm per bucket to `norms` (kind 2: L2, kind 0: L-infinity);
+// the codes to exactly one of `codes` (uint16 each) and `packed` (`bits` 4 or
+// 8, LSB-first, a partial last byte zero-padded; 2·nlev ≤ 2^bits); when
+// `hist` is given, every 8th normalized coordinate of each bucket with a
+// nonzero norm, from the bucket's first, added to its `hb` bins over [0, 1]
+// (`hcount`, 2·hb words, is scratch for it). stats[0] = Σ(Q(x)_i - x_i)²,
+// stats[1] = Σ x_i². `state` holds the random streams (nq_seed), advanced.
+// Returns -1; the index of the first bucket whose norm is not finite
+// (stopping there: stats and hist are then not updated); or -2 when the
+// arguments are outside the above.
+API AVX512 int nq_quantize(const float* x, int n, int bucket, int kind, const float* levels,
+                           int nlev, float* norms, uint16_t* codes, uint8_t* packed, int bits,
+                           double* hist, int hb, uint32_t* hcount, uint32_t* state,
+                           double* stats) {
+  if (n < 0 || bucket <= 0 || bucket % 16 != 0 || (kind != 0 && kind != 2) || nlev < 2 ||
+      nlev > 16 || !codes == !packed || (hist && (hb < 1 || !hcount))) {
+    return -2;
+  }
+  if (packed && !((bits == 4 || bits == 8) && 2 * nlev <= (1 << bits))) return -2;
+  Ctx c;
+  const __mmask16 all = (__mmask16)((1u << nlev) - 1);
+  c.one = _mm512_set1_ps(1.0f);
+  c.L = _mm512_maskz_loadu_ps(all, levels);
+  c.H = _mm512_maskz_loadu_ps(all >> 1, levels + 1);
+  c.F = _mm512_mask_blend_ps((__mmask16)(1u << (nlev - 2)), c.H, _mm512_set1_ps(2.0f));
+  float g[16] = {0};
+  for (int j = 0; j + 1 < nlev; j++) g[j] = 4294967296.0f / (levels[j + 1] - levels[j]);
+  c.G = _mm512_loadu_ps(g);
+  c.hb = hb;
+  c.vhb = _mm_set1_ps((float)hb);
+  c.hbtop = _mm_set1_epi32(hb - 1);
+  c.hc = hist ? hcount : 0;
+  if (c.hc) memset(c.hc, 0, 2 * (size_t)hb * sizeof(uint32_t));
+  bin_table(levels, nlev, &c);
+  int bad;
+#define CASE(NIN)                                                                              \
+  case NIN + 2:                                                                                \
+    bad = quantize_##NIN(x, n, bucket, kind, levels, nlev, norms, codes, packed, bits, &c,     \
+                         state, stats);                                                        \
+    break;
+  // The bin table (a product, a conversion and a gather, then 1 to 3 steps
+  // of a gather, a comparison and an add) when it costs less than counting
+  // (a comparison and an add per interior level).
+  int bins = 0;
+#ifdef QODA_VBMI
+  if (c.fix >= 1 && c.fix <= 3 && 3 + 3 * c.fix < 2 * (nlev - 2)) bins = c.fix;
+#endif
+  if (bins) {
+    int (*f)(const float*, int, int, int, const float*, int, float*, uint16_t*, uint8_t*, int,
+             const Ctx*, uint32_t*, double*) =
+        bins == 1 ? quantize_bins1 : bins == 2 ? quantize_bins2 : quantize_bins3;
+    bad = f(x, n, bucket, kind, levels, nlev, norms, codes, packed, bits, &c, state, stats);
+  } else {
+    switch (nlev) {
+      CASE(0) CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
+      CASE(8) CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14)
+      default: return -2;
+    }
+  }
+#undef CASE
+  if (bad < 0 && c.hc) {
+    for (int b = 0; b < hb; b++) hist[b] += (double)c.hc[b] + c.hc[hb + b];
+  }
+  return bad;
+}
