@@ -4,6 +4,7 @@
 // writer of the bench:* commands' results files (`writeResults`).
 //
 // Internal to scripts/.
+import { nativeKernelStatus } from "../runtime/kernels/native.ts";
 import { readCommit } from "../actors/commit.ts";
 import type { StepSummary } from "../actors/supervisor.ts";
 import { UsageError } from "./_cli.ts";
@@ -121,9 +122,13 @@ export class RunFolder {
     return `${this.dir}/${ARTEFACTS[what]}`;
   }
 
-  /** Writes config.json (pretty-printed). */
-  async writeConfig(config: unknown): Promise<void> {
-    await Deno.writeTextFile(this.path("config"), JSON.stringify(config, null, 2) + "\n");
+  /**
+   * Writes config.json (pretty-printed), with `quantize_kernel`: which
+   * quantize kernel this host runs ({@linkcode nativeKernelStatus}).
+   */
+  async writeConfig(config: Record<string, unknown>): Promise<void> {
+    const withKernel = { ...config, quantize_kernel: nativeKernelStatus() };
+    await Deno.writeTextFile(this.path("config"), JSON.stringify(withKernel, null, 2) + "\n");
   }
 
   /** The step of the last metrics line (−Infinity before the first). */

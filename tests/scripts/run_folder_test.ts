@@ -1,6 +1,7 @@
 // The one run-folder writer (scripts/_run_folder.ts): unique stamped folders, --out, the
 // refusal of a path that is not a folder, config.json, metrics.jsonl written once per step,
 // a resumed run keeping the lines up to its commit, and the benchmarks' results files.
+import { nativeKernelStatus } from "../../runtime/kernels/native.ts";
 import assert from "node:assert/strict";
 import { writeCommit } from "../../actors/commit.ts";
 import { UsageError } from "../../scripts/_cli.ts";
@@ -46,7 +47,10 @@ Deno.test("--out: made with its parents, an existing folder reused, a file refus
     const f = await RunFolder.create({ out: `${tmp}/a/b/` });
     assert.equal(f.dir, `${tmp}/a/b`);
     await f.writeConfig({ x: 1 });
-    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${tmp}/a/b/config.json`)), { x: 1 });
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${tmp}/a/b/config.json`)), {
+      x: 1,
+      quantize_kernel: nativeKernelStatus(),
+    });
     // A fresh run in an existing folder starts metrics.jsonl empty.
     f.appendMetrics({ step: 1 });
     const again = await RunFolder.create({ out: `${tmp}/a/b` });
