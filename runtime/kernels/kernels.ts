@@ -15,6 +15,8 @@
  * an arena are read and written where they are, by that arena's instance.
  * Results are identical either way and whatever the chunking, because the
  * random stream is seeded once per call and consumed in coordinate order.
+ * Sign-magnitude quantization runs in the optional native kernel instead
+ * where it is built and loads (`native.ts`).
  *
  * @module
  */

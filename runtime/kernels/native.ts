@@ -56,7 +56,7 @@ export class NativeQuantKernel {
   /**
    * Loads the library at `path`. Throws an error that names the path and
    * what is wrong: no such file, no FFI permission, another interface
-   * version, or a CPU without AVX-512.
+   * version, or a CPU without the AVX-512 extensions it was built for.
    */
   constructor(path: string | URL) {
     this.path = path instanceof URL ? decodeURIComponent(path.pathname) : path;
@@ -76,7 +76,10 @@ export class NativeQuantKernel {
     }
     if (lib.symbols.nq_supported() !== 1) {
       lib.close();
-      throw new Error(`native kernel ${this.path}: this CPU lacks AVX-512 (F, BW, DQ, VL)`);
+      throw new Error(
+        `native kernel ${this.path}: this CPU lacks the AVX-512 extensions it was built for ` +
+          `(F, BW, DQ, VL, and VBMI where the building CPU had it)`,
+      );
     }
     this.#lib = lib;
   }

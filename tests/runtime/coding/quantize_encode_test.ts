@@ -9,7 +9,8 @@ import {
 } from "../../../runtime/coding/codec.ts";
 import { NonFiniteError } from "../../../runtime/errors.ts";
 import { CHUNK, STREAM_CHUNK } from "../../../runtime/kernels/kernels.ts";
-import { nativeQuantKernel, setNativeKernel } from "../../../runtime/kernels/native.ts";
+import { nativeQuantKernel } from "../../../runtime/kernels/native.ts";
+import { withNative } from "../../_support/kernels.ts";
 import { LayerwiseQuantizer } from "../../../runtime/quant/layerwise.ts";
 import { MaxMinQuantizer } from "../../../runtime/quant/max_min.ts";
 import { QsgdQuantizer } from "../../../runtime/quant/qsgd.ts";
@@ -149,16 +150,6 @@ function pinQuantizer(c: PinCase): QsgdQuantizer | LayerwiseQuantizer {
       adapt: { warmup: [1], every: 0 },
       initialLevels: c.levels === "exponential" ? "exponential" : "uniform",
     });
-}
-
-/** Runs `f` with the native kernel turned on or off. */
-function withNative<T>(on: boolean, f: () => T): T {
-  const was = setNativeKernel(on);
-  try {
-    return f();
-  } finally {
-    setNativeKernel(was);
-  }
 }
 
 for (const fused of [false, true]) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { CHUNK, kernels, STREAM_CHUNK } from "../../../runtime/kernels/kernels.ts";
-import { nativeQuantKernel, setNativeKernel } from "../../../runtime/kernels/native.ts";
+import { nativeQuantKernel } from "../../../runtime/kernels/native.ts";
+import { skewedLevels, withNative } from "../../_support/kernels.ts";
 import { uniformLevels } from "../../../runtime/quant/qsgd.ts";
 import { Rng } from "../../../runtime/rng.ts";
 
@@ -17,16 +18,6 @@ Deno.test("packFixed() and unpackFixed() round-trip every width across chunk bou
     }
   }
 });
-
-/** Runs `f` with the native kernel turned on or off. */
-function withNative(on: boolean, f: () => void): void {
-  const was = setNativeKernel(on);
-  try {
-    f();
-  } finally {
-    setNativeKernel(was);
-  }
-}
 
 /** The quantize kernels to test here: WebAssembly, and native where it loads. */
 const QUANTIZE_KERNELS = nativeQuantKernel() ? [false, true] : [false];
@@ -71,16 +62,6 @@ Deno.test("smUnpackDequantize() equals unpack then dequantize, and flags invalid
     assert.equal(kernels().smDequantize(codes, bucket, norms, levels, b), 4321);
   }
 });
-
-/** Ascending levels 0 < … < 1, bunched near 0 like adapted ones. */
-function skewedLevels(nlev: number, rng: Rng): Float32Array {
-  const inner = new Set<number>();
-  while (inner.size < nlev - 2) {
-    const x = Math.fround(rng.nextFloat() ** 3);
-    if (x > 0 && x < 1) inner.add(x);
-  }
-  return Float32Array.from([0, ...[...inner].sort((a, b) => a - b), 1]);
-}
 
 /** The level lookup table smQuantize needs for more than 16 levels (as _sign_magnitude.ts builds it). */
 function levelLut(levels: Float32Array): Uint16Array {

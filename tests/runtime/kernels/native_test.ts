@@ -12,6 +12,7 @@ import {
 } from "../../../runtime/kernels/native.ts";
 import { findInterval, signMagnitudeVariance } from "../../../runtime/quant/sign_magnitude.ts";
 import { Rng } from "../../../runtime/rng.ts";
+import { skewedLevels } from "../../_support/kernels.ts";
 
 const ROOT = new URL("../../../", import.meta.url);
 
@@ -39,16 +40,6 @@ const got = await obtain();
 const K = typeof got === "string" ? null : got;
 if (!K) console.log(`native kernel tests ignored: ${got}`);
 const ignore = K === null;
-
-/** Levels 0 < … < 1: `nlev` of them, crowded near 0 as adapted levels are. */
-function levelsOf(nlev: number, rng: Rng): Float32Array {
-  const inner = new Set<number>();
-  while (inner.size < nlev - 2) {
-    const x = Math.fround(rng.nextFloat() ** 3);
-    if (x > 0 && x < 1) inner.add(x);
-  }
-  return Float32Array.from([0, ...[...inner].sort((a, b) => a - b), 1]);
-}
 
 /**
  * Heavy-tailed values with zero runs, a bucket of denormals (whose 1/norm
@@ -129,7 +120,7 @@ Deno.test({
     const rng = new Rng(11);
     let cases = 0;
     for (const nlev of [2, 3, 4, 5, 8, 12, 16]) {
-      const levels = nlev === 2 ? Float32Array.from([0, 1]) : levelsOf(nlev, rng);
+      const levels = nlev === 2 ? Float32Array.from([0, 1]) : skewedLevels(nlev, rng);
       for (const bucket of [16, 48, 1024]) {
         for (const n of [1, 15, 16, 17, 63, 64, 65, 1000, 5003]) {
           const v = data(n, bucket, levels, rng);
@@ -155,7 +146,7 @@ Deno.test({
   fn: () => {
     const rng = new Rng(12);
     for (const [nlev, bits] of [[8, 4], [5, 4], [16, 8], [3, 8]]) {
-      const levels = levelsOf(nlev, rng);
+      const levels = skewedLevels(nlev, rng);
       for (const n of [1, 17, 64, 1000, 4097]) {
         const v = data(n, 1024, levels, rng);
         const nb = Math.ceil(n / 1024), what = `nlev ${nlev}, bits ${bits}, n ${n}`;
@@ -192,7 +183,7 @@ Deno.test({
   fn: () => {
     const rng = new Rng(13);
     const n = 4096, bucket = 1024, draws = 400;
-    const levels = levelsOf(8, rng);
+    const levels = skewedLevels(8, rng);
     const v = data(n, bucket, levels, rng).subarray(0, n);
     const norms = new Float32Array(n / bucket), codes = new Uint16Array(n);
     const sum = new Float64Array(n);
@@ -222,7 +213,7 @@ Deno.test({
   ignore,
   fn: () => {
     const rng = new Rng(14);
-    const levels = levelsOf(8, rng);
+    const levels = skewedLevels(8, rng);
     const v = data(8192, 1024, levels, rng);
     const run = (a: number, b: number) => {
       const codes = new Uint16Array(v.length);
