@@ -12,7 +12,9 @@
  * - the (compressed) {@linkcode allreduce} over a ring of links, in-process
  *   ({@linkcode memoryRing}) or across processes and hosts
  *   ({@linkcode connectTcpRing});
- * - the optimisers (QODA, Q-GenX, SGD, Adam) and the typed errors.
+ * - the optimisers (QODA, Q-GenX, SGD, Adam) and the typed errors;
+ * - {@linkcode nativeKernelStatus}: whether quantization runs in the optional
+ *   native kernel (`deno task build:native`) or in WebAssembly.
  *
  * Subpaths hold each package whole: `./quant`, `./coding`, `./collective`,
  * `./transport`, `./wire`, `./optim`, `./actors`, `./models`, `./tfjs`.
@@ -52,6 +54,8 @@ export {
   type TrainResult,
 } from "./actors/mod.ts";
 export * from "./runtime/errors.ts";
+// Which quantize kernel runs: the optional native one (deno task build:native) or WebAssembly.
+export { nativeKernelStatus, setNativeKernel } from "./runtime/kernels/native.ts";
 export { Rng, type RngState } from "./runtime/rng.ts";
 export {
   type AffineRounding,
