@@ -24,7 +24,8 @@ if [ -z "$cc" ]; then
 fi
 # The bin-table search needs AVX-512 VBMI; built in where this CPU has it (the library
 # then asks for it at load).
-flags=()
+# The source's hash goes in too, so that a library left from an older source is refused.
+flags=("-DQODA_SOURCE_SHA=\"$(sha256sum "$src" | cut -c1-16)\"")
 if grep -qw avx512vbmi /proc/cpuinfo 2>/dev/null; then flags+=(-DQODA_VBMI); fi
 mkdir -p "$(dirname "$out")"
 "$cc" -O3 -ffp-contract=off -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror "${flags[@]}" -o "$out.tmp" "$src"

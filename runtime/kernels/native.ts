@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
+
 /** Version of the library's interface that this wrapper speaks (`nq_abi`). */
 const ABI = 1;
 /** Words of random-stream state (`STATE_WORDS` in the C source). */
@@ -17,6 +19,7 @@ const STATE_WORDS = 68;
 
 const SYMBOLS = {
   nq_abi: { parameters: [], result: "i32" },
+  nq_source: { parameters: [], result: "pointer" },
   nq_supported: { parameters: [], result: "i32" },
   nq_seed: { parameters: ["buffer", "u32", "u32"], result: "void" },
   nq_quantize: {
@@ -43,6 +46,20 @@ const SYMBOLS = {
 
 /** The default library: next to this module, when it is a local file. */
 const DEFAULT_LIBRARY = new URL("./quant_native.so", import.meta.url);
+/** The C source, whose hash a library must carry. */
+const SOURCE = new URL("./quant_native.c", import.meta.url);
+
+/**
+ * The first 16 hex digits of the SHA-256 of the C source next to this
+ * module, or null where it cannot be read (then any build is taken).
+ */
+function sourceHash(): string | null {
+  try {
+    return createHash("sha256").update(Deno.readFileSync(SOURCE)).digest("hex").slice(0, 16);
+  } catch {
+    return null;
+  }
+}
 
 /** The native kernel, loaded. Get the process's with {@linkcode nativeQuantKernel}. */
 export class NativeQuantKernel {
@@ -56,7 +73,8 @@ export class NativeQuantKernel {
   /**
    * Loads the library at `path`. Throws an error that names the path and
    * what is wrong: no such file, no FFI permission, another interface
-   * version, or a CPU without the AVX-512 extensions it was built for.
+   * version, a build from another version of `quant_native.c`, or a CPU
+   * without the AVX-512 extensions it was built for.
    */
   constructor(path: string | URL) {
     this.path = path instanceof URL ? decodeURIComponent(path.pathname) : path;
@@ -72,6 +90,15 @@ export class NativeQuantKernel {
       throw new Error(
         `native kernel ${this.path}: interface ${abi}, this wrapper speaks ${ABI}; ` +
           `rebuild it with deno task build:native`,
+      );
+    }
+    const built = Deno.UnsafePointerView.getCString(lib.symbols.nq_source()!);
+    const source = sourceHash();
+    if (source !== null && built !== source) {
+      lib.close();
+      throw new Error(
+        `native kernel ${this.path}: built from another version of quant_native.c ` +
+          `(${built}; the source is ${source}); rebuild it with deno task build:native`,
       );
     }
     if (lib.symbols.nq_supported() !== 1) {
@@ -201,7 +228,9 @@ export function nativeQuantKernel(): NativeQuantKernel | null {
   try {
     return loaded = new NativeQuantKernel(DEFAULT_LIBRARY);
   } catch (e) {
+    // Built but not usable (a stale build, another CPU): worth a line, once.
     why = (e as Error).message;
+    console.warn(`qoda-ring: ${why}; quantizing in WebAssembly`);
     return loaded = null;
   }
 }

@@ -30,6 +30,14 @@
 // The interface's version: native.ts refuses a library built from another.
 API int nq_abi(void) { return 1; }
 
+// The first 16 hex digits of the SHA-256 of the source the library was built
+// from (set by the build script): native.ts refuses a library built from
+// another version of this file, as after an update without a rebuild.
+#ifndef QODA_SOURCE_SHA
+#define QODA_SOURCE_SHA "unknown"
+#endif
+API const char* nq_source(void) { return QODA_SOURCE_SHA; }
+
 // 1 when this CPU runs the kernel (AVX-512 F, BW, DQ and VL, and VBMI if
 // built with it), else 0.
 API int nq_supported(void) {

@@ -270,6 +270,33 @@ Deno.test("a native kernel that cannot load says where and why", () => {
   assert.throws(() => new NativeQuantKernel("/nonexistent/quant_native.so"), /\/nonexistent/);
 });
 
+Deno.test({
+  name: "a library built from another version of quant_native.c is refused, naming both versions",
+  ignore,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "qoda-native-" });
+    try {
+      const path = `${dir}/stale.so`;
+      const cc = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          `\${CC:-cc} -O1 -fPIC -shared -DQODA_SOURCE_SHA='"0123456789abcdef"' ` +
+          `-o ${path} runtime/kernels/quant_native.c`,
+        ],
+        cwd: ROOT,
+        stderr: "piped",
+      }).output();
+      assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+      assert.throws(
+        () => new NativeQuantKernel(path),
+        /built from another version of quant_native\.c \(0123456789abcdef; the source is [0-9a-f]{16}\); rebuild it with deno task build:native/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("setNativeKernel(false) makes quantization run in WebAssembly, and says so", () => {
   const was = setNativeKernel(false);
   try {
