@@ -15,8 +15,9 @@
  * an arena are read and written where they are, by that arena's instance.
  * Results are identical either way and whatever the chunking, because the
  * random stream is seeded once per call and consumed in coordinate order.
- * Sign-magnitude quantization runs in the optional native kernel instead
- * where it is built and loads (`native.ts`).
+ * Sign-magnitude quantization and the integer all-reduce's hop run in the
+ * optional native kernels instead where they are built and load
+ * (`native.ts`; the hop to the bit).
  *
  * @module
  */
@@ -629,6 +630,12 @@ export class Kernels {
    * arena, `decoded` may also hold the stopped chunk's earlier coordinates).
    */
   gridHop(h: GridHop): GridFault | null {
+    const native = activeNativeKernel();
+    if (native) {
+      const fault = { lane: 0 };
+      const bad = native.gridHop(h, fault);
+      return bad < 0 ? null : { index: bad >> 1, lane: bad & 1 ? fault.lane : null };
+    }
     const { x, scales, bucket, top, streams, lanesIn, wIn, biasIn, lanesOut, wOut, decoded } = h;
     const e = this.#e, n = x.length;
     const chunk = gridChunk(bucket);

@@ -1,10 +1,11 @@
 /**
- * The optional native quantize kernel: `quant_native.c` (sign-magnitude
- * quantize + pack with AVX-512), built by `deno task build:native` into
- * `runtime/kernels/quant_native.so` and called through Deno's FFI.
- * {@linkcode Kernels.smQuantizeInto} uses it when it is there, the CPU has
- * AVX-512 and the process may use FFI (`-A` or `--allow-ffi`); everything
- * else, and every other kernel, runs in WebAssembly. `QODA_NATIVE_KERNEL=0`
+ * The optional native kernels: `quant_native.c` (sign-magnitude quantize +
+ * pack, and the integer all-reduce's hop, with AVX-512), built by
+ * `deno task build:native` into `runtime/kernels/quant_native.so` and called
+ * through Deno's FFI. {@linkcode Kernels.smQuantizeInto} and
+ * {@linkcode Kernels.gridHop} use them when the library is there, the CPU
+ * has AVX-512 and the process may use FFI (`-A` or `--allow-ffi`);
+ * everything else, and every other kernel, runs in WebAssembly. `QODA_NATIVE_KERNEL=0`
  * turns it off; `QODA_NATIVE_KERNEL=PATH` loads the library from PATH (and
  * an error there is reported, not skipped).
  *
@@ -42,6 +43,26 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  nq_grid_hop: {
+    parameters: [
+      "buffer", // x
+      "i32", // n
+      "buffer", // scales
+      "i32", // bucket
+      "i32", // top
+      "buffer", // in
+      "i32", // w_in
+      "i32", // bias_in
+      "buffer", // out
+      "i32", // w_out
+      "buffer", // dec
+      "f64", // divisor
+      "buffer", // state
+      "f32", // floor
+      "f32", // limit
+    ],
+    result: "i32",
+  },
 } as const;
 
 /** The default library: next to this module, when it is a local file. */
@@ -66,6 +87,8 @@ export class NativeQuantKernel {
   readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   readonly #state = new Uint32Array(STATE_WORDS);
   readonly #stats = new Float64Array(2);
+  /** The shared-grid hop's four stream states, then a faulty lane's value. */
+  readonly #gridState = new Int32Array(8);
   #hcount = new Uint32Array(0);
   /** Where the library was loaded from. */
   readonly path: string;
@@ -177,6 +200,60 @@ export class NativeQuantKernel {
     }
     if (bad >= 0) return { sqError: NaN, sqNorm: NaN, badBucket: bad };
     return { sqError: this.#stats[0], sqNorm: this.#stats[1], badBucket: -1 };
+  }
+
+  /**
+   * One hop of the integer all-reduce, `grid_hop` of `quant_kernels.c` to
+   * the bit (the same draws, sums, lanes and first fault); see
+   * {@linkcode Kernels.gridHop}. Returns −1, or 2·i + kind for the first bad
+   * coordinate i (kind 1: an incoming lane too large, its value in `fault`).
+   */
+  gridHop(
+    h: {
+      x: Float32Array;
+      scales: Float32Array;
+      bucket: number;
+      top: number;
+      streams: Int32Array;
+      lanesIn: Uint8Array | null;
+      wIn: number;
+      biasIn: number;
+      lanesOut: Uint8Array | null;
+      wOut: number;
+      decoded: Float32Array | null;
+      divisor: number;
+      floor: number;
+      limit: number;
+    },
+    fault: { lane: number },
+  ): number {
+    const n = h.x.length;
+    if (n === 0) return -1;
+    const state = this.#gridState;
+    state.set(h.streams);
+    const bad = this.#lib.symbols.nq_grid_hop(
+      h.x,
+      n,
+      h.scales,
+      h.bucket,
+      h.top,
+      h.lanesIn,
+      h.wIn,
+      h.biasIn,
+      h.lanesOut,
+      h.wOut,
+      h.decoded,
+      h.divisor,
+      state,
+      h.floor,
+      h.limit,
+    );
+    if (bad >= 0) {
+      fault.lane = state[4] >>> 0;
+      return bad;
+    }
+    h.streams.set(state.subarray(0, 4));
+    return -1;
   }
 
   /** Unloads the library; the kernel must not be used afterwards. */

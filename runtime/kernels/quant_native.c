@@ -1,6 +1,8 @@
-// The hottest loop of qoda-ring, sign-magnitude quantize (+ pack), for x86-64
-// with AVX-512, built into a shared library by scripts/build_native.sh
-// (`deno task build:native`) and called through Deno's FFI by native.ts.
+// The hottest loops of qoda-ring for x86-64 with AVX-512: sign-magnitude
+// quantize (+ pack), and the integer all-reduce's hop (bit for bit
+// grid_hop's, further down). Built into a shared library by
+// scripts/build_native.sh (`deno task build:native`) and called through
+// Deno's FFI by native.ts.
 // Optional: without the library, or on a CPU without AVX-512, kernels.ts runs
 // the WebAssembly kernel (quant_kernels.c), whose definition this one follows
 // coordinate for coordinate:
@@ -440,6 +442,252 @@ static AVX512 void bin_table(const float* levels, int nlev, Ctx* c) {
   }
   c->lut_lo = _mm512_loadu_si512(lut);
   c->lut_hi = _mm512_loadu_si512(lut + 64);
+}
+
+// ---------------------------------------------------------------- shared grid
+// The integer all-reduce's hop, grid_hop of quant_kernels.c to the bit: the
+// same draws (four xorshift32 streams, coordinate i of a call on stream
+// i mod 4, advanced once per group of four), the same float32 and float64
+// arithmetic, the same lanes and the same first fault. Blocks of 16
+// coordinates run in AVX-512 with the four streams advanced four times at
+// once; a bucket's last groups, a call's last partial group and any block
+// holding a fault run group by group, as grid_hop does.
+
+// An LSB-first lane reader that never reads past `end`.
+typedef struct {
+  const uint8_t* p;
+  const uint8_t* end;
+  uint64_t acc;
+  int have;
+} Lanes;
+
+static inline uint32_t lanes_take(Lanes* r, int bits) {
+  if (r->have < bits) {
+    uint32_t w = 0;
+    if (r->end - r->p >= 4) {
+      memcpy(&w, r->p, 4);
+    } else {
+      for (int b = 0; r->p + b < r->end; b++) w |= (uint32_t)r->p[b] << (8 * b);
+    }
+    r->acc |= (uint64_t)w << r->have;
+    r->p += 4;
+    r->have += 32;
+  }
+  const uint32_t word = (uint32_t)r->acc;
+  r->acc >>= bits;
+  r->have -= bits;
+  return word;
+}
+
+// Appends `bits` bits (at most 32) to an LSB-first stream.
+typedef struct {
+  uint8_t* p;
+  uint64_t acc;
+  int have;
+} Sink;
+
+static inline void sink_put(Sink* s, uint32_t v, int bits) {
+  s->acc |= (uint64_t)v << s->have;
+  s->have += bits;
+  if (s->have >= 32) {
+    uint32_t w = (uint32_t)s->acc;
+    memcpy(s->p, &w, 4);
+    s->p += 4;
+    s->acc >>= 32;
+    s->have -= 32;
+  }
+}
+
+static inline __m128i xorshift4(__m128i r) {
+  r = _mm_xor_si128(r, _mm_slli_epi32(r, 13));
+  r = _mm_xor_si128(r, _mm_srli_epi32(r, 17));
+  return _mm_xor_si128(r, _mm_slli_epi32(r, 5));
+}
+
+typedef struct {
+  const float* x;
+  float k, floor_, limit, top;
+  int cap, max_in, bias_out, w_in, w_out;
+  uint32_t mask_in;
+  double unit;
+  float* dec;
+  const uint8_t* in;
+} HopBucket;
+
+// One group of m ≤ 4 coordinates from i, as grid_hop's loop body. Returns −1
+// or the fault code (2·i + kind, the lane in *lane).
+static AVX512 int hop_group(const HopBucket* h, int i, int m, __m128i* rs, Lanes* rin, Sink* sout,
+                            uint32_t* lane) {
+  __m128i r = xorshift4(*rs);
+  *rs = r;
+  float t[4] = {0, 0, 0, 0};
+  for (int j = 0; j < m; j++) t[j] = h->x[i + j];
+  const __m128 v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(t), _mm_set1_ps(h->k)), _mm_set1_ps(h->top));
+  const __m128 ok = _mm_and_ps(_mm_cmpge_ps(v, _mm_set1_ps(h->floor_)),
+                               _mm_cmple_ps(v, _mm_set1_ps(h->limit)));
+  const int okm = _mm_movemask_ps(ok);
+  if (okm != 0xf) return 2 * (i + __builtin_ctz(~okm & 0xf));
+  const __m128i lo = _mm_cvttps_epi32(v);
+  const __m128i f31 = _mm_cvttps_epi32(
+      _mm_mul_ps(_mm_sub_ps(v, _mm_cvtepi32_ps(lo)), _mm_set1_ps(2147483648.0f)));
+  const __m128i carry = _mm_srai_epi32(_mm_sub_epi32(_mm_srli_epi32(r, 1), f31), 31);
+  __m128i sum = _mm_min_epi32(_mm_sub_epi32(lo, carry), _mm_set1_epi32(h->cap));
+  if (h->in) {
+    uint32_t l[4] = {0, 0, 0, 0};
+    if (m == 4 && h->w_in <= 8) {
+      const uint32_t word = lanes_take(rin, 4 * h->w_in);
+      for (int j = 0; j < 4; j++) l[j] = (word >> (j * h->w_in)) & h->mask_in;
+    } else {
+      for (int j = 0; j < m; j++) l[j] = lanes_take(rin, h->w_in) & h->mask_in;
+    }
+    for (int j = 0; j < 4; j++) {
+      if (l[j] > (uint32_t)h->max_in) {
+        *lane = l[j];
+        return 2 * (i + j) + 1;
+      }
+    }
+    sum = _mm_add_epi32(sum, _mm_loadu_si128((const __m128i*)l));
+  }
+  uint32_t c[4];
+  _mm_storeu_si128((__m128i*)c, sum);
+  if (sout->p) {
+    if (m == 4 && h->w_out <= 8) {
+      // Added, as grid_hop adds them (the same as OR-ing lanes that fit).
+      sink_put(sout, c[0] + (c[1] << h->w_out) + (c[2] << 2 * h->w_out) + (c[3] << 3 * h->w_out),
+               4 * h->w_out);
+    } else {
+      for (int j = 0; j < m; j++) sink_put(sout, c[j], h->w_out);
+    }
+  }
+  if (h->dec) {
+    const __m128d unit = _mm_set1_pd(h->unit);
+    const __m128i d = _mm_sub_epi32(sum, _mm_set1_epi32(h->bias_out));
+    const __m128 f = _mm_movelh_ps(_mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(d), unit)),
+                                   _mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(_mm_shuffle_epi32(d, 0x4e)), unit)));
+    float o[4];
+    _mm_storeu_ps(o, f);
+    for (int j = 0; j < m; j++) h->dec[i + j] = o[j];
+  }
+  return -1;
+}
+
+// Sixteen coordinates from i (four whole groups), or −2 when the block holds
+// a fault (then nothing was written, and the caller redoes it group by group
+// from the same state).
+static AVX512 int hop_block(const HopBucket* h, int i, __m128i* rs, Lanes* rin, Sink* sout) {
+  const __m128i r1 = xorshift4(*rs), r2 = xorshift4(r1), r3 = xorshift4(r2), r4 = xorshift4(r3);
+  const __m512i r = _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(r1), r2, 1)),
+      _mm256_inserti128_si256(_mm256_castsi128_si256(r3), r4, 1), 1);
+  const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(h->x + i), _mm512_set1_ps(h->k)),
+                                 _mm512_set1_ps(h->top));
+  const __mmask16 ok = _mm512_cmp_ps_mask(v, _mm512_set1_ps(h->floor_), _CMP_GE_OQ) &
+                       _mm512_cmp_ps_mask(v, _mm512_set1_ps(h->limit), _CMP_LE_OQ);
+  if (ok != 0xffff) return -2;
+  const __m512i lo = _mm512_cvttps_epi32(v);
+  const __m512i f31 = _mm512_cvttps_epi32(
+      _mm512_mul_ps(_mm512_sub_ps(v, _mm512_cvtepi32_ps(lo)), _mm512_set1_ps(2147483648.0f)));
+  const __m512i carry = _mm512_srai_epi32(_mm512_sub_epi32(_mm512_srli_epi32(r, 1), f31), 31);
+  __m512i sum = _mm512_min_epi32(_mm512_sub_epi32(lo, carry), _mm512_set1_epi32(h->cap));
+  Lanes rin0 = *rin;
+  if (h->in) {
+    // Each group's 4·w_in bits, spread over its four lanes.
+    uint32_t words[4];
+    for (int g = 0; g < 4; g++) words[g] = lanes_take(&rin0, 4 * h->w_in);
+    const __m512i spread = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+        _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)words)));
+    const int w = h->w_in;
+    const __m512i shift = _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w,
+                                            3 * w, 0, w, 2 * w, 3 * w);
+    const __m512i lanes = _mm512_and_si512(_mm512_srlv_epi32(spread, shift),
+                                           _mm512_set1_epi32((int)h->mask_in));
+    if (_mm512_cmpgt_epu32_mask(lanes, _mm512_set1_epi32(h->max_in))) return -2;
+    sum = _mm512_add_epi32(sum, lanes);
+  }
+  *rin = rin0;
+  *rs = r4;
+  if (sout->p) {
+    // Each group's four lanes shifted to their places and added into one word.
+    const int w = h->w_out;
+    const __m512i shift = _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w,
+                                            3 * w, 0, w, 2 * w, 3 * w);
+    __m512i t = _mm512_sllv_epi32(sum, shift);
+    t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, 0x4e));
+    t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, 0xb1));
+    uint32_t g[16];
+    _mm512_storeu_si512(g, t);
+    for (int q = 0; q < 4; q++) sink_put(sout, g[4 * q], 4 * w);
+  }
+  if (h->dec) {
+    const __m512d unit = _mm512_set1_pd(h->unit);
+    const __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(h->bias_out));
+    const __m256 a = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), unit));
+    const __m256 b = _mm512_cvtpd_ps(
+        _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), unit));
+    _mm512_storeu_ps(h->dec + i, _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1));
+  }
+  return -1;
+}
+
+// grid_hop of quant_kernels.c (see there), on arrays of the caller's: `in`
+// holds ⌈n·w_in/8⌉ bytes and is never read past them; `out` receives
+// ⌈n·w_out/8⌉ bytes. Blocks of 16 need lanes of at most 8 bits.
+API AVX512 int nq_grid_hop(const float* x, int n, const float* scales, int bucket, int top,
+                           const uint8_t* in, int w_in, int bias_in, uint8_t* out, int w_out,
+                           float* dec, double divisor, uint32_t* state, float floor_,
+                           float limit) {
+  __m128i rs = _mm_loadu_si128((const __m128i*)state);
+  Lanes rin = {in, in ? in + ((size_t)n * w_in + 7) / 8 : 0, 0, 0};
+  Sink sout = {out, 0, 0};
+  HopBucket h;
+  h.x = x;
+  h.top = (float)top;
+  h.floor_ = floor_;
+  h.limit = limit;
+  h.cap = 2 * top;
+  h.max_in = 2 * bias_in;
+  h.bias_out = bias_in + top;
+  h.w_in = w_in;
+  h.w_out = w_out;
+  h.mask_in = w_in > 0 ? (1u << w_in) - 1 : 0;
+  h.dec = dec;
+  h.in = in;
+  const int blocks = (!in || w_in <= 8) && (!out || w_out <= 8);
+  uint32_t lane = 0;
+  for (int b0 = 0; b0 < n; b0 += bucket) {
+    const int end = b0 + bucket < n ? b0 + bucket : n;
+    const float s = scales[b0 / bucket];
+    h.k = s > 0 ? (float)((double)top / (double)s) : 0.0f;
+    h.unit = (double)s / top / divisor;
+    int i = b0;
+    if (blocks) {
+      for (; i + 16 <= end; i += 16) {
+        if (hop_block(&h, i, &rs, &rin, &sout) == -1) continue;
+        for (int g = 0; g < 4; g++, i += 4) {  // the fault, found group by group
+          const int bad = hop_group(&h, i, 4, &rs, &rin, &sout, &lane);
+          if (bad >= 0) {
+            if (bad & 1) state[4] = lane;
+            return bad;
+          }
+        }
+        i -= 16;
+      }
+    }
+    for (; i < end; i += 4) {
+      const int bad = hop_group(&h, i, end - i < 4 ? end - i : 4, &rs, &rin, &sout, &lane);
+      if (bad >= 0) {
+        if (bad & 1) state[4] = lane;
+        return bad;
+      }
+    }
+  }
+  for (; sout.have > 0; sout.have -= 8) {
+    *sout.p++ = (uint8_t)sout.acc;
+    sout.acc >>= 8;
+  }
+  _mm_storeu_si128((__m128i*)state, rs);
+  return -1;
 }
 
 // Sign-magnitude stochastic rounding of x[0, n) in buckets of `bucket`

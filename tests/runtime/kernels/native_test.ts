@@ -266,6 +266,95 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "the native grid hop gives the WebAssembly kernel's lanes, sums, draws and first fault",
+  ignore,
+  fn: () => {
+    const rng = new Rng(15);
+    const top = 7;
+    const bitsFor = (max: number) => Math.max(1, Math.ceil(Math.log2(max + 1)));
+    let cases = 0;
+    for (const n of [1, 3, 4, 15, 16, 17, 63, 64, 100, 1000, 4099]) {
+      for (const bucket of [4, 20, 64, 1024]) {
+        for (const [biasIn, extra] of [[0, 0], [7, 0], [21, 0], [21, 4]]) {
+          for (const fault of ["none", "x", "lane"]) {
+            if (fault === "lane" && biasIn === 0) continue;
+            const wIn = biasIn ? bitsFor(2 * biasIn) + extra : 0;
+            const wOut = bitsFor(2 * (biasIn + top)) + extra;
+            const nb = Math.ceil(n / bucket);
+            const scales = new Float32Array(nb).map(() => 0.5 + rng.nextFloat());
+            const x = new Float32Array(n).map((_, i) =>
+              (2 * rng.nextFloat() - 1) * scales[Math.floor(i / bucket)]
+            );
+            const lanesIn = biasIn ? new Uint8Array(Math.ceil((n * wIn) / 8)) : null;
+            if (lanesIn) {
+              const sums = new Uint16Array(n).map(() => Math.floor(rng.nextFloat() * 2 * biasIn));
+              kernels().packFixed(sums, wIn, lanesIn);
+            }
+            const at = Math.floor(rng.nextFloat() * n);
+            if (fault === "x") x[at] = 3 * scales[Math.floor(at / bucket)];
+            if (fault === "lane") {
+              const sums = new Uint16Array(n);
+              kernels().unpackFixed(lanesIn!, n, wIn, sums);
+              sums[at] = 2 * biasIn + 1;
+              kernels().packFixed(sums, wIn, lanesIn!);
+            }
+            const inPlace = rng.nextFloat() < 0.5;
+            const run = (native: boolean) => {
+              const streams = Int32Array.from([11, 22, 33, 44].map((v) => v * (n + bucket)));
+              const xs = x.slice();
+              const h = {
+                x: xs,
+                scales,
+                bucket,
+                top,
+                streams,
+                lanesIn,
+                wIn,
+                biasIn,
+                lanesOut: new Uint8Array(Math.ceil((n * wOut) / 8)),
+                wOut,
+                decoded: inPlace ? xs : new Float32Array(n),
+                divisor: 3,
+                floor: Math.fround(-1e-6 * top),
+                limit: Math.fround(2 * top * (1 + 1e-6)),
+              };
+              let result;
+              if (native) {
+                const f = { lane: 0 };
+                const bad = K!.gridHop(h, f);
+                result = bad < 0 ? null : { index: bad >> 1, lane: bad & 1 ? f.lane : null };
+              } else {
+                const was = setNativeKernel(false);
+                try {
+                  result = kernels().gridHop(h);
+                } finally {
+                  setNativeKernel(was);
+                }
+              }
+              return { result, streams, lanesOut: h.lanesOut, decoded: h.decoded };
+            };
+            const what = `n ${n}, bucket ${bucket}, biasIn ${biasIn}, widths ${wIn}/${wOut}, ` +
+              `fault ${fault}, in place ${inPlace}`;
+            const a = run(true), b = run(false);
+            assert.deepEqual(a.result, b.result, what);
+            if (fault === "none") {
+              assert.equal(a.result, null, what);
+              assert.deepEqual(a.streams, b.streams, `${what}: streams`);
+              assert.deepEqual(a.lanesOut, b.lanesOut, `${what}: lanes`);
+              assert.deepEqual(a.decoded, b.decoded, `${what}: decoded`);
+            } else {
+              assert.equal(a.result?.index, at, what);
+            }
+            cases++;
+          }
+        }
+      }
+    }
+    assert.ok(cases > 400, `${cases} cases`);
+  },
+});
+
 Deno.test("a native kernel that cannot load says where and why", () => {
   assert.throws(() => new NativeQuantKernel("/nonexistent/quant_native.so"), /\/nonexistent/);
 });
