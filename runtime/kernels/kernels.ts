@@ -15,9 +15,9 @@
  * an arena are read and written where they are, by that arena's instance.
  * Results are identical either way and whatever the chunking, because the
  * random stream is seeded once per call and consumed in coordinate order.
- * Sign-magnitude quantization and the integer all-reduce's hop run in the
- * optional native kernels instead where they are built and load
- * (`native.ts`; the hop to the bit).
+ * Sign-magnitude quantization and the integer all-reduce's kernels run in
+ * the optional native library instead where it is built and loads
+ * (`native.ts`; the integer kernels to the bit).
  *
  * @module
  */
@@ -689,6 +689,11 @@ export class Kernels {
   bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): void {
     const e = this.#e, n = x.length;
     if (!(bucket >= 1 && bucket <= CHUNK)) throw new RangeError(`bucket ${bucket} exceeds CHUNK`);
+    const native = activeNativeKernel();
+    if (native) {
+      native.bucketMaxAbs(x, bucket, out);
+      return;
+    }
     // Chunks of about STREAM_CHUNK: the copy stays in cache for the kernel to read.
     const chunk = Math.max(1, Math.floor(STREAM_CHUNK / bucket)) * bucket;
     const inPlace = this.#inArena(x);
@@ -720,6 +725,22 @@ export class Kernels {
     divisor: number,
     out: Float32Array,
   ): GridFault | null {
+    const native = activeNativeKernel();
+    if (native) {
+      const fault = { lane: 0 };
+      const bad = native.gridUnpackDequantize(
+        lanes,
+        w,
+        bias,
+        scales,
+        bucket,
+        top,
+        divisor,
+        out,
+        fault,
+      );
+      return bad < 0 ? null : { index: bad, lane: fault.lane };
+    }
     const e = this.#e, n = out.length;
     const chunk = gridChunk(bucket);
     const state = this.#gridState;

@@ -1,11 +1,13 @@
 /**
  * The optional native kernels: `quant_native.c` (sign-magnitude quantize +
- * pack, and the integer all-reduce's hop, with AVX-512), built by
- * `deno task build:native` into `runtime/kernels/quant_native.so` and called
- * through Deno's FFI. {@linkcode Kernels.smQuantizeInto} and
- * {@linkcode Kernels.gridHop} use them when the library is there, the CPU
- * has AVX-512 and the process may use FFI (`-A` or `--allow-ffi`);
- * everything else, and every other kernel, runs in WebAssembly. `QODA_NATIVE_KERNEL=0`
+ * pack, and the integer all-reduce's hop, receive and bucket maxima, with
+ * AVX-512), built by `deno task build:native` into
+ * `runtime/kernels/quant_native.so` and called through Deno's FFI.
+ * {@linkcode Kernels.smQuantizeInto}, {@linkcode Kernels.gridHop},
+ * {@linkcode Kernels.gridUnpackDequantize} and
+ * {@linkcode Kernels.bucketMaxAbs} use them when the library is there, the
+ * CPU has AVX-512 and the process may use FFI (`-A` or `--allow-ffi`);
+ * every other kernel runs in WebAssembly. `QODA_NATIVE_KERNEL=0`
  * turns it off; `QODA_NATIVE_KERNEL=PATH` loads the library from PATH (and
  * an error there is reported, not skipped).
  *
@@ -63,6 +65,22 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  nq_grid_unpack_dequantize: {
+    parameters: [
+      "buffer", // in
+      "i32", // n
+      "i32", // w
+      "i32", // bias
+      "buffer", // scales
+      "i32", // bucket
+      "i32", // top
+      "f64", // divisor
+      "buffer", // dec
+      "buffer", // state
+    ],
+    result: "i32",
+  },
+  nq_bucket_max_abs: { parameters: ["buffer", "i32", "i32", "buffer"], result: "void" },
 } as const;
 
 /** The default library: next to this module, when it is a local file. */
@@ -254,6 +272,46 @@ export class NativeQuantKernel {
     }
     h.streams.set(state.subarray(0, 4));
     return -1;
+  }
+
+  /**
+   * The integer all-reduce's all-gather receive, `grid_unpack_dequantize`
+   * of `quant_kernels.c` to the bit; see {@linkcode Kernels.gridUnpackDequantize}.
+   * Returns −1, or the index of the first lane above 2·bias (its value in
+   * `fault`).
+   */
+  gridUnpackDequantize(
+    lanes: Uint8Array,
+    w: number,
+    bias: number,
+    scales: Float32Array,
+    bucket: number,
+    top: number,
+    divisor: number,
+    out: Float32Array,
+    fault: { lane: number },
+  ): number {
+    if (out.length === 0) return -1;
+    const state = this.#gridState;
+    const bad = this.#lib.symbols.nq_grid_unpack_dequantize(
+      lanes,
+      out.length,
+      w,
+      bias,
+      scales,
+      bucket,
+      top,
+      divisor,
+      out,
+      state,
+    );
+    if (bad >= 0) fault.lane = state[4] >>> 0;
+    return bad;
+  }
+
+  /** The largest |x| of each bucket into `out`, as `bucket_max_abs` of `quant_kernels.c`. */
+  bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): void {
+    if (x.length > 0) this.#lib.symbols.nq_bucket_max_abs(x, x.length, bucket, out);
   }
 
   /** Unloads the library; the kernel must not be used afterwards. */

@@ -1,6 +1,6 @@
 // The hottest loops of qoda-ring for x86-64 with AVX-512: sign-magnitude
-// quantize (+ pack), and the integer all-reduce's hop (bit for bit
-// grid_hop's, further down). Built into a shared library by
+// quantize (+ pack), and the integer all-reduce's hop, receive and bucket
+// maxima (bit for bit those of quant_kernels.c, further down). Built into a shared library by
 // scripts/build_native.sh (`deno task build:native`) and called through
 // Deno's FFI by native.ts.
 // Optional: without the library, or on a CPU without AVX-512, kernels.ts runs
@@ -688,6 +688,101 @@ API AVX512 int nq_grid_hop(const float* x, int n, const float* scales, int bucke
   }
   _mm_storeu_si128((__m128i*)state, rs);
   return -1;
+}
+
+// The integer all-reduce's all-gather receive, grid_unpack_dequantize of
+// quant_kernels.c to the bit: lanes of w bits holding sums offset by `bias`,
+// decoded to (lane − bias)·s / top / divisor into `dec`. Returns −1 or the
+// first lane above 2·bias (its value to state[4]; the groups of four before
+// it are written). `in` holds ⌈n·w/8⌉ bytes and is never read past them.
+API AVX512 int nq_grid_unpack_dequantize(const uint8_t* in, int n, int w, int bias,
+                                         const float* scales, int bucket, int top,
+                                         double divisor, float* dec, uint32_t* state) {
+  const uint32_t mask = (1u << w) - 1, max = 2u * (uint32_t)bias;
+  Lanes r = {in, in + ((size_t)n * w + 7) / 8, 0, 0};
+  const __m512i shift = _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w,
+                                          3 * w, 0, w, 2 * w, 3 * w);
+  const __m512i spread_of = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  for (int b0 = 0; b0 < n; b0 += bucket) {
+    const int end = b0 + bucket < n ? b0 + bucket : n;
+    const double unit = (double)scales[b0 / bucket] / top / divisor;
+    int i = b0;
+    if (w <= 8) {
+      const __m512d unitv = _mm512_set1_pd(unit);
+      for (; i + 16 <= end; i += 16) {
+        Lanes r0 = r;
+        uint32_t words[4];
+        for (int g = 0; g < 4; g++) words[g] = lanes_take(&r0, 4 * w);
+        const __m512i lanes = _mm512_and_si512(
+            _mm512_srlv_epi32(
+                _mm512_permutexvar_epi32(
+                    spread_of, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)words))),
+                shift),
+            _mm512_set1_epi32((int)mask));
+        if (_mm512_cmpgt_epu32_mask(lanes, _mm512_set1_epi32((int)max))) break;  // below
+        r = r0;
+        const __m512i d = _mm512_sub_epi32(lanes, _mm512_set1_epi32(bias));
+        const __m256 a =
+            _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), unitv));
+        const __m256 b = _mm512_cvtpd_ps(
+            _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), unitv));
+        _mm512_storeu_ps(dec + i, _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1));
+      }
+      // Groups of four (a block with a bad lane, and a bucket's last groups).
+      for (; i + 4 <= end; i += 4) {
+        const uint32_t word = lanes_take(&r, 4 * w);
+        for (int j = 0; j < 4; j++) {
+          const uint32_t v = (word >> (j * w)) & mask;
+          if (v > max) {
+            state[4] = v;
+            return i + j;
+          }
+        }
+        const __m128i d = _mm_sub_epi32(
+            _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)word), _mm_setr_epi32(0, w, 2 * w, 3 * w)),
+                          _mm_set1_epi32((int)mask)),
+            _mm_set1_epi32(bias));
+        const __m128d u = _mm_set1_pd(unit);
+        _mm_storeu_ps(dec + i, _mm_movelh_ps(_mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(d), u)),
+                                             _mm_cvtpd_ps(_mm_mul_pd(
+                                                 _mm_cvtepi32_pd(_mm_shuffle_epi32(d, 0x4e)), u))));
+      }
+    }
+    for (; i < end; i++) {
+      const uint32_t v = lanes_take(&r, w) & mask;
+      if (v > max) {
+        state[4] = v;
+        return i;
+      }
+      dec[i] = (float)((double)((int32_t)v - bias) * unit);
+    }
+  }
+  return -1;
+}
+
+// The largest |x| of each bucket (the last may be shorter) into `out`, as
+// bucket_max_abs of quant_kernels.c: NaN when the bucket holds a NaN,
+// Infinity when it holds an infinity and no NaN.
+API AVX512 void nq_bucket_max_abs(const float* x, int n, int bucket, float* out) {
+  for (int b0 = 0, k = 0; b0 < n; b0 += bucket, k++) {
+    const int end = b0 + bucket < n ? b0 + bucket : n;
+    __m512 m0 = _mm512_setzero_ps(), m1 = m0;
+    __mmask16 nan = 0;
+    int i = b0;
+    for (; i + 32 <= end; i += 32) {
+      const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+      m0 = _mm512_max_ps(m0, _mm512_abs_ps(a));
+      m1 = _mm512_max_ps(m1, _mm512_abs_ps(b));
+      nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+    }
+    float r = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    for (; i < end; i++) {
+      const float v = __builtin_fabsf(x[i]);
+      if (v != v) nan = 1;
+      r = v > r ? v : r;
+    }
+    out[k] = nan ? __builtin_nanf("") : r;
+  }
 }
 
 // Sign-magnitude stochastic rounding of x[0, n) in buckets of `bucket`

@@ -355,6 +355,57 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "the native all-gather receive and bucket maxima give the WebAssembly kernel's values",
+  ignore,
+  fn: () => {
+    const rng = new Rng(16);
+    const wasm = <T>(f: () => T): T => {
+      const was = setNativeKernel(false);
+      try {
+        return f();
+      } finally {
+        setNativeKernel(was);
+      }
+    };
+    let cases = 0;
+    for (const n of [1, 3, 4, 15, 16, 17, 63, 100, 1000, 4099]) {
+      for (const bucket of [4, 20, 64, 1024]) {
+        const nb = Math.ceil(n / bucket);
+        const scales = new Float32Array(nb).map(() => 0.5 + rng.nextFloat());
+        for (const [w, bias] of [[4, 7], [6, 28], [8, 100], [9, 200], [12, 2000]]) {
+          for (const bad of [false, true]) {
+            const sums = new Uint16Array(n).map(() => Math.floor(rng.nextFloat() * 2 * bias));
+            const at = Math.floor(rng.nextFloat() * n);
+            if (bad) sums[at] = 2 * bias + 1;
+            const lanes = new Uint8Array(Math.ceil((n * w) / 8));
+            kernels().packFixed(sums, w, lanes);
+            const f = { lane: 0 }, a = new Float32Array(n), b = new Float32Array(n);
+            const got = K!.gridUnpackDequantize(lanes, w, bias, scales, bucket, 7, 3, a, f);
+            const want = wasm(() =>
+              kernels().gridUnpackDequantize(lanes, w, bias, scales, bucket, 7, 3, b)
+            );
+            const what = `n ${n}, bucket ${bucket}, w ${w}, bad ${bad}`;
+            assert.deepEqual(got < 0 ? null : { index: got, lane: f.lane }, want, what);
+            if (bad) assert.equal(got, at, what);
+            else assert.deepEqual(a, b, what);
+            cases++;
+          }
+        }
+        // Maxima, with a NaN and an infinity in some buckets.
+        const x = new Float32Array(n).map(() => rng.normal() * 3);
+        if (n > 5) x[Math.floor(rng.nextFloat() * n)] = Infinity;
+        if (n > 50) x[Math.floor(rng.nextFloat() * n)] = NaN;
+        const ma = new Float32Array(nb), mb = new Float32Array(nb);
+        K!.bucketMaxAbs(x, bucket, ma);
+        wasm(() => kernels().bucketMaxAbs(x, bucket, mb));
+        assert.deepEqual(ma, mb, `maxima: n ${n}, bucket ${bucket}`);
+      }
+    }
+    assert.equal(cases, 10 * 4 * 5 * 2);
+  },
+});
+
 Deno.test("a native kernel that cannot load says where and why", () => {
   assert.throws(() => new NativeQuantKernel("/nonexistent/quant_native.so"), /\/nonexistent/);
 });
