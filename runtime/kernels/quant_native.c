@@ -1,21 +1,24 @@
-// The hottest loops of qoda-ring for x86-64 with AVX-512: sign-magnitude
-// quantize (+ pack), and the integer all-reduce's hop, receive and bucket
-// maxima (bit for bit those of quant_kernels.c, further down). Built into a shared library by
-// scripts/build_native.sh (`deno task build:native`) and called through
-// Deno's FFI by native.ts.
-// Optional: without the library, or on a CPU without AVX-512, kernels.ts runs
-// the WebAssembly kernel (quant_kernels.c), whose definition this one follows
-// coordinate for coordinate:
-//   u = min(|x|·inv, 1); j = #{k in 1..nlev-2 : u >= levels[k]};
-//   lo = levels[j], hi = levels[j+1]; up = r·(hi - lo) < u - lo;
-//   k = j + up; code = k == 0 ? 0 : (k << 1) | sign(x).
-// What differs is only the random stream (sixteen xorshift128 lanes here, four
-// there) and the order of the float additions in the sums, so the codes
-// differ draw by draw and agree in distribution; the tests hold both to the
-// definition.
+// The hottest loops of qoda-ring for x86-64 with AVX-512, built into a shared
+// library by scripts/build_native.sh (`deno task build:native`) and called
+// through Deno's FFI by native.ts. Optional: without the library, or on a CPU
+// without AVX-512, kernels.ts runs the WebAssembly kernels (quant_kernels.c).
 //
-// Nothing here allocates or keeps state: the random streams live in a buffer
-// of the caller's (nq_seed), so several isolates may share the library.
+// Sign-magnitude quantize (+ pack) follows the WebAssembly kernel's
+// definition coordinate for coordinate:
+//   u = min(|x|·inv, 1); j = #{k in 1..nlev-2 : u >= levels[k]};
+//   lo = levels[j], hi = levels[j+1]; up with probability (u - lo)/(hi - lo);
+//   k = j + up; code = k == 0 ? 0 : (k << 1) | sign(x).
+// What differs: the random stream (sixteen xorshift128 lanes here, four
+// there), how "up" is decided from it (on 32 raw bits here, on a 24-bit
+// uniform there), and the order of the float additions in the norms and
+// sums. So the codes differ draw by draw and agree in distribution; the tests
+// hold both to the definition.
+//
+// The integer all-reduce's hop, receive and bucket maxima (further down) are
+// those of quant_kernels.c to the bit: the same draws, lanes and faults.
+//
+// Nothing here allocates or keeps state: the random streams live in buffers
+// of the caller's, so several isolates may share the library.
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
