@@ -24,6 +24,9 @@
 import type { Rng } from "../rng.ts";
 import { QUANT_KERNELS_WASM_BASE64 } from "./quant_kernels_wasm.ts";
 import { activeNativeKernel } from "./native.ts";
+import type { GridFault, GridHop, SmQuantizeResult } from "./types.ts";
+
+export type { GridFault, GridHop, SmQuantizeResult } from "./types.ts";
 
 /** Coordinates processed per chunk, at most. */
 export const CHUNK = 1 << 20;
@@ -138,16 +141,6 @@ export const MAX_LEVELS = 32768;
 /** Largest histogram the kernels take. */
 export const MAX_HIST_BINS = 65536;
 
-/** Result of {@linkcode Kernels.smQuantize}. */
-export interface SmQuantizeResult {
-  /** Σ(Q(v)_i − v_i)², or NaN when a bucket norm was not finite. */
-  sqError: number;
-  /** Σ v_i². */
-  sqNorm: number;
-  /** When sqError is NaN: the index of the bucket whose norm was not finite. */
-  badBucket: number;
-}
-
 /**
  * Where {@linkcode Kernels.smQuantizeInto} puts the codes (exactly one of
  * `codes` and `packed`) and the level statistics.
@@ -171,55 +164,6 @@ export interface SmQuantizeOutput {
   hist?: Float64Array;
   /** @default {8} */
   histStride?: number;
-}
-
-/**
- * Where a shared-grid kernel stopped: the coordinate, and for a lane beyond
- * its range its raw value (null when the coordinate's value exceeded its
- * bucket's scale).
- */
-export interface GridFault {
-  /** The coordinate's index in the call. */
-  index: number;
-  /** The offending lane as read (offset binary), or null for a value beyond its scale. */
-  lane: number | null;
-}
-
-/**
- * One hop of the integer all-reduce on the uniform grid of magnitudes
- * 0..`top` (`addOwnCodes` in `runtime/quant/shared_grid.ts`): this rank's
- * values, rounded stochastically, added to the incoming lanes if any, packed
- * and decoded if asked.
- */
-export interface GridHop {
-  /** This rank's values. */
-  x: Float32Array;
-  /** The shared per-bucket scales. */
-  scales: Float32Array;
-  /** Coordinates per bucket. */
-  bucket: number;
-  /** The grid's largest magnitude, G. */
-  top: number;
-  /** Four xorshift32 states: coordinate i draws from stream i mod 4 (advanced in place). */
-  streams: Int32Array;
-  /** Lanes of `wIn` bits holding sums offset by `biasIn`, or null at the first hop. */
-  lanesIn: Uint8Array | null;
-  /** Bits per incoming lane (0 without). */
-  wIn: number;
-  /** The incoming lanes' offset. */
-  biasIn: number;
-  /** Receives the new lanes (`wOut` bits, offset by biasIn + top), or null. */
-  lanesOut: Uint8Array | null;
-  /** Bits per outgoing lane. */
-  wOut: number;
-  /** Receives the new sums decoded, (sum − offset)·s/top/divisor, or null; may be `x`. */
-  decoded: Float32Array | null;
-  /** What the decoded sums are divided by. */
-  divisor: number;
-  /** x·top/s + top below this (a float32) is beyond the scale. */
-  floor: number;
-  /** x·top/s + top above this (a float32) is beyond the scale. */
-  limit: number;
 }
 
 /** Codes of `bits` bits that fill whole bytes in runs of this many. */
@@ -631,11 +575,7 @@ export class Kernels {
    */
   gridHop(h: GridHop): GridFault | null {
     const native = activeNativeKernel();
-    if (native) {
-      const fault = { lane: 0 };
-      const bad = native.gridHop(h, fault);
-      return bad < 0 ? null : { index: bad >> 1, lane: bad & 1 ? fault.lane : null };
-    }
+    if (native) return native.gridHop(h);
     const { x, scales, bucket, top, streams, lanesIn, wIn, biasIn, lanesOut, wOut, decoded } = h;
     const e = this.#e, n = x.length;
     const chunk = gridChunk(bucket);
@@ -727,19 +667,7 @@ export class Kernels {
   ): GridFault | null {
     const native = activeNativeKernel();
     if (native) {
-      const fault = { lane: 0 };
-      const bad = native.gridUnpackDequantize(
-        lanes,
-        w,
-        bias,
-        scales,
-        bucket,
-        top,
-        divisor,
-        out,
-        fault,
-      );
-      return bad < 0 ? null : { index: bad, lane: fault.lane };
+      return native.gridUnpackDequantize(lanes, w, bias, scales, bucket, top, divisor, out);
     }
     const e = this.#e, n = out.length;
     const chunk = gridChunk(bucket);

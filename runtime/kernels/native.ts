@@ -14,6 +14,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { GridFault, GridHop, SmQuantizeResult } from "./types.ts";
 
 /** Version of the library's interface that this wrapper speaks (`nq_abi`). */
 const ABI = 1;
@@ -186,7 +187,7 @@ export class NativeQuantKernel {
     packed: Uint8Array | null,
     bits: number,
     hist: Float64Array | null,
-  ): { sqError: number; sqNorm: number; badBucket: number } {
+  ): SmQuantizeResult {
     // Nothing to do; and FFI passes an empty array as a null pointer.
     if (v.length === 0) return { sqError: 0, sqNorm: 0, badBucket: -1 };
     const s = this.#lib.symbols;
@@ -223,30 +224,11 @@ export class NativeQuantKernel {
   /**
    * One hop of the integer all-reduce, `grid_hop` of `quant_kernels.c` to
    * the bit (the same draws, sums, lanes and first fault); see
-   * {@linkcode Kernels.gridHop}. Returns −1, or 2·i + kind for the first bad
-   * coordinate i (kind 1: an incoming lane too large, its value in `fault`).
+   * {@linkcode Kernels.gridHop}. Returns null, or where it stopped.
    */
-  gridHop(
-    h: {
-      x: Float32Array;
-      scales: Float32Array;
-      bucket: number;
-      top: number;
-      streams: Int32Array;
-      lanesIn: Uint8Array | null;
-      wIn: number;
-      biasIn: number;
-      lanesOut: Uint8Array | null;
-      wOut: number;
-      decoded: Float32Array | null;
-      divisor: number;
-      floor: number;
-      limit: number;
-    },
-    fault: { lane: number },
-  ): number {
+  gridHop(h: GridHop): GridFault | null {
     const n = h.x.length;
-    if (n === 0) return -1;
+    if (n === 0) return null;
     const state = this.#gridState;
     state.set(h.streams);
     const bad = this.#lib.symbols.nq_grid_hop(
@@ -266,19 +248,15 @@ export class NativeQuantKernel {
       h.floor,
       h.limit,
     );
-    if (bad >= 0) {
-      fault.lane = state[4] >>> 0;
-      return bad;
-    }
+    if (bad >= 0) return { index: bad >> 1, lane: bad & 1 ? state[4] >>> 0 : null };
     h.streams.set(state.subarray(0, 4));
-    return -1;
+    return null;
   }
 
   /**
    * The integer all-reduce's all-gather receive, `grid_unpack_dequantize`
    * of `quant_kernels.c` to the bit; see {@linkcode Kernels.gridUnpackDequantize}.
-   * Returns −1, or the index of the first lane above 2·bias (its value in
-   * `fault`).
+   * Returns null, or the first lane above 2·bias.
    */
   gridUnpackDequantize(
     lanes: Uint8Array,
@@ -289,9 +267,8 @@ export class NativeQuantKernel {
     top: number,
     divisor: number,
     out: Float32Array,
-    fault: { lane: number },
-  ): number {
-    if (out.length === 0) return -1;
+  ): GridFault | null {
+    if (out.length === 0) return null;
     const state = this.#gridState;
     const bad = this.#lib.symbols.nq_grid_unpack_dequantize(
       lanes,
@@ -305,8 +282,7 @@ export class NativeQuantKernel {
       out,
       state,
     );
-    if (bad >= 0) fault.lane = state[4] >>> 0;
-    return bad;
+    return bad < 0 ? null : { index: bad, lane: state[4] >>> 0 };
   }
 
   /** The largest |x| of each bucket into `out`, as `bucket_max_abs` of `quant_kernels.c`. */
