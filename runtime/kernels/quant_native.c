@@ -210,8 +210,9 @@ static KERNEL void hist64(__m512 u0, __m512 u1, __m512 u2, __m512 u3, const Ctx*
   __m128 a = _mm512_castps512_ps128(_mm512_permutex2var_ps(u0, pick, u1));
   __m128 b = _mm512_castps512_ps128(_mm512_permutex2var_ps(u2, pick, u3));
   __m256 s = _mm256_insertf128_ps(_mm256_castps128_ps256(a), b, 1);
-  __m256i bin = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(s, _mm256_set_m128(c->vhb, c->vhb))),
-                                 _mm256_set_m128i(c->hbtop, c->hbtop));
+  __m256i bin =
+      _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(s, _mm256_set_m128(c->vhb, c->vhb))),
+                       _mm256_set_m128i(c->hbtop, c->hbtop));
   uint32_t at[8];
   _mm256_storeu_si256((__m256i*)at, bin);
   uint32_t *h0 = c->hc, *h1 = c->hc + c->hb;
@@ -256,7 +257,8 @@ static KERNEL __m512i step16(const float* xb, int i, __m512i w, const Ctx* c, co
 #endif
   }
   __m512 lo = _mm512_permutexvar_ps(j, c->L), hi = _mm512_permutexvar_ps(j, c->H);
-  __m512i p = _mm512_cvttps_epu32(_mm512_mul_ps(_mm512_sub_ps(u, lo), _mm512_permutexvar_ps(j, c->G)));
+  __m512i p = _mm512_cvttps_epu32(
+      _mm512_mul_ps(_mm512_sub_ps(u, lo), _mm512_permutexvar_ps(j, c->G)));
   __mmask16 up = _mm512_cmplt_epu32_mask(w, p);
   __m512i k = _mm512_mask_add_epi32(j, up, j, i1);
   __m512 e = _mm512_fmsub_ps(c->vnorm, _mm512_mask_blend_ps(up, lo, hi), ax);
@@ -507,6 +509,44 @@ static inline __m128i xorshift4(__m128i r) {
   return _mm_xor_si128(r, _mm_slli_epi32(r, 5));
 }
 
+// Where each lane of a group of four sits in the group's 4·w bits: 0, w, 2w,
+// 3w, for the four groups of sixteen lanes.
+static KERNEL __m512i group_shifts(int w) {
+  return _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w,
+                           2 * w, 3 * w);
+}
+
+// Sixteen lanes of w ≤ 8 bits from r: four groups' 4·w bits, each spread
+// over its four lanes.
+static KERNEL __m512i take16(Lanes* r, int w) {
+  uint32_t words[4];
+  for (int g = 0; g < 4; g++) words[g] = lanes_take(r, 4 * w);
+  const __m512i spread = _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+      _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)words)));
+  return _mm512_and_si512(_mm512_srlv_epi32(spread, group_shifts(w)),
+                          _mm512_set1_epi32((int)((1u << w) - 1)));
+}
+
+// (sum − bias)·unit in float64, rounded to float32: decode4 of
+// quant_kernels.c, for sixteen lanes and for four.
+static KERNEL __m512 decode16(__m512i sum, int bias, double unit) {
+  const __m512d u = _mm512_set1_pd(unit);
+  const __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(bias));
+  const __m256 a =
+      _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), u));
+  const __m256 b =
+      _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), u));
+  return _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1);
+}
+
+static KERNEL __m128 decode4(__m128i sum, int bias, double unit) {
+  const __m128d u = _mm_set1_pd(unit);
+  const __m128i d = _mm_sub_epi32(sum, _mm_set1_epi32(bias));
+  return _mm_movelh_ps(_mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(d), u)),
+                       _mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(_mm_shuffle_epi32(d, 0x4e)), u)));
+}
+
 typedef struct {
   const float* x;
   float k, floor_, limit, top;
@@ -563,12 +603,8 @@ static AVX512 int hop_group(const HopBucket* h, int i, int m, __m128i* rs, Lanes
     }
   }
   if (h->dec) {
-    const __m128d unit = _mm_set1_pd(h->unit);
-    const __m128i d = _mm_sub_epi32(sum, _mm_set1_epi32(h->bias_out));
-    const __m128 f = _mm_movelh_ps(_mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(d), unit)),
-                                   _mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(_mm_shuffle_epi32(d, 0x4e)), unit)));
     float o[4];
-    _mm_storeu_ps(o, f);
+    _mm_storeu_ps(o, decode4(sum, h->bias_out, h->unit));
     for (int j = 0; j < m; j++) h->dec[i + j] = o[j];
   }
   return -1;
@@ -594,17 +630,7 @@ static AVX512 int hop_block(const HopBucket* h, int i, __m128i* rs, Lanes* rin, 
   __m512i sum = _mm512_min_epi32(_mm512_sub_epi32(lo, carry), _mm512_set1_epi32(h->cap));
   Lanes rin0 = *rin;
   if (h->in) {
-    // Each group's 4·w_in bits, spread over its four lanes.
-    uint32_t words[4];
-    for (int g = 0; g < 4; g++) words[g] = lanes_take(&rin0, 4 * h->w_in);
-    const __m512i spread = _mm512_permutexvar_epi32(
-        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-        _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)words)));
-    const int w = h->w_in;
-    const __m512i shift = _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w,
-                                            3 * w, 0, w, 2 * w, 3 * w);
-    const __m512i lanes = _mm512_and_si512(_mm512_srlv_epi32(spread, shift),
-                                           _mm512_set1_epi32((int)h->mask_in));
+    const __m512i lanes = take16(&rin0, h->w_in);
     if (_mm512_cmpgt_epu32_mask(lanes, _mm512_set1_epi32(h->max_in))) return -2;
     sum = _mm512_add_epi32(sum, lanes);
   }
@@ -612,24 +638,14 @@ static AVX512 int hop_block(const HopBucket* h, int i, __m128i* rs, Lanes* rin, 
   *rs = r4;
   if (sout->p) {
     // Each group's four lanes shifted to their places and added into one word.
-    const int w = h->w_out;
-    const __m512i shift = _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w,
-                                            3 * w, 0, w, 2 * w, 3 * w);
-    __m512i t = _mm512_sllv_epi32(sum, shift);
+    __m512i t = _mm512_sllv_epi32(sum, group_shifts(h->w_out));
     t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, 0x4e));
     t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, 0xb1));
     uint32_t g[16];
     _mm512_storeu_si512(g, t);
-    for (int q = 0; q < 4; q++) sink_put(sout, g[4 * q], 4 * w);
+    for (int q = 0; q < 4; q++) sink_put(sout, g[4 * q], 4 * h->w_out);
   }
-  if (h->dec) {
-    const __m512d unit = _mm512_set1_pd(h->unit);
-    const __m512i d = _mm512_sub_epi32(sum, _mm512_set1_epi32(h->bias_out));
-    const __m256 a = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), unit));
-    const __m256 b = _mm512_cvtpd_ps(
-        _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), unit));
-    _mm512_storeu_ps(h->dec + i, _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1));
-  }
+  if (h->dec) _mm512_storeu_ps(h->dec + i, decode16(sum, h->bias_out, h->unit));
   return -1;
 }
 
@@ -703,33 +719,17 @@ API AVX512 int nq_grid_unpack_dequantize(const uint8_t* in, int n, int w, int bi
                                          double divisor, float* dec, uint32_t* state) {
   const uint32_t mask = (1u << w) - 1, max = 2u * (uint32_t)bias;
   Lanes r = {in, in + ((size_t)n * w + 7) / 8, 0, 0};
-  const __m512i shift = _mm512_setr_epi32(0, w, 2 * w, 3 * w, 0, w, 2 * w, 3 * w, 0, w, 2 * w,
-                                          3 * w, 0, w, 2 * w, 3 * w);
-  const __m512i spread_of = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   for (int b0 = 0; b0 < n; b0 += bucket) {
     const int end = b0 + bucket < n ? b0 + bucket : n;
     const double unit = (double)scales[b0 / bucket] / top / divisor;
     int i = b0;
     if (w <= 8) {
-      const __m512d unitv = _mm512_set1_pd(unit);
       for (; i + 16 <= end; i += 16) {
         Lanes r0 = r;
-        uint32_t words[4];
-        for (int g = 0; g < 4; g++) words[g] = lanes_take(&r0, 4 * w);
-        const __m512i lanes = _mm512_and_si512(
-            _mm512_srlv_epi32(
-                _mm512_permutexvar_epi32(
-                    spread_of, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)words))),
-                shift),
-            _mm512_set1_epi32((int)mask));
+        const __m512i lanes = take16(&r0, w);
         if (_mm512_cmpgt_epu32_mask(lanes, _mm512_set1_epi32((int)max))) break;  // below
         r = r0;
-        const __m512i d = _mm512_sub_epi32(lanes, _mm512_set1_epi32(bias));
-        const __m256 a =
-            _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), unitv));
-        const __m256 b = _mm512_cvtpd_ps(
-            _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), unitv));
-        _mm512_storeu_ps(dec + i, _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1));
+        _mm512_storeu_ps(dec + i, decode16(lanes, bias, unit));
       }
       // Groups of four (a block with a bad lane, and a bucket's last groups).
       for (; i + 4 <= end; i += 4) {
@@ -741,14 +741,10 @@ API AVX512 int nq_grid_unpack_dequantize(const uint8_t* in, int n, int w, int bi
             return i + j;
           }
         }
-        const __m128i d = _mm_sub_epi32(
-            _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)word), _mm_setr_epi32(0, w, 2 * w, 3 * w)),
-                          _mm_set1_epi32((int)mask)),
-            _mm_set1_epi32(bias));
-        const __m128d u = _mm_set1_pd(unit);
-        _mm_storeu_ps(dec + i, _mm_movelh_ps(_mm_cvtpd_ps(_mm_mul_pd(_mm_cvtepi32_pd(d), u)),
-                                             _mm_cvtpd_ps(_mm_mul_pd(
-                                                 _mm_cvtepi32_pd(_mm_shuffle_epi32(d, 0x4e)), u))));
+        const __m128i shifts = _mm_setr_epi32(0, w, 2 * w, 3 * w);
+        const __m128i lanes = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)word), shifts),
+                                            _mm_set1_epi32((int)mask));
+        _mm_storeu_ps(dec + i, decode4(lanes, bias, unit));
       }
     }
     for (; i < end; i++) {
