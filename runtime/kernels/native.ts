@@ -101,6 +101,19 @@ function sourceHash(): string | null {
   }
 }
 
+/**
+ * Throws a RangeError unless `a` holds at least `need` elements: the native
+ * kernels write and read through raw pointers, so a short array must be
+ * refused before the call, as the WebAssembly path's copies refuse it.
+ */
+function fits(a: ArrayBufferView & { length: number }, need: number, what: string): void {
+  if (a.length < need) {
+    throw new RangeError(
+      `native kernel: ${what} holds ${a.length} elements, the call needs ${need}`,
+    );
+  }
+}
+
 /** The native kernel, loaded. Get the process's with {@linkcode nativeQuantKernel}. */
 export class NativeQuantKernel {
   readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -190,6 +203,10 @@ export class NativeQuantKernel {
   ): SmQuantizeResult {
     // Nothing to do; and FFI passes an empty array as a null pointer.
     if (v.length === 0) return { sqError: 0, sqNorm: 0, badBucket: -1 };
+    const n = v.length;
+    fits(norms, Math.ceil(n / bucket), "norms");
+    if (codes) fits(codes, n, "codes");
+    if (packed) fits(packed, Math.ceil((n * bits) / 8), "packed");
     const s = this.#lib.symbols;
     const hb = hist ? hist.length : 0;
     if (this.#hcount.length < 2 * hb) this.#hcount = new Uint32Array(2 * hb);
@@ -229,6 +246,10 @@ export class NativeQuantKernel {
   gridHop(h: GridHop): GridFault | null {
     const n = h.x.length;
     if (n === 0) return null;
+    fits(h.scales, Math.ceil(n / h.bucket), "scales");
+    if (h.lanesIn) fits(h.lanesIn, Math.ceil((n * h.wIn) / 8), "lanesIn");
+    if (h.lanesOut) fits(h.lanesOut, Math.ceil((n * h.wOut) / 8), "lanesOut");
+    if (h.decoded) fits(h.decoded, n, "decoded");
     const state = this.#gridState;
     state.set(h.streams);
     const bad = this.#lib.symbols.nq_grid_hop(
@@ -268,7 +289,10 @@ export class NativeQuantKernel {
     divisor: number,
     out: Float32Array,
   ): GridFault | null {
-    if (out.length === 0) return null;
+    const n = out.length;
+    if (n === 0) return null;
+    fits(lanes, Math.ceil((n * w) / 8), "lanes");
+    fits(scales, Math.ceil(n / bucket), "scales");
     const state = this.#gridState;
     const bad = this.#lib.symbols.nq_grid_unpack_dequantize(
       lanes,
@@ -287,7 +311,9 @@ export class NativeQuantKernel {
 
   /** The largest |x| of each bucket into `out`, as `bucket_max_abs` of `quant_kernels.c`. */
   bucketMaxAbs(x: Float32Array, bucket: number, out: Float32Array): void {
-    if (x.length > 0) this.#lib.symbols.nq_bucket_max_abs(x, x.length, bucket, out);
+    if (x.length === 0) return;
+    fits(out, Math.ceil(x.length / bucket), "out");
+    this.#lib.symbols.nq_bucket_max_abs(x, x.length, bucket, out);
   }
 
   /** Unloads the library; the kernel must not be used afterwards. */

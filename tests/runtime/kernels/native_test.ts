@@ -387,6 +387,62 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "the native kernels refuse arrays too short for the call, before touching memory",
+  ignore,
+  fn: () => {
+    const levels = Float32Array.from([0, 0.25, 0.5, 1]);
+    const v = new Float32Array(100).fill(0.5);
+    const args = (norms: number, codes: number) =>
+      [v, 16, 2, levels, 1, 1, new Float32Array(norms), new Uint16Array(codes)] as const;
+    assert.throws(
+      () => K!.quantize(...args(6, 100), null, 16, null),
+      /norms holds 6 elements, the call needs 7/,
+    );
+    assert.throws(() => K!.quantize(...args(7, 99), null, 16, null), /codes holds 99 elements/);
+    assert.throws(
+      () =>
+        K!.quantize(v, 16, 2, levels, 1, 1, new Float32Array(7), null, new Uint8Array(49), 4, null),
+      /packed holds 49 elements, the call needs 50/,
+    );
+    const hop = {
+      x: new Float32Array(64),
+      scales: new Float32Array(1).fill(1),
+      bucket: 64,
+      top: 7,
+      streams: Int32Array.from([1, 2, 3, 4]),
+      lanesIn: null,
+      wIn: 0,
+      biasIn: 0,
+      lanesOut: new Uint8Array(31),
+      wOut: 4,
+      decoded: null,
+      divisor: 1,
+      floor: 0,
+      limit: 14,
+    };
+    assert.throws(() => K!.gridHop(hop), /lanesOut holds 31 elements, the call needs 32/);
+    assert.throws(
+      () =>
+        K!.gridUnpackDequantize(
+          new Uint8Array(31),
+          4,
+          7,
+          hop.scales,
+          64,
+          7,
+          1,
+          new Float32Array(64),
+        ),
+      /lanes holds 31 elements/,
+    );
+    assert.throws(
+      () => K!.bucketMaxAbs(new Float32Array(65), 64, new Float32Array(1)),
+      /out holds 1/,
+    );
+  },
+});
+
 Deno.test("a native kernel that cannot load says where and why", () => {
   assert.throws(() => new NativeQuantKernel("/nonexistent/quant_native.so"), /\/nonexistent/);
 });
